@@ -1,0 +1,58 @@
+"""The fleet config file (e.g. configs/local.yaml): one file configures every service.
+
+    fleet: local                      # Redis key namespace
+    model_repository: model_repository
+    redis_url: null                   # none: `interfleet up` embeds a redis-server
+    router: {port: 8001, policy: least-loaded, ...}       # RouterConfig keys
+    workers:                                              # WorkerConfig keys, one entry each
+      - {worker_id: core0, cpus: [0], threads: 1, models: [resnet18, tiny_cnn]}
+
+The top-level `fleet`, `model_repository` and `redis_url` apply to every service that has
+such a key, unless its own section sets it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from interfleet.config import ConfigError
+
+SHARED_KEYS = ("fleet", "model_repository", "redis_url")
+TOP_LEVEL_KEYS = (*SHARED_KEYS, "router", "workers")
+
+
+def check_fleet_file(data: dict[str, Any], name: str) -> None:
+    unknown = sorted(set(data) - set(TOP_LEVEL_KEYS))
+    if unknown:
+        raise ConfigError(f"{name}: unknown top-level key(s) {', '.join(unknown)} (known: {', '.join(TOP_LEVEL_KEYS)})")
+    workers = data.get("workers") or []
+    if not isinstance(workers, list) or not all(isinstance(w, dict) for w in workers):
+        raise ConfigError(f"{name}: 'workers' must be a list of mappings")
+    ids = [w.get("worker_id") for w in workers]
+    duplicated = sorted({i for i in ids if ids.count(i) > 1 and i})
+    if duplicated:
+        raise ConfigError(f"{name}: worker ids must be unique, repeated: {', '.join(duplicated)}")
+
+
+def worker_ids(data: dict[str, Any]) -> list[str]:
+    return [str(w.get("worker_id")) for w in data.get("workers") or []]
+
+
+def _with_shared(data: dict[str, Any], section: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    merged = {k: data[k] for k in keys if k in data and data[k] is not None}
+    merged.update(section)
+    return merged
+
+
+def worker_section(data: dict[str, Any], worker_id: str, name: str) -> dict[str, Any]:
+    for section in data.get("workers") or []:
+        if str(section.get("worker_id")) == worker_id:
+            return _with_shared(data, section, SHARED_KEYS)
+    raise ConfigError(f"{name}: no worker '{worker_id}' (workers: {', '.join(worker_ids(data)) or 'none'})")
+
+
+def router_section(data: dict[str, Any]) -> dict[str, Any]:
+    section = data.get("router") or {}
+    if not isinstance(section, dict):
+        raise ConfigError("'router' must be a mapping")
+    return _with_shared(data, section, ("fleet", "redis_url"))

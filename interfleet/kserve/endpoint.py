@@ -1,0 +1,75 @@
+"""A grpc.aio server with the standard health and reflection services, started and stopped explicitly.
+
+Both the router and the workers serve through this. `stop` flips health to NOT_SERVING first,
+so load balancers and the router stop sending, then lets in-flight calls finish within `grace`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+log = logging.getLogger(__name__)
+
+# Large tensors travel in one message; gRPC's 4 MiB default would cap a batch of images.
+MAX_MESSAGE_BYTES = 256 * 1024 * 1024
+SERVER_OPTIONS = [
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.so_reuseport", 0),
+]
+
+
+class GrpcEndpoint:
+    """Owns one aio server. `register` adds the service implementations; `start` binds and serves."""
+
+    def __init__(self, host: str, port: int, register: Callable[[grpc.aio.Server], list[str]]):
+        self._host = host
+        self._port = port
+        self._register = register
+        self._server: grpc.aio.Server | None = None
+        self._health = health.aio.HealthServicer()
+        self._service_names: list[str] = []
+        self.port: int | None = None
+
+    @property
+    def address(self) -> str:
+        return f"{self._host}:{self.port}"
+
+    async def start(self) -> None:
+        server = grpc.aio.server(options=SERVER_OPTIONS)
+        self._service_names = self._register(server)
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        reflection.enable_server_reflection(
+            [*self._service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+             reflection.SERVICE_NAME],
+            server,
+        )
+        self.port = server.add_insecure_port(f"{self._host}:{self._port}")
+        if self.port == 0:
+            raise OSError(f"cannot bind gRPC server to {self._host}:{self._port}")
+        await server.start()
+        self._server = server
+        await self.set_serving(True)
+        log.info("gRPC serving on %s", self.address)
+
+    async def set_serving(self, serving: bool) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        for name in (health.OVERALL_HEALTH, *self._service_names):
+            await self._health.set(name, status)
+
+    async def stop(self, grace: float) -> None:
+        if self._server is None:
+            return
+        await self._health.enter_graceful_shutdown()
+        await self._server.stop(grace)
+        self._server = None
+        log.info("gRPC server on %s stopped", self.address)
+
+    async def wait_for_termination(self) -> None:
+        if self._server is not None:
+            await self._server.wait_for_termination()

@@ -1,0 +1,52 @@
+"""ModelMetadata, ModelConfig and RepositoryIndex answers built from a `HostedModel` record.
+
+Workers build them from the models they load; the router builds the very same answers from the
+records workers publish, so it answers these calls without a hop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from tritonclient.grpc import model_config_pb2, service_pb2
+
+from interfleet.errors import ModelNotFound
+from interfleet.kserve.datatypes import MODEL_CONFIG_TYPE
+from interfleet.proto import fleet_pb2
+
+
+def check_version(model: fleet_pb2.HostedModel, requested: str) -> None:
+    """An empty version means the latest; any other must be one the model has."""
+    if requested and requested != model.version:
+        raise ModelNotFound(f"model '{model.name}' has no version '{requested}' (available: {model.version})")
+
+
+def metadata_response(model: fleet_pb2.HostedModel) -> service_pb2.ModelMetadataResponse:
+    response = service_pb2.ModelMetadataResponse(name=model.name, versions=[model.version], platform=model.platform)
+    for spec in model.inputs:
+        response.inputs.add(name=spec.name, datatype=spec.datatype, shape=spec.shape)
+    for spec in model.outputs:
+        response.outputs.add(name=spec.name, datatype=spec.datatype, shape=spec.shape)
+    return response
+
+
+def config_response(model: fleet_pb2.HostedModel) -> service_pb2.ModelConfigResponse:
+    """Triton's model config: dims exclude the batch axis when max_batch_size > 0."""
+    config = model_config_pb2.ModelConfig(
+        name=model.name, platform=model.platform, backend="onnxruntime", max_batch_size=model.max_batch_size
+    )
+    for spec in model.inputs:
+        config.input.add(name=spec.name, data_type=MODEL_CONFIG_TYPE[spec.datatype], dims=spec.shape[1:])
+    for spec in model.outputs:
+        config.output.add(name=spec.name, data_type=MODEL_CONFIG_TYPE[spec.datatype], dims=spec.shape[1:])
+    config.parameters["slo_ms"].string_value = f"{model.slo_ms:g}"
+    config.parameters["flops_per_sample"].string_value = str(model.flops_per_sample)
+    config.parameters["parameter_count"].string_value = str(model.parameter_count)
+    return service_pb2.ModelConfigResponse(config=config)
+
+
+def index_response(models: Iterable[fleet_pb2.HostedModel], ready: bool) -> service_pb2.RepositoryIndexResponse:
+    response = service_pb2.RepositoryIndexResponse()
+    for model in sorted(models, key=lambda m: m.name):
+        response.models.add(name=model.name, version=model.version, state="READY" if ready else "UNAVAILABLE")
+    return response

@@ -1,0 +1,58 @@
+"""Register an implementation of inference.GRPCInferenceService on a grpc.aio server.
+
+The method table is derived from the service descriptor tritonclient ships, so the protocol is
+exactly Triton's. A servicer implements what it supports; every other method answers
+UNIMPLEMENTED with a message. Methods named in `raw_methods` receive and return serialized
+bytes, which lets the router forward tensors it never decodes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+import grpc
+from tritonclient.grpc import service_pb2
+
+from interfleet.errors import Unimplemented
+from interfleet.kserve.status import maps_errors
+
+SERVICE_NAME = "inference.GRPCInferenceService"
+_SERVICE = service_pb2.DESCRIPTOR.services_by_name["GRPCInferenceService"]
+
+
+def method_path(name: str) -> str:
+    return f"/{SERVICE_NAME}/{name}"
+
+
+def _unimplemented(name: str):
+    async def handler(request, context):
+        raise Unimplemented(f"{name} is not implemented by interfleet")
+
+    return handler
+
+
+def add_inference_service(
+    server: grpc.aio.Server, servicer: object, raw_methods: Collection[str] = ()
+) -> None:
+    handlers = {}
+    for method in _SERVICE.methods:
+        impl = getattr(servicer, method.name, None)
+        raw = method.name in raw_methods
+        request_cls = getattr(service_pb2, method.input_type.name)
+        response_cls = getattr(service_pb2, method.output_type.name)
+        deserialize = None if raw else request_cls.FromString
+        serialize = None if raw else response_cls.SerializeToString
+        if method.client_streaming or method.server_streaming:
+            if impl is None:
+                continue  # the only streaming method, ModelStreamInfer, is always implemented
+            handlers[method.name] = grpc.stream_stream_rpc_method_handler(
+                impl, request_deserializer=deserialize, response_serializer=serialize
+            )
+        else:
+            handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+                maps_errors(impl or _unimplemented(method.name)),
+                request_deserializer=deserialize,
+                response_serializer=serialize,
+            )
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
+    server.add_registered_method_handlers(SERVICE_NAME, handlers)

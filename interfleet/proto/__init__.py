@@ -1,0 +1,1 @@
+"""Generated protobuf code for protos/interfleet/proto/*.proto (regenerate with `make protos`)."""

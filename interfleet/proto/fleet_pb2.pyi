@@ -1,0 +1,151 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class DeviceInfo(_message.Message):
+    __slots__ = ("name", "cpu", "gpu")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CPU_FIELD_NUMBER: _ClassVar[int]
+    GPU_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    cpu: CpuInfo
+    gpu: GpuInfo
+    def __init__(self, name: _Optional[str] = ..., cpu: _Optional[_Union[CpuInfo, _Mapping]] = ..., gpu: _Optional[_Union[GpuInfo, _Mapping]] = ...) -> None: ...
+
+class CpuInfo(_message.Message):
+    __slots__ = ("model", "cpu_set", "threads", "logical_cores", "l2_cache_bytes", "l3_cache_bytes")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    CPU_SET_FIELD_NUMBER: _ClassVar[int]
+    THREADS_FIELD_NUMBER: _ClassVar[int]
+    LOGICAL_CORES_FIELD_NUMBER: _ClassVar[int]
+    L2_CACHE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    L3_CACHE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    cpu_set: _containers.RepeatedScalarFieldContainer[int]
+    threads: int
+    logical_cores: int
+    l2_cache_bytes: int
+    l3_cache_bytes: int
+    def __init__(self, model: _Optional[str] = ..., cpu_set: _Optional[_Iterable[int]] = ..., threads: _Optional[int] = ..., logical_cores: _Optional[int] = ..., l2_cache_bytes: _Optional[int] = ..., l3_cache_bytes: _Optional[int] = ...) -> None: ...
+
+class GpuInfo(_message.Message):
+    __slots__ = ("model", "index", "memory_total_bytes", "sm_count", "sm_clock_mhz", "memory_clock_mhz", "utilization", "memory_used_bytes")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    SM_COUNT_FIELD_NUMBER: _ClassVar[int]
+    SM_CLOCK_MHZ_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_CLOCK_MHZ_FIELD_NUMBER: _ClassVar[int]
+    UTILIZATION_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_USED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    index: int
+    memory_total_bytes: int
+    sm_count: int
+    sm_clock_mhz: int
+    memory_clock_mhz: int
+    utilization: float
+    memory_used_bytes: int
+    def __init__(self, model: _Optional[str] = ..., index: _Optional[int] = ..., memory_total_bytes: _Optional[int] = ..., sm_count: _Optional[int] = ..., sm_clock_mhz: _Optional[int] = ..., memory_clock_mhz: _Optional[int] = ..., utilization: _Optional[float] = ..., memory_used_bytes: _Optional[int] = ...) -> None: ...
+
+class TensorSpec(_message.Message):
+    __slots__ = ("name", "datatype", "shape")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DATATYPE_FIELD_NUMBER: _ClassVar[int]
+    SHAPE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    datatype: str
+    shape: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, name: _Optional[str] = ..., datatype: _Optional[str] = ..., shape: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class HostedModel(_message.Message):
+    __slots__ = ("name", "version", "platform", "max_batch_size", "slo_ms", "inputs", "outputs", "flops_per_sample", "parameter_count")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    PLATFORM_FIELD_NUMBER: _ClassVar[int]
+    MAX_BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    SLO_MS_FIELD_NUMBER: _ClassVar[int]
+    INPUTS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUTS_FIELD_NUMBER: _ClassVar[int]
+    FLOPS_PER_SAMPLE_FIELD_NUMBER: _ClassVar[int]
+    PARAMETER_COUNT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: str
+    platform: str
+    max_batch_size: int
+    slo_ms: float
+    inputs: _containers.RepeatedCompositeFieldContainer[TensorSpec]
+    outputs: _containers.RepeatedCompositeFieldContainer[TensorSpec]
+    flops_per_sample: int
+    parameter_count: int
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., platform: _Optional[str] = ..., max_batch_size: _Optional[int] = ..., slo_ms: _Optional[float] = ..., inputs: _Optional[_Iterable[_Union[TensorSpec, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[TensorSpec, _Mapping]]] = ..., flops_per_sample: _Optional[int] = ..., parameter_count: _Optional[int] = ...) -> None: ...
+
+class ModelLoad(_message.Message):
+    __slots__ = ("model", "queue_depth", "in_flight", "p50_latency_ms", "p99_latency_ms", "throughput_rps", "busy_fraction")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_DEPTH_FIELD_NUMBER: _ClassVar[int]
+    IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
+    P50_LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    P99_LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    THROUGHPUT_RPS_FIELD_NUMBER: _ClassVar[int]
+    BUSY_FRACTION_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    queue_depth: int
+    in_flight: int
+    p50_latency_ms: float
+    p99_latency_ms: float
+    throughput_rps: float
+    busy_fraction: float
+    def __init__(self, model: _Optional[str] = ..., queue_depth: _Optional[int] = ..., in_flight: _Optional[int] = ..., p50_latency_ms: _Optional[float] = ..., p99_latency_ms: _Optional[float] = ..., throughput_rps: _Optional[float] = ..., busy_fraction: _Optional[float] = ...) -> None: ...
+
+class WorkerState(_message.Message):
+    __slots__ = ("worker_id", "address", "device", "models", "load", "started_at", "heartbeat_at", "ready", "metrics_address", "sequence")
+    WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    LOAD_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_AT_FIELD_NUMBER: _ClassVar[int]
+    READY_FIELD_NUMBER: _ClassVar[int]
+    METRICS_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    worker_id: str
+    address: str
+    device: DeviceInfo
+    models: _containers.RepeatedCompositeFieldContainer[HostedModel]
+    load: _containers.RepeatedCompositeFieldContainer[ModelLoad]
+    started_at: float
+    heartbeat_at: float
+    ready: bool
+    metrics_address: str
+    sequence: int
+    def __init__(self, worker_id: _Optional[str] = ..., address: _Optional[str] = ..., device: _Optional[_Union[DeviceInfo, _Mapping]] = ..., models: _Optional[_Iterable[_Union[HostedModel, _Mapping]]] = ..., load: _Optional[_Iterable[_Union[ModelLoad, _Mapping]]] = ..., started_at: _Optional[float] = ..., heartbeat_at: _Optional[float] = ..., ready: bool = ..., metrics_address: _Optional[str] = ..., sequence: _Optional[int] = ...) -> None: ...
+
+class BatchRecord(_message.Message):
+    __slots__ = ("worker_id", "model", "batch_size", "started_at", "queue_ms", "compute_ms", "co_runners", "device")
+    WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_MS_FIELD_NUMBER: _ClassVar[int]
+    COMPUTE_MS_FIELD_NUMBER: _ClassVar[int]
+    CO_RUNNERS_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    worker_id: str
+    model: str
+    batch_size: int
+    started_at: float
+    queue_ms: float
+    compute_ms: float
+    co_runners: _containers.RepeatedScalarFieldContainer[str]
+    device: str
+    def __init__(self, worker_id: _Optional[str] = ..., model: _Optional[str] = ..., batch_size: _Optional[int] = ..., started_at: _Optional[float] = ..., queue_ms: _Optional[float] = ..., compute_ms: _Optional[float] = ..., co_runners: _Optional[_Iterable[str]] = ..., device: _Optional[str] = ...) -> None: ...
+
+class GetStateRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

@@ -1,0 +1,42 @@
+"""Running a service process: logging, the uvloop event loop, and stop-on-signal.
+
+A service is anything with `async start()` and `async stop(grace)`. SIGINT or SIGTERM triggers
+`stop(grace)`, which each service begins by reporting NOT_SERVING.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import Protocol
+
+import uvloop
+
+
+class Service(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self, grace: float) -> None: ...
+
+
+def configure_logging(level: str, name: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), format=f"%(asctime)s %(levelname)s {name} %(name)s: %(message)s",
+    )
+
+
+async def serve_until_signalled(service: Service, grace: float) -> None:
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    try:
+        await service.start()
+        await stopping.wait()
+    finally:
+        await service.stop(grace)
+
+
+def run_service(service: Service, grace: float) -> None:
+    uvloop.run(serve_until_signalled(service, grace))

@@ -1,0 +1,37 @@
+"""The Redis key schema. Every key of one fleet starts with `interfleet:{fleet}:`.
+
+| key                                | type   | value                                             |
+|------------------------------------|--------|---------------------------------------------------|
+| interfleet:{fleet}:workers         | ZSET   | member worker id, score last heartbeat (unix s)   |
+| interfleet:{fleet}:worker:{id}     | STRING | serialized interfleet.v1.WorkerState, with a TTL  |
+| interfleet:{fleet}:batches         | STREAM | field `record`: serialized interfleet.v1.BatchRecord, length-capped |
+
+A worker that stops heartbeating loses its state key when the TTL runs out and is dropped
+from the view; the ZSET is only an index for discovery, pruned by whoever reads it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+STREAM_FIELD = b"record"
+
+
+@dataclass(frozen=True)
+class FleetKeys:
+    fleet: str = "default"
+
+    @property
+    def prefix(self) -> str:
+        return f"interfleet:{self.fleet}:"
+
+    @property
+    def workers(self) -> str:
+        return f"{self.prefix}workers"
+
+    def worker_state(self, worker_id: str) -> str:
+        return f"{self.prefix}worker:{worker_id}"
+
+    @property
+    def batches(self) -> str:
+        return f"{self.prefix}batches"

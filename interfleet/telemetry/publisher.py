@@ -1,0 +1,115 @@
+"""The worker's side of telemetry: a heartbeat of its state and the per-batch record stream.
+
+Nothing here is on the request path: executed batches are appended to an in-memory buffer and a
+background task writes them, together with the heartbeat, in one pipelined round trip per
+interval. While Redis is unreachable the worker keeps serving, the buffer keeps the newest
+records (bounded), and the log says so once per outage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+from collections.abc import Callable
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from interfleet.proto import fleet_pb2
+from interfleet.telemetry.keys import STREAM_FIELD, FleetKeys
+
+log = logging.getLogger(__name__)
+
+MAX_RECORDS_PER_FLUSH = 2_000
+
+
+class TelemetryPublisher:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        keys: FleetKeys,
+        worker_id: str,
+        state: Callable[[], fleet_pb2.WorkerState],
+        interval_s: float,
+        ttl_s: float,
+        stream_maxlen: int,
+        buffer_size: int = 20_000,
+    ):
+        self._client = client
+        self._keys = keys
+        self._worker_id = worker_id
+        self._state = state
+        self._interval_s = interval_s
+        self._ttl_ms = int(ttl_s * 1000)
+        self._stream_maxlen = stream_maxlen
+        self._buffer: collections.deque[bytes] = collections.deque(maxlen=buffer_size)
+        self._task: asyncio.Task | None = None
+        self._reachable = True
+        self.dropped_records = 0
+
+    def record_batch(self, record: fleet_pb2.BatchRecord) -> None:
+        if len(self._buffer) == self._buffer.maxlen:
+            self.dropped_records += 1  # the oldest record gives way; the count says how many
+        self._buffer.append(record.SerializeToString())
+
+    async def start(self) -> None:
+        await self.publish_once()
+        self._task = asyncio.create_task(self._run(), name="telemetry-publisher")
+
+    async def deregister(self) -> None:
+        """Stop heartbeating and remove this worker's state, so routers drop it at once."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                pipe.delete(self._keys.worker_state(self._worker_id))
+                pipe.zrem(self._keys.workers, self._worker_id)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            log.warning("could not deregister from Redis (%s); the state key expires by its TTL", exc)
+
+    async def stop(self) -> None:
+        """Deregister (if not done yet), write the batch records still buffered, and disconnect."""
+        await self.deregister()
+        while self._buffer:
+            before = len(self._buffer)
+            await self._write(None)
+            if len(self._buffer) >= before:
+                log.warning("%d batch records not written: Redis unreachable at shutdown", len(self._buffer))
+                break
+        await self._client.aclose()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval_s)
+            await self.publish_once()
+
+    async def publish_once(self) -> None:
+        await self._write(self._state())
+
+    async def _write(self, state: fleet_pb2.WorkerState | None) -> None:
+        """One pipelined round trip: the heartbeat (when given) and a slice of the buffered records."""
+        records = [self._buffer[i] for i in range(min(len(self._buffer), MAX_RECORDS_PER_FLUSH))]
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                if state is not None:
+                    pipe.set(self._keys.worker_state(self._worker_id), state.SerializeToString(), px=self._ttl_ms)
+                    pipe.zadd(self._keys.workers, {self._worker_id: state.heartbeat_at})
+                for record in records:
+                    pipe.xadd(self._keys.batches, {STREAM_FIELD: record}, maxlen=self._stream_maxlen,
+                              approximate=True)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            if self._reachable:
+                log.warning("Redis unreachable (%s): serving continues, telemetry is buffered "
+                            "(%d records held)", exc, len(self._buffer))
+            self._reachable = False
+            return
+        for _ in records:
+            self._buffer.popleft()
+        if not self._reachable:
+            log.info("Redis reachable again; heartbeat resumed")
+        self._reachable = True

@@ -1,0 +1,47 @@
+"""The worker's configuration (one typed object, built once in `main`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from interfleet.config import ConfigError, env_aliases
+
+ENV_PREFIX = "INTERFLEET_WORKER_"
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    worker_id: str
+    models: tuple[str, ...]
+    model_repository: str = "model_repository"
+    host: str = "127.0.0.1"
+    port: int = 0                             # 0: an ephemeral port, published in Redis
+    metrics_port: int = 0                     # Prometheus /metrics; 0: ephemeral; -1: off
+    device: str = "cpu"                       # "cpu" or "cuda:N"
+    threads: int = 1                          # ONNX Runtime intra-op threads per model (CPU)
+    cpus: tuple[int, ...] = ()                # CPU set to pin the worker to; empty: all cores
+    allow_spinning: bool = False              # ORT busy-wait threads: lower latency, more interference
+    max_queue: int = 256                      # per model; beyond it requests get RESOURCE_EXHAUSTED
+    redis_url: str | None = field(default=None, metadata=env_aliases("REDIS_URL"))
+    fleet: str = field(default="default", metadata=env_aliases("INTERFLEET_FLEET"))
+    heartbeat_interval_s: float = 0.5
+    state_ttl_s: float = 3.0
+    batch_stream_maxlen: int = 100_000
+    ready_file: str | None = None             # JSON with the bound addresses, written once serving
+    log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        if not self.worker_id:
+            raise ConfigError("worker_id must not be empty")
+        if not self.models:
+            raise ConfigError(f"worker {self.worker_id}: no models configured")
+        if self.device != "cpu" and not (self.device.startswith("cuda:") and self.device[5:].isdigit()):
+            raise ConfigError(f"worker {self.worker_id}: device must be 'cpu' or 'cuda:N', got {self.device!r}")
+        if self.threads < 1:
+            raise ConfigError(f"worker {self.worker_id}: threads must be >= 1")
+        if self.state_ttl_s <= self.heartbeat_interval_s:
+            raise ConfigError("state_ttl_s must exceed heartbeat_interval_s, or live workers would expire")
+
+    @property
+    def gpu_index(self) -> int | None:
+        return int(self.device[5:]) if self.device.startswith("cuda:") else None

@@ -1,0 +1,121 @@
+"""What a worker runs on: execution providers, CPU pinning, and the description it reports.
+
+CPU workers are pinned to their CPU set before any session or thread exists, so every thread
+ONNX Runtime creates inherits the affinity. GPU workers use CUDAExecutionProvider and describe
+the device through NVML.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import onnxruntime as ort
+
+from interfleet.proto import fleet_pb2
+from interfleet.services.worker.config import WorkerConfig
+
+log = logging.getLogger(__name__)
+
+
+class DeviceError(RuntimeError):
+    """The configured device cannot be used on this host."""
+
+
+def pin_cpus(cpus: tuple[int, ...]) -> None:
+    """Restrict this process (and the threads it creates later) to `cpus`."""
+    if not cpus:
+        return
+    available = os.sched_getaffinity(0)
+    missing = sorted(set(cpus) - available)
+    if missing:
+        raise DeviceError(f"CPU set {list(cpus)} names cores this host does not offer: {missing} "
+                          f"(available: {sorted(available)})")
+    os.sched_setaffinity(0, cpus)
+
+
+def execution_providers(config: WorkerConfig) -> list:
+    """ONNX Runtime providers for the device: CUDA (with CPU fallback for unsupported ops) or CPU."""
+    if config.gpu_index is None:
+        return ["CPUExecutionProvider"]
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        raise DeviceError(f"device {config.device} needs onnxruntime-gpu (install interfleet[gpu]); "
+                          f"this onnxruntime offers {ort.get_available_providers()}")
+    return [("CUDAExecutionProvider", {"device_id": config.gpu_index}), "CPUExecutionProvider"]
+
+
+def session_options(config: WorkerConfig) -> ort.SessionOptions:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = config.threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    # Spinning intra-op threads keep cores busy between runs; on shared cores that is interference
+    # we would be causing ourselves, so it is off unless asked for.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if config.allow_spinning else "0")
+    return options
+
+
+def describe(config: WorkerConfig) -> fleet_pb2.DeviceInfo:
+    if config.gpu_index is not None:
+        return fleet_pb2.DeviceInfo(name=config.device, gpu=describe_gpu(config.gpu_index))
+    return fleet_pb2.DeviceInfo(name="cpu", cpu=describe_cpu(config))
+
+
+def describe_cpu(config: WorkerConfig) -> fleet_pb2.CpuInfo:
+    cpu_set = sorted(config.cpus) if config.cpus else sorted(os.sched_getaffinity(0))
+    info = fleet_pb2.CpuInfo(cpu_set=cpu_set, threads=config.threads, logical_cores=os.cpu_count() or 0)
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info.model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    cache_dir = Path("/sys/devices/system/cpu/cpu0/cache")
+    for index in sorted(cache_dir.glob("index*")) if cache_dir.is_dir() else []:
+        try:
+            level = (index / "level").read_text().strip()
+            size = _parse_size((index / "size").read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if level == "2":
+            info.l2_cache_bytes = size
+        elif level == "3":
+            info.l3_cache_bytes = size
+    return info
+
+
+def describe_gpu(index: int) -> fleet_pb2.GpuInfo:
+    """The GPU as NVML sees it; raises DeviceError when NVML cannot reach it."""
+    import pynvml  # nvidia-ml-py: imported here so CPU-only hosts never load libnvidia-ml
+
+    try:
+        pynvml.nvmlInit()
+        handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+        memory = pynvml.nvmlDeviceGetMemoryInfo(handle)
+        utilization = pynvml.nvmlDeviceGetUtilizationRates(handle)
+        name = pynvml.nvmlDeviceGetName(handle)
+        info = fleet_pb2.GpuInfo(
+            model=name.decode() if isinstance(name, bytes) else name,
+            index=index,
+            memory_total_bytes=memory.total,
+            memory_used_bytes=memory.used,
+            sm_clock_mhz=pynvml.nvmlDeviceGetMaxClockInfo(handle, pynvml.NVML_CLOCK_SM),
+            memory_clock_mhz=pynvml.nvmlDeviceGetMaxClockInfo(handle, pynvml.NVML_CLOCK_MEM),
+            utilization=utilization.gpu / 100.0,
+        )
+        try:  # documented for MIG slices; whole GPUs answer on recent drivers, older ones do not
+            info.sm_count = pynvml.nvmlDeviceGetAttributes_v2(handle).multiprocessorCount
+        except (pynvml.NVMLError, AttributeError):
+            pass
+        return info
+    except pynvml.NVMLError as exc:
+        raise DeviceError(f"NVML cannot describe GPU {index}: {exc}") from exc
+
+
+def _parse_size(text: str) -> int:
+    units = {"K": 1024, "M": 1024**2, "G": 1024**3}
+    if text[-1:].upper() in units:
+        return int(text[:-1]) * units[text[-1].upper()]
+    return int(text)

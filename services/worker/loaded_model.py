@@ -1,0 +1,78 @@
+"""An ONNX model loaded into an ONNX Runtime session, with its declared inputs and outputs."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import onnxruntime as ort
+
+from interfleet.kserve.datatypes import FROM_ONNXRUNTIME, NUMPY_DTYPE
+from interfleet.proto import fleet_pb2
+from interfleet.repository import ModelSpec, RepositoryError
+from interfleet.services.worker.tensors import EncodedTensor, TensorSpec
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "onnxruntime_onnx"
+
+
+def _specs(args: Sequence[ort.NodeArg], model: str) -> tuple[TensorSpec, ...]:
+    specs = []
+    for arg in args:
+        datatype = FROM_ONNXRUNTIME.get(arg.type)
+        if datatype is None:
+            raise RepositoryError(f"model '{model}': {arg.name} has type {arg.type}, which the worker cannot serve")
+        shape = tuple(d if isinstance(d, int) and d >= 0 else -1 for d in arg.shape)
+        if not shape or shape[0] != -1:
+            raise RepositoryError(f"model '{model}': {arg.name} needs a dynamic batch axis first, has {arg.shape}")
+        specs.append(TensorSpec(arg.name, datatype, shape))
+    return tuple(specs)
+
+
+@dataclass
+class LoadedModel:
+    spec: ModelSpec
+    session: ort.InferenceSession
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+
+    @classmethod
+    def load(cls, spec: ModelSpec, providers: list, options: ort.SessionOptions) -> "LoadedModel":
+        try:
+            session = ort.InferenceSession(str(spec.path), sess_options=options, providers=providers)
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise RepositoryError(f"model '{spec.name}': ONNX Runtime cannot load {spec.path}: {exc}") from exc
+        return cls(spec, session, _specs(session.get_inputs(), spec.name), _specs(session.get_outputs(), spec.name))
+
+    def encode(self, names: Sequence[str], arrays: Sequence[np.ndarray]) -> list[EncodedTensor]:
+        """Serialise outputs for the wire (in the model's execution thread, off the event loop)."""
+        datatypes = {spec.name: spec.datatype for spec in self.outputs}
+        return [
+            EncodedTensor(name, datatypes[name], array.shape, np.ascontiguousarray(array).tobytes())
+            for name, array in zip(names, arrays)
+        ]
+
+    def warm_up(self, batch_size: int = 1) -> float:
+        """Run one batch of zeros so no request pays the first-run cost; returns its seconds."""
+        # A dynamic axis other than the batch has no natural size; one element stands in.
+        feeds = {
+            spec.name: np.zeros([batch_size, *(1 if d == -1 else d for d in spec.shape[1:])],
+                                NUMPY_DTYPE[spec.datatype])
+            for spec in self.inputs
+        }
+        started = time.perf_counter()
+        self.session.run(None, feeds)
+        return time.perf_counter() - started
+
+    def to_proto(self) -> fleet_pb2.HostedModel:
+        return fleet_pb2.HostedModel(
+            name=self.spec.name, version=self.spec.version, platform=PLATFORM,
+            max_batch_size=self.spec.max_batch_size, slo_ms=self.spec.slo_ms,
+            inputs=[fleet_pb2.TensorSpec(name=s.name, datatype=s.datatype, shape=s.shape) for s in self.inputs],
+            outputs=[fleet_pb2.TensorSpec(name=s.name, datatype=s.datatype, shape=s.shape) for s in self.outputs],
+            flops_per_sample=self.spec.flops_per_sample, parameter_count=self.spec.parameter_count,
+        )

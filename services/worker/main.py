@@ -1,0 +1,58 @@
+"""`interfleet worker`: run one worker. Config: CLI > INTERFLEET_WORKER_* env > fleet file > default."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from interfleet.config import build_config, load_file
+from interfleet.fleet.config_file import check_fleet_file, worker_section
+from interfleet.runtime import configure_logging, run_service
+from interfleet.services.worker.config import ENV_PREFIX, WorkerConfig
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="fleet config file; this worker's entry is picked by --worker-id")
+    parser.add_argument("--worker-id", dest="worker_id")
+    parser.add_argument("--models", help="comma-separated model names to host")
+    parser.add_argument("--model-repository", dest="model_repository")
+    parser.add_argument("--host")
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--metrics-port", dest="metrics_port", type=int, help="0: ephemeral, -1: off")
+    parser.add_argument("--device", help="cpu or cuda:N")
+    parser.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads per model")
+    parser.add_argument("--cpus", help="comma-separated cores to pin to, e.g. 0,1")
+    parser.add_argument("--max-queue", dest="max_queue", type=int)
+    parser.add_argument("--redis-url", dest="redis_url")
+    parser.add_argument("--fleet")
+    parser.add_argument("--ready-file", dest="ready_file")
+    parser.add_argument("--log-level", dest="log_level")
+    parser.add_argument("--grace", type=float, default=10.0, help="seconds in-flight requests get on shutdown")
+
+
+def config_from(args: argparse.Namespace, env: dict[str, str]) -> WorkerConfig:
+    file_section: dict = {}
+    if args.config:
+        data = load_file(args.config)
+        check_fleet_file(data, args.config)
+        worker_id = args.worker_id or env.get(ENV_PREFIX + "WORKER_ID")
+        if not worker_id:
+            raise SystemExit("interfleet worker: --config needs --worker-id to pick the worker's entry")
+        file_section = worker_section(data, worker_id, args.config)
+    cli = {key: getattr(args, key) for key in (
+        "worker_id", "models", "model_repository", "host", "port", "metrics_port", "device", "threads",
+        "cpus", "max_queue", "redis_url", "fleet", "ready_file", "log_level")}
+    return build_config(WorkerConfig, cli=cli, env=env, env_prefix=ENV_PREFIX, file=file_section,
+                        file_name=args.config or "config file")
+
+
+def run(args: argparse.Namespace) -> None:
+    # Imported here: they load ONNX Runtime, which other subcommands do not need.
+    from interfleet.services.worker.device import pin_cpus
+    from interfleet.services.worker.service import WorkerService
+
+    config = config_from(args, dict(os.environ))
+    configure_logging(config.log_level, f"worker[{config.worker_id}]")
+    # Before any session or thread exists, so every thread inherits the CPU set.
+    pin_cpus(config.cpus)
+    run_service(WorkerService(config), args.grace)

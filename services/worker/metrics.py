@@ -1,0 +1,48 @@
+"""The worker's Prometheus metrics, in Triton's names, read from the models' statistics at scrape time.
+
+Reading the same `ModelStats` that ModelStatistics reports keeps the two from drifting apart,
+and costs nothing on the request path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from interfleet.services.worker.runner import ModelRunner
+
+
+class WorkerCollector(Collector):
+    def __init__(self, worker_id: str, runners: Mapping[str, ModelRunner]):
+        self._worker_id = worker_id
+        self._runners = runners
+
+    def collect(self):
+        labels = ["model", "version", "worker"]
+        success = CounterMetricFamily("nv_inference_request_success", "Successful inference requests", labels=labels)
+        failure = CounterMetricFamily("nv_inference_request_failure", "Failed inference requests, by reason",
+                                      labels=[*labels, "reason"])
+        count = CounterMetricFamily("nv_inference_count", "Inferences performed (batch items)", labels=labels)
+        executions = CounterMetricFamily("nv_inference_exec_count", "Model executions (batches)", labels=labels)
+        request_us = CounterMetricFamily("nv_inference_request_duration_us", "Cumulative request duration",
+                                         labels=labels)
+        queue_us = CounterMetricFamily("nv_inference_queue_duration_us", "Cumulative queue duration", labels=labels)
+        infer_us = CounterMetricFamily("nv_inference_compute_infer_duration_us", "Cumulative compute duration",
+                                       labels=labels)
+        pending = GaugeMetricFamily("nv_inference_pending_request_count", "Requests queued or running",
+                                    labels=labels)
+        for name, runner in sorted(self._runners.items()):
+            stats = runner.stats
+            values = [name, stats.version, self._worker_id]
+            success.add_metric(values, stats.success.count)
+            for reason, n in sorted(stats.failures_by_reason.items()):
+                failure.add_metric([*values, reason], n)
+            count.add_metric(values, stats.inference_count)
+            executions.add_metric(values, stats.execution_count)
+            request_us.add_metric(values, stats.success.ns / 1e3)
+            queue_us.add_metric(values, stats.queue.ns / 1e3)
+            infer_us.add_metric(values, stats.compute_infer.ns / 1e3)
+            pending.add_metric(values, runner.in_flight)
+        yield from (success, failure, count, executions, request_us, queue_us, infer_us, pending)

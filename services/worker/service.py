@@ -1,0 +1,128 @@
+"""The worker service: loads its models, serves them, heartbeats, and stops in order.
+
+start: load and warm up every model -> start the execution threads -> serve gRPC and /metrics
+-> publish to Redis (now routers can see it) -> write the ready file.
+stop: health NOT_SERVING and deregister from Redis (routers stop sending) -> the gRPC server
+stops accepting and lets in-flight calls finish within `grace` -> runners drain -> telemetry
+flushes its last records.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import grpc
+import redis.asyncio as aioredis
+from prometheus_client import CollectorRegistry
+
+from interfleet.kserve.endpoint import GrpcEndpoint
+from interfleet.kserve.service import SERVICE_NAME, add_inference_service
+from interfleet.metrics_http import MetricsEndpoint
+from interfleet.proto import fleet_pb2, fleet_pb2_grpc
+from interfleet.ready_file import write_ready_file
+from interfleet.repository import load_spec
+from interfleet.services.worker import device
+from interfleet.services.worker.activity import DeviceActivity
+from interfleet.services.worker.config import WorkerConfig
+from interfleet.services.worker.loaded_model import LoadedModel
+from interfleet.services.worker.metrics import WorkerCollector
+from interfleet.services.worker.runner import ModelRunner
+from interfleet.services.worker.servicer import InferenceServicer, WorkerControlServicer
+from interfleet.services.worker.worker import Worker
+from interfleet.telemetry.keys import FleetKeys
+from interfleet.telemetry.publisher import TelemetryPublisher
+
+log = logging.getLogger(__name__)
+
+
+class WorkerService:
+    def __init__(self, config: WorkerConfig):
+        self.config = config
+        self.worker: Worker | None = None
+        self._device_info: fleet_pb2.DeviceInfo | None = None
+        self._endpoint: GrpcEndpoint | None = None
+        self._metrics: MetricsEndpoint | None = None
+        self._publisher: TelemetryPublisher | None = None
+        self._started_at = 0.0
+        self._sequence = 0
+
+    @property
+    def address(self) -> str:
+        return self._endpoint.address if self._endpoint else ""
+
+    async def start(self) -> None:
+        config = self.config
+        self._started_at = time.time()
+        self._device_info = device.describe(config)
+        providers = device.execution_providers(config)
+        options = device.session_options(config)
+        activity = DeviceActivity()
+        runners: dict[str, ModelRunner] = {}
+        for name in config.models:
+            model = LoadedModel.load(load_spec(Path(config.model_repository), name), providers, options)
+            seconds = model.warm_up()
+            log.info("loaded %s on %s (warm-up %.1f ms)", name, config.device, seconds * 1e3)
+            runners[name] = ModelRunner(model, config.worker_id, config.device, activity,
+                                        self._record_batch, config.max_queue)
+        for runner in runners.values():
+            await runner.start()
+        self.worker = Worker(config.worker_id, runners)
+
+        def register(server: grpc.aio.Server) -> list[str]:
+            add_inference_service(server, InferenceServicer(self.worker))
+            fleet_pb2_grpc.add_WorkerControlServicer_to_server(WorkerControlServicer(self.state), server)
+            return [SERVICE_NAME, fleet_pb2.DESCRIPTOR.services_by_name["WorkerControl"].full_name]
+
+        self._endpoint = GrpcEndpoint(config.host, config.port, register)
+        await self._endpoint.start()
+        registry = CollectorRegistry()
+        registry.register(WorkerCollector(config.worker_id, runners))
+        self._metrics = MetricsEndpoint(registry, config.host, config.metrics_port)
+        await self._metrics.start()
+        self.worker.ready = True
+        if config.redis_url:
+            client = aioredis.from_url(config.redis_url, socket_timeout=2, socket_connect_timeout=2)
+            self._publisher = TelemetryPublisher(
+                client, FleetKeys(config.fleet), config.worker_id, self.state, config.heartbeat_interval_s,
+                config.state_ttl_s, config.batch_stream_maxlen,
+            )
+            await self._publisher.start()
+        else:
+            log.warning("no redis_url: telemetry is off, so no router will discover this worker by itself")
+        write_ready_file(config.ready_file, worker_id=config.worker_id, address=self.address,
+                         metrics=self._metrics.address)
+        log.info("worker %s serving %s on %s", config.worker_id, ", ".join(config.models), self.address)
+
+    def _record_batch(self, record: fleet_pb2.BatchRecord) -> None:
+        if self._publisher is not None:
+            self._publisher.record_batch(record)
+
+    def state(self) -> fleet_pb2.WorkerState:
+        self._sequence += 1
+        worker = self.worker
+        return fleet_pb2.WorkerState(
+            worker_id=self.config.worker_id, address=self.address, device=self._device_info,
+            models=worker.hosted if worker else [], load=worker.load() if worker else [],
+            started_at=self._started_at, heartbeat_at=time.time(), ready=bool(worker and worker.ready),
+            metrics_address=self._metrics.address if self._metrics else "", sequence=self._sequence,
+        )
+
+    async def stop(self, grace: float) -> None:
+        if self.worker is not None:
+            self.worker.ready = False
+        if self._endpoint is not None:
+            await self._endpoint.set_serving(False)
+        if self._publisher is not None:
+            await self._publisher.deregister()
+        if self._endpoint is not None:
+            await self._endpoint.stop(grace)
+        if self.worker is not None:
+            for runner in self.worker.runners.values():
+                await runner.stop(grace)
+        if self._publisher is not None:
+            await self._publisher.stop()
+        if self._metrics is not None:
+            await self._metrics.stop()
+        log.info("worker %s stopped", self.config.worker_id)

@@ -1,0 +1,99 @@
+"""The worker's data plane: the models it hosts and the answers to the KServe v2 calls.
+
+Free of gRPC: the servicer hands it protos and deadlines and maps the errors it raises.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from tritonclient.grpc import service_pb2
+
+from interfleet.errors import InvalidInput, ModelNotFound, ServingError
+from interfleet.kserve import model_metadata
+from interfleet.proto import fleet_pb2
+from interfleet.services.worker.runner import ModelRunner
+from interfleet.services.worker.tensors import decode_request, encode_response
+
+# Triton's per-request timeout parameter, in microseconds.
+TIMEOUT_PARAMETER = "timeout"
+
+
+class Worker:
+    def __init__(self, worker_id: str, runners: dict[str, ModelRunner], clock: Callable[[], float] = time.monotonic):
+        self.worker_id = worker_id
+        self.runners = runners
+        self._hosted = {name: runner.model.to_proto() for name, runner in runners.items()}
+        self._clock = clock
+        self.ready = False
+
+    @property
+    def hosted(self) -> list[fleet_pb2.HostedModel]:
+        return list(self._hosted.values())
+
+    def _model(self, name: str, version: str) -> fleet_pb2.HostedModel:
+        model = self._hosted.get(name)
+        if model is None:
+            raise ModelNotFound(f"model '{name}' is not hosted on worker {self.worker_id} "
+                                f"(hosted: {', '.join(sorted(self._hosted))})")
+        model_metadata.check_version(model, version)
+        return model
+
+    async def infer(
+        self, request: service_pb2.ModelInferRequest, deadline: float | None
+    ) -> service_pb2.ModelInferResponse:
+        received_ns = time.perf_counter_ns()
+        model = self._model(request.model_name, request.model_version)
+        runner = self.runners[model.name]
+        ok, queue_ns = False, 0
+        try:
+            deadline = self._deadline(request, deadline)
+            decoded = decode_request(request, runner.model.inputs, runner.model.outputs, model.max_batch_size)
+            outputs, queue_ns = await runner.infer(decoded, deadline, time.perf_counter_ns() - received_ns)
+            ok = True
+        except ServingError as exc:
+            runner.stats.record_failure(exc.code.name)
+            raise
+        finally:
+            runner.stats.record_request(ok, time.perf_counter_ns() - received_ns, queue_ns, time.time())
+        return encode_response(request, model.version, outputs)
+
+    def _deadline(self, request: service_pb2.ModelInferRequest, deadline: float | None) -> float | None:
+        """The earlier of the gRPC deadline and the request's own `timeout` parameter."""
+        if TIMEOUT_PARAMETER not in request.parameters:
+            return deadline
+        parameter = request.parameters[TIMEOUT_PARAMETER]
+        timeout_us = parameter.int64_param or parameter.uint64_param
+        if timeout_us <= 0:
+            raise InvalidInput("parameter 'timeout' must be a positive int64 number of microseconds")
+        own = self._clock() + timeout_us / 1e6
+        return own if deadline is None else min(own, deadline)
+
+    def model_ready(self, name: str, version: str) -> bool:
+        model = self._hosted.get(name)
+        return self.ready and model is not None and (not version or version == model.version)
+
+    def metadata(self, name: str, version: str) -> service_pb2.ModelMetadataResponse:
+        return model_metadata.metadata_response(self._model(name, version))
+
+    def config(self, name: str, version: str) -> service_pb2.ModelConfigResponse:
+        return model_metadata.config_response(self._model(name, version))
+
+    def index(self) -> service_pb2.RepositoryIndexResponse:
+        return model_metadata.index_response(self._hosted.values(), self.ready)
+
+    def statistics(self, name: str, version: str) -> service_pb2.ModelStatisticsResponse:
+        names = [self._model(name, version).name] if name else sorted(self.runners)
+        return service_pb2.ModelStatisticsResponse(model_stats=[self.runners[n].stats.to_proto() for n in names])
+
+    def load(self) -> list[fleet_pb2.ModelLoad]:
+        now = time.time()
+        loads = []
+        for name, runner in self.runners.items():
+            p50, p99, throughput, busy = runner.stats.window(now)
+            loads.append(fleet_pb2.ModelLoad(
+                model=name, queue_depth=runner.queue_depth, in_flight=runner.in_flight, p50_latency_ms=p50,
+                p99_latency_ms=p99, throughput_rps=throughput, busy_fraction=busy,
+            ))
+        return loads
