@@ -18,6 +18,15 @@ from interfleet.errors import ServingError
 log = logging.getLogger(__name__)
 
 
+def code_of(exc: BaseException) -> grpc.StatusCode:
+    """The status code that classifies `exc` (INTERNAL for anything unexpected)."""
+    if isinstance(exc, ServingError):
+        return exc.code
+    if isinstance(exc, grpc.aio.AioRpcError):
+        return exc.code()
+    return grpc.StatusCode.INTERNAL
+
+
 def status_of(exc: BaseException) -> tuple[grpc.StatusCode, str]:
     """The status code and message a client should see for `exc`."""
     if isinstance(exc, ServingError):

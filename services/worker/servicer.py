@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Callable
 
-import grpc
 from tritonclient.grpc import service_pb2
 
-from interfleet import __version__
+from interfleet.kserve.call import deadline_of, server_metadata
 from interfleet.kserve.status import stream_error_message
 from interfleet.kserve.streaming import serve_stream
 from interfleet.proto import fleet_pb2, fleet_pb2_grpc
 from interfleet.services.worker.worker import Worker
-
-EXTENSIONS = ["model_repository", "statistics", "parameters"]
-
-
-def deadline_of(context: grpc.aio.ServicerContext) -> float | None:
-    """The call's gRPC deadline as a time.monotonic() value."""
-    remaining = context.time_remaining()
-    return None if remaining is None else time.monotonic() + remaining
 
 
 class InferenceServicer:
@@ -34,7 +24,7 @@ class InferenceServicer:
         return service_pb2.ServerReadyResponse(ready=self._worker.ready)
 
     async def ServerMetadata(self, request, context):
-        return service_pb2.ServerMetadataResponse(name="interfleet-worker", version=__version__, extensions=EXTENSIONS)
+        return server_metadata("interfleet-worker")
 
     async def ModelReady(self, request, context):
         return service_pb2.ModelReadyResponse(ready=self._worker.model_ready(request.name, request.version))

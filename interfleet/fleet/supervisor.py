@@ -1,0 +1,128 @@
+"""Starts and stops the processes of a local fleet in order, and leaves nothing running.
+
+start: Redis (embedded unless a URL is given) -> every worker (each writes a ready file once it
+serves and heartbeats) -> the router. stop: the router first (health NOT_SERVING, in-flight
+requests finish), then the workers, then Redis. Children die with the supervisor even if it is
+killed outright (PR_SET_PDEATHSIG), so no orphan keeps a port or a core.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from interfleet.fleet.embedded_redis import EmbeddedRedis
+from interfleet.ready_file import wait_for_ready_file
+
+log = logging.getLogger(__name__)
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:  # not Linux: children outlive a killed supervisor, as with any shell
+        pass
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen
+    ready_file: Path
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+
+class FleetSupervisor:
+    def __init__(
+        self, config_path: str, worker_ids: list[str], router_port: int, redis_url: str | None,
+        run_dir: Path, ready_timeout_s: float = 120.0, log_level: str = "INFO",
+    ):
+        self._config_path = config_path
+        self._worker_ids = worker_ids
+        self._router_port = router_port
+        self._redis_url = redis_url
+        self._run_dir = Path(run_dir)
+        self._ready_timeout_s = ready_timeout_s
+        self._log_level = log_level
+        self._redis: EmbeddedRedis | None = None
+        self.workers: list[Child] = []
+        self.router: Child | None = None
+        self.router_address = ""
+        self.redis_url = ""
+
+    def _spawn(self, name: str, args: list[str]) -> Child:
+        ready = self._run_dir / f"{name}.ready.json"
+        ready.unlink(missing_ok=True)
+        command = [sys.executable, "-m", "interfleet", *args, "--ready-file", str(ready), "--log-level",
+                   self._log_level]
+        process = subprocess.Popen(command, preexec_fn=_die_with_parent, process_group=0)
+        return Child(name, process, ready)
+
+    def _wait_ready(self, child: Child) -> dict:
+        try:
+            return wait_for_ready_file(child.ready_file, self._ready_timeout_s, child.alive)
+        except (RuntimeError, TimeoutError) as exc:
+            raise RuntimeError(f"{child.name} did not start: {exc} (its log is above)") from None
+
+    def start(self) -> None:
+        self._run_dir.mkdir(parents=True, exist_ok=True)
+        if self._redis_url:
+            self.redis_url = self._redis_url
+        else:
+            self._redis = EmbeddedRedis(self._run_dir / "redis")
+            self._redis.start()
+            self.redis_url = self._redis.url
+        common = ["--config", self._config_path, "--redis-url", self.redis_url]
+        self.workers = [self._spawn(f"worker-{w}", ["worker", *common, "--worker-id", w]) for w in self._worker_ids]
+        for child in self.workers:
+            info = self._wait_ready(child)
+            log.info("%s ready on %s", child.name, info["address"])
+        self.router = self._spawn("router", ["router", *common, "--port", str(self._router_port)])
+        self.router_address = self._wait_ready(self.router)["address"]
+
+    def watch(self, stopping: "callable") -> int:
+        """Block until `stopping()` or the router exits; report workers that exit. Returns an exit code."""
+        reported: set[str] = set()
+        while not stopping():
+            if self.router is not None and not self.router.alive():
+                log.error("the router exited (code %s); stopping the fleet", self.router.process.returncode)
+                return 1
+            for child in self.workers:
+                if not child.alive() and child.name not in reported:
+                    reported.add(child.name)
+                    log.error("%s exited (code %s); the router routes around it", child.name,
+                              child.process.returncode)
+            time.sleep(0.2)
+        return 0
+
+    def stop(self, grace: float) -> None:
+        if self.router is not None:
+            self._terminate([self.router], grace)
+        self._terminate(self.workers, grace)
+        if self._redis is not None:
+            self._redis.stop()
+        log.info("fleet stopped")
+
+    @staticmethod
+    def _terminate(children: list[Child], grace: float) -> None:
+        for child in children:
+            if child.alive():
+                child.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace + 5.0
+        for child in children:
+            try:
+                child.process.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("%s did not stop within %.0f s; killing it", child.name, grace + 5.0)
+                child.process.kill()
+                child.process.wait()

@@ -1,0 +1,81 @@
+"""`interfleet up`: a whole local fleet from one config file, until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from interfleet.config import ConfigError, build_config, env_aliases, load_file
+from interfleet.fleet.config_file import check_fleet_file, worker_ids
+from interfleet.fleet.supervisor import FleetSupervisor
+from interfleet.ready_file import write_ready_file
+from interfleet.repository import list_models
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class UpConfig:
+    config: str = "configs/local.yaml"
+    router_port: int = field(default=8001, metadata=env_aliases("INTERFLEET_ROUTER_PORT"))
+    redis_url: str | None = field(default=None, metadata=env_aliases("REDIS_URL"))
+    run_dir: str = "run"
+    grace_s: float = 10.0
+    ready_file: str | None = None
+    log_level: str = "INFO"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="fleet config file (default configs/local.yaml)")
+    parser.add_argument("--router-port", dest="router_port", type=int,
+                        help="router gRPC port (default 8001; env INTERFLEET_ROUTER_PORT; 0: ephemeral)")
+    parser.add_argument("--redis-url", dest="redis_url", help="use this Redis (env REDIS_URL); default: embedded")
+    parser.add_argument("--run-dir", dest="run_dir", help="ready files and the embedded Redis (default run/)")
+    parser.add_argument("--grace", dest="grace_s", type=float, help="seconds in-flight requests get on shutdown")
+    parser.add_argument("--ready-file", dest="ready_file", help="write the router address here once serving")
+    parser.add_argument("--log-level", dest="log_level")
+
+
+def run(args: argparse.Namespace) -> None:
+    cli = {key: getattr(args, key) for key in ("config", "router_port", "redis_url", "run_dir", "grace_s",
+                                               "ready_file", "log_level")}
+    config = build_config(UpConfig, cli=cli, env=dict(os.environ), env_prefix="INTERFLEET_UP_")
+    logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s up %(name)s: %(message)s")
+    data = load_file(config.config)
+    check_fleet_file(data, config.config)
+    ids = worker_ids(data)
+    if not ids:
+        raise ConfigError(f"{config.config}: no workers configured")
+    repository = Path(data.get("model_repository", "model_repository"))
+    needed = {m for w in data["workers"] for m in w.get("models", [])}
+    missing = sorted(needed - set(list_models(repository)))
+    if missing:
+        raise ConfigError(f"models {', '.join(missing)} are not in {repository}; run `interfleet models build`")
+
+    stopping = False
+
+    def request_stop(signum, frame):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    supervisor = FleetSupervisor(config.config, ids, config.router_port, config.redis_url, Path(config.run_dir),
+                                 log_level=config.log_level)
+    code = 0
+    try:
+        supervisor.start()
+        write_ready_file(config.ready_file, address=supervisor.router_address, redis_url=supervisor.redis_url)
+        log.info("fleet ready: router on %s, %d workers, Redis at %s (Ctrl-C stops)",
+                 supervisor.router_address, len(ids), supervisor.redis_url)
+        code = supervisor.watch(lambda: stopping)
+    except RuntimeError as exc:
+        log.error("%s", exc)
+        code = 1
+    finally:
+        supervisor.stop(config.grace_s)
+    raise SystemExit(code)

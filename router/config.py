@@ -1,0 +1,31 @@
+"""The router's configuration (one typed object, built once in `main`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from interfleet.config import ConfigError, env_aliases
+
+ENV_PREFIX = "INTERFLEET_ROUTER_"
+
+
+@dataclass(frozen=True)
+class RouterConfig:
+    host: str = "127.0.0.1"
+    port: int = 8001                          # Triton's gRPC port; 0: ephemeral
+    metrics_port: int = 8002                  # Triton's metrics port; 0: ephemeral; -1: off
+    redis_url: str | None = field(default=None, metadata=env_aliases("REDIS_URL"))
+    fleet: str = field(default="default", metadata=env_aliases("INTERFLEET_FLEET"))
+    policy: str = "least-loaded"
+    policy_args: dict[str, Any] = field(default_factory=dict)
+    refresh_interval_s: float = 0.25          # how often the in-memory view re-reads Redis
+    eject_s: float = 5.0                      # how long a worker that failed a call is skipped
+    ready_file: str | None = None
+    log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        if not self.redis_url:
+            raise ConfigError("the router needs redis_url (or REDIS_URL) to discover workers")
+        if self.refresh_interval_s <= 0:
+            raise ConfigError("refresh_interval_s must be > 0")

@@ -1,0 +1,143 @@
+"""The router's data plane: which worker serves a request, and the answers it gives itself.
+
+Free of gRPC servers and of Redis: it reads the pool's current view, asks the policy, forwards
+serialized requests, and retries once on another worker when the chosen one is unreachable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+import grpc
+from tritonclient.grpc import service_pb2
+
+from interfleet.errors import ModelNotFound, Unavailable
+from interfleet.kserve import model_metadata
+from interfleet.kserve.status import code_of
+from interfleet.proto import fleet_pb2
+from interfleet.router.policies import RoutingPolicy
+from interfleet.router.statistics import merge_statistics
+from interfleet.router.stats import RouterStats
+from interfleet.router.worker_pool import WorkerPool
+
+log = logging.getLogger(__name__)
+
+# A worker answering UNAVAILABLE is dead, unreachable or draining: the request never ran there.
+_RETRYABLE = {grpc.StatusCode.UNAVAILABLE}
+
+
+class Dispatcher:
+    def __init__(self, pool: WorkerPool, policy: RoutingPolicy, stats: RouterStats,
+                 clock: Callable[[], float] = time.monotonic):
+        self._pool = pool
+        self._policy = policy
+        self._stats = stats
+        self._clock = clock
+        # Every model any worker has hosted since start: one with no live worker now is
+        # UNAVAILABLE (it exists, nothing serves it), not NOT_FOUND.
+        self._catalogue: dict[str, fleet_pb2.HostedModel] = {}
+
+    def on_view(self) -> None:
+        for state in self._pool.view.workers.values():
+            for model in state.models:
+                self._catalogue[model.name] = model
+
+    @property
+    def ready(self) -> bool:
+        return bool(self._pool.view.workers)
+
+    def _model(self, name: str, version: str) -> fleet_pb2.HostedModel:
+        model = self._catalogue.get(name)
+        if model is None:
+            known = ", ".join(sorted(self._catalogue)) or "none yet"
+            raise ModelNotFound(f"model '{name}' is not served by this fleet (models: {known})")
+        model_metadata.check_version(model, version)
+        return model
+
+    async def infer(
+        self, raw: bytes, request: service_pb2.ModelInferRequest, deadline: float | None
+    ) -> bytes:
+        """Forward `raw` (the serialized request) and return the serialized response."""
+        model = self._model(request.model_name, request.model_version).name
+        stats = self._stats
+        started = time.perf_counter()
+        stats.pending[model] += 1
+        try:
+            response = await self._forward(model, raw, deadline)
+        except Exception as exc:
+            stats.failure[model, code_of(exc).name] += 1
+            raise
+        finally:
+            stats.pending[model] -= 1
+        stats.success[model] += 1
+        stats.duration_us[model] += int((time.perf_counter() - started) * 1e6)
+        return response
+
+    async def _forward(self, model: str, raw: bytes, deadline: float | None) -> bytes:
+        tried: frozenset[str] = frozenset()
+        while True:
+            candidates = self._pool.candidates(model, exclude=tried)
+            if not candidates:
+                after = f" after worker {', '.join(sorted(tried))} failed" if tried else ""
+                raise Unavailable(f"no live worker for model '{model}'{after}")
+            connection = self._pool.get(self._policy.choose(model, candidates).worker_id)
+            timeout = None if deadline is None else max(0.0, deadline - self._clock())
+            connection.outstanding += 1
+            self._stats.dispatched[model, connection.worker_id] += 1
+            try:
+                return await connection.infer_raw(raw, timeout=timeout) + connection.suffix
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() not in _RETRYABLE or tried:
+                    raise
+                log.warning("worker %s failed a %s request (%s: %s); retrying on another worker",
+                            connection.worker_id, model, exc.code().name, exc.details())
+                self._pool.eject(connection.worker_id)
+                self._stats.retries[model] += 1
+                tried = frozenset({connection.worker_id})
+            finally:
+                connection.outstanding -= 1
+
+    def model_ready(self, name: str, version: str) -> bool:
+        model = self._catalogue.get(name)
+        if model is None or (version and version != model.version):
+            return False
+        return bool(self._pool.candidates(name))
+
+    def metadata(self, name: str, version: str) -> service_pb2.ModelMetadataResponse:
+        return model_metadata.metadata_response(self._model(name, version))
+
+    def config(self, name: str, version: str) -> service_pb2.ModelConfigResponse:
+        return model_metadata.config_response(self._model(name, version))
+
+    def index(self) -> service_pb2.RepositoryIndexResponse:
+        response = service_pb2.RepositoryIndexResponse()
+        for name in sorted(self._catalogue):
+            model = self._catalogue[name]
+            state = "READY" if self._pool.candidates(name) else "UNAVAILABLE"
+            response.models.add(name=name, version=model.version, state=state,
+                                reason="" if state == "READY" else "no live worker hosts it")
+        return response
+
+    async def statistics(self, name: str, version: str, timeout: float | None) -> service_pb2.ModelStatisticsResponse:
+        """Ask every worker hosting the model (all models when `name` is empty) and sum."""
+        view = self._pool.view
+        if name:
+            self._model(name, version)
+            worker_ids = view.by_model.get(name, ())
+        else:
+            worker_ids = tuple(view.workers)
+        request = service_pb2.ModelStatisticsRequest(name=name, version=version)
+        replies = await asyncio.gather(
+            *(self._pool.get(w).stub.ModelStatistics(request, timeout=timeout or 5.0) for w in worker_ids),
+            return_exceptions=True,
+        )
+        parts = []
+        for worker_id, reply in zip(worker_ids, replies):
+            if isinstance(reply, BaseException):
+                log.warning("statistics from worker %s unavailable: %s", worker_id, reply)
+                continue
+            parts.extend(reply.model_stats)
+        return service_pb2.ModelStatisticsResponse(model_stats=merge_statistics(parts))

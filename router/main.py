@@ -1,0 +1,47 @@
+"""`interfleet router`: run the router. Config: CLI > INTERFLEET_ROUTER_* env > fleet file > default."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from interfleet.config import build_config, load_file
+from interfleet.fleet.config_file import check_fleet_file, router_section
+from interfleet.router.config import ENV_PREFIX, RouterConfig
+from interfleet.runtime import configure_logging, run_service
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="fleet config file; its 'router' section is used")
+    parser.add_argument("--host")
+    parser.add_argument("--port", type=int, help="gRPC port (default 8001, Triton's); 0: ephemeral")
+    parser.add_argument("--metrics-port", dest="metrics_port", type=int, help="0: ephemeral, -1: off")
+    parser.add_argument("--redis-url", dest="redis_url")
+    parser.add_argument("--fleet")
+    parser.add_argument("--policy", help="routing policy: round-robin, least-loaded")
+    parser.add_argument("--policy-args", dest="policy_args", help="policy keyword arguments as YAML/JSON")
+    parser.add_argument("--refresh-interval-s", dest="refresh_interval_s", type=float)
+    parser.add_argument("--ready-file", dest="ready_file")
+    parser.add_argument("--log-level", dest="log_level")
+    parser.add_argument("--grace", type=float, default=10.0, help="seconds in-flight requests get on shutdown")
+
+
+def config_from(args: argparse.Namespace, env: dict[str, str]) -> RouterConfig:
+    file_section: dict = {}
+    if args.config:
+        data = load_file(args.config)
+        check_fleet_file(data, args.config)
+        file_section = router_section(data)
+    cli = {key: getattr(args, key) for key in (
+        "host", "port", "metrics_port", "redis_url", "fleet", "policy", "policy_args", "refresh_interval_s",
+        "ready_file", "log_level")}
+    return build_config(RouterConfig, cli=cli, env=env, env_prefix=ENV_PREFIX, file=file_section,
+                        file_name=args.config or "config file")
+
+
+def run(args: argparse.Namespace) -> None:
+    from interfleet.router.service import RouterService  # loads gRPC and Redis clients: only when run
+
+    config = config_from(args, dict(os.environ))
+    configure_logging(config.log_level, "router")
+    run_service(RouterService(config), args.grace)

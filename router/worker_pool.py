@@ -1,0 +1,121 @@
+"""The router's connections to workers, and what it knows of each beyond the Redis view.
+
+Requests and responses cross these channels as serialized bytes: the router never decodes a
+tensor. Each connection counts the requests this router has outstanding there (what
+least-loaded compares) and may be ejected for a while after a failed call, so a worker that
+died is skipped at once rather than when its heartbeat expires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+import grpc
+from tritonclient.grpc import service_pb2, service_pb2_grpc
+
+from interfleet.kserve.endpoint import MAX_MESSAGE_BYTES
+from interfleet.kserve.service import method_path
+from interfleet.router.fleet_view import FleetView
+from interfleet.router.policies import Candidate
+
+log = logging.getLogger(__name__)
+
+CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+]
+SERVED_BY_PARAMETER = "worker_id"
+
+
+def served_by_suffix(worker_id: str) -> bytes:
+    """Serialized ModelInferResponse holding only parameters[worker_id].
+
+    Protobuf merges concatenated messages (map entries by key), so appending these bytes to a
+    worker's serialized response adds the parameter without decoding the response's tensors.
+    """
+    response = service_pb2.ModelInferResponse()
+    response.parameters[SERVED_BY_PARAMETER].string_param = worker_id
+    return response.SerializeToString()
+
+
+class WorkerConnection:
+    def __init__(self, worker_id: str, address: str, device: str):
+        self.worker_id = worker_id
+        self.address = address
+        self.device = device
+        self.channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+        self.infer_raw = self.channel.unary_unary(method_path("ModelInfer"))  # bytes in, bytes out
+        self.stub = service_pb2_grpc.GRPCInferenceServiceStub(self.channel)
+        self.suffix = served_by_suffix(worker_id)
+        self.outstanding = 0
+        self.ejected_until = 0.0
+
+    async def close(self, grace: float | None) -> None:
+        await self.channel.close(grace)
+
+
+class WorkerPool:
+    def __init__(self, eject_s: float, clock: Callable[[], float] = time.monotonic):
+        self._eject_s = eject_s
+        self._clock = clock
+        self._connections: dict[str, WorkerConnection] = {}
+        self._view = FleetView()
+        self._closing: set[asyncio.Task] = set()
+
+    @property
+    def view(self) -> FleetView:
+        return self._view
+
+    def get(self, worker_id: str) -> WorkerConnection:
+        return self._connections[worker_id]
+
+    def update(self, view: FleetView) -> None:
+        """Adopt a new view: open channels to new workers, close those of departed ones."""
+        for worker_id, state in view.workers.items():
+            current = self._connections.get(worker_id)
+            if current is None or current.address != state.address:
+                if current is not None:
+                    self._close_later(current)
+                self._connections[worker_id] = WorkerConnection(worker_id, state.address, state.device.name)
+                log.info("worker %s joined at %s (%s)", worker_id, state.address, state.device.name)
+        for worker_id in [w for w in self._connections if w not in view.workers]:
+            log.info("worker %s left the fleet", worker_id)
+            self._close_later(self._connections.pop(worker_id))
+        self._view = view
+
+    def _close_later(self, connection: WorkerConnection) -> None:
+        # In-flight calls on a departing worker's channel finish (or fail and are retried).
+        task = asyncio.ensure_future(connection.close(grace=30.0))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    def eject(self, worker_id: str) -> None:
+        connection = self._connections.get(worker_id)
+        if connection is not None:
+            connection.ejected_until = self._clock() + self._eject_s
+
+    def candidates(self, model: str, exclude: frozenset[str] = frozenset()) -> list[Candidate]:
+        now = self._clock()
+        result = []
+        for worker_id in self._view.by_model.get(model, ()):
+            connection = self._connections.get(worker_id)
+            if connection is None or worker_id in exclude or connection.ejected_until > now:
+                continue
+            load = self._view.loads.get((worker_id, model))
+            result.append(Candidate(
+                worker_id=worker_id, outstanding=connection.outstanding, device=connection.device,
+                queue_depth=load.queue_depth if load else 0, in_flight=load.in_flight if load else 0,
+                p50_latency_ms=load.p50_latency_ms if load else 0.0,
+            ))
+        return result
+
+    def outstanding(self) -> int:
+        return sum(c.outstanding for c in self._connections.values())
+
+    async def close(self, grace: float | None) -> None:
+        await asyncio.gather(*(c.close(grace) for c in self._connections.values()), *self._closing,
+                             return_exceptions=True)
+        self._connections.clear()
