@@ -1,0 +1,108 @@
+"""Bad requests get a clear status naming what was wrong; the fleet keeps serving everyone else."""
+
+from __future__ import annotations
+
+import re
+
+import grpc
+import numpy as np
+import pytest
+import tritonclient.grpc as tc
+from tritonclient.grpc import service_pb2, service_pb2_grpc
+from tritonclient.utils import InferenceServerException
+
+pytestmark = pytest.mark.fleet
+
+
+def infer_error(client, model, inputs, **kwargs) -> InferenceServerException:
+    with pytest.raises(InferenceServerException) as caught:
+        client.infer(model, inputs, **kwargs)
+    return caught.value
+
+
+def tensor(name, array):
+    t = tc.InferInput(name, list(array.shape), tc.np_to_triton_dtype(array.dtype))
+    t.set_data_from_numpy(array)
+    return t
+
+
+GOOD = np.zeros((1, 3, 64, 64), np.float32)
+
+
+@pytest.mark.parametrize(
+    "model, inputs, status, message",
+    [
+        ("resnet152", [("input", GOOD)], "NOT_FOUND", "model 'resnet152' is not served by this fleet"),
+        ("tiny_cnn", [("pixels", GOOD)], "INVALID_ARGUMENT", "has no input 'pixels'"),
+        ("tiny_cnn", [("input", GOOD.astype(np.float64))], "INVALID_ARGUMENT",
+         "datatype FP64 but the model expects FP32"),
+        ("tiny_cnn", [("input", np.zeros((1, 3, 32, 32), np.float32))], "INVALID_ARGUMENT",
+         r"shape \[1, 3, 32, 32\] does not match the model's \[-1, 3, 64, 64\]"),
+        ("tiny_cnn", [("input", np.zeros((33, 3, 64, 64), np.float32))], "INVALID_ARGUMENT",
+         "batch size 33 is outside 1..32"),
+        ("transformer", [("input_ids", np.zeros((1, 64), np.int64))], "INVALID_ARGUMENT",
+         "missing input.*attention_mask"),
+    ],
+)
+def test_bad_request_status_and_message(fleet, model, inputs, status, message):
+    client = tc.InferenceServerClient(fleet.address)
+    error = infer_error(client, model, [tensor(*i) for i in inputs])
+    assert error.status() == f"StatusCode.{status}"
+    assert re.search(message, error.message()), error.message()
+    # The fleet still serves a good request afterwards.
+    assert client.infer("tiny_cnn", [tensor("input", GOOD)]).as_numpy("logits").shape == (1, 10)
+
+
+def test_unknown_version_and_unimplemented_methods(fleet):
+    client = tc.InferenceServerClient(fleet.address)
+    error = infer_error(client, "tiny_cnn", [tensor("input", GOOD)], model_version="2")
+    assert error.status() == "StatusCode.NOT_FOUND" and "no version '2'" in error.message()
+    with pytest.raises(InferenceServerException, match="RepositoryModelLoad is not implemented"):
+        client.load_model("tiny_cnn")
+    with pytest.raises(InferenceServerException, match="UNIMPLEMENTED"):
+        client.get_system_shared_memory_status()
+
+
+def test_raw_contents_that_do_not_fill_the_shape(fleet):
+    stub = service_pb2_grpc.GRPCInferenceServiceStub(grpc.insecure_channel(fleet.address))
+    request = service_pb2.ModelInferRequest(model_name="tiny_cnn")
+    request.inputs.add(name="input", datatype="FP32", shape=[1, 3, 64, 64])
+    request.raw_input_contents.append(b"\0" * 7680)
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.ModelInfer(request, timeout=10)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "raw_input_contents holds 7680 bytes but shape [1, 3, 64, 64] of FP32 needs 49152" in caught.value.details()
+
+
+def test_unparsable_request_bytes(fleet):
+    channel = grpc.insecure_channel(fleet.address)
+    call = channel.unary_unary("/inference.GRPCInferenceService/ModelInfer")
+    with pytest.raises(grpc.RpcError) as caught:
+        call(b"\xff\xff\xff\xff", timeout=5)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "not a valid ModelInferRequest" in caught.value.details()
+
+
+def test_client_deadline_is_honoured(fleet):
+    stub = service_pb2_grpc.GRPCInferenceServiceStub(grpc.insecure_channel(fleet.address))
+    request = service_pb2.ModelInferRequest(model_name="tiny_cnn")
+    request.inputs.add(name="input", datatype="FP32", shape=[32, 3, 64, 64])
+    request.raw_input_contents.append(np.zeros((32, 3, 64, 64), np.float32).tobytes())
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.ModelInfer(request, timeout=0.0005)
+    assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert stub.ModelInfer(request, timeout=10).model_name == "tiny_cnn"
+
+
+def test_worker_enforces_a_propagated_deadline(fleet):
+    """Straight to a worker with a tiny deadline: it answers DEADLINE_EXCEEDED rather than running late."""
+    address = fleet.worker("core0")["address"]
+    stub = service_pb2_grpc.GRPCInferenceServiceStub(grpc.insecure_channel(address))
+    request = service_pb2.ModelInferRequest(model_name="transformer")
+    for name in ("input_ids", "attention_mask"):
+        request.inputs.add(name=name, datatype="INT64", shape=[16, 64])
+        request.raw_input_contents.append(np.ones((16, 64), np.int64).tobytes())
+    request.parameters["timeout"].int64_param = 1   # microseconds, Triton's per-request timeout
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.ModelInfer(request, timeout=10)
+    assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED

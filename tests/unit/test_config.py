@@ -1,0 +1,49 @@
+"""Config layering: CLI > env > file > default, and errors that name their source."""
+
+import pytest
+
+from interfleet.config import ConfigError, build_config
+from interfleet.fleet.config_file import check_fleet_file, router_section, worker_section
+from interfleet.router.config import ENV_PREFIX, RouterConfig
+from interfleet.services.worker.config import WorkerConfig
+
+
+def test_precedence_cli_over_env_over_file_over_default():
+    file = {"port": 9000, "metrics_port": 9001, "refresh_interval_s": 1.0, "redis_url": "redis://file"}
+    env = {ENV_PREFIX + "PORT": "9100", ENV_PREFIX + "METRICS_PORT": "9101", "REDIS_URL": "redis://env"}
+    config = build_config(RouterConfig, cli={"port": 9200, "metrics_port": None}, env=env,
+                          env_prefix=ENV_PREFIX, file=file)
+    assert config.port == 9200                 # CLI
+    assert config.metrics_port == 9101         # env
+    assert config.refresh_interval_s == 1.0    # file
+    assert config.redis_url == "redis://env"   # env alias beats file
+    assert config.policy == "least-loaded"     # default
+
+
+def test_bad_values_name_their_source():
+    with pytest.raises(ConfigError, match="environment variable INTERFLEET_ROUTER_PORT: expected int"):
+        build_config(RouterConfig, env={"INTERFLEET_ROUTER_PORT": "eighty", "REDIS_URL": "redis://x"},
+                     env_prefix=ENV_PREFIX)
+    with pytest.raises(ConfigError, match="fleet.yaml: unknown key 'prot'"):
+        build_config(RouterConfig, file={"prot": 1}, file_name="fleet.yaml")
+
+
+def test_lists_and_validation_of_worker_config():
+    config = build_config(WorkerConfig, cli={"worker_id": "w", "models": "a, b", "cpus": "0,1"})
+    assert config.models == ("a", "b") and config.cpus == (0, 1)
+    with pytest.raises(ConfigError, match="device must be 'cpu' or 'cuda:N'"):
+        build_config(WorkerConfig, cli={"worker_id": "w", "models": "a", "device": "gpu"})
+
+
+def test_fleet_file_sections_inherit_shared_keys():
+    data = {"fleet": "f", "model_repository": "repo", "router": {"port": 1},
+            "workers": [{"worker_id": "a", "models": ["m"]}, {"worker_id": "b", "models": ["m"], "fleet": "g"}]}
+    check_fleet_file(data, "x.yaml")
+    assert worker_section(data, "a", "x.yaml") == {"fleet": "f", "model_repository": "repo", "worker_id": "a",
+                                                   "models": ["m"]}
+    assert worker_section(data, "b", "x.yaml")["fleet"] == "g"
+    assert router_section(data) == {"fleet": "f", "port": 1}
+    with pytest.raises(ConfigError, match="no worker 'c'"):
+        worker_section(data, "c", "x.yaml")
+    with pytest.raises(ConfigError, match="repeated: a"):
+        check_fleet_file({"workers": [{"worker_id": "a"}, {"worker_id": "a"}]}, "x.yaml")

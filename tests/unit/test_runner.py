@@ -1,0 +1,78 @@
+"""The model runner's admission rules, with an injected clock and a session held on an Event."""
+
+import asyncio
+import threading
+
+import numpy as np
+import pytest
+
+from interfleet.errors import DeadlineExceeded, Overloaded
+from interfleet.repository import ModelSpec
+from interfleet.services.worker.activity import DeviceActivity
+from interfleet.services.worker.loaded_model import LoadedModel
+from interfleet.services.worker.runner import ModelRunner
+from interfleet.services.worker.tensors import DecodedRequest, TensorSpec
+
+
+class GatedSession:
+    """Stands in for an ONNX Runtime session: each run waits until the test opens the gate."""
+
+    def __init__(self):
+        self.gate = threading.Event()
+        self.runs = 0
+
+    def run(self, names, feeds):
+        self.gate.wait(5)
+        self.runs += 1
+        return [np.zeros((1, 2), np.float32) for _ in names]
+
+
+class Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+def make_runner(max_queue=2):
+    session = GatedSession()
+    model = LoadedModel(ModelSpec("m", path=None, slo_ms=10, max_batch_size=4), session,
+                        (TensorSpec("x", "FP32", (-1, 2)),), (TensorSpec("y", "FP32", (-1, 2)),))
+    records = []
+    clock = Clock()
+    runner = ModelRunner(model, "w0", "cpu", DeviceActivity(), records.append, max_queue, clock=clock)
+    return runner, session, clock, records
+
+
+REQUEST = DecodedRequest({"x": np.zeros((1, 2), np.float32)}, 1, ("y",))
+
+
+async def test_full_queue_answers_resource_exhausted_at_once():
+    runner, session, _, _ = make_runner(max_queue=1)
+    await runner.start()
+    running = asyncio.create_task(runner.infer(REQUEST, None))     # taken by the execution thread
+    await asyncio.sleep(0.05)
+    queued = asyncio.create_task(runner.infer(REQUEST, None))      # fills the queue
+    await asyncio.sleep(0)
+    with pytest.raises(Overloaded, match="queue full"):
+        await runner.infer(REQUEST, None)
+    session.gate.set()
+    await asyncio.gather(running, queued)
+    await runner.stop(grace=1)
+
+
+async def test_request_whose_deadline_passes_in_the_queue_is_not_run():
+    runner, session, clock, records = make_runner()
+    await runner.start()
+    first = asyncio.create_task(runner.infer(REQUEST, None))
+    await asyncio.sleep(0.05)
+    late = asyncio.create_task(runner.infer(REQUEST, deadline=clock.now + 0.010))
+    await asyncio.sleep(0)
+    clock.now += 0.050                 # 50 ms pass while the first request holds the thread
+    session.gate.set()
+    await first
+    with pytest.raises(DeadlineExceeded, match="deadline passed"):
+        await late
+    assert session.runs == 1 and len(records) == 1 and records[0].model == "m"
+    await runner.stop(grace=1)
