@@ -1,0 +1,44 @@
+# The two commands: `make run` (a local fleet on 127.0.0.1:8001) and `make test`.
+# Everything else here is what those two need, plus benchmarks and code generation.
+
+VENV ?= .venv
+PYTHON := $(VENV)/bin/python
+INTERFLEET := $(VENV)/bin/interfleet
+CONFIG ?= configs/local.yaml
+REPOSITORY ?= model_repository
+
+# Passed through to `interfleet up` (router port; an external Redis instead of the embedded one).
+export INTERFLEET_ROUTER_PORT
+export REDIS_URL
+
+.PHONY: run test install zoo bench-router protos check-protos clean
+
+run: install zoo
+	$(INTERFLEET) up --config $(CONFIG)
+
+test: install
+	$(PYTHON) -m pytest
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PYTHON) || python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --upgrade pip
+	$(PYTHON) -m pip install --quiet -e '.[dev]'
+	$(PYTHON) -m pip check
+	touch $@
+
+# Generates only the zoo models that are missing (`interfleet models build --force` rebuilds).
+zoo: install
+	$(INTERFLEET) models build --repository $(REPOSITORY)
+
+bench-router: install
+	$(PYTHON) bench/router_overhead.py --out results/bench-router.json
+
+# The fleet's own messages; the generated code is committed so installs need no protoc.
+protos: install
+	$(PYTHON) -m grpc_tools.protoc -Iprotos --python_out=. --pyi_out=. --grpc_python_out=. \
+		protos/interfleet/proto/fleet.proto
+
+clean:
+	rm -rf $(VENV) run results .pytest_cache

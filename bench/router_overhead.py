@@ -1,0 +1,155 @@
+"""`make bench-router`: what the router hop costs, measured side by side in one run.
+
+One worker hosts the tiny CNN; the same serialized request is sent straight to the worker,
+through a bare forwarder (a grpc.aio server whose handler only awaits the same call on the
+worker: the cost of any Python gRPC hop), and through the router, at concurrency 1 and 16.
+Rounds rotate the order of the paths so the machine's drift hits all alike. The client is a
+lean grpc.aio caller of pre-serialized bytes, so what differs between paths is the hop alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import multiprocessing
+import tempfile
+import time
+from pathlib import Path
+
+import grpc
+import numpy as np
+import uvloop
+import yaml
+from tritonclient.grpc import service_pb2
+
+from interfleet.fleet.config_file import worker_ids
+from interfleet.fleet.supervisor import FleetSupervisor
+from interfleet.kserve.service import method_path
+from interfleet.zoo.build import build_zoo
+
+MODEL = "tiny_cnn"
+
+
+def bare_forwarder(worker: str, ports: multiprocessing.Queue) -> None:
+    """The floor: a Python gRPC hop that does nothing but forward bytes."""
+
+    async def serve() -> None:
+        channel = grpc.aio.insecure_channel(worker)
+        call = channel.unary_unary(method_path("ModelInfer"))
+
+        async def forward(raw: bytes, context) -> bytes:
+            return await call(raw)
+
+        server = grpc.aio.server()
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
+            "inference.GRPCInferenceService", {"ModelInfer": grpc.unary_unary_rpc_method_handler(forward)}),))
+        ports.put(server.add_insecure_port("127.0.0.1:0"))
+        await server.start()
+        await server.wait_for_termination()
+
+    uvloop.run(serve())
+
+
+def serialized_request() -> bytes:
+    request = service_pb2.ModelInferRequest(model_name=MODEL, id="bench")
+    request.inputs.add(name="input", datatype="FP32", shape=[1, 3, 64, 64])
+    request.raw_input_contents.append(np.random.default_rng(0).random((1, 3, 64, 64), dtype=np.float32).tobytes())
+    return request.SerializeToString()
+
+
+async def measure(address: str, payload: bytes, concurrency: int, seconds: float) -> tuple[list[float], float]:
+    """Closed loop: `concurrency` callers back to back for `seconds`; returns (latencies s, elapsed s)."""
+    async with grpc.aio.insecure_channel(address) as channel:
+        call = channel.unary_unary(method_path("ModelInfer"))
+        for _ in range(50):  # warm the connection and both processes' code paths
+            await call(payload)
+        latencies: list[float] = []
+        stop_at = time.perf_counter() + seconds
+
+        async def caller():
+            while time.perf_counter() < stop_at:
+                started = time.perf_counter()
+                await call(payload)
+                latencies.append(time.perf_counter() - started)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(caller() for _ in range(concurrency)))
+        return latencies, time.perf_counter() - started
+
+
+def summarise(latencies: list[float], elapsed: float) -> dict:
+    ms = np.array(latencies) * 1e3
+    return {"requests": len(ms), "p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)),
+            "throughput_rps": len(ms) / elapsed}
+
+
+async def run_rounds(paths: dict[str, str], rounds: int, seconds: float) -> dict:
+    payload = serialized_request()
+    pooled = {(p, c): ([], 0.0) for p in paths for c in (1, 16)}
+    names = list(paths)
+    for round_index in range(rounds):
+        order = names[round_index % len(names):] + names[:round_index % len(names)]
+        for concurrency in (1, 16):
+            for path in order:
+                latencies, elapsed = await measure(paths[path], payload, concurrency, seconds)
+                kept, total = pooled[path, concurrency]
+                pooled[path, concurrency] = (kept + latencies, total + elapsed)
+    return {f"{path}@c{c}": summarise(*pooled[path, c]) for path, c in pooled}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=2.0, help="per path, concurrency and round")
+    parser.add_argument("--repository", default="model_repository")
+    parser.add_argument("--out", default="results/bench-router.json")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    build_zoo(Path(args.repository), [MODEL])
+
+    with tempfile.TemporaryDirectory() as scratch:
+        config = {"fleet": "bench", "model_repository": str(Path(args.repository).resolve()),
+                  "router": {"metrics_port": -1}, "workers": [{"worker_id": "w0", "models": [MODEL],
+                                                               "metrics_port": -1}]}
+        config_path = Path(scratch) / "fleet.yaml"
+        config_path.write_text(yaml.safe_dump(config))
+        supervisor = FleetSupervisor(str(config_path), worker_ids(config), 0, None, Path(scratch) / "run",
+                                     log_level="WARNING")
+        try:
+            supervisor.start()
+            worker = json.loads((Path(scratch) / "run" / "worker-w0.ready.json").read_text())["address"]
+            ports: multiprocessing.Queue = multiprocessing.Queue()
+            floor = multiprocessing.Process(target=bare_forwarder, args=(worker, ports), daemon=True)
+            floor.start()
+            paths = {"direct": worker, "bare-hop": f"127.0.0.1:{ports.get(timeout=30)}",
+                     "router": supervisor.router_address}
+            results = uvloop.run(run_rounds(paths, args.rounds, args.seconds))
+        finally:
+            supervisor.stop(grace=2.0)
+            floor.terminate()
+
+    def added(path: str) -> float:
+        return results[f"{path}@c1"]["p50_ms"] - results["direct@c1"]["p50_ms"]
+
+    def kept(path: str) -> float:
+        return results[f"{path}@c16"]["throughput_rps"] / results["direct@c16"]["throughput_rps"]
+
+    report = {"model": MODEL, "rounds": args.rounds, "seconds_per_cell": args.seconds, "results": results,
+              "router_added_p50_ms_at_c1": added("router"), "router_throughput_ratio_at_c16": kept("router"),
+              "bare_hop_added_p50_ms_at_c1": added("bare-hop"), "bare_hop_throughput_ratio_at_c16": kept("bare-hop"),
+              "targets": {"added_p50_ms_at_c1": 0.35, "throughput_ratio_at_c16": 0.70}}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=2))
+    print(f"{'path':<14}{'requests':>10}{'p50 ms':>10}{'p99 ms':>10}{'req/s':>10}")
+    for name, r in results.items():
+        print(f"{name:<14}{r['requests']:>10}{r['p50_ms']:>10.3f}{r['p99_ms']:>10.3f}{r['throughput_rps']:>10.0f}")
+    print(f"router adds {added('router'):.3f} ms to p50 at concurrency 1 (target <= 0.35; a bare Python gRPC "
+          f"hop adds {added('bare-hop'):.3f}); keeps {kept('router'):.0%} of direct throughput at concurrency 16 "
+          f"(target >= 70%; bare hop {kept('bare-hop'):.0%})")
+    print(f"written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
