@@ -16,6 +16,7 @@ SUBCOMMANDS = {
     "router": ("interfleet.router.main", "run the router (KServe v2 / Triton gRPC endpoint)"),
     "worker": ("interfleet.services.worker.main", "run one worker hosting ONNX models on one device"),
     "models": ("interfleet.zoo.cli", "build or list the model zoo"),
+    "loadgen": ("interfleet.loadgen.main", "replay a trace open-loop against an endpoint and report SLOs"),
 }
 
 

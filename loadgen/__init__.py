@@ -1,0 +1,1 @@
+"""The trace-driven, open-loop load generator (`interfleet loadgen`)."""

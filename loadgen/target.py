@@ -1,0 +1,71 @@
+"""The endpoint under test: checks before a run (reachable, models known, their SLOs) and the run."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+
+import numpy as np
+import tritonclient.grpc as tc
+import tritonclient.grpc.aio as tc_aio
+from tritonclient.utils import InferenceServerException
+
+from interfleet.loadgen.errors import LoadgenError
+from interfleet.loadgen.inputs import random_inputs
+from interfleet.loadgen.progress import ProgressDisplay
+from interfleet.loadgen.schedule import Schedule
+from interfleet.loadgen.sender import Outcomes, send_schedule
+
+CHECK_TIMEOUT_S = 5.0
+
+
+class Target:
+    def __init__(self, address: str):
+        self.address = address
+        self._client = tc.InferenceServerClient(address)
+
+    def check_live(self) -> None:
+        try:
+            live = self._client.is_server_live(client_timeout=CHECK_TIMEOUT_S)
+        except InferenceServerException as exc:
+            raise LoadgenError(f"cannot reach target {self.address}: {exc.message() or exc}") from None
+        if not live:
+            raise LoadgenError(f"target {self.address} is not live")
+
+    def served_models(self) -> list[str]:
+        try:
+            return sorted(m.name for m in self._client.get_model_repository_index(client_timeout=CHECK_TIMEOUT_S).models)
+        except InferenceServerException:
+            return []
+
+    @functools.cache
+    def metadata(self, model: str):
+        try:
+            return self._client.get_model_metadata(model, client_timeout=CHECK_TIMEOUT_S)
+        except InferenceServerException as exc:
+            if "NOT_FOUND" in (exc.status() or ""):
+                served = ", ".join(self.served_models()) or "none listed"
+                raise LoadgenError(f"unknown model '{model}': {self.address} serves {served}") from None
+            raise LoadgenError(f"cannot read metadata of '{model}' from {self.address}: {exc.message()}") from None
+
+    def slo_ms(self, model: str) -> float:
+        """The SLO the model's config declares (interfleet's `slo_ms` parameter)."""
+        config = self._client.get_model_config(model, client_timeout=CHECK_TIMEOUT_S).config
+        if "slo_ms" in config.parameters:
+            return float(config.parameters["slo_ms"].string_value)
+        raise LoadgenError(f"model '{model}' declares no SLO: give --slo {model}=MS")
+
+    async def run(self, schedule: Schedule, rng: np.random.Generator, use_deadline: bool, progress: bool) -> Outcomes:
+        inputs = {m: random_inputs(self.metadata(m), rng) for m in schedule.models}
+        outcomes = Outcomes.empty(len(schedule))
+        client = tc_aio.InferenceServerClient(self.address)
+        display = ProgressDisplay(schedule, outcomes) if progress else None
+        try:
+            if display:
+                display.start()
+            await send_schedule(client, schedule, inputs, use_deadline, outcomes)
+        finally:
+            if display:
+                await display.stop()
+            await client.close()
+        return outcomes
