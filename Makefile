@@ -11,7 +11,7 @@ REPOSITORY ?= model_repository
 export INTERFLEET_ROUTER_PORT
 export REDIS_URL
 
-.PHONY: run test install zoo bench-router protos check-protos clean
+.PHONY: run test install zoo bench-router bench-loadgen protos clean
 
 run: install zoo
 	$(INTERFLEET) up --config $(CONFIG)
@@ -34,6 +34,9 @@ zoo: install
 
 bench-router: install
 	$(PYTHON) bench/router_overhead.py --out results/bench-router.json
+
+bench-loadgen: install
+	$(PYTHON) bench/loadgen_capacity.py --out results/bench-loadgen.json
 
 # The fleet's own messages; the generated code is committed so installs need no protoc.
 protos: install

@@ -21,6 +21,7 @@ class RouterConfig:
     policy_args: dict[str, Any] = field(default_factory=dict)
     refresh_interval_s: float = 0.25          # how often the in-memory view re-reads Redis
     eject_s: float = 5.0                      # how long a worker that failed a call is skipped
+    max_in_flight: int = 10_000               # beyond it requests get RESOURCE_EXHAUSTED at once
     ready_file: str | None = None
     log_level: str = "INFO"
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import grpc
 from tritonclient.grpc import service_pb2
 
-from interfleet.errors import ModelNotFound, Unavailable
+from interfleet.errors import ModelNotFound, Overloaded, Unavailable
 from interfleet.kserve import model_metadata
 from interfleet.kserve.status import code_of
 from interfleet.proto import fleet_pb2
@@ -30,9 +30,11 @@ _RETRYABLE = {grpc.StatusCode.UNAVAILABLE}
 
 
 class Dispatcher:
-    def __init__(self, pool: WorkerPool, policy: RoutingPolicy, stats: RouterStats,
+    def __init__(self, pool: WorkerPool, policy: RoutingPolicy, stats: RouterStats, max_in_flight: int,
                  clock: Callable[[], float] = time.monotonic):
         self._pool = pool
+        self._max_in_flight = max_in_flight
+        self._in_flight = 0
         self._policy = policy
         self._stats = stats
         self._clock = clock
@@ -63,8 +65,12 @@ class Dispatcher:
         """Forward `raw` (the serialized request) and return the serialized response."""
         model = self._model(request.model_name, request.model_version).name
         stats = self._stats
+        if self._in_flight >= self._max_in_flight:
+            stats.failure[model, Overloaded.code.name] += 1
+            raise Overloaded(f"router overloaded: {self._in_flight} requests in flight (max_in_flight)")
         started = time.perf_counter()
         stats.pending[model] += 1
+        self._in_flight += 1
         try:
             response = await self._forward(model, raw, deadline)
         except Exception as exc:
@@ -72,6 +78,7 @@ class Dispatcher:
             raise
         finally:
             stats.pending[model] -= 1
+            self._in_flight -= 1
         stats.success[model] += 1
         stats.duration_us[model] += int((time.perf_counter() - started) * 1e6)
         return response

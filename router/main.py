@@ -21,6 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policy", help="routing policy: round-robin, least-loaded")
     parser.add_argument("--policy-args", dest="policy_args", help="policy keyword arguments as YAML/JSON")
     parser.add_argument("--refresh-interval-s", dest="refresh_interval_s", type=float)
+    parser.add_argument("--max-in-flight", dest="max_in_flight", type=int)
     parser.add_argument("--ready-file", dest="ready_file")
     parser.add_argument("--log-level", dest="log_level")
     parser.add_argument("--grace", type=float, default=10.0, help="seconds in-flight requests get on shutdown")
@@ -34,7 +35,7 @@ def config_from(args: argparse.Namespace, env: dict[str, str]) -> RouterConfig:
         file_section = router_section(data)
     cli = {key: getattr(args, key) for key in (
         "host", "port", "metrics_port", "redis_url", "fleet", "policy", "policy_args", "refresh_interval_s",
-        "ready_file", "log_level")}
+        "max_in_flight", "ready_file", "log_level")}
     return build_config(RouterConfig, cli=cli, env=env, env_prefix=ENV_PREFIX, file=file_section,
                         file_name=args.config or "config file")
 

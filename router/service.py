@@ -36,7 +36,8 @@ class RouterService:
         self.config = config
         self.stats = RouterStats()
         self.pool = WorkerPool(config.eject_s)
-        self.dispatcher = Dispatcher(self.pool, make_policy(config.policy, config.policy_args), self.stats)
+        self.dispatcher = Dispatcher(self.pool, make_policy(config.policy, config.policy_args), self.stats,
+                                     config.max_in_flight)
         self._watcher: FleetWatcher | None = None
         self._endpoint: GrpcEndpoint | None = None
         self._metrics: MetricsEndpoint | None = None

@@ -17,10 +17,18 @@ log = logging.getLogger(__name__)
 
 # Large tensors travel in one message; gRPC's 4 MiB default would cap a batch of images.
 MAX_MESSAGE_BYTES = 256 * 1024 * 1024
+# gRPC-core CANCELs calls that arrive while more than `max_pending_requests` (default 1000,
+# hard limit 3000) wait for the application to pick them up, and the Python aio server picks
+# them up one at a time: a burst would lose requests with a status that names no cause and that
+# no metric counts. Admission is the application's job instead; its bounded queues answer
+# RESOURCE_EXHAUSTED, saying why.
+MAX_PENDING_CALLS = 20_000
 SERVER_OPTIONS = [
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
     ("grpc.so_reuseport", 0),
+    ("grpc.server.max_pending_requests", MAX_PENDING_CALLS),
+    ("grpc.server.max_pending_requests_hard_limit", MAX_PENDING_CALLS),
 ]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import re
 
 import grpc
@@ -106,3 +108,25 @@ def test_worker_enforces_a_propagated_deadline(fleet):
     with pytest.raises(grpc.RpcError) as caught:
         stub.ModelInfer(request, timeout=10)
     assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+async def test_a_burst_beyond_capacity_is_answered_never_silently_cancelled(fleet):
+    """3,000 calls at once: each is served or refused with RESOURCE_EXHAUSTED, none CANCELLED by gRPC."""
+    request = service_pb2.ModelInferRequest(model_name="mlp")
+    request.inputs.add(name="input", datatype="FP32", shape=[1, 256])
+    request.raw_input_contents.append(np.zeros((1, 256), np.float32).tobytes())
+    payload = request.SerializeToString()
+    codes: collections.Counter = collections.Counter()
+    async with grpc.aio.insecure_channel(fleet.address) as channel:
+        call = channel.unary_unary("/inference.GRPCInferenceService/ModelInfer")
+
+        async def one():
+            try:
+                await call(payload, timeout=60)
+                codes["OK"] += 1
+            except grpc.aio.AioRpcError as error:
+                codes[error.code().name] += 1
+
+        await asyncio.gather(*(one() for _ in range(3000)))
+    assert set(codes) <= {"OK", "RESOURCE_EXHAUSTED"}, codes
+    assert codes["OK"] > 0 and sum(codes.values()) == 3000
