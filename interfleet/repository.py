@@ -3,14 +3,14 @@
     model_repository/
       resnet18/
         model.onnx
-        config.yaml      # name, slo_ms, max_batch_size; the zoo adds flops and parameter counts
+        config.yaml      # name, slo_ms, max_batch_size; optional batching; the zoo adds flops and params
 
 Inputs and outputs are not repeated in the config: they are read from the ONNX graph.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -35,6 +35,7 @@ class ModelSpec:
     description: str = ""
     flops_per_sample: int = 0
     parameter_count: int = 0
+    batching: dict = field(default_factory=dict)   # policy, max_batch_size, late, policy arguments
 
 
 def load_spec(repository: Path, name: str) -> ModelSpec:
@@ -59,6 +60,7 @@ def load_spec(repository: Path, name: str) -> ModelSpec:
             description=str(raw.get("description", "")),
             flops_per_sample=int(raw.get("flops_per_sample", 0)),
             parameter_count=int(raw.get("parameter_count", 0)),
+            batching=dict(raw.get("batching") or {}),
         )
     except KeyError as exc:
         raise RepositoryError(f"{config_path}: missing required key {exc.args[0]!r}") from exc

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from interfleet.config import ConfigError, env_aliases
 
@@ -22,6 +23,9 @@ class WorkerConfig:
     cpus: tuple[int, ...] = ()                # CPU set to pin the worker to; empty: all cores
     allow_spinning: bool = False              # ORT busy-wait threads: lower latency, more interference
     max_queue: int = 256                      # per model; beyond it requests get RESOURCE_EXHAUSTED
+    # Per-model batching overrides of the repository's config.yaml; key "*" applies to all models.
+    # e.g. {"*": {"policy": "fixed", "max_delay_ms": 2}, "mlp": {"policy": "none"}}
+    batching: dict[str, Any] = field(default_factory=dict)
     redis_url: str | None = field(default=None, metadata=env_aliases("REDIS_URL"))
     fleet: str = field(default="default", metadata=env_aliases("INTERFLEET_FLEET"))
     heartbeat_interval_s: float = 0.5

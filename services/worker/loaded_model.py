@@ -57,7 +57,7 @@ class LoadedModel:
         ]
 
     def warm_up(self, batch_size: int = 1) -> float:
-        """Run one batch of zeros so no request pays the first-run cost; returns its seconds."""
+        """Run one batch of zeros; returns its seconds."""
         # A dynamic axis other than the batch has no natural size; one element stands in.
         feeds = {
             spec.name: np.zeros([batch_size, *(1 if d == -1 else d for d in spec.shape[1:])],
@@ -67,6 +67,15 @@ class LoadedModel:
         started = time.perf_counter()
         self.session.run(None, feeds)
         return time.perf_counter() - started
+
+    def measure_profile(self, max_batch_size: int) -> dict[int, float]:
+        """Warm up every batch size a batcher may use, so no request pays a first-run cost, and
+        time a second run at powers of two (and the maximum) to seed the latency profile."""
+        for size in range(1, max_batch_size + 1):
+            self.warm_up(size)
+        sizes = sorted({*(2**k for k in range(max_batch_size.bit_length()) if 2**k <= max_batch_size),
+                        max_batch_size})
+        return {size: self.warm_up(size) for size in sizes}
 
     def to_proto(self) -> fleet_pb2.HostedModel:
         return fleet_pb2.HostedModel(

@@ -23,6 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads per model")
     parser.add_argument("--cpus", help="comma-separated cores to pin to, e.g. 0,1")
     parser.add_argument("--max-queue", dest="max_queue", type=int)
+    parser.add_argument("--batching", help='per-model batching overrides as YAML/JSON, e.g. \'{"*": {"policy": "none"}}\'')
     parser.add_argument("--redis-url", dest="redis_url")
     parser.add_argument("--fleet")
     parser.add_argument("--ready-file", dest="ready_file")
@@ -41,7 +42,7 @@ def config_from(args: argparse.Namespace, env: dict[str, str]) -> WorkerConfig:
         file_section = worker_section(data, worker_id, args.config)
     cli = {key: getattr(args, key) for key in (
         "worker_id", "models", "model_repository", "host", "port", "metrics_port", "device", "threads",
-        "cpus", "max_queue", "redis_url", "fleet", "ready_file", "log_level")}
+        "cpus", "max_queue", "batching", "redis_url", "fleet", "ready_file", "log_level")}
     return build_config(WorkerConfig, cli=cli, env=env, env_prefix=ENV_PREFIX, file=file_section,
                         file_name=args.config or "config file")
 

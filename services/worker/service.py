@@ -25,6 +25,7 @@ from interfleet.ready_file import write_ready_file
 from interfleet.repository import load_spec
 from interfleet.services.worker import device
 from interfleet.services.worker.activity import DeviceActivity
+from interfleet.services.worker.batching import LatencyProfile, make_batcher, settings
 from interfleet.services.worker.config import WorkerConfig
 from interfleet.services.worker.loaded_model import LoadedModel
 from interfleet.services.worker.metrics import WorkerCollector
@@ -61,11 +62,18 @@ class WorkerService:
         activity = DeviceActivity()
         runners: dict[str, ModelRunner] = {}
         for name in config.models:
-            model = LoadedModel.load(load_spec(Path(config.model_repository), name), providers, options)
-            seconds = model.warm_up()
-            log.info("loaded %s on %s (warm-up %.1f ms)", name, config.device, seconds * 1e3)
-            runners[name] = ModelRunner(model, config.worker_id, config.device, activity,
-                                        self._record_batch, config.max_queue)
+            spec = load_spec(Path(config.model_repository), name)
+            batching = settings.resolve(spec, config.batching)
+            batcher = make_batcher(batching.policy, batching.max_batch_size, spec.slo_ms / 1e3, batching.args)
+            model = LoadedModel.load(spec, providers, options)
+            profile = LatencyProfile(spec.max_batch_size)
+            # Clients may send batches up to the model's maximum whatever the policy: warm them all.
+            profile.seed(model.measure_profile(spec.max_batch_size))
+            log.info("loaded %s on %s: %s batching up to %d, %.2f ms at batch 1, %.2f ms at %d", name,
+                     config.device, batching.policy, batcher.max_batch_size, profile.latency(1) * 1e3,
+                     profile.latency(batcher.max_batch_size) * 1e3, batcher.max_batch_size)
+            runners[name] = ModelRunner(model, config.worker_id, config.device, activity, self._record_batch,
+                                        config.max_queue, batcher, profile, batching.late)
         for runner in runners.values():
             await runner.start()
         self.worker = Worker(config.worker_id, runners)

@@ -9,6 +9,7 @@ import pytest
 from interfleet.errors import DeadlineExceeded, Overloaded
 from interfleet.repository import ModelSpec
 from interfleet.services.worker.activity import DeviceActivity
+from interfleet.services.worker.batching import LatencyProfile, make_batcher
 from interfleet.services.worker.loaded_model import LoadedModel
 from interfleet.services.worker.runner import ModelRunner
 from interfleet.services.worker.tensors import DecodedRequest, TensorSpec
@@ -41,7 +42,10 @@ def make_runner(max_queue=2):
                         (TensorSpec("x", "FP32", (-1, 2)),), (TensorSpec("y", "FP32", (-1, 2)),))
     records = []
     clock = Clock()
-    runner = ModelRunner(model, "w0", "cpu", DeviceActivity(), records.append, max_queue, clock=clock)
+    profile = LatencyProfile(4)
+    profile.seed({1: 0.001})
+    runner = ModelRunner(model, "w0", "cpu", DeviceActivity(), records.append, max_queue,
+                         make_batcher("none", 4, slo_s=0.010), profile, clock=clock)
     return runner, session, clock, records
 
 
@@ -72,7 +76,29 @@ async def test_request_whose_deadline_passes_in_the_queue_is_not_run():
     clock.now += 0.050                 # 50 ms pass while the first request holds the thread
     session.gate.set()
     await first
-    with pytest.raises(DeadlineExceeded, match="deadline passed"):
+    with pytest.raises(DeadlineExceeded, match="deadline cannot be met"):
         await late
     assert session.runs == 1 and len(records) == 1 and records[0].model == "m"
+    await runner.stop(grace=1)
+
+
+async def test_requests_that_all_missed_their_slo_are_still_served():
+    """Adaptive batching marks them late; the runner must run them, not wait for another arrival."""
+    session = GatedSession()
+    model = LoadedModel(ModelSpec("m", path=None, slo_ms=10, max_batch_size=4), session,
+                        (TensorSpec("x", "FP32", (-1, 2)),), (TensorSpec("y", "FP32", (-1, 2)),))
+    clock = Clock()
+    profile = LatencyProfile(4)
+    profile.seed({1: 0.001, 4: 0.002})
+    runner = ModelRunner(model, "w0", "cpu", DeviceActivity(), lambda record: None, 8,
+                         make_batcher("adaptive", 4, slo_s=0.010), profile, clock=clock)
+    await runner.start()
+    first = asyncio.create_task(runner.infer(REQUEST, None))
+    await asyncio.sleep(0.05)
+    queued = [asyncio.create_task(runner.infer(REQUEST, None)) for _ in range(3)]
+    await asyncio.sleep(0)
+    clock.now += 1.0                   # far past every SLO while the first request holds the thread
+    session.gate.set()
+    results = await asyncio.wait_for(asyncio.gather(first, *queued), timeout=5)
+    assert len(results) == 4
     await runner.stop(grace=1)
