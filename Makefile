@@ -11,7 +11,7 @@ REPOSITORY ?= model_repository
 export INTERFLEET_ROUTER_PORT
 export REDIS_URL
 
-.PHONY: run test install zoo bench-router bench-loadgen protos clean
+.PHONY: run test install zoo bench-router bench-loadgen bench-batching protos clean
 
 run: install zoo
 	$(INTERFLEET) up --config $(CONFIG)
@@ -37,6 +37,9 @@ bench-router: install
 
 bench-loadgen: install
 	$(PYTHON) bench/loadgen_capacity.py --out results/bench-loadgen.json
+
+bench-batching: install
+	$(PYTHON) bench/batching.py --out results/bench-batching.json
 
 # The fleet's own messages; the generated code is committed so installs need no protoc.
 protos: install

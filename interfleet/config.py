@@ -32,6 +32,11 @@ def env_aliases(*names: str) -> dict[str, tuple[str, ...]]:
     return {"env": names}
 
 
+def cli_values(args: Any, cls: type) -> dict[str, Any]:
+    """The options of an argparse namespace that are fields of `cls` (None where not given)."""
+    return {f.name: getattr(args, f.name, None) for f in dataclasses.fields(cls)}
+
+
 def load_file(path: str | os.PathLike[str] | None) -> dict[str, Any]:
     """Read a YAML config file into a mapping (empty when no path is given)."""
     if path is None:

@@ -41,27 +41,14 @@ def compare_table(names: list[str], summaries: list[dict]) -> str:
 
 
 def overlay_plot(path: Path, names: list[str], folders: list[Path]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from interfleet.loadgen.plots import plot_cdf
+    from interfleet.loadgen.plots import finish_cdf, plot_cdf, plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name, folder in zip(names, folders):
         with (folder / ROWS_FILE).open() as handle:
             latencies = [float(r["latency_ms"]) for r in csv.DictReader(handle) if r["status"] == "OK"]
         plot_cdf(ax, np.array(latencies), name)
-    ax.set_xscale("log")
-    ax.set_xlabel("latency from scheduled send (ms)")
-    ax.set_ylabel("fraction of requests")
-    ax.set_title("Latency CDF, all models")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    finish_cdf(fig, ax, path, "Latency CDF, all models", "latency from scheduled send (ms)")
 
 
 def compare(folders: list[Path], plot_path: Path) -> str:

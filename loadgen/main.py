@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from interfleet.config import ConfigError, build_config, load_file
+from interfleet.config import ConfigError, build_config, cli_values, load_file
 from interfleet.loadgen.errors import LoadgenError
 
 log = logging.getLogger(__name__)
@@ -72,9 +72,7 @@ def run(args: argparse.Namespace) -> None:
             return
         if args.folders:
             raise LoadgenError(f"unexpected arguments: {' '.join(args.folders)}")
-        cli = {k: getattr(args, k) for k in ("target", "trace", "models", "slo", "duration", "seed", "time_scale",
-                                              "deadline", "out", "progress")}
-        config = build_config(LoadgenConfig, cli=cli, env=dict(os.environ), env_prefix="INTERFLEET_LOADGEN_",
+        config = build_config(LoadgenConfig, cli=cli_values(args, LoadgenConfig), env=dict(os.environ), env_prefix="INTERFLEET_LOADGEN_",
                               file=load_file(args.config), file_name=args.config or "config file")
         summary_text, lag_p99 = execute(config)
         print(summary_text)

@@ -23,6 +23,18 @@ def plot_cdf(ax, latencies_ms: np.ndarray, label: str) -> None:
         ax.plot(values, np.arange(1, len(values) + 1) / len(values), label=label)
 
 
+def finish_cdf(fig, ax, path: Path, title: str, xlabel: str) -> None:
+    ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("fraction of requests")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def latency_cdf(path: Path, schedule: Schedule, outcomes: Outcomes) -> None:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     ok = np.array([s == "OK" for s in outcomes.status])
@@ -32,15 +44,7 @@ def latency_cdf(path: Path, schedule: Schedule, outcomes: Outcomes) -> None:
         slos = np.unique(schedule.slo_ms[schedule.model_index == index])
         if len(slos) == 1:
             ax.axvline(slos[0], linestyle=":", linewidth=1, color=ax.lines[-1].get_color() if ax.lines else None)
-    ax.set_xscale("log")
-    ax.set_xlabel("latency from scheduled send (ms); dotted: SLO")
-    ax.set_ylabel("fraction of requests")
-    ax.set_title("Latency CDF per model")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    finish_cdf(fig, ax, path, "Latency CDF per model", "latency from scheduled send (ms); dotted: SLO")
 
 
 def timeline(path: Path, schedule: Schedule, outcomes: Outcomes, bin_s: float = 1.0) -> None:

@@ -1,8 +1,10 @@
 """Results of a run: one row per request, and the summary per model and overall.
 
-Goodput counts requests answered OK within their SLO, per second of the run. SLO attainment is
-the share of *scheduled* requests that met their SLO: errors and requests never answered are
-misses, so shedding load cannot improve it.
+Offered load is per second of the schedule; throughput and goodput (requests answered OK within
+their SLO) are per second of the span until the last answer, which outlasts the schedule when
+the server falls behind: dividing by the schedule would credit an overloaded server with work
+it did after the run. SLO attainment is the share of *scheduled* requests that met their SLO:
+errors and requests never answered are misses, so shedding load cannot improve it.
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ class Selection:
     status: list[str]
 
 
-def summarise_selection(sel: Selection, duration: float) -> dict:
+def summarise_selection(sel: Selection, duration: float, span: float) -> dict:
+    """`duration`: the schedule's length; `span`: from the start to the run's last answer."""
     ok = np.array([s == "OK" for s in sel.status], dtype=bool)
     within = ok & (sel.latency_ms <= sel.slo_ms)
     answered = sel.latency_ms[ok]
@@ -55,8 +58,8 @@ def summarise_selection(sel: Selection, duration: float) -> dict:
 
     return {
         "scheduled": scheduled, "ok": int(ok.sum()), "errors": dict(sorted(errors.items())),
-        "offered_rps": scheduled / duration, "throughput_rps": float(ok.sum()) / duration,
-        "goodput_rps": float(within.sum()) / duration,
+        "offered_rps": scheduled / duration, "throughput_rps": float(ok.sum()) / span,
+        "goodput_rps": float(within.sum()) / span,
         "slo_attainment": float(within.sum()) / scheduled if scheduled else None,
         "p50_ms": pct(50), "p90_ms": pct(90), "p99_ms": pct(99),
         "max_ms": float(answered.max()) if len(answered) else None,
@@ -65,20 +68,22 @@ def summarise_selection(sel: Selection, duration: float) -> dict:
 
 def summarise(schedule: Schedule, outcomes: Outcomes, target: str, trace: str, seed: int) -> dict:
     latency_ms = outcomes.latency_s * 1e3
+    answered_at = schedule.times + outcomes.latency_s
+    span = max(schedule.duration, float(np.nanmax(answered_at)) if np.isfinite(answered_at).any() else 0.0)
     per_model = {}
     for index, model in enumerate(schedule.models):
         mask = schedule.model_index == index
         picked = np.flatnonzero(mask)
         per_model[model] = summarise_selection(
             Selection(latency_ms[mask], schedule.slo_ms[mask], [outcomes.status[i] for i in picked]),
-            schedule.duration)
-    overall = summarise_selection(Selection(latency_ms, schedule.slo_ms, outcomes.status), schedule.duration)
+            schedule.duration, span)
+    overall = summarise_selection(Selection(latency_ms, schedule.slo_ms, outcomes.status), schedule.duration, span)
     lag_ms = outcomes.send_lag_s[~np.isnan(outcomes.send_lag_s)] * 1e3
     lag = {"p50_ms": float(np.percentile(lag_ms, 50)) if len(lag_ms) else None,
            "p99_ms": float(np.percentile(lag_ms, 99)) if len(lag_ms) else None,
            "max_ms": float(lag_ms.max()) if len(lag_ms) else None}
     served = collections.Counter(w for w in outcomes.worker if w)
-    return {"target": target, "trace": trace, "seed": seed, "duration_s": schedule.duration,
+    return {"target": target, "trace": trace, "seed": seed, "duration_s": schedule.duration, "span_s": span,
             "overall": overall, "models": per_model, "send_lag": lag, "served_by": dict(sorted(served.items()))}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from interfleet.config import build_config, load_file
+from interfleet.config import build_config, cli_values, load_file
 from interfleet.fleet.config_file import check_fleet_file, router_section
 from interfleet.router.config import ENV_PREFIX, RouterConfig
 from interfleet.runtime import configure_logging, run_service
@@ -33,10 +33,7 @@ def config_from(args: argparse.Namespace, env: dict[str, str]) -> RouterConfig:
         data = load_file(args.config)
         check_fleet_file(data, args.config)
         file_section = router_section(data)
-    cli = {key: getattr(args, key) for key in (
-        "host", "port", "metrics_port", "redis_url", "fleet", "policy", "policy_args", "refresh_interval_s",
-        "max_in_flight", "ready_file", "log_level")}
-    return build_config(RouterConfig, cli=cli, env=env, env_prefix=ENV_PREFIX, file=file_section,
+    return build_config(RouterConfig, cli=cli_values(args, RouterConfig), env=env, env_prefix=ENV_PREFIX, file=file_section,
                         file_name=args.config or "config file")
 
 

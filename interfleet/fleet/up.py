@@ -9,7 +9,7 @@ import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from interfleet.config import ConfigError, build_config, env_aliases, load_file
+from interfleet.config import ConfigError, build_config, cli_values, env_aliases, load_file
 from interfleet.fleet.config_file import check_fleet_file, worker_ids
 from interfleet.fleet.supervisor import FleetSupervisor
 from interfleet.ready_file import write_ready_file
@@ -41,9 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    cli = {key: getattr(args, key) for key in ("config", "router_port", "redis_url", "run_dir", "grace_s",
-                                               "ready_file", "log_level")}
-    config = build_config(UpConfig, cli=cli, env=dict(os.environ), env_prefix="INTERFLEET_UP_")
+    config = build_config(UpConfig, cli=cli_values(args, UpConfig), env=dict(os.environ), env_prefix="INTERFLEET_UP_")
     logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s up %(name)s: %(message)s")
     data = load_file(config.config)
     check_fleet_file(data, config.config)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from interfleet.config import build_config, load_file
+from interfleet.config import build_config, cli_values, load_file
 from interfleet.fleet.config_file import check_fleet_file, worker_section
 from interfleet.runtime import configure_logging, run_service
 from interfleet.services.worker.config import ENV_PREFIX, WorkerConfig
@@ -40,10 +40,7 @@ def config_from(args: argparse.Namespace, env: dict[str, str]) -> WorkerConfig:
         if not worker_id:
             raise SystemExit("interfleet worker: --config needs --worker-id to pick the worker's entry")
         file_section = worker_section(data, worker_id, args.config)
-    cli = {key: getattr(args, key) for key in (
-        "worker_id", "models", "model_repository", "host", "port", "metrics_port", "device", "threads",
-        "cpus", "max_queue", "batching", "redis_url", "fleet", "ready_file", "log_level")}
-    return build_config(WorkerConfig, cli=cli, env=env, env_prefix=ENV_PREFIX, file=file_section,
+    return build_config(WorkerConfig, cli=cli_values(args, WorkerConfig), env=env, env_prefix=ENV_PREFIX, file=file_section,
                         file_name=args.config or "config file")
 
 

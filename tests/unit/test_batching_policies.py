@@ -43,26 +43,33 @@ def test_lone_request_is_not_delayed_when_idle():
     assert decision.take == 1 and decision.wait_until is None
 
 
-def test_under_load_waits_no_later_than_head_deadline_minus_batch_latency():
+def test_under_load_waits_no_later_than_head_deadline_minus_batch_latency_and_headroom():
     adaptive = make_batcher("adaptive", 16, slo_s=0.100)
     profile = gpu_like()
     decision = adaptive.decide(queue(0.0, [0.0, 0.0], [0.100, 0.105], rate=1000.0), profile)
     assert decision.take == 0
-    assert decision.wait_until == pytest.approx(0.100 - profile.latency(3))
+    assert decision.wait_until == pytest.approx(0.100 - 2 * profile.latency(3))
 
 
 def test_runs_at_once_when_waiting_would_break_the_head_deadline():
     adaptive = make_batcher("adaptive", 16, slo_s=0.100)
     profile = gpu_like()
-    head_deadline = profile.latency(3) - 0.001      # no time to wait for a third request
-    decision = adaptive.decide(queue(0.0, [0.0, 0.0], [head_deadline + 0.0005, 0.2], rate=1000.0), profile)
+    head_deadline = 2 * profile.latency(3) - 0.001      # no time to wait for a third request
+    decision = adaptive.decide(queue(0.0, [0.0, 0.0], [head_deadline, 0.2], rate=1000.0), profile)
+    assert decision.take == 2 and decision.wait_until is None
+
+
+def test_does_not_wait_at_light_load_even_when_an_arrival_is_expected():
+    adaptive = make_batcher("adaptive", 16, slo_s=0.100)
+    # 40 req/s x 11 ms = 0.44 of the device: below min_load, so the pair runs now.
+    decision = adaptive.decide(queue(0.0, [0.0, 0.0], [0.100, 0.100], rate=40.0), gpu_like())
     assert decision.take == 2 and decision.wait_until is None
 
 
 def test_never_waits_where_batching_buys_nothing():
     adaptive = make_batcher("adaptive", 16, slo_s=0.100)
     decision = adaptive.decide(queue(0.0, [0.0, 0.0], [0.1, 0.1], rate=5000.0), cpu_like())
-    assert decision.take == 2 and decision.wait_until is None
+    assert decision.wait_until is None and decision.take == 1   # both make it one at a time
 
 
 def test_unmeetable_request_is_expired_at_once():
@@ -101,3 +108,10 @@ def test_none_takes_one_and_unknown_policy_is_named():
     assert make_batcher("none", 8, 0.1).decide(queue(0.0, [0.0] * 3, [INF] * 3), gpu_like()).take == 1
     with pytest.raises(ConfigError, match="unknown batching policy 'greedy'"):
         make_batcher("greedy", 8, 0.1)
+
+
+def test_ties_go_to_the_shortest_batch_when_bigger_ones_are_not_cheaper_per_item():
+    adaptive = make_batcher("adaptive", 16, slo_s=1.0)
+    relaxed = queue(0.0, [0.0] * 8, [1.0] * 8)
+    assert adaptive.decide(relaxed, cpu_like()).take == 1        # linear profile: one at a time
+    assert adaptive.decide(relaxed, gpu_like()).take == 8        # batching pays: take them all

@@ -27,3 +27,14 @@ def test_summary_counts_and_rates():
     assert summary["served_by"] == {"w0": 5, "w1": 3}
     assert summary["send_lag"]["p99_ms"] == pytest.approx(0.1)
     assert "overall" in format_table(summary)
+
+
+def test_throughput_is_over_the_span_until_the_last_answer():
+    """A server that falls behind answers after the schedule ends; it gets no credit for that."""
+    schedule = Schedule(times=np.array([0.0, 1.0]), model_index=np.zeros(2, dtype=np.int32),
+                        slo_ms=np.full(2, 1e6), models=("a",), duration=2.0)
+    outcomes = Outcomes(np.zeros(2), np.array([0.5, 7.0]), ["OK", "OK"], ["w", "w"])
+    summary = summarise(schedule, outcomes, "t", "x", 0)
+    assert summary["span_s"] == pytest.approx(8.0)
+    assert summary["overall"]["offered_rps"] == pytest.approx(1.0)
+    assert summary["overall"]["throughput_rps"] == pytest.approx(0.25)
