@@ -35,13 +35,12 @@ from interfleet.errors import DeadlineExceeded, Overloaded, Unavailable
 from interfleet.proto import fleet_pb2
 from interfleet.services.worker.activity import DeviceActivity
 from interfleet.services.worker.batching import Batcher, LatencyProfile, QueueView
+from interfleet.services.worker.batching.arrival_rate import ArrivalRate
 from interfleet.services.worker.loaded_model import LoadedModel
 from interfleet.services.worker.stats import ModelStats
 from interfleet.services.worker.tensors import DecodedRequest, EncodedTensor
 
 log = logging.getLogger(__name__)
-
-ARRIVAL_SMOOTHING = 0.2
 
 
 @dataclass
@@ -105,8 +104,7 @@ class ModelRunner:
         self._loop_task: asyncio.Task | None = None
         self._accepting = False
         self._busy_until = 0.0           # predicted end of the running batch
-        self._gap_s = math.inf           # smoothed inter-arrival time
-        self._last_arrival: float | None = None
+        self._arrivals = ArrivalRate()
         self.in_flight = 0
 
     @property
@@ -156,7 +154,7 @@ class ModelRunner:
                 f"{len(self._queue)} queued); rejected at once")
         job = _Job(request, now, min(client_deadline, slo_deadline), hard_deadline, time.perf_counter_ns(),
                    input_ns, asyncio.get_running_loop().create_future())
-        self._note_arrival(now)
+        self._arrivals.note(now)
         self._queue.append(job)
         self._arrived.set()
         self.in_flight += 1
@@ -164,18 +162,6 @@ class ModelRunner:
             return await job.future
         finally:
             self.in_flight -= 1
-
-    def _note_arrival(self, now: float) -> None:
-        if self._last_arrival is not None:
-            gap = now - self._last_arrival
-            self._gap_s = gap if math.isinf(self._gap_s) else self._gap_s + ARRIVAL_SMOOTHING * (gap - self._gap_s)
-        self._last_arrival = now
-
-    def _arrival_rate(self, now: float) -> float:
-        if self._last_arrival is None or math.isinf(self._gap_s):
-            return 0.0
-        # A long silence since the last arrival lowers the estimate at once.
-        return 1.0 / max(self._gap_s, now - self._last_arrival, 1e-6)
 
     def _predicted_finish(self, now: float, items: int) -> float:
         """When a new request of `items` would finish, given the running batch and the queue ahead."""
@@ -211,7 +197,7 @@ class ModelRunner:
                 self._queue.clear()
                 continue
             view = QueueView(now, [j.arrival for j in live], [j.deadline for j in live],
-                             [j.request.batch_size for j in live], self._arrival_rate(now))
+                             [j.request.batch_size for j in live], self._arrivals.per_second(now))
             decision = self.batcher.decide(view, self.profile)
             for index in decision.expired:
                 live[index].deadline = math.inf   # misses its SLO: served late, after those that can make it

@@ -6,6 +6,7 @@ import pytest
 
 from interfleet.config import ConfigError
 from interfleet.services.worker.batching import LatencyProfile, QueueView, make_batcher
+from interfleet.services.worker.batching.arrival_rate import ArrivalRate
 
 INF = math.inf
 
@@ -115,3 +116,12 @@ def test_ties_go_to_the_shortest_batch_when_bigger_ones_are_not_cheaper_per_item
     relaxed = queue(0.0, [0.0] * 8, [1.0] * 8)
     assert adaptive.decide(relaxed, cpu_like()).take == 1        # linear profile: one at a time
     assert adaptive.decide(relaxed, gpu_like()).take == 8        # batching pays: take them all
+
+
+def test_arrival_rate_tracks_bursts_and_drops_after_silence():
+    rate = ArrivalRate()
+    assert rate.per_second(0.0) == 0.0
+    for i in range(50):
+        rate.note(i * 0.001)                 # 1,000 requests per second
+    assert rate.per_second(0.049) == pytest.approx(1000, rel=0.01)
+    assert rate.per_second(1.049) == pytest.approx(1.0, rel=0.01)   # a second of silence
