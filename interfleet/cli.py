@@ -17,6 +17,7 @@ SUBCOMMANDS = {
     "worker": ("interfleet.services.worker.main", "run one worker hosting ONNX models on one device"),
     "models": ("interfleet.zoo.cli", "build or list the model zoo"),
     "loadgen": ("interfleet.loadgen.main", "replay a trace open-loop against an endpoint and report SLOs"),
+    "health": ("interfleet.health_probe", "check a server's gRPC health (for container health checks)"),
 }
 
 

@@ -15,8 +15,9 @@ class WorkerConfig:
     worker_id: str
     models: tuple[str, ...]
     model_repository: str = "model_repository"
-    host: str = "127.0.0.1"
+    host: str = "127.0.0.1"                   # address to bind (0.0.0.0 in containers)
     port: int = 0                             # 0: an ephemeral port, published in Redis
+    advertise_host: str | None = None         # host routers should dial (a service name, a pod IP); default: host
     metrics_port: int = 0                     # Prometheus /metrics; 0: ephemeral; -1: off
     device: str = "cpu"                       # "cpu" or "cuda:N"
     threads: int = 1                          # ONNX Runtime intra-op threads per model (CPU)

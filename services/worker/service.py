@@ -51,7 +51,11 @@ class WorkerService:
 
     @property
     def address(self) -> str:
-        return self._endpoint.address if self._endpoint else ""
+        """The address routers dial, as published in Redis."""
+        if self._endpoint is None:
+            return ""
+        return f"{self.config.advertise_host}:{self._endpoint.port}" if self.config.advertise_host \
+            else self._endpoint.address
 
     async def start(self) -> None:
         config = self.config

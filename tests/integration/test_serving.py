@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import queue
+import subprocess
+import sys
 import urllib.request
 
 import grpc
@@ -169,3 +171,12 @@ def test_health_reflection_and_metrics(fleet):
     worker_metrics = urllib.request.urlopen(f"http://{fleet.worker('core0')['metrics']}/metrics", timeout=5).read()
     assert b"nv_inference_compute_infer_duration_us_total" in worker_metrics
 
+
+
+def test_health_subcommand_for_container_health_checks(fleet):
+    ok = subprocess.run([sys.executable, "-m", "interfleet", "health", "--address", fleet.address],
+                        capture_output=True, text=True, timeout=30)
+    assert ok.returncode == 0 and "SERVING" in ok.stdout
+    down = subprocess.run([sys.executable, "-m", "interfleet", "health", "--address", "127.0.0.1:1"],
+                          capture_output=True, text=True, timeout=30)
+    assert down.returncode == 1 and "UNAVAILABLE" in down.stderr

@@ -1,0 +1,34 @@
+"""`interfleet health`: exit 0 if a server's gRPC health service says SERVING, else 1.
+
+What container health checks and Kubernetes exec probes run; it asks the standard
+grpc.health.v1 service that the router and every worker register.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--address", default=None,
+                        help="host:port to check (default $INTERFLEET_HEALTH_ADDRESS or 127.0.0.1:8001)")
+    parser.add_argument("--service", default="", help="service name to check ('' is the whole server)")
+    parser.add_argument("--timeout", type=float, default=3.0)
+
+
+def run(args: argparse.Namespace) -> None:
+    address = args.address or os.environ.get("INTERFLEET_HEALTH_ADDRESS") or "127.0.0.1:8001"
+    with grpc.insecure_channel(address) as channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=args.service), timeout=args.timeout)
+        except grpc.RpcError as error:
+            sys.exit(f"{address}: {error.code().name}: {error.details()}")
+    status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+    print(f"{address}: {status}")
+    sys.exit(0 if reply.status == health_pb2.HealthCheckResponse.SERVING else 1)

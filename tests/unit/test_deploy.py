@@ -1,0 +1,157 @@
+"""The deployment files, validated without a Docker engine or a cluster.
+
+The compose file against the Compose Specification's JSON schema; the Dockerfile with hadolint;
+the Kubernetes manifests with kubernetes-validate; and the files against the code: every
+command they run is a real `interfleet` subcommand whose flags and config parse, every
+environment variable names a real config field, and ports, ids and models agree everywhere.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+from interfleet.cli import build_parser
+from interfleet.router.config import RouterConfig
+from interfleet.router.main import config_from as router_config_from
+from interfleet.services.worker.config import WorkerConfig
+from interfleet.services.worker.main import config_from as worker_config_from
+from interfleet.zoo.architectures import ZOO
+
+ROOT = Path(__file__).resolve().parents[2]
+K8S = ROOT / "deploy" / "k8s"
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+MANIFESTS = sorted(p for p in K8S.rglob("*.yaml") if p.name not in ("kustomization.yaml", "fleet.yaml"))
+# Paths inside the image -> where they come from in the repository.
+IMAGE_PATHS = {"/etc/interfleet/": ROOT / "configs", "/etc/interfleet-fleet/": K8S / "base"}
+DOCKERFILE_ENV = dict(re.findall(r"^\s+(INTERFLEET_\w+)=(\S+)", (ROOT / "Dockerfile").read_text(), re.M))
+KNOWN_ENV = ({f"INTERFLEET_ROUTER_{f.name.upper()}" for f in fields(RouterConfig)}
+             | {f"INTERFLEET_WORKER_{f.name.upper()}" for f in fields(WorkerConfig)}
+             | {"INTERFLEET_FLEET", "INTERFLEET_HEALTH_ADDRESS", "REDIS_URL"})
+
+
+def interfleet_services():
+    return {name: s for name, s in COMPOSE["services"].items() if "build" in s}
+
+
+def k8s_containers():
+    for path in MANIFESTS:
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc and doc["kind"] == "Deployment":
+                for container in doc["spec"]["template"]["spec"]["containers"]:
+                    if container["image"].startswith("interfleet:"):
+                        yield path, doc, container
+
+
+def container_env(container) -> dict[str, str]:
+    """Environment of a container; values set from pod fields get stand-ins."""
+    stand_ins = {"metadata.name": "worker-abc12", "status.podIP": "10.1.2.3"}
+    return {e["name"]: e.get("value") or stand_ins[e["valueFrom"]["fieldRef"]["fieldPath"]] for e in container["env"]}
+
+
+def in_repository(args: list[str]) -> list[str]:
+    out = []
+    for arg in args:
+        for image_path, local in IMAGE_PATHS.items():
+            if arg.startswith(image_path):
+                arg = str(local / arg[len(image_path):])
+        out.append(arg)
+    return out
+
+
+def service_config(args: list[str], env: dict[str, str]):
+    parsed = build_parser().parse_args(in_repository(args))
+    full_env = {**DOCKERFILE_ENV, **env}
+    return (router_config_from if parsed.command == "router" else worker_config_from)(parsed, full_env)
+
+
+def test_compose_file_matches_the_compose_specification():
+    schema = json.loads(importlib.resources.files("check_jsonschema.builtin_schemas.vendor")
+                        .joinpath("compose-spec.json").read_text())
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(COMPOSE)]
+    assert not errors, errors
+
+
+def test_dockerfile_passes_hadolint():
+    hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
+    done = subprocess.run([hadolint, str(ROOT / "Dockerfile")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("path", MANIFESTS, ids=lambda p: str(p.relative_to(K8S)))
+def test_kubernetes_manifests_validate(path):
+    for doc in yaml.safe_load_all(path.read_text()):
+        kubernetes_validate.validate(doc, "1.37", strict=True)
+
+
+def test_kustomizations_reference_files_that_exist():
+    for kustomization in K8S.rglob("kustomization.yaml"):
+        spec = yaml.safe_load(kustomization.read_text())
+        referenced = [*spec.get("resources", []), *spec.get("components", []),
+                      *(f.split("=", 1)[-1] for g in spec.get("configMapGenerator", []) for f in g["files"])]
+        for name in referenced:
+            assert (kustomization.parent / name).exists(), f"{kustomization}: {name} does not exist"
+
+
+def test_every_command_is_a_real_subcommand_whose_config_builds():
+    built = 0
+    for name, service in interfleet_services().items():
+        service_config(service["command"], {k: str(v) for k, v in service.get("environment", {}).items()})
+        built += 1
+    for _, _, container in k8s_containers():
+        service_config(container["args"], container_env(container))
+        built += 1
+    assert built >= 9
+    assert build_parser().parse_args(["health"]).command == "health"   # every health check's command
+
+
+def test_environment_variables_name_real_config_fields():
+    names = set(DOCKERFILE_ENV)
+    for service in COMPOSE["services"].values():
+        names |= {n for n in service.get("environment", {}) if n.startswith(("INTERFLEET_", "REDIS_"))}
+    for _, _, container in k8s_containers():
+        names |= set(container_env(container))
+    unknown = sorted(names - KNOWN_ENV)
+    assert not unknown, f"environment variables no config reads: {unknown}"
+
+
+def test_ports_ids_and_models_agree_across_compose_manifests_and_configs():
+    fleet = yaml.safe_load((ROOT / "configs" / "compose.yaml").read_text())
+    router_port = fleet["router"]["port"]
+    assert f"{router_port}:{router_port}" in COMPOSE["services"]["router"]["ports"]
+    assert COMPOSE["services"]["router"]["environment"]["INTERFLEET_HEALTH_ADDRESS"].endswith(f":{router_port}")
+    assert f"EXPOSE {router_port}" in (ROOT / "Dockerfile").read_text()
+    entries = {w["worker_id"]: w for w in fleet["workers"]}
+    for name, service in interfleet_services().items():
+        if name == "router":
+            continue
+        config = service_config(service["command"], dict(service["environment"]))
+        assert config.worker_id in entries and config.advertise_host == name, name
+        assert service["environment"]["INTERFLEET_HEALTH_ADDRESS"].endswith(f":{config.port}"), name
+        assert ("gpu" in service["profiles"]) == config.device.startswith("cuda"), name
+    for path, doc, container in k8s_containers():
+        env = container_env(container)
+        config = service_config(container["args"], env)
+        probe_port = container["readinessProbe"]["grpc"]["port"]
+        assert probe_port == config.port == container["ports"][0]["containerPort"], path
+        if isinstance(config, WorkerConfig):
+            assert config.fleet == yaml.safe_load((K8S / "base" / "fleet.yaml").read_text())["fleet"]
+            assert ("nvidia.com/gpu" in container["resources"]["limits"]) == config.device.startswith("cuda")
+        else:
+            assert config.port == router_port
+    models = {m for w in fleet["workers"] for m in w["models"]}
+    models |= {m for _, _, c in k8s_containers() for m in container_env(c).get("INTERFLEET_WORKER_MODELS", "").split(",") if m}
+    assert models <= set(ZOO), f"models not in the zoo: {sorted(models - set(ZOO))}"
