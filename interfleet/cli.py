@@ -18,6 +18,9 @@ SUBCOMMANDS = {
     "models": ("interfleet.zoo.cli", "build or list the model zoo"),
     "loadgen": ("interfleet.loadgen.main", "replay a trace open-loop against an endpoint and report SLOs"),
     "health": ("interfleet.health_probe", "check a server's gRPC health (for container health checks)"),
+    "stress": ("interfleet.predictor.stressor", "run an external CPU, cache or memory-bandwidth stressor"),
+    "profile": ("interfleet.predictor.profiler", "measure solo and co-located latencies into a dataset"),
+    "predictor": ("interfleet.predictor.main", "train and evaluate the colocation-degradation predictor"),
 }
 
 

@@ -1,0 +1,1 @@
+"""The colocation-degradation predictor: graph features, the profiler, LightGBM models, evaluation."""

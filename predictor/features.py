@@ -1,0 +1,109 @@
+"""Feature rows for the degradation predictor, symmetric in the co-runners.
+
+One row describes a target model at a batch size on a device while a set of co-runners (each
+with its own batch size and current load, its busy fraction) and possibly an external stressor
+press on the same device:
+
+- the target's static graph features at its batch size and its solo latency on the device;
+- the co-runners aggregated: their count, their total and largest load, and the sum and max of
+  their graph features weighted by their load (so the order of co-runners cannot matter, and a
+  model idling beside the target counts for little);
+- external pressure by kind (cpu, cache, memory bandwidth) at its intensity;
+- the device by descriptors, not by name (cores, threads, cache sizes, other workers sharing
+  its cores), so the model can carry over to devices it has seen less of.
+
+The label is the log of degradation: co-located latency over solo latency.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from interfleet.predictor.graph_features import GraphFeatures, model_features
+from interfleet.predictor.stressor import KINDS
+from interfleet.repository import load_spec
+
+_WEIGHTED = ("flops", "param_bytes", "activation_bytes", "arithmetic_intensity")
+
+FEATURE_NAMES: tuple[str, ...] = (
+    "t_log_flops", "t_log_param_bytes", "t_log_activation_bytes", "t_conv_share", "t_matmul_share",
+    "t_log_intensity", "t_batch", "t_log_solo_ms",
+    "co_count", "co_load_sum", "co_load_max",
+    *(f"co_{name}_{agg}" for name in _WEIGHTED for agg in ("sum", "max")),
+    *(f"stress_{kind}" for kind in KINDS),
+    "d_cores", "d_threads", "d_log_l2", "d_log_l3", "d_shared_workers",
+    "oversubscription",
+)
+
+
+@dataclass(frozen=True)
+class CoRunner:
+    model: str
+    batch: int
+    load: float            # busy fraction, 0..1
+
+
+@dataclass(frozen=True)
+class Placement:
+    """A target on a device, with what runs beside it: everything a prediction needs."""
+
+    target: str
+    batch: int
+    solo_ms: float
+    co_runners: tuple[CoRunner, ...]
+    cores: int
+    threads: int
+    l2_bytes: int
+    l3_bytes: int
+    shared_workers: int = 0
+    stress: str = ""
+    stress_intensity: float = 0.0
+
+
+class FeatureBuilder:
+    """Turns placements into the model's feature matrix; graph features are cached per model and batch."""
+
+    def __init__(self, repository: Path):
+        self._repository = Path(repository)
+
+    @functools.lru_cache(maxsize=None)
+    def graph(self, model: str, batch: int) -> GraphFeatures:
+        return model_features(load_spec(self._repository, model).path, batch)
+
+    def row(self, p: Placement) -> list[float]:
+        t = self.graph(p.target, p.batch)
+        loads = [c.load for c in p.co_runners]
+        weighted = {name: [c.load * getattr(self.graph(c.model, c.batch), name) for c in p.co_runners]
+                    for name in _WEIGHTED}
+        return [
+            math.log(t.flops), math.log1p(t.param_bytes), math.log1p(t.activation_bytes), t.conv_flop_share,
+            t.matmul_flop_share, math.log(t.arithmetic_intensity), float(p.batch), math.log(p.solo_ms),
+            # math.fsum is exactly rounded, so the sums do not depend on the co-runners' order.
+            float(len(p.co_runners)), math.fsum(loads), max(loads, default=0.0),
+            *(v for name in _WEIGHTED for v in (math.log1p(math.fsum(weighted[name])),
+                                                 math.log1p(max(weighted[name], default=0.0)))),
+            *(p.stress_intensity if p.stress == kind else 0.0 for kind in KINDS),
+            float(p.cores), float(p.threads), math.log1p(p.l2_bytes), math.log1p(p.l3_bytes),
+            float(p.shared_workers),
+            # Threads wanting the cores per core: co-runners (and a stressor) time-slice a core set.
+            p.threads * (1.0 + math.fsum(loads) + p.stress_intensity) / p.cores,
+        ]
+
+    def matrix(self, placements: Sequence[Placement]) -> np.ndarray:
+        return np.asarray([self.row(p) for p in placements], dtype=np.float64)
+
+
+def placement_of(row: dict) -> Placement:
+    """A profiled dataset row as a placement."""
+    return Placement(
+        target=row["target"], batch=row["batch"], solo_ms=row["solo_mean_ms"],
+        co_runners=tuple(CoRunner(m, int(b), float(load)) for m, b, load in row["co_runners"]),
+        cores=row["cores"], threads=row["threads"], l2_bytes=row["l2_bytes"], l3_bytes=row["l3_bytes"],
+        stress=row["stress"], stress_intensity=row["stress_intensity"],
+    )

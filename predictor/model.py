@@ -1,0 +1,84 @@
+"""The degradation model: LightGBM regressors of log degradation, for the mean and the p95.
+
+The mean model is fitted to each placement's mean latency over solo; the p95 model uses the
+quantile objective (alpha 0.95) on every measured run, so it learns the tail rather than one
+summary number. Both are saved as LightGBM's text format beside a small JSON header (feature
+names, version, what it was trained on), which is what gets published and loaded.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+
+from interfleet.predictor.features import FEATURE_NAMES
+
+PARAMS = {"num_leaves": 15, "min_data_in_leaf": 5, "learning_rate": 0.05, "feature_fraction": 0.9,
+          "bagging_fraction": 0.9, "bagging_freq": 1, "lambda_l2": 1.0, "seed": 7, "deterministic": True,
+          "num_threads": 1, "verbose": -1}
+ROUNDS = 400
+
+
+class ModelFormatError(ValueError):
+    """A saved model that cannot be used (unparsable, or built for other features)."""
+
+
+@dataclass
+class DegradationModel:
+    mean: lgb.Booster
+    p95: lgb.Booster
+    info: dict = field(default_factory=dict)
+
+    @classmethod
+    def train(cls, features: np.ndarray, log_degradation: np.ndarray,
+              sample_features: np.ndarray, sample_log_degradation: np.ndarray, info: dict | None = None,
+              rounds: int = ROUNDS) -> "DegradationModel":
+        mean = lgb.train({**PARAMS, "objective": "regression"},
+                         lgb.Dataset(features, log_degradation, feature_name=list(FEATURE_NAMES)), rounds)
+        p95 = lgb.train({**PARAMS, "objective": "quantile", "alpha": 0.95},
+                        lgb.Dataset(sample_features, sample_log_degradation, feature_name=list(FEATURE_NAMES)),
+                        rounds)
+        return cls(mean, p95, {"features": list(FEATURE_NAMES), **(info or {})})
+
+    def predict(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(mean degradation, p95 degradation) for each row: one batched call per model."""
+        return np.exp(self.mean.predict(features)), np.exp(self.p95.predict(features))
+
+    def dumps(self) -> str:
+        return json.dumps({"info": self.info, "mean": self.mean.model_to_string(),
+                           "p95": self.p95.model_to_string()})
+
+    @classmethod
+    def loads(cls, text: str | bytes) -> "DegradationModel":
+        try:
+            payload = json.loads(text)
+            mean = lgb.Booster(model_str=payload["mean"])
+            p95 = lgb.Booster(model_str=payload["p95"])
+            info = payload.get("info", {})
+        except (ValueError, KeyError, TypeError, lgb.basic.LightGBMError) as exc:
+            raise ModelFormatError(f"not a degradation model: {exc}") from exc
+        for booster in (mean, p95):
+            if booster.num_feature() != len(FEATURE_NAMES) or info.get("features") != list(FEATURE_NAMES):
+                raise ModelFormatError(f"model expects {booster.num_feature()} features "
+                                       f"({info.get('features')}), this build computes {len(FEATURE_NAMES)}")
+        return cls(mean, p95, info)
+
+    def save(self, path: Path) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(self.dumps())
+
+    @classmethod
+    def load(cls, path: Path) -> "DegradationModel":
+        return cls.loads(Path(path).read_text())
+
+
+def log_ratio(values: Sequence[float], solo: Sequence[float]) -> np.ndarray:
+    return np.log(np.asarray(values, dtype=np.float64) / np.asarray(solo, dtype=np.float64))
+
+
+
