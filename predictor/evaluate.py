@@ -112,12 +112,13 @@ def noise_floor(rows: list[dict]) -> float:
     Each row's degradation is a ratio of two sample means (co-located over solo); their relative
     standard errors combine, and a normal error's mean absolute value is 0.8 of its deviation.
     """
-    solo = {(r["device"], r["target"], r["batch"]): r for r in rows if r["degree"] == 0 and not r["stress"]}
+    solo = {(r.get("device"), r["target"], r["batch"]): r for r in rows if r["degree"] == 0 and not r["stress"]}
     errors = []
     for r in rows:
         reference = solo.get((r.get("device"), r["target"], r["batch"]))
-        parts = [r["samples_ms"]] + ([reference["samples_ms"]] if reference else [])
-        errors.append(np.hypot(*[np.std(s, ddof=1) / np.sqrt(len(s)) / np.mean(s) for s in parts], 0.0))
+        parts = [r["samples_ms"]] + ([reference["samples_ms"]] if reference is not None and reference is not r else [])
+        relative = [np.std(s, ddof=1) / np.sqrt(len(s)) / np.mean(s) for s in parts]
+        errors.append(np.sqrt(np.sum(np.square(relative))))
     return float(0.8 * np.mean(errors))
 
 
