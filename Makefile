@@ -11,7 +11,7 @@ REPOSITORY ?= model_repository
 export INTERFLEET_ROUTER_PORT
 export REDIS_URL
 
-.PHONY: run test install zoo bench-router bench-loadgen bench-batching protos clean
+.PHONY: run test install zoo bench-router bench-loadgen bench-batching profile eval-predictor protos clean
 
 run: install zoo
 	$(INTERFLEET) up --config $(CONFIG)
@@ -40,6 +40,14 @@ bench-loadgen: install
 
 bench-batching: install
 	$(PYTHON) bench/batching.py --out results/bench-batching.json
+
+# Re-profile this machine (about 8 minutes on 2 cores) and retrain the shipped model on it.
+profile: install zoo
+	$(INTERFLEET) profile --repository $(REPOSITORY) --out predictor/data/reference.csv
+	$(INTERFLEET) predictor train --repository $(REPOSITORY)
+
+eval-predictor: install zoo
+	$(INTERFLEET) predictor eval --repository $(REPOSITORY) --out results/predictor-eval.json
 
 # The fleet's own messages; the generated code is committed so installs need no protoc.
 protos: install

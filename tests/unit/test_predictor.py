@@ -88,3 +88,13 @@ def test_saved_model_round_trips_and_bad_models_are_rejected(repository, tmp_pat
     payload = model.dumps().replace('"features": [', '"features": ["extra", ', 1)
     with pytest.raises(ModelFormatError, match="features"):
         DegradationModel.loads(payload)
+
+
+def test_the_shipped_model_matches_the_features_this_build_computes():
+    """Changing the features without retraining (`make profile`) must fail here, not in a router."""
+    from pathlib import Path
+
+    shipped = Path(__file__).resolve().parents[2] / "predictor" / "models" / "reference.json"
+    model = DegradationModel.load(shipped)
+    assert model.info["features"] == list(FEATURE_NAMES)
+    assert model.info["rows"] > 300 and model.info["provenance"]["machine"]["logical_cores"] >= 1
