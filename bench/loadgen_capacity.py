@@ -13,13 +13,10 @@ import json
 import logging
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-import yaml
+from fleet import running_fleet
 
-from interfleet.fleet.config_file import worker_ids
-from interfleet.fleet.supervisor import FleetSupervisor
 from interfleet.zoo.build import build_zoo
 
 MODEL = "tiny_cnn"
@@ -36,34 +33,24 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     build_zoo(Path(args.repository), [MODEL])
     rows = []
-    with tempfile.TemporaryDirectory() as scratch:
-        workers = [{"worker_id": w, "cpus": c, "threads": t, "models": [MODEL], "metrics_port": -1}
-                   for w, c, t in (("core0", [0], 1), ("core1", [1], 1), ("both", [0, 1], 2))]
-        config = {"fleet": "bench", "model_repository": str(Path(args.repository).resolve()),
-                  "router": {"metrics_port": -1}, "workers": workers}
-        path = Path(scratch) / "fleet.yaml"
-        path.write_text(yaml.safe_dump(config))
-        supervisor = FleetSupervisor(str(path), worker_ids(config), 0, None, Path(scratch) / "run",
-                                     log_level="WARNING")
-        try:
-            supervisor.start()
-            for rate in [float(r) for r in args.rates.split(",")]:
-                out = Path(scratch) / f"rate{rate:g}"
-                subprocess.run([sys.executable, "-m", "interfleet", "loadgen", "--target", supervisor.router_address,
-                                "--trace", f"poisson:rate={rate:g}", "--models", MODEL, "--duration",
-                                str(args.seconds), "--seed", "1", "--out", str(out), "--no-progress"],
-                               check=True, capture_output=True)
-                summary = json.loads((out / "summary.json").read_text())
-                row = {"rate": rate, "send_lag_p50_ms": summary["send_lag"]["p50_ms"],
-                       "send_lag_p99_ms": summary["send_lag"]["p99_ms"],
-                       "throughput_rps": summary["overall"]["throughput_rps"],
-                       "p99_ms": summary["overall"]["p99_ms"], "errors": summary["overall"]["errors"]}
-                rows.append(row)
-                print(f"rate {rate:>6g}/s  send lag p50 {row['send_lag_p50_ms']:.3f} ms  p99 "
-                      f"{row['send_lag_p99_ms']:.3f} ms  throughput {row['throughput_rps']:.0f}/s  "
-                      f"latency p99 {row['p99_ms']:.2f} ms  errors {row['errors'] or '-'}", flush=True)
-        finally:
-            supervisor.stop(grace=2.0)
+    workers = [{"worker_id": w, "cpus": c, "threads": t, "models": [MODEL]}
+               for w, c, t in (("core0", [0], 1), ("core1", [1], 1), ("both", [0, 1], 2))]
+    with running_fleet(args.repository, workers) as (supervisor, run_dir):
+        for rate in [float(r) for r in args.rates.split(",")]:
+            out = run_dir / f"rate{rate:g}"
+            subprocess.run([sys.executable, "-m", "interfleet", "loadgen", "--target", supervisor.router_address,
+                            "--trace", f"poisson:rate={rate:g}", "--models", MODEL, "--duration",
+                            str(args.seconds), "--seed", "1", "--out", str(out), "--no-progress"],
+                           check=True, capture_output=True)
+            summary = json.loads((out / "summary.json").read_text())
+            row = {"rate": rate, "send_lag_p50_ms": summary["send_lag"]["p50_ms"],
+                   "send_lag_p99_ms": summary["send_lag"]["p99_ms"],
+                   "throughput_rps": summary["overall"]["throughput_rps"],
+                   "p99_ms": summary["overall"]["p99_ms"], "errors": summary["overall"]["errors"]}
+            rows.append(row)
+            print(f"rate {rate:>6g}/s  send lag p50 {row['send_lag_p50_ms']:.3f} ms  p99 "
+                  f"{row['send_lag_p99_ms']:.3f} ms  throughput {row['throughput_rps']:.0f}/s  "
+                  f"latency p99 {row['p99_ms']:.2f} ms  errors {row['errors'] or '-'}", flush=True)
     sustained = [r["rate"] for r in rows if r["send_lag_p99_ms"] < LAG_LIMIT_MS]
     best = max(sustained) if sustained else None
     report = {"model": MODEL, "seconds_per_rate": args.seconds, "lag_limit_ms": LAG_LIMIT_MS, "runs": rows,

@@ -14,18 +14,15 @@ import asyncio
 import json
 import logging
 import multiprocessing
-import tempfile
 import time
 from pathlib import Path
 
 import grpc
 import numpy as np
 import uvloop
-import yaml
+from fleet import running_fleet
 from tritonclient.grpc import service_pb2
 
-from interfleet.fleet.config_file import worker_ids
-from interfleet.fleet.supervisor import FleetSupervisor
 from interfleet.kserve.service import method_path
 from interfleet.zoo.build import build_zoo
 
@@ -109,25 +106,16 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     build_zoo(Path(args.repository), [MODEL])
 
-    with tempfile.TemporaryDirectory() as scratch:
-        config = {"fleet": "bench", "model_repository": str(Path(args.repository).resolve()),
-                  "router": {"metrics_port": -1}, "workers": [{"worker_id": "w0", "models": [MODEL],
-                                                               "metrics_port": -1}]}
-        config_path = Path(scratch) / "fleet.yaml"
-        config_path.write_text(yaml.safe_dump(config))
-        supervisor = FleetSupervisor(str(config_path), worker_ids(config), 0, None, Path(scratch) / "run",
-                                     log_level="WARNING")
+    with running_fleet(args.repository, [{"worker_id": "w0", "models": [MODEL]}]) as (supervisor, run_dir):
+        worker = json.loads((run_dir / "worker-w0.ready.json").read_text())["address"]
+        ports: multiprocessing.Queue = multiprocessing.Queue()
+        floor = multiprocessing.Process(target=bare_forwarder, args=(worker, ports), daemon=True)
+        floor.start()
         try:
-            supervisor.start()
-            worker = json.loads((Path(scratch) / "run" / "worker-w0.ready.json").read_text())["address"]
-            ports: multiprocessing.Queue = multiprocessing.Queue()
-            floor = multiprocessing.Process(target=bare_forwarder, args=(worker, ports), daemon=True)
-            floor.start()
             paths = {"direct": worker, "bare-hop": f"127.0.0.1:{ports.get(timeout=30)}",
                      "router": supervisor.router_address}
             results = uvloop.run(run_rounds(paths, args.rounds, args.seconds))
         finally:
-            supervisor.stop(grace=2.0)
             floor.terminate()
 
     def added(path: str) -> float:

@@ -72,7 +72,8 @@ def run(args: argparse.Namespace) -> None:
             return
         if args.folders:
             raise LoadgenError(f"unexpected arguments: {' '.join(args.folders)}")
-        config = build_config(LoadgenConfig, cli=cli_values(args, LoadgenConfig), env=dict(os.environ), env_prefix="INTERFLEET_LOADGEN_",
+        config = build_config(LoadgenConfig, cli=cli_values(args, LoadgenConfig), env=dict(os.environ),
+                              env_prefix="INTERFLEET_LOADGEN_",
                               file=load_file(args.config), file_name=args.config or "config file")
         summary_text, lag_p99 = execute(config)
         print(summary_text)

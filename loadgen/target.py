@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 
 import numpy as np
@@ -34,7 +33,8 @@ class Target:
 
     def served_models(self) -> list[str]:
         try:
-            return sorted(m.name for m in self._client.get_model_repository_index(client_timeout=CHECK_TIMEOUT_S).models)
+            index = self._client.get_model_repository_index(client_timeout=CHECK_TIMEOUT_S)
+            return sorted(m.name for m in index.models)
         except InferenceServerException:
             return []
 

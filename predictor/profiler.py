@@ -35,8 +35,8 @@ from interfleet.repository import list_models, load_spec
 DEVICES = (("core0-1t", (0,), 1), ("core1-1t", (1,), 1), ("both-2t", (0, 1), 2))
 BATCHES = (1, 4)
 LOADS = (0.3, 0.6, 1.0)
-MAX_RUN_MS = 100.0
-MAX_RUNS = 200                # per measurement; the time budget usually ends it first            # skip (model, batch) pairs slower than this: they would dominate profiling time
+MAX_RUN_MS = 100.0            # skip (model, batch) pairs slower than this: they would dominate profiling time
+MAX_RUNS = 200                # per measurement; the time budget usually ends it first
 ROW_FIELDS = ("device", "cores", "threads", "l2_bytes", "l3_bytes", "target", "batch", "solo_mean_ms",
               "mean_ms", "p95_ms", "degree", "co_runners", "stress", "stress_intensity", "samples_ms")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 
-from interfleet.config import build_config, cli_values, load_file
-from interfleet.fleet.config_file import check_fleet_file, router_section
+from interfleet.config import build_config, cli_values
+from interfleet.fleet.config_file import load_fleet_file, router_section
 from interfleet.router.config import ENV_PREFIX, RouterConfig
 from interfleet.runtime import configure_logging, run_service
 
@@ -30,11 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def config_from(args: argparse.Namespace, env: dict[str, str]) -> RouterConfig:
     file_section: dict = {}
     if args.config:
-        data = load_file(args.config)
-        check_fleet_file(data, args.config)
-        file_section = router_section(data)
-    return build_config(RouterConfig, cli=cli_values(args, RouterConfig), env=env, env_prefix=ENV_PREFIX, file=file_section,
-                        file_name=args.config or "config file")
+        file_section = router_section(load_fleet_file(args.config))
+    return build_config(RouterConfig, cli=cli_values(args, RouterConfig), env=env, env_prefix=ENV_PREFIX,
+                        file=file_section, file_name=args.config or "config file")
 
 
 def run(args: argparse.Namespace) -> None:

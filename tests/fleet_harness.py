@@ -57,7 +57,8 @@ class Fleet:
         return json.loads((self.run_dir / "router.ready.json").read_text())
 
     def pids(self) -> list[int]:
-        files = [self.run_dir / f"worker-{w}.ready.json" for w in self.worker_ids] + [self.run_dir / "router.ready.json"]
+        files = [self.run_dir / f"worker-{w}.ready.json" for w in self.worker_ids]
+        files.append(self.run_dir / "router.ready.json")
         return [json.loads(f.read_text())["pid"] for f in files if f.exists()]
 
     def stop(self, timeout_s: float = 30.0) -> int | None:

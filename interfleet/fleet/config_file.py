@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from interfleet.config import ConfigError
+from interfleet.config import ConfigError, load_file
 
 SHARED_KEYS = ("fleet", "model_repository", "redis_url")
 TOP_LEVEL_KEYS = (*SHARED_KEYS, "router", "workers")
@@ -32,6 +32,13 @@ def check_fleet_file(data: dict[str, Any], name: str) -> None:
     duplicated = sorted({i for i in ids if ids.count(i) > 1 and i})
     if duplicated:
         raise ConfigError(f"{name}: worker ids must be unique, repeated: {', '.join(duplicated)}")
+
+
+def load_fleet_file(path: str) -> dict[str, Any]:
+    """Read and check a fleet file."""
+    data = load_file(path)
+    check_fleet_file(data, path)
+    return data
 
 
 def worker_ids(data: dict[str, Any]) -> list[str]:

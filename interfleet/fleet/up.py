@@ -9,8 +9,8 @@ import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from interfleet.config import ConfigError, build_config, cli_values, env_aliases, load_file
-from interfleet.fleet.config_file import check_fleet_file, worker_ids
+from interfleet.config import ConfigError, build_config, cli_values, env_aliases
+from interfleet.fleet.config_file import load_fleet_file, worker_ids
 from interfleet.fleet.supervisor import FleetSupervisor
 from interfleet.ready_file import write_ready_file
 from interfleet.repository import list_models
@@ -43,8 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     config = build_config(UpConfig, cli=cli_values(args, UpConfig), env=dict(os.environ), env_prefix="INTERFLEET_UP_")
     logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s up %(name)s: %(message)s")
-    data = load_file(config.config)
-    check_fleet_file(data, config.config)
+    data = load_fleet_file(config.config)
     ids = worker_ids(data)
     if not ids:
         raise ConfigError(f"{config.config}: no workers configured")

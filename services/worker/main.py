@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 
-from interfleet.config import build_config, cli_values, load_file
-from interfleet.fleet.config_file import check_fleet_file, worker_section
+from interfleet.config import build_config, cli_values
+from interfleet.fleet.config_file import load_fleet_file, worker_section
 from interfleet.runtime import configure_logging, run_service
 from interfleet.services.worker.config import ENV_PREFIX, WorkerConfig
 
@@ -24,7 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads per model")
     parser.add_argument("--cpus", help="comma-separated cores to pin to, e.g. 0,1")
     parser.add_argument("--max-queue", dest="max_queue", type=int)
-    parser.add_argument("--batching", help='per-model batching overrides as YAML/JSON, e.g. \'{"*": {"policy": "none"}}\'')
+    parser.add_argument("--batching",
+                        help='per-model batching overrides as YAML/JSON, e.g. \'{"*": {"policy": "none"}}\'')
     parser.add_argument("--redis-url", dest="redis_url")
     parser.add_argument("--fleet")
     parser.add_argument("--ready-file", dest="ready_file")
@@ -35,14 +36,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def config_from(args: argparse.Namespace, env: dict[str, str]) -> WorkerConfig:
     file_section: dict = {}
     if args.config:
-        data = load_file(args.config)
-        check_fleet_file(data, args.config)
+        data = load_fleet_file(args.config)
         worker_id = args.worker_id or env.get(ENV_PREFIX + "WORKER_ID")
         if not worker_id:
             raise SystemExit("interfleet worker: --config needs --worker-id to pick the worker's entry")
         file_section = worker_section(data, worker_id, args.config)
-    return build_config(WorkerConfig, cli=cli_values(args, WorkerConfig), env=env, env_prefix=ENV_PREFIX, file=file_section,
-                        file_name=args.config or "config file")
+    return build_config(WorkerConfig, cli=cli_values(args, WorkerConfig), env=env, env_prefix=ENV_PREFIX,
+                        file=file_section, file_name=args.config or "config file")
 
 
 def run(args: argparse.Namespace) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib.resources
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -153,5 +152,6 @@ def test_ports_ids_and_models_agree_across_compose_manifests_and_configs():
         else:
             assert config.port == router_port
     models = {m for w in fleet["workers"] for m in w["models"]}
-    models |= {m for _, _, c in k8s_containers() for m in container_env(c).get("INTERFLEET_WORKER_MODELS", "").split(",") if m}
+    for _, _, container in k8s_containers():
+        models |= set(filter(None, container_env(container).get("INTERFLEET_WORKER_MODELS", "").split(",")))
     assert models <= set(ZOO), f"models not in the zoo: {sorted(models - set(ZOO))}"
