@@ -22,6 +22,7 @@ class RouterConfig:
     refresh_interval_s: float = 0.25          # how often the in-memory view re-reads Redis
     eject_s: float = 5.0                      # how long a worker that failed a call is skipped
     max_in_flight: int = 10_000               # beyond it requests get RESOURCE_EXHAUSTED at once
+    predictor_max_age_s: float = 3600.0       # an older published predictor model counts as stale
     ready_file: str | None = None
     log_level: str = "INFO"
 

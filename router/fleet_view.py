@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
@@ -50,8 +50,10 @@ class FleetWatcher:
         interval_s: float,
         on_view: Callable[[FleetView], None],
         wall_clock: Callable[[], float] = time.time,
+        also_refresh: Callable[[], Awaitable] | None = None,
     ):
         self._client = client
+        self._also_refresh = also_refresh   # e.g. the published predictor model, on the same schedule
         self._keys = keys
         self._interval_s = interval_s
         self._on_view = on_view
@@ -74,6 +76,8 @@ class FleetWatcher:
         while True:
             await asyncio.sleep(self._interval_s)
             await self.refresh_once()
+            if self._also_refresh is not None:
+                await self._also_refresh()
 
     async def refresh_once(self) -> bool:
         try:

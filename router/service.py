@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry
 from interfleet.kserve.endpoint import GrpcEndpoint
 from interfleet.kserve.service import SERVICE_NAME, add_inference_service
 from interfleet.metrics_http import MetricsEndpoint
+from interfleet.predictor.registry import ModelWatcher
 from interfleet.ready_file import write_ready_file
 from interfleet.router.config import RouterConfig
 from interfleet.router.dispatcher import Dispatcher
@@ -39,6 +40,7 @@ class RouterService:
         self.dispatcher = Dispatcher(self.pool, make_policy(config.policy, config.policy_args), self.stats,
                                      config.max_in_flight)
         self._watcher: FleetWatcher | None = None
+        self.predictor: ModelWatcher | None = None
         self._endpoint: GrpcEndpoint | None = None
         self._metrics: MetricsEndpoint | None = None
 
@@ -53,7 +55,13 @@ class RouterService:
     async def start(self) -> None:
         config = self.config
         client = aioredis.from_url(config.redis_url, socket_timeout=2, socket_connect_timeout=2)
-        self._watcher = FleetWatcher(client, FleetKeys(config.fleet), config.refresh_interval_s, self._on_view)
+        keys = FleetKeys(config.fleet)
+        # The routing policies of this release do not consult the predictor yet; the router
+        # already loads each published model so that status and version are visible.
+        self.predictor = ModelWatcher(client, keys, config.predictor_max_age_s)
+        await self.predictor.refresh_once()
+        self._watcher = FleetWatcher(client, keys, config.refresh_interval_s, self._on_view,
+                                     also_refresh=self.predictor.refresh_once)
         await self._watcher.start()
 
         def register(server: grpc.aio.Server) -> list[str]:
@@ -66,6 +74,7 @@ class RouterService:
         registry.register(RouterCollector(
             self.stats, lambda: len(self.pool.view.workers),
             lambda: time.time() - self._watcher.last_refresh if self._watcher.last_refresh else -1.0,
+            lambda: (self.predictor.version, self.predictor.status),
         ))
         self._metrics = MetricsEndpoint(registry, config.host, config.metrics_port)
         await self._metrics.start()

@@ -20,10 +20,11 @@ class RouterStats:
 
 
 class RouterCollector(Collector):
-    def __init__(self, stats: RouterStats, workers_known, view_age_s):
+    def __init__(self, stats: RouterStats, workers_known, view_age_s, predictor):
         self._stats = stats
         self._workers_known = workers_known
         self._view_age_s = view_age_s
+        self._predictor = predictor       # () -> (version, status)
 
     def collect(self):
         s = self._stats
@@ -56,4 +57,9 @@ class RouterCollector(Collector):
         workers.add_metric([], self._workers_known())
         age = GaugeMetricFamily("interfleet_router_view_age_seconds", "Seconds since the view was refreshed")
         age.add_metric([], self._view_age_s())
-        yield from (success, failure, duration, pending, dispatched, retries, workers, age)
+        version, status = self._predictor()
+        predictor = GaugeMetricFamily("interfleet_router_predictor_version",
+                                      "Version of the degradation model in use (0: none), by status",
+                                      labels=["status"])
+        predictor.add_metric([status], version)
+        yield from (success, failure, duration, pending, dispatched, retries, workers, age, predictor)

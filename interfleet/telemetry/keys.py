@@ -5,6 +5,8 @@
 | interfleet:{fleet}:workers         | ZSET   | member worker id, score last heartbeat (unix s)   |
 | interfleet:{fleet}:worker:{id}     | STRING | serialized interfleet.v1.WorkerState, with a TTL  |
 | interfleet:{fleet}:batches         | STREAM | field `record`: serialized interfleet.v1.BatchRecord, length-capped |
+| interfleet:{fleet}:predictor:model | STRING | JSON: version, published_at, validation, the degradation model |
+| interfleet:{fleet}:predictor:version | STRING | the newest published version (an integer), polled cheaply |
 
 A worker that stops heartbeating loses its state key when the TTL runs out and is dropped
 from the view; the ZSET is only an index for discovery, pruned by whoever reads it.
@@ -35,3 +37,11 @@ class FleetKeys:
     @property
     def batches(self) -> str:
         return f"{self.prefix}batches"
+
+    @property
+    def predictor_model(self) -> str:
+        return f"{self.prefix}predictor:model"
+
+    @property
+    def predictor_version(self) -> str:
+        return f"{self.prefix}predictor:version"

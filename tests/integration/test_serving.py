@@ -168,6 +168,7 @@ def test_health_reflection_and_metrics(fleet):
     tc.InferenceServerClient(fleet.address).infer("tiny_cnn", [tiny_input(image(1))])
     router_metrics = urllib.request.urlopen(f"http://{fleet.router()['metrics']}/metrics", timeout=5).read().decode()
     assert 'nv_inference_request_success_total{model="tiny_cnn"}' in router_metrics
+    assert 'interfleet_router_predictor_version{status="missing"} 0.0' in router_metrics   # none published
     worker_metrics = urllib.request.urlopen(f"http://{fleet.worker('core0')['metrics']}/metrics", timeout=5).read()
     assert b"nv_inference_compute_infer_duration_us_total" in worker_metrics
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import random
-
 import numpy as np
 import pytest
 
@@ -11,9 +9,7 @@ from interfleet.predictor.evaluate import Prepared, evaluate, fit
 from interfleet.predictor.features import FEATURE_NAMES, CoRunner, FeatureBuilder, Placement, placement_of
 from interfleet.predictor.graph_features import model_features, multiply_accumulate_flops
 from interfleet.predictor.model import DegradationModel, ModelFormatError
-
-MODELS = ("tiny_cnn", "mlp", "transformer")
-
+from predictor_data import synthetic_rows
 
 def test_conv_net_flops_from_the_graph_match_a_hand_count(repository):
     features = model_features(repository / "tiny_cnn" / "model.onnx", batch_size=2)
@@ -28,26 +24,6 @@ def test_conv_net_flops_from_the_graph_match_a_hand_count(repository):
 def placement(co_runners, stress="", intensity=0.0) -> Placement:
     return Placement("transformer", 1, 1.0, tuple(co_runners), cores=1, threads=1, l2_bytes=1 << 19,
                      l3_bytes=1 << 25, stress=stress, stress_intensity=intensity)
-
-
-def synthetic_rows(repository, n=240, seed=0) -> list[dict]:
-    """Rows whose degradation follows a known law: each co-runner adds load x its relative FLOPs."""
-    builder, rng = FeatureBuilder(repository), random.Random(seed)
-    rows = []
-    for _ in range(n):
-        target, batch = rng.choice(MODELS), rng.choice((1, 4))
-        degree = rng.randint(0, 3)
-        co = [[m, rng.choice((1, 4)), rng.choice((0.3, 0.6, 1.0))]
-              for m in rng.sample([m for m in MODELS if m != target], min(degree, 2))]
-        solo = builder.graph(target, batch).flops / 1e7
-        slowdown = 1 + sum(load * builder.graph(m, b).flops / (builder.graph(m, b).flops + 5e6) for m, b, load in co)
-        mean = solo * slowdown
-        samples = list(mean * np.exp(np.random.default_rng(len(rows)).normal(0, 0.05, 12)))
-        rows.append({"target": target, "batch": batch, "solo_mean_ms": solo, "mean_ms": mean,
-                     "p95_ms": float(np.percentile(samples, 95)), "degree": len(co), "co_runners": co,
-                     "stress": "", "stress_intensity": 0.0, "cores": 1, "threads": 1, "l2_bytes": 1 << 19,
-                     "l3_bytes": 1 << 25, "samples_ms": samples})
-    return rows
 
 
 def test_co_runner_order_does_not_change_features_or_predictions(repository):

@@ -1,0 +1,89 @@
+"""Publishing, validating and loading degradation models through a real redis-server."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import pytest
+import redis.asyncio as aioredis
+
+from interfleet.fleet.embedded_redis import EmbeddedRedis
+from interfleet.predictor.evaluate import Prepared, fit
+from interfleet.predictor.features import FeatureBuilder, placement_of
+from interfleet.predictor.registry import ModelWatcher, publish, validate_candidate
+from interfleet.telemetry.keys import FleetKeys
+from predictor_data import synthetic_rows
+
+pytestmark = pytest.mark.fleet
+
+
+@pytest.fixture
+def store(tmp_path):
+    server = EmbeddedRedis(tmp_path / "redis")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def trained(repository):
+    rows = synthetic_rows(repository, n=120)
+    builder = FeatureBuilder(repository)
+    train, holdout = rows[:90], rows[90:]
+    model = fit(Prepared(train, builder), train, {"rows": len(train)})
+    features = builder.matrix([placement_of(r) for r in holdout])
+    return model, features, holdout
+
+
+async def test_publish_validate_load_cycle_and_a_corrupt_model_is_refused(store, trained, caplog):
+    model, features, holdout = trained
+    keys = FleetKeys("registry-test")
+    client = aioredis.from_url(store.url)
+    clock = [1000.0]
+    watcher = ModelWatcher(client, keys, max_age_s=60, wall_clock=lambda: clock[0])
+    assert await watcher.refresh_once() == "missing"
+
+    validation = validate_candidate(model, None, features, [r["solo_mean_ms"] for r in holdout],
+                                    [r["mean_ms"] for r in holdout])
+    assert validation["passed"] and validation["candidate_mape"] < 0.2
+    assert await publish(client, keys, model, validation, wall_clock=lambda: clock[0]) == 1
+    assert await watcher.refresh_once() == "ok" and watcher.version == 1
+    np.testing.assert_allclose(watcher.model.predict(features)[0], model.predict(features)[0])
+
+    # A corrupt model under a newer version: refused with a logged reason, v1 stays in use.
+    await client.set(keys.predictor_model, b'{"version": 2, "model": "{truncated')
+    await client.set(keys.predictor_version, 2)
+    with caplog.at_level(logging.ERROR):
+        assert await watcher.refresh_once() == "ok"
+    assert watcher.version == 1 and "rejected predictor model v2" in caplog.text
+    # A model built for other features is refused the same way.
+    incompatible = model.dumps().replace('"features": [', '"features": ["gpu_sm_count", ', 1)
+    await client.set(keys.predictor_model, json.dumps({"version": 3, "published_at": 1000, "model": incompatible}))
+    await client.set(keys.predictor_version, 3)
+    await watcher.refresh_once()
+    assert watcher.version == 1 and "features" in watcher.last_error
+
+    # The next valid publish is loaded without restarting anything; age makes it stale.
+    assert await publish(client, keys, model, validation, wall_clock=lambda: clock[0]) == 4
+    assert await watcher.refresh_once() == "ok" and watcher.version == 4
+    clock[0] += 61
+    assert watcher.status == "stale"
+    await client.aclose()
+
+
+def test_a_worse_candidate_fails_validation(trained):
+    model, features, holdout = trained
+    solo = [r["solo_mean_ms"] for r in holdout]
+    measured = [r["mean_ms"] for r in holdout]
+    good = validate_candidate(model, model, features, solo, measured)
+    assert good["passed"] and good["current_mape"] == pytest.approx(good["candidate_mape"])
+
+    class Inflated:
+        def predict(self, x):
+            mean, p95 = model.predict(x)
+            return mean * 2.0, p95 * 2.0
+
+    bad = validate_candidate(Inflated(), model, features, solo, measured)
+    assert not bad["passed"] and bad["candidate_mape"] > bad["current_mape"]
