@@ -44,6 +44,8 @@ RUN groupadd --system --gid 10001 interfleet \
 COPY --from=build /opt/interfleet /opt/interfleet
 COPY --from=build --chown=interfleet:interfleet /models /models
 COPY configs /etc/interfleet
+COPY predictor/data /opt/interfleet-predictor/data
+COPY predictor/models /opt/interfleet-predictor/models
 ENV PATH=/opt/interfleet/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     INTERFLEET_WORKER_MODEL_REPOSITORY=/models \

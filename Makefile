@@ -11,7 +11,7 @@ REPOSITORY ?= model_repository
 export INTERFLEET_ROUTER_PORT
 export REDIS_URL
 
-.PHONY: run test install zoo bench-router bench-loadgen bench-batching profile eval-predictor protos clean
+.PHONY: run test install zoo bench-router bench-loadgen bench-batching bench-predictor profile eval-predictor protos clean
 
 run: install zoo
 	$(INTERFLEET) up --config $(CONFIG)
@@ -40,6 +40,9 @@ bench-loadgen: install
 
 bench-batching: install
 	$(PYTHON) bench/batching.py --out results/bench-batching.json
+
+bench-predictor: install zoo
+	$(PYTHON) bench/predictor_scoring.py --repository $(REPOSITORY) --out results/bench-predictor.json
 
 # Re-profile this machine (about 8 minutes on 2 cores) and retrain the shipped model on it.
 profile: install zoo

@@ -1,4 +1,5 @@
-"""`interfleet predictor train|eval`: fit the degradation model on a profiled dataset, or evaluate it."""
+"""`interfleet predictor train|eval|serve`: fit the degradation model on a profiled dataset, evaluate
+it, or run the service that keeps it current from live telemetry."""
 
 from __future__ import annotations
 
@@ -20,9 +21,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub.choices["train"].add_argument("--out", default=DEFAULT_MODEL)
     sub.choices["eval"].add_argument("--out", default="results/predictor-eval.json")
     sub.choices["eval"].add_argument("--seed", type=int, default=0)
+    serve = sub.add_parser("serve", help="retrain from the workers' batch stream and publish validated models")
+    serve.add_argument("--config", help="fleet config file; its 'predictor' section is used")
+    serve.add_argument("--redis-url", dest="redis_url")
+    serve.add_argument("--fleet")
+    serve.add_argument("--model-repository", dest="model_repository")
+    serve.add_argument("--dataset", help="seed dataset (default predictor/data/reference.csv)")
+    serve.add_argument("--initial-model", dest="initial_model")
+    serve.add_argument("--retrain-interval-s", dest="retrain_interval_s", type=float)
+    serve.add_argument("--min-new-rows", dest="min_new_rows", type=int)
+    serve.add_argument("--ready-file", dest="ready_file")
+    serve.add_argument("--log-level", dest="log_level")
+
+
+def predictor_config_from(args: argparse.Namespace, env: dict[str, str]):
+    from interfleet.config import build_config, cli_values
+    from interfleet.fleet.config_file import load_fleet_file, predictor_section
+    from interfleet.predictor.service import ENV_PREFIX, PredictorConfig
+
+    file_section = predictor_section(load_fleet_file(args.config)) if args.config else {}
+    return build_config(PredictorConfig, cli=cli_values(args, PredictorConfig), env=env,
+                        env_prefix=ENV_PREFIX, file=file_section, file_name=args.config or "config file")
+
+
+def serve(args: argparse.Namespace) -> None:
+    import os
+
+    from interfleet.predictor.service import PredictorService
+    from interfleet.runtime import configure_logging, run_service
+
+    config = predictor_config_from(args, dict(os.environ))
+    configure_logging(config.log_level, "predictor")
+    run_service(PredictorService(config), grace=1.0)
 
 
 def run(args: argparse.Namespace) -> None:
+    if args.predictor_command == "serve":
+        serve(args)
+        return
     from interfleet.predictor.evaluate import Prepared, evaluate, fit, format_report
     from interfleet.predictor.features import FeatureBuilder
     from interfleet.predictor.profiler import read_dataset

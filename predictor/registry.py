@@ -101,8 +101,8 @@ class ModelWatcher:
         except (RedisError, OSError, ValueError) as exc:
             self.last_error = f"cannot read the published model: {exc}"
         if self.status != before:
-            log.warning("predictor model status %s -> %s%s", before, self.status,
-                        "" if self.status == "ok" else "; routing falls back to least-loaded")
+            log.log(logging.INFO if self.status == "ok" else logging.WARNING, "predictor model status %s -> %s%s",
+                    before, self.status, "" if self.status == "ok" else "; routing falls back to least-loaded")
         return self.status
 
     def _adopt(self, version: int, blob: bytes | None) -> None:

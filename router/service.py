@@ -31,6 +31,9 @@ from interfleet.telemetry.keys import FleetKeys
 
 log = logging.getLogger(__name__)
 
+# Checked like any gRPC health service name; the router itself stays SERVING without a model.
+PREDICTOR_HEALTH = "interfleet.predictor"
+
 
 class RouterService:
     def __init__(self, config: RouterConfig):
@@ -48,6 +51,12 @@ class RouterService:
     def address(self) -> str:
         return self._endpoint.address if self._endpoint else ""
 
+    async def _refresh_predictor(self) -> None:
+        """Reload a newly published model; the health service's PREDICTOR_HEALTH entry says if one is usable."""
+        status = await self.predictor.refresh_once()
+        if self._endpoint is not None:
+            await self._endpoint.set_component(PREDICTOR_HEALTH, status == "ok")
+
     def _on_view(self, view: FleetView) -> None:
         self.pool.update(view)
         self.dispatcher.on_view()
@@ -61,7 +70,7 @@ class RouterService:
         self.predictor = ModelWatcher(client, keys, config.predictor_max_age_s)
         await self.predictor.refresh_once()
         self._watcher = FleetWatcher(client, keys, config.refresh_interval_s, self._on_view,
-                                     also_refresh=self.predictor.refresh_once)
+                                     also_refresh=self._refresh_predictor)
         await self._watcher.start()
 
         def register(server: grpc.aio.Server) -> list[str]:
@@ -70,6 +79,7 @@ class RouterService:
 
         self._endpoint = GrpcEndpoint(config.host, config.port, register)
         await self._endpoint.start()
+        await self._endpoint.set_component(PREDICTOR_HEALTH, self.predictor.status == "ok")
         registry = CollectorRegistry()
         registry.register(RouterCollector(
             self.stats, lambda: len(self.pool.view.workers),

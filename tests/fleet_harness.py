@@ -15,7 +15,8 @@ from interfleet.ready_file import wait_for_ready_file
 
 
 class Fleet:
-    def __init__(self, root: Path, repository: Path, workers: list[dict], router: dict | None = None):
+    def __init__(self, root: Path, repository: Path, workers: list[dict], router: dict | None = None,
+                 predictor: dict | None = None):
         self.root = root
         self.run_dir = root / "run"
         self.config_path = root / "fleet.yaml"
@@ -25,6 +26,8 @@ class Fleet:
             "router": {"metrics_port": 0, "refresh_interval_s": 0.1, **(router or {})},
             "workers": [{"metrics_port": 0, "heartbeat_interval_s": 0.2, "state_ttl_s": 1.0, **w} for w in workers],
         }
+        if predictor is not None:
+            config["predictor"] = predictor
         self.config_path.write_text(yaml.safe_dump(config))
         self.worker_ids = [w["worker_id"] for w in workers]
         self.process: subprocess.Popen | None = None

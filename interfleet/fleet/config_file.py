@@ -4,6 +4,7 @@
     model_repository: model_repository
     redis_url: null                   # none: `interfleet up` embeds a redis-server
     router: {port: 8001, policy: least-loaded, ...}       # RouterConfig keys
+    predictor: {retrain_interval_s: 60, ...}              # PredictorConfig keys; present: `up` starts it
     workers:                                              # WorkerConfig keys, one entry each
       - {worker_id: core0, cpus: [0], threads: 1, models: [resnet18, tiny_cnn]}
 
@@ -18,7 +19,7 @@ from typing import Any
 from interfleet.config import ConfigError, load_file
 
 SHARED_KEYS = ("fleet", "model_repository", "redis_url")
-TOP_LEVEL_KEYS = (*SHARED_KEYS, "router", "workers")
+TOP_LEVEL_KEYS = (*SHARED_KEYS, "router", "workers", "predictor")
 
 
 def check_fleet_file(data: dict[str, Any], name: str) -> None:
@@ -56,6 +57,13 @@ def worker_section(data: dict[str, Any], worker_id: str, name: str) -> dict[str,
         if str(section.get("worker_id")) == worker_id:
             return _with_shared(data, section, SHARED_KEYS)
     raise ConfigError(f"{name}: no worker '{worker_id}' (workers: {', '.join(worker_ids(data)) or 'none'})")
+
+
+def predictor_section(data: dict[str, Any]) -> dict[str, Any]:
+    section = data.get("predictor") or {}
+    if not isinstance(section, dict):
+        raise ConfigError("'predictor' must be a mapping")
+    return _with_shared(data, section, SHARED_KEYS)
 
 
 def router_section(data: dict[str, Any]) -> dict[str, Any]:

@@ -1,9 +1,11 @@
 """Starts and stops the processes of a local fleet in order, and leaves nothing running.
 
 start: Redis (embedded unless a URL is given) -> every worker (each writes a ready file once it
-serves and heartbeats) -> the router. stop: the router first (health NOT_SERVING, in-flight
-requests finish), then the workers, then Redis. Children die with the supervisor even if it is
-killed outright (PR_SET_PDEATHSIG), so no orphan keeps a port or a core.
+serves and heartbeats) -> the predictor service, when the fleet file has a `predictor` section
+(it publishes a model before it is ready) -> the router. stop: the router first (health
+NOT_SERVING, in-flight requests finish), then the predictor, then the workers, then Redis.
+Children die with the supervisor even if it is killed outright (PR_SET_PDEATHSIG), so no orphan
+keeps a port or a core.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ class Child:
 class FleetSupervisor:
     def __init__(
         self, config_path: str, worker_ids: list[str], router_port: int, redis_url: str | None,
-        run_dir: Path, ready_timeout_s: float = 120.0, log_level: str = "INFO",
+        run_dir: Path, ready_timeout_s: float = 120.0, log_level: str = "INFO", with_predictor: bool = False,
     ):
         self._config_path = config_path
         self._worker_ids = worker_ids
@@ -54,8 +56,10 @@ class FleetSupervisor:
         self._run_dir = Path(run_dir)
         self._ready_timeout_s = ready_timeout_s
         self._log_level = log_level
+        self._with_predictor = with_predictor
         self._redis: EmbeddedRedis | None = None
         self.workers: list[Child] = []
+        self.predictor: Child | None = None
         self.router: Child | None = None
         self.router_address = ""
         self.redis_url = ""
@@ -87,6 +91,10 @@ class FleetSupervisor:
         for child in self.workers:
             info = self._wait_ready(child)
             log.info("%s ready on %s", child.name, info["address"])
+        if self._with_predictor:
+            self.predictor = self._spawn("predictor", ["predictor", "serve", *common])
+            info = self._wait_ready(self.predictor)
+            log.info("predictor ready; model v%s published", info.get("version"))
         self.router = self._spawn("router", ["router", *common, "--port", str(self._router_port)])
         self.router_address = self._wait_ready(self.router)["address"]
 
@@ -97,7 +105,7 @@ class FleetSupervisor:
             if self.router is not None and not self.router.alive():
                 log.error("the router exited (code %s); stopping the fleet", self.router.process.returncode)
                 return 1
-            for child in self.workers:
+            for child in [*self.workers, *([self.predictor] if self.predictor else [])]:
                 if not child.alive() and child.name not in reported:
                     reported.add(child.name)
                     log.error("%s exited (code %s); the router routes around it", child.name,
@@ -108,6 +116,8 @@ class FleetSupervisor:
     def stop(self, grace: float) -> None:
         if self.router is not None:
             self._terminate([self.router], grace)
+        if self.predictor is not None:
+            self._terminate([self.predictor], grace)
         self._terminate(self.workers, grace)
         if self._redis is not None:
             self._redis.stop()

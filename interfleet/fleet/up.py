@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> None:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     supervisor = FleetSupervisor(config.config, ids, config.router_port, config.redis_url, Path(config.run_dir),
-                                 log_level=config.log_level)
+                                 log_level=config.log_level, with_predictor="predictor" in data)
     code = 0
     try:
         supervisor.start()

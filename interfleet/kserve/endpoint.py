@@ -70,6 +70,11 @@ class GrpcEndpoint:
         for name in (health.OVERALL_HEALTH, *self._service_names):
             await self._health.set(name, status)
 
+    async def set_component(self, name: str, serving: bool) -> None:
+        """Health of a named part (e.g. "interfleet.predictor") without changing the server's own."""
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        await self._health.set(name, status)
+
     async def stop(self, grace: float) -> None:
         if self._server is None:
             return

@@ -162,6 +162,10 @@ def test_health_reflection_and_metrics(fleet):
     channel = grpc.insecure_channel(fleet.address)
     health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
     assert health.status == health_pb2.HealthCheckResponse.SERVING
+    # No predictor in this fleet: the router serves, and its health says the predictor part does not.
+    predictor = health_pb2_grpc.HealthStub(channel).Check(
+        health_pb2.HealthCheckRequest(service="interfleet.predictor"), timeout=5)
+    assert predictor.status == health_pb2.HealthCheckResponse.NOT_SERVING
     reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
     answer = next(reflection.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")])))
     assert "inference.GRPCInferenceService" in {s.name for s in answer.list_services_response.service}

@@ -24,6 +24,8 @@ import yaml
 
 from interfleet.cli import build_parser
 from interfleet.router.config import RouterConfig
+from interfleet.predictor.main import predictor_config_from
+from interfleet.predictor.service import PredictorConfig
 from interfleet.router.main import config_from as router_config_from
 from interfleet.services.worker.config import WorkerConfig
 from interfleet.services.worker.main import config_from as worker_config_from
@@ -34,10 +36,12 @@ K8S = ROOT / "deploy" / "k8s"
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 MANIFESTS = sorted(p for p in K8S.rglob("*.yaml") if p.name not in ("kustomization.yaml", "fleet.yaml"))
 # Paths inside the image -> where they come from in the repository.
-IMAGE_PATHS = {"/etc/interfleet/": ROOT / "configs", "/etc/interfleet-fleet/": K8S / "base"}
+IMAGE_PATHS = {"/etc/interfleet/": ROOT / "configs", "/etc/interfleet-fleet/": K8S / "base",
+               "/opt/interfleet-predictor/": ROOT / "predictor"}
 DOCKERFILE_ENV = dict(re.findall(r"^\s+(INTERFLEET_\w+)=(\S+)", (ROOT / "Dockerfile").read_text(), re.M))
 KNOWN_ENV = ({f"INTERFLEET_ROUTER_{f.name.upper()}" for f in fields(RouterConfig)}
              | {f"INTERFLEET_WORKER_{f.name.upper()}" for f in fields(WorkerConfig)}
+             | {f"INTERFLEET_PREDICTOR_{f.name.upper()}" for f in fields(PredictorConfig)}
              | {"INTERFLEET_FLEET", "INTERFLEET_HEALTH_ADDRESS", "REDIS_URL"})
 
 
@@ -73,7 +77,11 @@ def in_repository(args: list[str]) -> list[str]:
 def service_config(args: list[str], env: dict[str, str]):
     parsed = build_parser().parse_args(in_repository(args))
     full_env = {**DOCKERFILE_ENV, **env}
-    return (router_config_from if parsed.command == "router" else worker_config_from)(parsed, full_env)
+    build = {"router": router_config_from, "worker": worker_config_from, "predictor": predictor_config_from}
+    config = build[parsed.command](parsed, full_env)
+    for path in (getattr(config, "dataset", None), getattr(config, "initial_model", None)):
+        assert path is None or Path(path).is_file(), f"{args}: {path} is not shipped in the image"
+    return config
 
 
 def test_compose_file_matches_the_compose_specification():
@@ -113,7 +121,7 @@ def test_every_command_is_a_real_subcommand_whose_config_builds():
     for _, _, container in k8s_containers():
         service_config(container["args"], container_env(container))
         built += 1
-    assert built >= 9
+    assert built >= 11
     assert build_parser().parse_args(["health"]).command == "health"   # every health check's command
 
 
@@ -135,7 +143,7 @@ def test_ports_ids_and_models_agree_across_compose_manifests_and_configs():
     assert f"EXPOSE {router_port}" in (ROOT / "Dockerfile").read_text()
     entries = {w["worker_id"]: w for w in fleet["workers"]}
     for name, service in interfleet_services().items():
-        if name == "router":
+        if name in ("router", "predictor"):
             continue
         config = service_config(service["command"], dict(service["environment"]))
         assert config.worker_id in entries and config.advertise_host == name, name
@@ -144,6 +152,9 @@ def test_ports_ids_and_models_agree_across_compose_manifests_and_configs():
     for path, doc, container in k8s_containers():
         env = container_env(container)
         config = service_config(container["args"], env)
+        if isinstance(config, PredictorConfig):   # serves nothing: no port, no probe
+            assert "ports" not in container and "readinessProbe" not in container, path
+            continue
         probe_port = container["readinessProbe"]["grpc"]["port"]
         assert probe_port == config.port == container["ports"][0]["containerPort"], path
         if isinstance(config, WorkerConfig):

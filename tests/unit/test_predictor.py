@@ -74,3 +74,20 @@ def test_the_shipped_model_matches_the_features_this_build_computes():
     model = DegradationModel.load(shipped)
     assert model.info["features"] == list(FEATURE_NAMES)
     assert model.info["rows"] > 300 and model.info["provenance"]["machine"]["logical_cores"] >= 1
+
+
+def test_candidate_scores_are_cached_until_the_co_location_state_changes(repository):
+    from interfleet.predictor.scoring import CandidateScorer
+
+    rows = synthetic_rows(repository, n=80)
+    builder = FeatureBuilder(repository)
+    model = fit(Prepared(rows, builder), rows)
+    scorer = CandidateScorer(model, builder, load_step=0.1)
+    candidates = [placement([CoRunner("mlp", 1, 0.50)]), placement([CoRunner("tiny_cnn", 4, 1.0)])]
+    first = scorer.degradation(candidates)
+    np.testing.assert_allclose(first, model.predict(builder.matrix(candidates))[0])
+    jitter = [placement([CoRunner("mlp", 1, 0.52)]), candidates[1]]          # within a load step
+    assert scorer.degradation(jitter) is first and (scorer.hits, scorer.misses) == (1, 1)
+    moved = [placement([CoRunner("mlp", 1, 0.9)]), candidates[1]]            # a real change
+    scorer.degradation(moved)
+    assert scorer.misses == 2

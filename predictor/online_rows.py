@@ -1,0 +1,59 @@
+"""Live batch records as training rows, the way the profiler writes them.
+
+A BatchRecord says which model ran, at what batch size, for how long, and which other models'
+executions overlapped it. To make it a placement we also need the model's solo latency on that
+worker (the median of its recent batches of that size that ran with no co-runner), each
+co-runner's load (its busy fraction in the worker's latest heartbeat) and the device's
+descriptors (from the same heartbeat). A record does not carry its co-runners' batch sizes;
+they are taken as 1. Records that lack any of these are skipped and counted,
+never fatal: a worker that has not yet run a model alone simply has nothing to teach yet.
+"""
+
+from __future__ import annotations
+
+import collections
+import statistics
+from collections.abc import Callable
+
+from interfleet.proto import fleet_pb2
+
+SOLO_WINDOW = 50
+
+
+class RowMaker:
+    def __init__(self, known_model: Callable[[str], bool]):
+        self._known_model = known_model
+        self._solo: dict[tuple[str, str, int], collections.deque] = collections.defaultdict(
+            lambda: collections.deque(maxlen=SOLO_WINDOW))
+        self.states: dict[str, fleet_pb2.WorkerState] = {}
+        self.skipped: collections.Counter[str] = collections.Counter()
+
+    def row(self, record: fleet_pb2.BatchRecord) -> dict | None:
+        if not record.model or record.batch_size < 1 or record.compute_ms <= 0 or not record.worker_id:
+            self.skipped["missing fields"] += 1
+            return None
+        if not self._known_model(record.model) or not all(self._known_model(m) for m in record.co_runners):
+            self.skipped["model not in the repository"] += 1
+            return None
+        state = self.states.get(record.worker_id)
+        if state is None:
+            self.skipped["unknown worker"] += 1
+            return None
+        key = (record.worker_id, record.model, record.batch_size)
+        if not record.co_runners:
+            self._solo[key].append(record.compute_ms)
+        if not self._solo[key]:
+            self.skipped["no solo latency yet"] += 1
+            return None
+        loads = {load.model: load.busy_fraction for load in state.load}
+        cpu = state.device.cpu
+        solo = statistics.median(self._solo[key])
+        return {
+            "device": state.worker_id, "cores": len(cpu.cpu_set) or max(1, state.device.gpu.sm_count),
+            "threads": cpu.threads or 1, "l2_bytes": cpu.l2_cache_bytes,
+            "l3_bytes": cpu.l3_cache_bytes, "target": record.model, "batch": record.batch_size,
+            "solo_mean_ms": solo, "mean_ms": record.compute_ms, "p95_ms": record.compute_ms,
+            "degree": len(record.co_runners),
+            "co_runners": [[m, 1, round(max(loads.get(m, 1.0), 0.05), 3)] for m in sorted(record.co_runners)],
+            "stress": "", "stress_intensity": 0.0, "samples_ms": [record.compute_ms],
+        }

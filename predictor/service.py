@@ -1,0 +1,197 @@
+"""`interfleet predictor serve`: keep the fleet's degradation model current from live telemetry.
+
+start: read the seed dataset; publish the shipped model if none is published yet, so routers
+have one from the first second. Then, in the background: read the workers' per-batch records
+from the Redis stream into training rows (`online_rows`), and every `retrain_interval_s`, once
+`min_new_rows` have arrived, fit a candidate on the seed rows plus all but the newest recent
+rows, score it and the model in use on those newest rows, and publish it only if it is not
+worse (`registry.validate_candidate`). Training runs in a thread; the stream keeps being read.
+stop: finish reading, stop the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis.asyncio as aioredis
+from google.protobuf.message import DecodeError
+from redis.exceptions import RedisError
+
+from interfleet.config import ConfigError, env_aliases
+from interfleet.predictor.evaluate import Prepared, fit
+from interfleet.predictor.features import FeatureBuilder, placement_of
+from interfleet.predictor.model import DegradationModel, ModelFormatError
+from interfleet.predictor.online_rows import RowMaker
+from interfleet.predictor.profiler import read_dataset
+from interfleet.predictor.registry import ModelWatcher, publish, validate_candidate
+from interfleet.proto import fleet_pb2
+from interfleet.ready_file import write_ready_file
+from interfleet.repository import list_models
+from interfleet.telemetry.keys import STREAM_FIELD, FleetKeys
+
+log = logging.getLogger(__name__)
+
+ENV_PREFIX = "INTERFLEET_PREDICTOR_"
+
+
+@dataclass(frozen=True)
+class PredictorConfig:
+    redis_url: str | None = field(default=None, metadata=env_aliases("REDIS_URL"))
+    fleet: str = field(default="default", metadata=env_aliases("INTERFLEET_FLEET"))
+    model_repository: str = "model_repository"
+    dataset: str = "predictor/data/reference.csv"     # seed rows, always part of training
+    initial_model: str = "predictor/models/reference.json"
+    retrain_interval_s: float = 60.0
+    min_new_rows: int = 200
+    holdout_fraction: float = 0.2
+    tolerance: float = 0.05
+    max_recent_rows: int = 20_000
+    ready_file: str | None = None
+    log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        if not self.redis_url:
+            raise ConfigError("the predictor service needs redis_url (or REDIS_URL)")
+        if not 0 < self.holdout_fraction < 1:
+            raise ConfigError("holdout_fraction must be between 0 and 1")
+
+
+class PredictorService:
+    def __init__(self, config: PredictorConfig):
+        self.config = config
+        self.keys = FleetKeys(config.fleet)
+        self._models = set(list_models(Path(config.model_repository)))
+        self.builder = FeatureBuilder(Path(config.model_repository))
+        self.rows = RowMaker(lambda name: name in self._models)
+        self.recent: collections.deque[dict] = collections.deque(maxlen=config.max_recent_rows)
+        self.seed: list[dict] = []
+        self.new_rows = 0
+        self.skipped_records = 0
+        self._client: aioredis.Redis | None = None
+        self._current: ModelWatcher | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._last_id = "0"
+        self._read_lock = asyncio.Lock()   # concurrent readers would read from the same id twice
+
+    async def start(self) -> None:
+        config = self.config
+        if Path(config.dataset).is_file():
+            all_seed = read_dataset(Path(config.dataset))
+            self.seed = [r for r in all_seed if r["target"] in self._models
+                         and all(m in self._models for m, _, _ in r["co_runners"])]
+            log.info("seed dataset: %d of %d rows use models in %s", len(self.seed), len(all_seed),
+                     config.model_repository)
+        self._client = aioredis.from_url(config.redis_url, socket_timeout=5, socket_connect_timeout=2)
+        self._current = ModelWatcher(self._client, self.keys, max_age_s=float("inf"))
+        if await self._current.refresh_once() == "missing":
+            await self._publish_initial()
+        self._tasks = [asyncio.create_task(self._read_forever(), name="predictor-reader"),
+                       asyncio.create_task(self._retrain_forever(), name="predictor-retrainer")]
+        write_ready_file(config.ready_file, version=self._current.version)
+
+    async def _publish_initial(self) -> None:
+        path = Path(self.config.initial_model)
+        try:
+            model = DegradationModel.load(path)
+            source = str(path)
+        except (OSError, ModelFormatError) as exc:
+            if not self.seed:
+                log.warning("no usable initial model (%s) and no seed rows: routers fall back until one is trained",
+                            exc)
+                return
+            model, source = await asyncio.to_thread(fit, Prepared(self.seed, self.builder), self.seed), "seed dataset"
+        await publish(self._client, self.keys, model, {"source": source})
+        await self._current.refresh_once()
+
+    async def stop(self, grace: float = 0.0) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._client is not None:
+            await self._client.aclose()
+
+    async def read_once(self, block_ms: int = 1000) -> int:
+        """Read new batch records (and the heartbeats they need); returns how many became rows."""
+        async with self._read_lock:
+            return await self._read(block_ms)
+
+    async def _read(self, block_ms: int) -> int:
+        replies = await self._client.xread({self.keys.batches: self._last_id}, count=5000, block=block_ms)
+        if not replies:
+            return 0
+        await self._refresh_states()
+        added = 0
+        for entry_id, fields in replies[0][1]:
+            self._last_id = entry_id
+            try:
+                record = fleet_pb2.BatchRecord.FromString(fields.get(STREAM_FIELD, b""))
+            except DecodeError:
+                self.skipped_records += 1
+                continue
+            row = self.rows.row(record)
+            if row is None:
+                self.skipped_records += 1
+                continue
+            self.recent.append(row)
+            added += 1
+        self.new_rows += added
+        return added
+
+    async def _refresh_states(self) -> None:
+        ids = [i.decode() for i in await self._client.zrange(self.keys.workers, 0, -1)]
+        blobs = await self._client.mget([self.keys.worker_state(i) for i in ids]) if ids else []
+        for blob in blobs:
+            if blob is not None:
+                state = fleet_pb2.WorkerState.FromString(blob)
+                self.rows.states[state.worker_id] = state
+
+    async def retrain_once(self) -> dict | None:
+        """Fit, validate and (if it passes) publish a candidate; returns the validation, or None."""
+        if self.new_rows < self.config.min_new_rows:
+            return None
+        recent = list(self.recent)
+        cut = int(len(recent) * (1 - self.config.holdout_fraction))
+        train, holdout = self.seed + recent[:cut], recent[cut:]
+        started = time.monotonic()
+        candidate = await asyncio.to_thread(fit, Prepared(train, self.builder), train,
+                                            {"rows": len(train), "recent_rows": cut})
+        features = self.builder.matrix([placement_of(r) for r in holdout])
+        await self._current.refresh_once()
+        validation = validate_candidate(candidate, self._current.model, features,
+                                        [r["solo_mean_ms"] for r in holdout], [r["mean_ms"] for r in holdout],
+                                        self.config.tolerance)
+        validation["skipped_records"] = self.skipped_records
+        self.new_rows = 0
+        if validation["passed"]:
+            version = await publish(self._client, self.keys, candidate, validation)
+            await self._current.refresh_once()
+            log.info("retrained on %d rows in %.1f s; published v%d", len(train), time.monotonic() - started, version)
+        else:
+            log.warning("retrained candidate rejected on %d held-out records: MAPE %.3f vs %.3f in use",
+                        len(holdout), validation["candidate_mape"], validation["current_mape"])
+        return validation
+
+    async def _read_forever(self) -> None:
+        reachable = True
+        while True:
+            try:
+                await self.read_once()
+                reachable = True
+            except (RedisError, OSError) as exc:
+                if reachable:
+                    log.warning("Redis unreachable (%s); the published model stays as it is", exc)
+                reachable = False
+                await asyncio.sleep(1.0)
+
+    async def _retrain_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.retrain_interval_s)
+            try:
+                await self.retrain_once()
+            except (RedisError, OSError) as exc:
+                log.warning("retraining skipped: Redis unreachable (%s)", exc)

@@ -1,0 +1,32 @@
+"""Batch records become training rows only when everything a placement needs is known."""
+
+from interfleet.predictor.online_rows import RowMaker
+from interfleet.proto import fleet_pb2
+
+
+def state(worker="w0"):
+    s = fleet_pb2.WorkerState(worker_id=worker)
+    s.device.cpu.cpu_set.extend([0])
+    s.device.cpu.threads = 1
+    s.device.cpu.l2_cache_bytes = 1 << 19
+    s.load.add(model="mlp", busy_fraction=0.4)
+    return s
+
+
+def record(model="tiny_cnn", co=(), ms=2.0, worker="w0", batch=1):
+    return fleet_pb2.BatchRecord(worker_id=worker, model=model, batch_size=batch, compute_ms=ms, co_runners=co)
+
+
+def test_rows_need_a_known_worker_a_solo_latency_and_known_models():
+    maker = RowMaker(lambda name: name in {"tiny_cnn", "mlp"})
+    assert maker.row(record()) is None and maker.skipped["unknown worker"] == 1
+    maker.states["w0"] = state()
+    assert maker.row(record(co=("mlp",))) is None and maker.skipped["no solo latency yet"] == 1
+    assert maker.row(record(model="resnet152")) is None and maker.skipped["model not in the repository"] == 1
+    assert maker.row(record(ms=0)) is None and maker.skipped["missing fields"] == 1
+    solo = maker.row(record(ms=2.0))
+    assert solo["degree"] == 0 and solo["solo_mean_ms"] == 2.0
+    colocated = maker.row(record(co=("mlp",), ms=3.0))
+    assert colocated["mean_ms"] == 3.0 and colocated["solo_mean_ms"] == 2.0
+    assert colocated["co_runners"] == [["mlp", 1, 0.4]]          # load from the worker's heartbeat
+    assert colocated["cores"] == 1 and colocated["l2_bytes"] == 1 << 19
