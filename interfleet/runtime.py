@@ -6,6 +6,7 @@ A service is anything with `async start()` and `async stop(grace)`. SIGINT or SI
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import signal
@@ -18,6 +19,16 @@ class Service(Protocol):
     async def start(self) -> None: ...
 
     async def stop(self, grace: float) -> None: ...
+
+
+def add_service_arguments(parser: argparse.ArgumentParser, config_help: str) -> None:
+    """The flags every service process takes; each config reads them by their dest names."""
+    parser.add_argument("--config", help=config_help)
+    parser.add_argument("--redis-url", dest="redis_url")
+    parser.add_argument("--fleet", help="Redis key namespace of the fleet")
+    parser.add_argument("--ready-file", dest="ready_file", help="write the bound addresses here once serving")
+    parser.add_argument("--log-level", dest="log_level")
+    parser.add_argument("--grace", type=float, default=10.0, help="seconds in-flight work gets on shutdown")
 
 
 def configure_logging(level: str, name: str) -> None:

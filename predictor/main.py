@@ -7,6 +7,8 @@ import argparse
 import json
 from pathlib import Path
 
+from interfleet.runtime import add_service_arguments
+
 DEFAULT_DATA = "predictor/data/reference.csv"
 DEFAULT_MODEL = "predictor/models/reference.json"
 
@@ -22,16 +24,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub.choices["eval"].add_argument("--out", default="results/predictor-eval.json")
     sub.choices["eval"].add_argument("--seed", type=int, default=0)
     serve = sub.add_parser("serve", help="retrain from the workers' batch stream and publish validated models")
-    serve.add_argument("--config", help="fleet config file; its 'predictor' section is used")
-    serve.add_argument("--redis-url", dest="redis_url")
-    serve.add_argument("--fleet")
+    add_service_arguments(serve, "fleet config file; its 'predictor' section is used")
     serve.add_argument("--model-repository", dest="model_repository")
     serve.add_argument("--dataset", help="seed dataset (default predictor/data/reference.csv)")
     serve.add_argument("--initial-model", dest="initial_model")
     serve.add_argument("--retrain-interval-s", dest="retrain_interval_s", type=float)
     serve.add_argument("--min-new-rows", dest="min_new_rows", type=int)
-    serve.add_argument("--ready-file", dest="ready_file")
-    serve.add_argument("--log-level", dest="log_level")
 
 
 def predictor_config_from(args: argparse.Namespace, env: dict[str, str]):
@@ -52,7 +50,7 @@ def serve(args: argparse.Namespace) -> None:
 
     config = predictor_config_from(args, dict(os.environ))
     configure_logging(config.log_level, "predictor")
-    run_service(PredictorService(config), grace=1.0)
+    run_service(PredictorService(config), args.grace)
 
 
 def run(args: argparse.Namespace) -> None:

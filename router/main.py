@@ -8,23 +8,18 @@ import os
 from interfleet.config import build_config, cli_values
 from interfleet.fleet.config_file import load_fleet_file, router_section
 from interfleet.router.config import ENV_PREFIX, RouterConfig
-from interfleet.runtime import configure_logging, run_service
+from interfleet.runtime import add_service_arguments, configure_logging, run_service
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", help="fleet config file; its 'router' section is used")
+    add_service_arguments(parser, "fleet config file; its 'router' section is used")
     parser.add_argument("--host")
     parser.add_argument("--port", type=int, help="gRPC port (default 8001, Triton's); 0: ephemeral")
     parser.add_argument("--metrics-port", dest="metrics_port", type=int, help="0: ephemeral, -1: off")
-    parser.add_argument("--redis-url", dest="redis_url")
-    parser.add_argument("--fleet")
     parser.add_argument("--policy", help="routing policy: round-robin, least-loaded")
     parser.add_argument("--policy-args", dest="policy_args", help="policy keyword arguments as YAML/JSON")
     parser.add_argument("--refresh-interval-s", dest="refresh_interval_s", type=float)
     parser.add_argument("--max-in-flight", dest="max_in_flight", type=int)
-    parser.add_argument("--ready-file", dest="ready_file")
-    parser.add_argument("--log-level", dest="log_level")
-    parser.add_argument("--grace", type=float, default=10.0, help="seconds in-flight requests get on shutdown")
 
 
 def config_from(args: argparse.Namespace, env: dict[str, str]) -> RouterConfig:

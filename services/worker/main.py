@@ -7,12 +7,12 @@ import os
 
 from interfleet.config import build_config, cli_values
 from interfleet.fleet.config_file import load_fleet_file, worker_section
-from interfleet.runtime import configure_logging, run_service
+from interfleet.runtime import add_service_arguments, configure_logging, run_service
 from interfleet.services.worker.config import ENV_PREFIX, WorkerConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", help="fleet config file; this worker's entry is picked by --worker-id")
+    add_service_arguments(parser, "fleet config file; this worker's entry is picked by --worker-id")
     parser.add_argument("--worker-id", dest="worker_id")
     parser.add_argument("--models", help="comma-separated model names to host")
     parser.add_argument("--model-repository", dest="model_repository")
@@ -26,11 +26,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-queue", dest="max_queue", type=int)
     parser.add_argument("--batching",
                         help='per-model batching overrides as YAML/JSON, e.g. \'{"*": {"policy": "none"}}\'')
-    parser.add_argument("--redis-url", dest="redis_url")
-    parser.add_argument("--fleet")
-    parser.add_argument("--ready-file", dest="ready_file")
-    parser.add_argument("--log-level", dest="log_level")
-    parser.add_argument("--grace", type=float, default=10.0, help="seconds in-flight requests get on shutdown")
 
 
 def config_from(args: argparse.Namespace, env: dict[str, str]) -> WorkerConfig:
