@@ -10,7 +10,7 @@ compute-bound models from memory-bound ones, the axis along which co-runners int
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import onnx
@@ -29,9 +29,6 @@ class GraphFeatures:
     other_flop_share: float
     arithmetic_intensity: float  # flops / (param + activation bytes)
     node_count: int
-
-    def as_dict(self) -> dict[str, float]:
-        return asdict(self)
 
 
 def _shapes(model: onnx.ModelProto, batch_size: int) -> dict[str, list[int]]:

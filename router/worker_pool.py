@@ -112,9 +112,6 @@ class WorkerPool:
             ))
         return result
 
-    def outstanding(self) -> int:
-        return sum(c.outstanding for c in self._connections.values())
-
     async def close(self, grace: float | None) -> None:
         await asyncio.gather(*(c.close(grace) for c in self._connections.values()), *self._closing,
                              return_exceptions=True)

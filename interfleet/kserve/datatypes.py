@@ -58,11 +58,3 @@ FROM_ONNXRUNTIME: dict[str, str] = {
 
 # v2 datatype -> Triton model-config DataType enum name (for the ModelConfig RPC).
 MODEL_CONFIG_TYPE: dict[str, str] = {name: f"TYPE_{name}" for name in NUMPY_DTYPE}
-
-
-def from_numpy(dtype: np.dtype) -> str:
-    """The v2 datatype name of a numpy dtype."""
-    for name, candidate in NUMPY_DTYPE.items():
-        if candidate == dtype:
-            return name
-    raise ValueError(f"no KServe v2 datatype for numpy dtype {dtype}")

@@ -50,7 +50,10 @@ class TelemetryPublisher:
 
     def record_batch(self, record: fleet_pb2.BatchRecord) -> None:
         if len(self._buffer) == self._buffer.maxlen:
-            self.dropped_records += 1  # the oldest record gives way; the count says how many
+            if not self.dropped_records:
+                log.warning("telemetry buffer full (%d records): the oldest batch records are being dropped "
+                            "until Redis is reachable again", self._buffer.maxlen)
+            self.dropped_records += 1  # the oldest record gives way
         self._buffer.append(record.SerializeToString())
 
     async def start(self) -> None:
@@ -111,5 +114,7 @@ class TelemetryPublisher:
         for _ in records:
             self._buffer.popleft()
         if not self._reachable:
-            log.info("Redis reachable again; heartbeat resumed")
+            log.info("Redis reachable again; heartbeat resumed (%d batch records were dropped meanwhile)",
+                     self.dropped_records)
+            self.dropped_records = 0
         self._reachable = True

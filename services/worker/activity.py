@@ -31,7 +31,3 @@ class DeviceActivity:
         with self._lock:
             _, overlapping = self._running.pop(token)
             return frozenset(overlapping)
-
-    def active(self) -> frozenset[str]:
-        with self._lock:
-            return frozenset(name for name, _ in self._running.values())
