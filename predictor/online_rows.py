@@ -7,11 +7,17 @@ co-runner's load (its busy fraction in the worker's latest heartbeat) and the de
 descriptors (from the same heartbeat). A record does not carry its co-runners' batch sizes;
 they are taken as 1. Records that lack any of these are skipped and counted,
 never fatal: a worker that has not yet run a model alone simply has nothing to teach yet.
+
+A record a worker produced while a router had it marked interfered (slower than predicted for
+reasons outside the fleet, see `interfleet.router.interference`) is labelled as running beside
+an external stressor of unknown kind, taken as "cpu", with intensity the observed slowdown less
+one (capped at 1); it never counts as a solo run.
 """
 
 from __future__ import annotations
 
 import collections
+import json
 import statistics
 from collections.abc import Callable
 
@@ -26,6 +32,7 @@ class RowMaker:
         self._solo: dict[tuple[str, str, int], collections.deque] = collections.defaultdict(
             lambda: collections.deque(maxlen=SOLO_WINDOW))
         self.states: dict[str, fleet_pb2.WorkerState] = {}
+        self.marks: dict[str, dict] = {}       # worker id -> interference mark {ratio, since, until}
         self.skipped: collections.Counter[str] = collections.Counter()
 
     def row(self, record: fleet_pb2.BatchRecord) -> dict | None:
@@ -40,7 +47,10 @@ class RowMaker:
             self.skipped["unknown worker"] += 1
             return None
         key = (record.worker_id, record.model, record.batch_size)
-        if not record.co_runners:
+        mark = self.marks.get(record.worker_id)
+        if mark is not None and not mark["since"] <= record.started_at <= mark["until"]:
+            mark = None
+        if not record.co_runners and mark is None:
             self._solo[key].append(record.compute_ms)
         if not self._solo[key]:
             self.skipped["no solo latency yet"] += 1
@@ -55,5 +65,20 @@ class RowMaker:
             "solo_mean_ms": solo, "mean_ms": record.compute_ms, "p95_ms": record.compute_ms,
             "degree": len(record.co_runners),
             "co_runners": [[m, 1, round(max(loads.get(m, 1.0), 0.05), 3)] for m in sorted(record.co_runners)],
-            "stress": "", "stress_intensity": 0.0, "samples_ms": [record.compute_ms],
+            "stress": "cpu" if mark else "",
+            "stress_intensity": min(1.0, max(0.0, mark["ratio"] - 1.0)) if mark else 0.0,
+            "samples_ms": [record.compute_ms],
         }
+
+
+def parse_marks(raw: dict) -> dict[str, dict]:
+    """The interference hash as read from Redis (bytes to bytes), skipping unparsable entries."""
+    marks = {}
+    for worker_id, value in raw.items():
+        try:
+            mark = json.loads(value)
+            marks[worker_id.decode() if isinstance(worker_id, bytes) else worker_id] = {
+                "ratio": float(mark["ratio"]), "since": float(mark["since"]), "until": float(mark["until"])}
+        except (ValueError, KeyError, TypeError):
+            continue
+    return marks

@@ -26,7 +26,7 @@ from interfleet.config import ConfigError, env_aliases
 from interfleet.predictor.evaluate import Prepared, fit
 from interfleet.predictor.features import FeatureBuilder, placement_of
 from interfleet.predictor.model import DegradationModel, ModelFormatError
-from interfleet.predictor.online_rows import RowMaker
+from interfleet.predictor.online_rows import RowMaker, parse_marks
 from interfleet.predictor.profiler import read_dataset
 from interfleet.predictor.registry import ModelWatcher, publish, validate_candidate
 from interfleet.proto import fleet_pb2
@@ -149,6 +149,9 @@ class PredictorService:
             if blob is not None:
                 state = fleet_pb2.WorkerState.FromString(blob)
                 self.rows.states[state.worker_id] = state
+        # Marks only ever extend `until`; keep the latest seen, so a record read after the mark
+        # lapsed is still labelled by the window it fell in.
+        self.rows.marks.update(parse_marks(await self._client.hgetall(self.keys.interference)))
 
     async def retrain_once(self) -> dict | None:
         """Fit, validate and (if it passes) publish a candidate; returns the validation, or None."""

@@ -23,6 +23,9 @@ class RouterConfig:
     eject_s: float = 5.0                      # how long a worker that failed a call is skipped
     max_in_flight: int = 10_000               # beyond it requests get RESOURCE_EXHAUSTED at once
     predictor_max_age_s: float = 3600.0       # an older published predictor model counts as stale
+    model_repository: str = "model_repository"  # graph features for the degradation model
+    decision_log_sample: float = 0.0          # share of predicted decisions logged with every candidate
+    interference: dict[str, Any] = field(default_factory=dict)  # detector: mark_ratio, clear_ratio, ...
     ready_file: str | None = None
     log_level: str = "INFO"
 
@@ -31,3 +34,5 @@ class RouterConfig:
             raise ConfigError("the router needs redis_url (or REDIS_URL) to discover workers")
         if self.refresh_interval_s <= 0:
             raise ConfigError("refresh_interval_s must be > 0")
+        if not 0.0 <= self.decision_log_sample <= 1.0:
+            raise ConfigError("decision_log_sample must be between 0 and 1")

@@ -2,28 +2,35 @@
 
 Free of gRPC servers and of Redis: it reads the pool's current view, asks the policy, forwards
 serialized requests, and retries once on another worker when the chosen one is unreachable.
+When the policy predicts latency, the prediction goes back to the client beside the serving
+worker, the observed latency goes to the interference detector and the error metrics, and a
+sample of decisions is logged with every candidate's prediction.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import random
 import time
 from collections.abc import Callable
 
 import grpc
 from tritonclient.grpc import service_pb2
 
-from interfleet.errors import ModelNotFound, Overloaded, Unavailable
+from interfleet.errors import DeadlineExceeded, ModelNotFound, Overloaded, Unavailable
 from interfleet.kserve import model_metadata
 from interfleet.kserve.status import code_of
 from interfleet.proto import fleet_pb2
-from interfleet.router.policies import RoutingPolicy
+from interfleet.router.interference import InterferenceDetector
+from interfleet.router.policies import Decision, NoWorkerMeetsDeadline, RouteRequest, RoutingPolicy
 from interfleet.router.statistics import merge_statistics
 from interfleet.router.stats import RouterStats
-from interfleet.router.worker_pool import WorkerPool
+from interfleet.router.worker_pool import WorkerPool, predicted_suffix
 
 log = logging.getLogger(__name__)
+decisions_log = logging.getLogger("interfleet.router.decisions")
 
 # A worker answering UNAVAILABLE is dead, unreachable or draining: the request never ran there.
 _RETRYABLE = {grpc.StatusCode.UNAVAILABLE}
@@ -31,8 +38,13 @@ _RETRYABLE = {grpc.StatusCode.UNAVAILABLE}
 
 class Dispatcher:
     def __init__(self, pool: WorkerPool, policy: RoutingPolicy, stats: RouterStats, max_in_flight: int,
-                 clock: Callable[[], float] = time.monotonic):
+                 detector: InterferenceDetector | None = None, decision_log_sample: float = 0.0,
+                 clock: Callable[[], float] = time.monotonic, sample: Callable[[], float] = random.random):
         self._pool = pool
+        self._detector = detector
+        self._decision_log_sample = decision_log_sample
+        self._sample = sample
+        self._with_placement = policy.uses_placement
         self._max_in_flight = max_in_flight
         self._in_flight = 0
         self._policy = policy
@@ -86,16 +98,25 @@ class Dispatcher:
     async def _forward(self, model: str, raw: bytes, deadline: float | None) -> bytes:
         tried: frozenset[str] = frozenset()
         while True:
-            candidates = self._pool.candidates(model, exclude=tried)
+            candidates = self._pool.candidates(model, exclude=tried, with_placement=self._with_placement)
             if not candidates:
                 after = f" after worker {', '.join(sorted(tried))} failed" if tried else ""
                 raise Unavailable(f"no live worker for model '{model}'{after}")
-            connection = self._pool.get(self._policy.choose(model, candidates).worker_id)
-            timeout = None if deadline is None else max(0.0, deadline - self._clock())
+            now = self._clock()
+            timeout = None if deadline is None else max(0.0, deadline - now)
+            # The client's deadline is the hard limit; the model's SLO is a target (workers serve late
+            # requests unless configured to reject them), so it does not make a request unmeetable.
+            budget_ms = None if timeout is None else timeout * 1e3
+            try:
+                decision = self._policy.decide(RouteRequest(model, budget_ms), candidates)
+            except NoWorkerMeetsDeadline as exc:
+                raise DeadlineExceeded(str(exc)) from exc
+            connection = self._pool.get(decision.worker.worker_id)
             connection.outstanding += 1
+            connection.outstanding_by_model[model] += 1
             self._stats.dispatched[model, connection.worker_id] += 1
             try:
-                return await connection.infer_raw(raw, timeout=timeout) + connection.suffix
+                response = await connection.infer_raw(raw, timeout=timeout) + connection.suffix
             except grpc.aio.AioRpcError as exc:
                 if exc.code() not in _RETRYABLE or tried:
                     raise
@@ -104,8 +125,26 @@ class Dispatcher:
                 self._pool.eject(connection.worker_id)
                 self._stats.retries[model] += 1
                 tried = frozenset({connection.worker_id})
+                continue
             finally:
                 connection.outstanding -= 1
+                connection.outstanding_by_model[model] -= 1
+            if decision.predicted_ms is None:
+                return response
+            self._explain(model, decision, (self._clock() - now) * 1e3)
+            return response + predicted_suffix(decision.predicted_ms)
+
+    def _explain(self, model: str, decision: Decision, observed_ms: float) -> None:
+        worker_id = decision.worker.worker_id
+        self._stats.record_prediction(model, worker_id, decision.predicted_ms, observed_ms)
+        if self._detector is not None and decision.uncorrected_ms is not None:
+            self._detector.observe(worker_id, decision.uncorrected_ms, observed_ms)
+        if self._decision_log_sample and self._sample() < self._decision_log_sample:
+            decisions_log.info(json.dumps({
+                "model": model, "worker": worker_id, "predicted_ms": round(decision.predicted_ms, 3),
+                "observed_ms": round(observed_ms, 3),
+                "candidates": {w: round(ms, 3) for w, ms in decision.predictions},
+            }))
 
     def model_ready(self, name: str, version: str) -> bool:
         model = self._catalogue.get(name)

@@ -28,6 +28,7 @@ class FleetView:
     workers: dict[str, fleet_pb2.WorkerState] = field(default_factory=dict)
     by_model: dict[str, tuple[str, ...]] = field(default_factory=dict)   # model -> worker ids
     loads: dict[tuple[str, str], fleet_pb2.ModelLoad] = field(default_factory=dict)  # (worker, model)
+    solo_ms: dict[tuple[str, str], float] = field(default_factory=dict)   # (worker, model): measured solo
 
     @classmethod
     def of(cls, states: Iterable[fleet_pb2.WorkerState]) -> "FleetView":
@@ -37,7 +38,8 @@ class FleetView:
             for model in workers[worker_id].models:
                 by_model.setdefault(model.name, []).append(worker_id)
         loads = {(s.worker_id, load.model): load for s in workers.values() for load in s.load}
-        return cls(workers, {m: tuple(ids) for m, ids in by_model.items()}, loads)
+        solo = {(s.worker_id, m.name): m.solo_latency_ms for s in workers.values() for m in s.models}
+        return cls(workers, {m: tuple(ids) for m, ids in by_model.items()}, loads, solo)
 
 
 class FleetWatcher:

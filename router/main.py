@@ -16,10 +16,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host")
     parser.add_argument("--port", type=int, help="gRPC port (default 8001, Triton's); 0: ephemeral")
     parser.add_argument("--metrics-port", dest="metrics_port", type=int, help="0: ephemeral, -1: off")
-    parser.add_argument("--policy", help="routing policy: round-robin, least-loaded")
+    parser.add_argument("--policy", help="routing policy: interference-aware, least-loaded, power-of-two, "
+                                         "round-robin")
     parser.add_argument("--policy-args", dest="policy_args", help="policy keyword arguments as YAML/JSON")
     parser.add_argument("--refresh-interval-s", dest="refresh_interval_s", type=float)
     parser.add_argument("--max-in-flight", dest="max_in_flight", type=int)
+    parser.add_argument("--model-repository", dest="model_repository",
+                        help="model repository (graph features for the degradation model)")
+    parser.add_argument("--decision-log-sample", dest="decision_log_sample", type=float,
+                        help="share of predicted decisions to log with every candidate's prediction")
 
 
 def config_from(args: argparse.Namespace, env: dict[str, str]) -> RouterConfig:

@@ -10,19 +10,24 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 
 import grpc
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
+from interfleet.config import ConfigError
 from interfleet.kserve.endpoint import GrpcEndpoint
 from interfleet.kserve.service import SERVICE_NAME, add_inference_service
 from interfleet.metrics_http import MetricsEndpoint
 from interfleet.predictor.registry import ModelWatcher
 from interfleet.ready_file import write_ready_file
 from interfleet.router.config import RouterConfig
+from interfleet.router.degradation import PublishedModelEstimator
 from interfleet.router.dispatcher import Dispatcher
 from interfleet.router.fleet_view import FleetView, FleetWatcher
+from interfleet.router.interference import InterferenceDetector
+from interfleet.router.interference_marks import MarkPublisher
 from interfleet.router.policies import make_policy
 from interfleet.router.servicer import RAW_METHODS, RouterServicer
 from interfleet.router.stats import RouterCollector, RouterStats
@@ -40,10 +45,19 @@ class RouterService:
         self.config = config
         self.stats = RouterStats()
         self.pool = WorkerPool(config.eject_s)
-        self.dispatcher = Dispatcher(self.pool, make_policy(config.policy, config.policy_args), self.stats,
-                                     config.max_in_flight)
-        self._watcher: FleetWatcher | None = None
+        try:
+            self.detector = InterferenceDetector(**config.interference)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"router interference settings {config.interference}: {exc}") from exc
+        # The model watcher needs a Redis client, made in start(); the estimator reads it from there.
         self.predictor: ModelWatcher | None = None
+        self.estimator: PublishedModelEstimator | None = None
+        self.policy = make_policy(config.policy, config.policy_args, estimator=self._estimate,
+                                  correction=self.detector.correction)
+        self.dispatcher = Dispatcher(self.pool, self.policy, self.stats, config.max_in_flight, self.detector,
+                                     config.decision_log_sample)
+        self._watcher: FleetWatcher | None = None
+        self._marks: MarkPublisher | None = None
         self._endpoint: GrpcEndpoint | None = None
         self._metrics: MetricsEndpoint | None = None
 
@@ -57,21 +71,34 @@ class RouterService:
         if self._endpoint is not None:
             await self._endpoint.set_component(PREDICTOR_HEALTH, status == "ok")
 
+    def _estimate(self, placements):
+        return self.estimator(placements) if self.estimator is not None else None
+
     def _on_view(self, view: FleetView) -> None:
+        for worker_id in [w for w in self.detector.workers if w not in view.workers]:
+            self.detector.forget(worker_id)
         self.pool.update(view)
         self.dispatcher.on_view()
+
+    async def _refresh(self) -> None:
+        await self._refresh_predictor()
+        await self.estimator.prepare(self.pool.view.by_model)
+        await self._marks.publish_once()
 
     async def start(self) -> None:
         config = self.config
         client = aioredis.from_url(config.redis_url, socket_timeout=2, socket_connect_timeout=2)
         keys = FleetKeys(config.fleet)
-        # The routing policies of this release do not consult the predictor yet; the router
-        # already loads each published model so that status and version are visible.
+        # Every router loads each published model, so its status and version are visible whatever
+        # the policy; only the interference-aware policy consults it.
         self.predictor = ModelWatcher(client, keys, config.predictor_max_age_s)
+        self.estimator = PublishedModelEstimator(self.predictor, Path(config.model_repository))
+        self._marks = MarkPublisher(client, keys, self.detector)
         await self.predictor.refresh_once()
         self._watcher = FleetWatcher(client, keys, config.refresh_interval_s, self._on_view,
-                                     also_refresh=self._refresh_predictor)
+                                     also_refresh=self._refresh)
         await self._watcher.start()
+        await self.estimator.prepare(self.pool.view.by_model)
 
         def register(server: grpc.aio.Server) -> list[str]:
             add_inference_service(server, RouterServicer(self.dispatcher), raw_methods=RAW_METHODS)
@@ -85,6 +112,8 @@ class RouterService:
             self.stats, lambda: len(self.pool.view.workers),
             lambda: time.time() - self._watcher.last_refresh if self._watcher.last_refresh else -1.0,
             lambda: (self.predictor.version, self.predictor.status),
+            detector=self.detector if self.policy.uses_placement else None,
+            fallbacks=(lambda: self.policy.fallbacks) if self.policy.uses_placement else None,
         ))
         self._metrics = MetricsEndpoint(registry, config.host, config.metrics_port)
         await self._metrics.start()

@@ -17,11 +17,25 @@ class RouterStats:
     pending: collections.Counter = field(default_factory=collections.Counter)            # model
     dispatched: collections.Counter = field(default_factory=collections.Counter)         # (model, worker)
     retries: collections.Counter = field(default_factory=collections.Counter)            # model
+    # Predicted against observed latency, per (model, worker), when the policy predicts.
+    predictions: collections.Counter = field(default_factory=collections.Counter)
+    predicted_ms: collections.Counter = field(default_factory=collections.Counter)
+    observed_ms: collections.Counter = field(default_factory=collections.Counter)
+    abs_error_ms: collections.Counter = field(default_factory=collections.Counter)
+
+    def record_prediction(self, model: str, worker_id: str, predicted_ms: float, observed_ms: float) -> None:
+        key = model, worker_id
+        self.predictions[key] += 1
+        self.predicted_ms[key] += predicted_ms
+        self.observed_ms[key] += observed_ms
+        self.abs_error_ms[key] += abs(observed_ms - predicted_ms)
 
 
 class RouterCollector(Collector):
-    def __init__(self, stats: RouterStats, workers_known, view_age_s, predictor):
+    def __init__(self, stats: RouterStats, workers_known, view_age_s, predictor, detector=None, fallbacks=None):
         self._stats = stats
+        self._detector = detector         # InterferenceDetector, when the policy predicts
+        self._fallbacks = fallbacks       # () -> decisions the policy made without a prediction
         self._workers_known = workers_known
         self._view_age_s = view_age_s
         self._predictor = predictor       # () -> (version, status)
@@ -63,3 +77,38 @@ class RouterCollector(Collector):
                                       labels=["status"])
         predictor.add_metric([status], version)
         yield from (success, failure, duration, pending, dispatched, retries, workers, age, predictor)
+        yield from self._prediction_metrics()
+
+    def _prediction_metrics(self):
+        s = self._stats
+        families = [
+            (CounterMetricFamily("interfleet_router_predictions", "Requests answered with a latency prediction",
+                                 labels=["model", "worker"]), s.predictions),
+            (CounterMetricFamily("interfleet_router_predicted_latency_ms", "Sum of predicted latencies",
+                                 labels=["model", "worker"]), s.predicted_ms),
+            (CounterMetricFamily("interfleet_router_observed_latency_ms",
+                                 "Sum of observed latencies of predicted requests", labels=["model", "worker"]),
+             s.observed_ms),
+            (CounterMetricFamily("interfleet_router_prediction_abs_error_ms",
+                                 "Sum of |observed - predicted| latency (divide by predictions for the mean)",
+                                 labels=["model", "worker"]), s.abs_error_ms),
+        ]
+        for family, counter in families:
+            for (model, worker), value in sorted(counter.items()):
+                family.add_metric([model, worker], value)
+            yield family
+        if self._detector is not None:
+            interfered = GaugeMetricFamily("interfleet_router_worker_interfered",
+                                           "1 while the worker runs persistently slower than predicted",
+                                           labels=["worker"])
+            ratio = GaugeMetricFamily("interfleet_router_worker_slowdown_ratio",
+                                      "Moving average of observed over predicted latency", labels=["worker"])
+            for worker, evidence in sorted(self._detector.workers.items()):
+                interfered.add_metric([worker], float(evidence.interfered_since is not None))
+                ratio.add_metric([worker], evidence.ratio)
+            yield from (interfered, ratio)
+        if self._fallbacks is not None:
+            fallbacks = CounterMetricFamily("interfleet_router_policy_fallbacks",
+                                            "Decisions made least-loaded for want of a usable prediction")
+            fallbacks.add_metric([], self._fallbacks())
+            yield fallbacks

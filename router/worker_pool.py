@@ -9,6 +9,7 @@ died is skipped at once rather than when its heartbeat expires.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import time
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from tritonclient.grpc import service_pb2, service_pb2_grpc
 from interfleet.kserve.endpoint import MAX_MESSAGE_BYTES
 from interfleet.kserve.service import method_path
 from interfleet.router.fleet_view import FleetView
+from interfleet.router.placements import PlacementBuilder
 from interfleet.router.policies import Candidate
 
 log = logging.getLogger(__name__)
@@ -28,6 +30,7 @@ CHANNEL_OPTIONS = [
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
 ]
 SERVED_BY_PARAMETER = "worker_id"
+PREDICTED_PARAMETER = "predicted_latency_ms"
 
 
 def served_by_suffix(worker_id: str) -> bytes:
@@ -41,6 +44,13 @@ def served_by_suffix(worker_id: str) -> bytes:
     return response.SerializeToString()
 
 
+def predicted_suffix(predicted_ms: float) -> bytes:
+    """Serialized ModelInferResponse holding only parameters[predicted_latency_ms] (see above)."""
+    response = service_pb2.ModelInferResponse()
+    response.parameters[PREDICTED_PARAMETER].double_param = round(predicted_ms, 3)
+    return response.SerializeToString()
+
+
 class WorkerConnection:
     def __init__(self, worker_id: str, address: str, device: str):
         self.worker_id = worker_id
@@ -51,6 +61,7 @@ class WorkerConnection:
         self.stub = service_pb2_grpc.GRPCInferenceServiceStub(self.channel)
         self.suffix = served_by_suffix(worker_id)
         self.outstanding = 0
+        self.outstanding_by_model: collections.Counter[str] = collections.Counter()
         self.ejected_until = 0.0
 
     async def close(self, grace: float | None) -> None:
@@ -64,10 +75,15 @@ class WorkerPool:
         self._connections: dict[str, WorkerConnection] = {}
         self._view = FleetView()
         self._closing: set[asyncio.Task] = set()
+        self.placements = PlacementBuilder(self._outstanding)
 
     @property
     def view(self) -> FleetView:
         return self._view
+
+    def _outstanding(self, worker_id: str, model: str) -> int:
+        connection = self._connections.get(worker_id)
+        return connection.outstanding_by_model[model] if connection is not None else 0
 
     def get(self, worker_id: str) -> WorkerConnection:
         return self._connections[worker_id]
@@ -85,6 +101,7 @@ class WorkerPool:
             log.info("worker %s left the fleet", worker_id)
             self._close_later(self._connections.pop(worker_id))
         self._view = view
+        self.placements.update(view)
 
     def _close_later(self, connection: WorkerConnection) -> None:
         # In-flight calls on a departing worker's channel finish (or fail and are retried).
@@ -97,18 +114,24 @@ class WorkerPool:
         if connection is not None:
             connection.ejected_until = self._clock() + self._eject_s
 
-    def candidates(self, model: str, exclude: frozenset[str] = frozenset()) -> list[Candidate]:
+    def candidates(self, model: str, exclude: frozenset[str] = frozenset(),
+                   with_placement: bool = False) -> list[Candidate]:
+        """Live, non-ejected workers hosting `model`; `with_placement` adds what runs beside it there."""
         now = self._clock()
+        solo = self._view.solo_ms
         result = []
         for worker_id in self._view.by_model.get(model, ()):
             connection = self._connections.get(worker_id)
             if connection is None or worker_id in exclude or connection.ejected_until > now:
                 continue
             load = self._view.loads.get((worker_id, model))
+            solo_ms = solo.get((worker_id, model), 0.0)
             result.append(Candidate(
                 worker_id=worker_id, outstanding=connection.outstanding, device=connection.device,
                 queue_depth=load.queue_depth if load else 0, in_flight=load.in_flight if load else 0,
                 p50_latency_ms=load.p50_latency_ms if load else 0.0,
+                outstanding_model=connection.outstanding_by_model[model], solo_ms=solo_ms,
+                placement=self.placements.placement(worker_id, model, solo_ms) if with_placement else None,
             ))
         return result
 

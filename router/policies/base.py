@@ -3,6 +3,10 @@
 A policy is a small class with one decision method over plain data: the candidate workers that
 host the requested model, each with its current load. It knows nothing of gRPC or Redis, so
 unit tests and a fleet simulator can drive the very same classes the router runs.
+
+Simple policies implement `choose(model, candidates)`. A policy that predicts latency or may
+refuse a request implements `decide(request, candidates)` instead, which also sees the time left
+until the request's deadline and returns its prediction with the choice.
 """
 
 from __future__ import annotations
@@ -10,6 +14,8 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from interfleet.predictor.features import Placement
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,12 +28,44 @@ class Candidate:
     in_flight: int = 0          # worker-reported in-flight requests for this model
     p50_latency_ms: float = 0.0  # worker-reported recent latency of this model there
     device: str = "cpu"
+    outstanding_model: int = 0  # of `outstanding`, requests for this model
+    solo_ms: float = 0.0        # the model's batch-1 latency there with nothing beside it; 0: unknown
+    placement: Placement | None = None   # what runs on the worker's device now, in the predictor's terms
+
+
+@dataclass(frozen=True, slots=True)
+class RouteRequest:
+    model: str
+    budget_ms: float | None = None      # time left until the request's deadline; None: no deadline
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    worker: Candidate
+    predicted_ms: float | None = None   # predicted latency on `worker`, when the policy predicts
+    uncorrected_ms: float | None = None  # the same before online interference correction
+    predictions: tuple[tuple[str, float], ...] = ()   # (worker id, predicted ms) of every candidate
+
+
+class NoWorkerMeetsDeadline(Exception):
+    """No candidate is predicted to answer within the request's deadline."""
+
+    def __init__(self, model: str, budget_ms: float, predictions: Sequence[tuple[str, float]]):
+        best_worker, best_ms = min(predictions, key=lambda p: p[1])
+        super().__init__(f"no worker can serve '{model}' within its deadline: {budget_ms:.1f} ms left, "
+                         f"fastest predicted {best_ms:.1f} ms on worker {best_worker}")
+        self.predictions = tuple(predictions)
 
 
 class RoutingPolicy(abc.ABC):
     """Chooses the worker for one request. `candidates` is never empty."""
 
     name: str = ""
+    uses_placement: bool = False     # whether candidates need `placement` (it costs a little per request)
 
     @abc.abstractmethod
     def choose(self, model: str, candidates: Sequence[Candidate]) -> Candidate: ...
+
+    def decide(self, request: RouteRequest, candidates: Sequence[Candidate]) -> Decision:
+        """The dispatcher's entry point; may raise NoWorkerMeetsDeadline."""
+        return Decision(self.choose(request.model, candidates))

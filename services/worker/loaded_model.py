@@ -39,6 +39,7 @@ class LoadedModel:
     session: ort.InferenceSession
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
+    solo_latency_s: float = 0.0     # set by measure_solo; 0 until measured
 
     @classmethod
     def load(cls, spec: ModelSpec, providers: list, options: ort.SessionOptions) -> "LoadedModel":
@@ -77,6 +78,12 @@ class LoadedModel:
                         max_batch_size})
         return {size: self.warm_up(size) for size in sizes}
 
+    def measure_solo(self, runs: int = 7) -> float:
+        """Batch-1 seconds with nothing else running: the best of `runs`, since co-located work
+        (another worker warming up on shared cores) only ever makes a run slower."""
+        self.solo_latency_s = min(self.warm_up(1) for _ in range(runs))
+        return self.solo_latency_s
+
     def to_proto(self) -> fleet_pb2.HostedModel:
         return fleet_pb2.HostedModel(
             name=self.spec.name, version=self.spec.version, platform=PLATFORM,
@@ -84,4 +91,5 @@ class LoadedModel:
             inputs=[fleet_pb2.TensorSpec(name=s.name, datatype=s.datatype, shape=s.shape) for s in self.inputs],
             outputs=[fleet_pb2.TensorSpec(name=s.name, datatype=s.datatype, shape=s.shape) for s in self.outputs],
             flops_per_sample=self.spec.flops_per_sample, parameter_count=self.spec.parameter_count,
+            solo_latency_ms=self.solo_latency_s * 1e3,
         )

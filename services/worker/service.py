@@ -73,6 +73,7 @@ class WorkerService:
             profile = LatencyProfile(spec.max_batch_size)
             # Clients may send batches up to the model's maximum whatever the policy: warm them all.
             profile.seed(model.measure_profile(spec.max_batch_size))
+            model.measure_solo()
             log.info("loaded %s on %s: %s batching up to %d, %.2f ms at batch 1, %.2f ms at %d", name,
                      config.device, batching.policy, batcher.max_batch_size, profile.latency(1) * 1e3,
                      profile.latency(batcher.max_batch_size) * 1e3, batcher.max_batch_size)

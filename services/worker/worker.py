@@ -30,6 +30,9 @@ class Worker:
 
     @property
     def hosted(self) -> list[fleet_pb2.HostedModel]:
+        """The hosted models, with their solo latencies as refined by the runs so far."""
+        for name, hosted in self._hosted.items():
+            hosted.solo_latency_ms = self.runners[name].model.solo_latency_s * 1e3
         return list(self._hosted.values())
 
     def _model(self, name: str, version: str) -> fleet_pb2.HostedModel:

@@ -1,0 +1,57 @@
+"""The router's degradation estimator: the newest published model, scored per request.
+
+The interference-aware policy calls it with one placement per candidate and gets each one's
+predicted degradation, or None when there is nothing trustworthy to predict with (no model
+published, a stale one, or a model whose graph features cannot be computed here), in which case
+the policy falls back to least-loaded. Graph features come from the model repository; they are
+computed off the event loop as models appear (`prepare`), so no request pays for parsing a graph.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from interfleet.predictor.features import FeatureBuilder, Placement
+from interfleet.predictor.registry import ModelWatcher
+from interfleet.predictor.scoring import CandidateScorer
+from interfleet.repository import RepositoryError
+
+log = logging.getLogger(__name__)
+
+
+class PublishedModelEstimator:
+    def __init__(self, watcher: ModelWatcher, repository: Path):
+        self._watcher = watcher
+        self._builder = FeatureBuilder(Path(repository))
+        self._scorer: CandidateScorer | None = None
+        self._version = 0
+        self._described: set[str] = set()     # models whose graph features are cached
+        self._unusable: dict[str, str] = {}    # model -> why its features cannot be computed
+
+    @property
+    def scorer(self) -> CandidateScorer | None:
+        return self._scorer
+
+    async def prepare(self, models: Iterable[str]) -> None:
+        """Compute the graph features of models not seen before, in a thread."""
+        for model in sorted(set(models) - self._described - set(self._unusable)):
+            try:
+                await asyncio.to_thread(self._builder.graph, model, 1)
+                self._described.add(model)
+            except (RepositoryError, OSError, ValueError) as exc:
+                self._unusable[model] = str(exc)
+                log.warning("no graph features for model %s (%s): its requests are routed least-loaded", model, exc)
+
+    def __call__(self, placements: Sequence[Placement]) -> Sequence[float] | None:
+        if self._watcher.status != "ok":
+            return None
+        if any(p.target not in self._described or any(c.model not in self._described for c in p.co_runners)
+               for p in placements):
+            return None
+        if self._watcher.version != self._version:
+            self._scorer = CandidateScorer(self._watcher.model, self._builder)
+            self._version = self._watcher.version
+        return self._scorer.degradation(placements)

@@ -1,0 +1,81 @@
+"""Interference-aware routing: send each request where it is predicted to finish soonest."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from interfleet.config import ConfigError
+from interfleet.predictor.features import Placement
+from interfleet.router.policies.base import (Candidate, Decision, NoWorkerMeetsDeadline, RouteRequest,
+                                             RoutingPolicy)
+from interfleet.router.policies.least_loaded import LeastLoaded
+
+# Predicted degradation of each placement (co-located latency over solo), or None without a model.
+DegradationEstimator = Callable[[Sequence[Placement]], Sequence[float] | None]
+# A worker's online correction factor (1.0 unless it is marked interfered).
+Correction = Callable[[str], float]
+
+ON_UNMEETABLE = ("reject", "least-bad")
+
+
+class InterferenceAware(RoutingPolicy):
+    """Predicts each candidate's latency for this request and picks the smallest.
+
+    For candidate worker w hosting model m:
+
+        service(w) = solo(m, w) x max(1, degradation(m | what runs on w's device now))
+        predicted(w) = (hop + (ahead(w) + 1) x service(w)) x correction(w)
+
+    - solo(m, w) is m's batch-1 latency on w with nothing beside it, measured by the worker;
+    - degradation comes from the degradation model, given the models active on w's device with
+      their loads (w's own co-located models, and those of other workers sharing its cores,
+      weighted by the share they hold), as `Candidate.placement` describes;
+    - ahead(w) is the requests for m already in flight there: this router's own count, exact
+      and current, or the worker's reported count (all routers) when that is larger;
+    - hop is the network and serving overhead of one call;
+    - correction(w) is the online detector's factor: above 1 while w runs persistently slower
+      than predicted (a tenant outside the fleet, a throttled device), 1 otherwise.
+
+    When the smallest prediction exceeds the time left to the request's deadline, no worker can
+    meet it: with `on_unmeetable="reject"` the request is refused at once (NoWorkerMeetsDeadline),
+    with "least-bad" it goes to the smallest prediction anyway. Without a usable degradation
+    model, or a candidate the worker has not described yet, the decision falls back to
+    least-loaded.
+    """
+
+    name = "interference-aware"
+    uses_placement = True
+
+    def __init__(self, on_unmeetable: str = "reject", hop_ms: float = 0.5, seed: int | None = None,
+                 estimator: DegradationEstimator | None = None, correction: Correction | None = None):
+        if on_unmeetable not in ON_UNMEETABLE:
+            raise ConfigError(f"on_unmeetable must be one of {', '.join(ON_UNMEETABLE)}, not {on_unmeetable!r}")
+        self.on_unmeetable = on_unmeetable
+        self.hop_ms = hop_ms
+        self.estimator = estimator
+        self.correction = correction
+        self.fallback = LeastLoaded(seed)
+        self.fallbacks = 0          # decisions made by the fallback, for metrics
+
+    def choose(self, model: str, candidates: Sequence[Candidate]) -> Candidate:
+        return self.decide(RouteRequest(model), candidates).worker
+
+    def decide(self, request: RouteRequest, candidates: Sequence[Candidate]) -> Decision:
+        degradations = self._degradations(candidates)
+        if degradations is None:
+            self.fallbacks += 1
+            return Decision(self.fallback.choose(request.model, candidates))
+        raw = [self.hop_ms + (max(c.outstanding_model, c.in_flight) + 1) * c.solo_ms * max(1.0, d)
+               for c, d in zip(candidates, degradations)]
+        corrected = [ms * (self.correction(c.worker_id) if self.correction else 1.0)
+                     for c, ms in zip(candidates, raw)]
+        best = min(range(len(candidates)), key=corrected.__getitem__)
+        predictions = tuple((c.worker_id, ms) for c, ms in zip(candidates, corrected))
+        if request.budget_ms is not None and corrected[best] > request.budget_ms and self.on_unmeetable == "reject":
+            raise NoWorkerMeetsDeadline(request.model, request.budget_ms, predictions)
+        return Decision(candidates[best], corrected[best], raw[best], predictions)
+
+    def _degradations(self, candidates: Sequence[Candidate]) -> Sequence[float] | None:
+        if self.estimator is None or any(c.solo_ms <= 0 or c.placement is None for c in candidates):
+            return None
+        return self.estimator([c.placement for c in candidates])

@@ -1,0 +1,99 @@
+"""The interference-aware policy and power-of-two choices, over constructed candidate states."""
+
+import collections
+
+import pytest
+
+from interfleet.config import ConfigError
+from interfleet.predictor.features import CoRunner, Placement
+from interfleet.router.policies import Candidate, NoWorkerMeetsDeadline, RouteRequest, make_policy
+from interfleet.router.policies.interference_aware import InterferenceAware
+from interfleet.router.policies.power_of_two import PowerOfTwoChoices
+
+
+def placement(model="mobilenet", solo_ms=4.0, co=()):
+    return Placement(target=model, batch=1, solo_ms=solo_ms, co_runners=tuple(co), cores=1, threads=1,
+                     l2_bytes=1 << 20, l3_bytes=1 << 25)
+
+
+def candidate(worker, solo_ms, co=(), ahead=0, outstanding=0):
+    return Candidate(worker, outstanding=outstanding, outstanding_model=ahead, solo_ms=solo_ms,
+                     placement=placement(solo_ms=solo_ms, co=co))
+
+
+def heavy_neighbour_estimator(placements):
+    """Stands in for the degradation model: each unit of co-runner load doubles the latency."""
+    return [1.0 + sum(c.load for c in p.co_runners) for p in placements]
+
+
+def policy(**kwargs):
+    return InterferenceAware(hop_ms=0.0, estimator=heavy_neighbour_estimator, **kwargs)
+
+
+def test_prefers_the_idle_fast_device():
+    decision = policy().decide(RouteRequest("mobilenet"), [candidate("slow", 10.0), candidate("fast", 4.0)])
+    assert decision.worker.worker_id == "fast"
+    assert decision.predicted_ms == pytest.approx(4.0)
+    assert dict(decision.predictions) == pytest.approx({"slow": 10.0, "fast": 4.0})
+
+
+def test_avoids_the_device_where_a_heavy_co_runner_is_active():
+    busy = candidate("fast-but-busy", 4.0, co=[CoRunner("resnet18", 1, 1.0)])     # 4 ms x 2
+    decision = policy().decide(RouteRequest("mobilenet"), [busy, candidate("slower-idle", 6.0)])
+    assert decision.worker.worker_id == "slower-idle"
+
+
+def test_counts_the_requests_already_queued_there():
+    decision = policy().decide(RouteRequest("mobilenet"), [candidate("fast", 4.0, ahead=3), candidate("slow", 10.0)])
+    assert decision.worker.worker_id == "slow"        # 4 x (3 + 1) = 16 ms against 10 ms
+
+
+def test_rejects_when_no_worker_meets_the_deadline_or_sends_to_the_least_bad():
+    candidates = [candidate("a", 10.0), candidate("b", 6.0)]
+    with pytest.raises(NoWorkerMeetsDeadline, match=r"3\.0 ms left, fastest predicted 6\.0 ms on worker b"):
+        policy().decide(RouteRequest("mobilenet", budget_ms=3.0), candidates)
+    assert policy(on_unmeetable="least-bad").decide(RouteRequest("mobilenet", 3.0), candidates).worker.worker_id == "b"
+    assert policy().decide(RouteRequest("mobilenet", budget_ms=7.0), candidates).worker.worker_id == "b"
+
+
+def test_falls_back_to_least_loaded_without_a_model_or_a_solo_latency():
+    no_model = InterferenceAware(estimator=lambda placements: None)
+    candidates = [candidate("busy", 4.0, outstanding=5), candidate("idle", 10.0, outstanding=0)]
+    decision = no_model.decide(RouteRequest("mobilenet"), candidates)
+    assert decision.worker.worker_id == "idle" and decision.predicted_ms is None
+    unknown_solo = [candidate("busy", 4.0, outstanding=5), Candidate("idle", outstanding=0)]
+    assert policy().decide(RouteRequest("mobilenet"), unknown_solo).worker.worker_id == "idle"
+    assert InterferenceAware().choose("mobilenet", candidates).worker_id == "idle"    # no estimator at all
+    assert no_model.fallbacks == 1
+
+
+def test_online_correction_steers_away_from_an_interfered_worker():
+    corrected = policy(correction=lambda worker: 3.0 if worker == "fast" else 1.0)
+    decision = corrected.decide(RouteRequest("mobilenet"), [candidate("fast", 4.0), candidate("slow", 10.0)])
+    assert decision.worker.worker_id == "slow"
+    assert decision.predicted_ms == pytest.approx(10.0) and decision.uncorrected_ms == pytest.approx(10.0)
+    assert dict(decision.predictions)["fast"] == pytest.approx(12.0)
+
+
+def test_hop_is_added_once_per_request():
+    decision = InterferenceAware(hop_ms=0.5, estimator=heavy_neighbour_estimator).decide(
+        RouteRequest("m"), [candidate("w", 2.0, ahead=1)])
+    assert decision.predicted_ms == pytest.approx(0.5 + 2 * 2.0)
+
+
+def test_built_by_name_and_bad_arguments_are_config_errors():
+    assert isinstance(make_policy("interference-aware", {"on_unmeetable": "least-bad"}), InterferenceAware)
+    assert isinstance(make_policy("power-of-two", {"seed": 1}), PowerOfTwoChoices)
+    with pytest.raises(ConfigError, match="on_unmeetable must be one of reject, least-bad"):
+        make_policy("interference-aware", {"on_unmeetable": "drop"})
+
+
+def test_power_of_two_picks_the_shorter_queue_of_two_samples():
+    p2c = PowerOfTwoChoices(seed=3)
+    two = [Candidate("a", outstanding=4), Candidate("b", outstanding=1)]
+    assert {p2c.choose("m", two).worker_id for _ in range(20)} == {"b"}
+    four = [Candidate(f"w{n}", outstanding=n) for n in range(4)]
+    counts = collections.Counter(p2c.choose("m", four).worker_id for _ in range(2000))
+    assert counts["w3"] == 0                       # the longest queue loses whichever it is paired with
+    assert counts["w0"] > counts["w1"] > counts["w2"] > 0
+    assert p2c.choose("m", [Candidate("only", outstanding=9)]).worker_id == "only"

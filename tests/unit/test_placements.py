@@ -1,0 +1,52 @@
+"""What runs beside a request: co-runners from the worker itself and from workers sharing its cores."""
+
+import collections
+
+import pytest
+
+from interfleet.proto import fleet_pb2
+from interfleet.router.fleet_view import FleetView
+from interfleet.router.placements import PlacementBuilder
+
+
+def worker(worker_id, cpus, threads, loads):
+    state = fleet_pb2.WorkerState(worker_id=worker_id, ready=True)
+    state.device.name = "cpu"
+    state.device.cpu.cpu_set.extend(cpus)
+    state.device.cpu.threads = threads
+    state.device.cpu.l2_cache_bytes = 1 << 20
+    for model, busy in loads.items():
+        state.models.add(name=model, solo_latency_ms=2.0)
+        state.load.add(model=model, busy_fraction=busy)
+    return state
+
+
+def test_co_runners_include_models_on_workers_sharing_the_cores_by_their_share():
+    outstanding = collections.Counter()
+    builder = PlacementBuilder(lambda w, m: outstanding[w, m])
+    builder.update(FleetView.of([
+        worker("core0", [0], 1, {"mobilenet": 0.5, "tiny_cnn": 0.0, "mlp": 0.3}),
+        worker("core1", [1], 1, {"mobilenet": 0.9}),
+        worker("both", [0, 1], 2, {"resnet18": 0.8, "mobilenet": 0.6}),
+    ]))
+    p = builder.placement("core0", "mobilenet", solo_ms=4.0)
+    assert (p.target, p.solo_ms, p.cores, p.threads, p.l2_bytes) == ("mobilenet", 4.0, 1, 1, 1 << 20)
+    loads = sorted((c.model, round(c.load, 3)) for c in p.co_runners)
+    # its own model's queue is counted apart; idle tiny_cnn and core1 (another core) do not count;
+    # `both` holds half its cores on core 0, so its models count at half their load.
+    assert loads == [("mlp", 0.3), ("mobilenet", 0.3), ("resnet18", 0.4)]
+
+    outstanding["core0", "tiny_cnn"] = 1        # this router has a request running there right now
+    assert ("tiny_cnn", 1.0) in {(c.model, c.load) for c in builder.placement("core0", "mobilenet", 4.0).co_runners}
+
+    wide = builder.placement("both", "resnet18", solo_ms=9.0)
+    assert wide.cores == 2 and wide.threads == 2
+    assert sorted((c.model, c.load) for c in wide.co_runners) == pytest.approx(
+        [("mlp", 0.3), ("mobilenet", 0.5), ("mobilenet", 0.6), ("mobilenet", 0.9), ("tiny_cnn", 1.0)])
+
+
+def test_unknown_workers_or_solo_latencies_give_no_placement():
+    builder = PlacementBuilder(lambda w, m: 0)
+    builder.update(FleetView.of([worker("core0", [0], 1, {"mlp": 0.1})]))
+    assert builder.placement("gone", "mlp", 1.0) is None
+    assert builder.placement("core0", "mlp", 0.0) is None
