@@ -136,6 +136,7 @@ class Dispatcher:
 
     def _explain(self, model: str, decision: Decision, observed_ms: float) -> None:
         worker_id = decision.worker.worker_id
+        self._policy.observe(decision, observed_ms)
         self._stats.record_prediction(model, worker_id, decision.predicted_ms, observed_ms)
         if self._detector is not None and decision.uncorrected_ms is not None:
             self._detector.observe(worker_id, decision.uncorrected_ms, observed_ms)

@@ -4,12 +4,19 @@ The degradation model knows the fleet's own models; it cannot know a tenant outs
 (a batch job on the same cores, a throttled device). The router sees the symptom: requests
 there take longer than it predicted. For each worker it keeps a time-weighted moving average
 of log((observed + floor) / (predicted + floor)), with a half-life of `half_life_s` seconds so
-that a burst of samples and a trickle weigh the same per second. A worker whose average exceeds
-log(`mark_ratio`) over at least `min_samples` observations is marked interfered, and its
-predictions are multiplied by the observed ratio until the average falls below
-log(`clear_ratio`) (hysteresis, so a worker near the threshold does not flap). The `floor_ms`
-added to both sides keeps the network's sub-millisecond jitter on a tiny model's requests from
-reading as a slowdown, while a heavy model's ratio is almost untouched.
+that a burst of samples and a trickle weigh the same per second. The `floor_ms` added to both
+sides keeps the network's sub-millisecond jitter on a tiny model's requests from reading as a
+slowdown, while a heavy model's ratio is almost untouched.
+
+A worker is judged against the rest of the fleet, not against 1: its excess is its ratio over
+the smallest ratio among the other workers with enough evidence (a lone worker against 1). Everything the model misses about
+the whole fleet (the router and the clients sharing the machine, a model trained on other
+hardware) raises every worker's ratio alike and must not single any of them out; an outside
+tenant on one worker's cores raises that worker's alone. A worker whose excess exceeds
+`mark_ratio` over at least `min_samples` observations is marked interfered, and its predictions
+are multiplied by its excess until that falls below `clear_ratio` (hysteresis, so a worker near
+the threshold does not flap). A marked worker that gets no requests for 4 half-lives has its
+correction lifted, so it receives traffic again and the evidence is renewed.
 
 The predictions compared are the uncorrected ones, so the correction never feeds back into the
 evidence for it. Plain logic with an injected clock: no gRPC, no Redis.
@@ -48,6 +55,7 @@ class InterferenceDetector:
         self._half_life_s = half_life_s
         self._min_samples = min_samples
         self._floor_ms = floor_ms
+        self._expiry_s = 4 * half_life_s
         self._clock = clock
         self.workers: dict[str, WorkerEvidence] = {}
 
@@ -65,25 +73,42 @@ class InterferenceDetector:
             evidence.log_ratio += weight * (sample - evidence.log_ratio)
         evidence.samples += 1
         evidence.updated_at = now
+        excess = evidence.log_ratio - self._reference(now, worker_id)
         if evidence.interfered_since is None:
-            if evidence.samples >= self._min_samples and evidence.log_ratio > self._mark:
+            if evidence.samples >= self._min_samples and excess > self._mark:
                 evidence.interfered_since = now
-                log.warning("worker %s marked interfered: %.2fx slower than predicted", worker_id, evidence.ratio)
-        elif evidence.log_ratio < self._clear:
-            log.info("worker %s recovered after %.1f s (%.2fx predicted)", worker_id,
-                     now - evidence.interfered_since, evidence.ratio)
+                log.warning("worker %s marked interfered: %.2fx slower than predicted, %.2fx the fleet's best",
+                            worker_id, evidence.ratio, math.exp(excess))
+        elif excess < self._clear:
+            log.info("worker %s recovered after %.1f s (%.2fx the fleet's best)", worker_id,
+                     now - evidence.interfered_since, math.exp(excess))
             evidence.interfered_since = None
+
+    def _reference(self, now: float, worker_id: str) -> float:
+        """The smallest log ratio among the other workers with enough, recent evidence; with none,
+        0 (a lone worker is judged against its predictions)."""
+        ratios = [e.log_ratio for w, e in self.workers.items()
+                  if w != worker_id and e.samples >= self._min_samples and now - e.updated_at <= self._expiry_s]
+        return min(ratios, default=0.0)
+
+    def excess(self, worker_id: str) -> float:
+        """The worker's ratio over the fleet's best (1.0 without evidence)."""
+        evidence = self.workers.get(worker_id)
+        return 1.0 if evidence is None else math.exp(evidence.log_ratio - self._reference(self._clock(), worker_id))
 
     def interfered(self, worker_id: str) -> bool:
         evidence = self.workers.get(worker_id)
         return evidence is not None and evidence.interfered_since is not None
 
     def correction(self, worker_id: str) -> float:
-        """What to multiply the worker's predictions by: its observed ratio while interfered, else 1."""
+        """What to multiply the worker's predictions by: its excess while interfered, else 1."""
         evidence = self.workers.get(worker_id)
         if evidence is None or evidence.interfered_since is None:
             return 1.0
-        return evidence.ratio
+        now = self._clock()
+        if now - evidence.updated_at > self._expiry_s:
+            return 1.0         # no recent evidence either way: let requests renew it
+        return max(1.0, math.exp(evidence.log_ratio - self._reference(now, worker_id)))
 
     def forget(self, worker_id: str) -> None:
         """A worker that left the fleet (a new one under its id starts without history)."""

@@ -3,14 +3,21 @@
 A worker's device is a set of resources: CPU cores (its cpu_set) or a GPU. Workers whose sets
 overlap interfere, on this box as on a GPU shared by two workers. For a target model on worker
 w, the co-runners are every other model active on a worker sharing w's resources, each with its
-load (busy fraction) scaled by the share of its worker's resources that it shares with w:
+load (busy fraction) scaled by the share of w's resources it reaches:
 
 - a model on w itself counts with its full load (the target's own queue is counted apart, as
   the requests ahead of it);
-- a model on a two-core worker, one core of which w uses, counts with half its load.
+- for a one-core worker, a model of a two-core worker that includes its core counts fully
+  (its threads spread over both cores, one of them on this one);
+- for the two-core worker, a model of a one-core worker counts half: it presses on one of
+  the two cores the target runs on.
 
-Loads come from the heartbeats (a few hundred ms old) and from this router's own outstanding
-requests (exact and current): a model with a request in flight from here is running now.
+A model with a request in flight from this router is running now: load 1 (exact and current).
+Otherwise its load is its busy fraction from the worker's heartbeat at half weight: that figure
+is up to a second old and includes this router's own requests, already counted exactly, so it
+brings in other routers' traffic without outweighing what this router knows now (at full
+weight, a worker the router just drained still looks busy, and one it is flooding looks idle,
+for a heartbeat: the herding that stale load signals cause).
 Overlaps and device descriptors change only with the view, so they are computed once per view.
 """
 
@@ -24,6 +31,7 @@ from interfleet.proto import fleet_pb2
 from interfleet.router.fleet_view import FleetView
 
 MIN_LOAD = 0.05      # a co-runner below this is idle for the model's purposes
+TELEMETRY_WEIGHT = 0.5
 
 
 @dataclass(frozen=True)
@@ -32,7 +40,7 @@ class _Device:
     threads: int
     l2_bytes: int
     l3_bytes: int
-    neighbours: tuple[tuple[str, float], ...]    # (worker id, share of its resources on this device)
+    neighbours: tuple[tuple[str, float], ...]    # (worker id, share of this device's resources it reaches)
 
 
 def _resources(state: fleet_pb2.WorkerState) -> frozenset:
@@ -59,8 +67,7 @@ class PlacementBuilder:
         for worker_id, state in view.workers.items():
             mine = resources[worker_id]
             sharing = set().union(*(by_resource[r] for r in mine)) if mine else {worker_id}
-            neighbours = tuple(sorted((other, len(mine & resources[other]) / len(resources[other]))
-                                      for other in sharing))
+            neighbours = tuple(sorted((other, len(mine & resources[other]) / len(mine)) for other in sharing))
             cpu, gpu = state.device.cpu, state.device.gpu
             is_gpu = state.device.name.startswith("cuda")
             devices[worker_id] = _Device(
@@ -79,7 +86,8 @@ class PlacementBuilder:
             for load in state.load:
                 if other == worker_id and load.model == model:
                     continue
-                busy = max(load.busy_fraction, 1.0 if self._outstanding(other, load.model) else 0.0) * share
+                running = self._outstanding(other, load.model) > 0
+                busy = (1.0 if running else TELEMETRY_WEIGHT * load.busy_fraction) * share
                 if busy >= MIN_LOAD:
                     co_runners.append(CoRunner(load.model, 1, min(busy, 1.0)))
         return Placement(target=model, batch=1, solo_ms=solo_ms, co_runners=tuple(co_runners),

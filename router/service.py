@@ -84,6 +84,8 @@ class RouterService:
         await self._refresh_predictor()
         await self.estimator.prepare(self.pool.view.by_model)
         await self._marks.publish_once()
+        if self.policy.uses_placement:
+            await self.pool.probe()
 
     async def start(self) -> None:
         config = self.config

@@ -63,6 +63,21 @@ class WorkerConnection:
         self.outstanding = 0
         self.outstanding_by_model: collections.Counter[str] = collections.Counter()
         self.ejected_until = 0.0
+        self._round_trips: collections.deque[float] = collections.deque(maxlen=9)
+
+    @property
+    def hop_ms(self) -> float:
+        """Round trip of a call that does no work (median of recent probes); 0 before the first."""
+        trips = sorted(self._round_trips)
+        return trips[len(trips) // 2] if trips else 0.0
+
+    async def probe(self, timeout: float) -> None:
+        started = time.perf_counter()
+        try:
+            await self.stub.ServerLive(service_pb2.ServerLiveRequest(), timeout=timeout)
+        except grpc.aio.AioRpcError:
+            return        # a failing worker is found out by its requests and its heartbeat
+        self._round_trips.append((time.perf_counter() - started) * 1e3)
 
     async def close(self, grace: float | None) -> None:
         await self.channel.close(grace)
@@ -109,6 +124,10 @@ class WorkerPool:
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 
+    async def probe(self, timeout: float = 0.5) -> None:
+        """Time a no-op call to every worker: the hop a request pays on top of queue and compute."""
+        await asyncio.gather(*(c.probe(timeout) for c in list(self._connections.values())))
+
     def eject(self, worker_id: str) -> None:
         connection = self._connections.get(worker_id)
         if connection is not None:
@@ -130,7 +149,7 @@ class WorkerPool:
                 worker_id=worker_id, outstanding=connection.outstanding, device=connection.device,
                 queue_depth=load.queue_depth if load else 0, in_flight=load.in_flight if load else 0,
                 p50_latency_ms=load.p50_latency_ms if load else 0.0,
-                outstanding_model=connection.outstanding_by_model[model], solo_ms=solo_ms,
+                outstanding_model=connection.outstanding_by_model[model], solo_ms=solo_ms, hop_ms=connection.hop_ms,
                 placement=self.placements.placement(worker_id, model, solo_ms) if with_placement else None,
             ))
         return result

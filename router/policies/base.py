@@ -30,6 +30,7 @@ class Candidate:
     device: str = "cpu"
     outstanding_model: int = 0  # of `outstanding`, requests for this model
     solo_ms: float = 0.0        # the model's batch-1 latency there with nothing beside it; 0: unknown
+    hop_ms: float = 0.0         # round trip of a no-op call to the worker; 0: not measured yet
     placement: Placement | None = None   # what runs on the worker's device now, in the predictor's terms
 
 
@@ -45,6 +46,7 @@ class Decision:
     predicted_ms: float | None = None   # predicted latency on `worker`, when the policy predicts
     uncorrected_ms: float | None = None  # the same before online interference correction
     predictions: tuple[tuple[str, float], ...] = ()   # (worker id, predicted ms) of every candidate
+    service_ms: float | None = None     # of the prediction, the request's own execution on `worker`
 
 
 class NoWorkerMeetsDeadline(Exception):
@@ -69,3 +71,6 @@ class RoutingPolicy(abc.ABC):
     def decide(self, request: RouteRequest, candidates: Sequence[Candidate]) -> Decision:
         """The dispatcher's entry point; may raise NoWorkerMeetsDeadline."""
         return Decision(self.choose(request.model, candidates))
+
+    def observe(self, decision: Decision, observed_ms: float) -> None:
+        """The answered request's latency, for a policy that learns from outcomes."""

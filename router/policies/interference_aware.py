@@ -9,6 +9,7 @@ from interfleet.predictor.features import Placement
 from interfleet.router.policies.base import (Candidate, Decision, NoWorkerMeetsDeadline, RouteRequest,
                                              RoutingPolicy)
 from interfleet.router.policies.least_loaded import LeastLoaded
+from interfleet.router.policies.overhead import OverheadModel
 
 # Predicted degradation of each placement (co-located latency over solo), or None without a model.
 DegradationEstimator = Callable[[Sequence[Placement]], Sequence[float] | None]
@@ -23,16 +24,21 @@ class InterferenceAware(RoutingPolicy):
 
     For candidate worker w hosting model m:
 
-        service(w) = solo(m, w) x max(1, degradation(m | what runs on w's device now))
-        predicted(w) = (hop + (ahead(w) + 1) x service(w)) x correction(w)
+        service(w)   = solo(m, w) x max(1, degradation(m | what runs on w's device now))
+        predicted(w) = (overhead(others(w)) + (ahead(w) + 1) x service(w)) x correction(w)
 
     - solo(m, w) is m's batch-1 latency on w with nothing beside it, measured by the worker;
     - degradation comes from the degradation model, given the models active on w's device with
       their loads (w's own co-located models, and those of other workers sharing its cores,
       weighted by the share they hold), as `Candidate.placement` describes;
-    - ahead(w) is the requests for m already in flight there: this router's own count, exact
-      and current, or the worker's reported count (all routers) when that is larger;
-    - hop is the network and serving overhead of one call;
+    - ahead(w) is this router's requests for m in flight at w, which run before this one;
+    - others(w) is its requests for other models in flight at w;
+    - overhead(others) is what a request costs beyond its compute, a + b x others: the network,
+      the router and the worker's request handling, which the other requests there share. It is
+      fitted to the answers (`observe`, see `overhead.OverheadModel`) over the whole fleet, so
+      what the degradation model misses about every worker (this machine's Python and gRPC
+      costs) is learnt, while what sets one worker apart is left to the detector. Before the
+      first answer, the probed round trip of a no-op call stands in (`Candidate.hop_ms`);
     - correction(w) is the online detector's factor: above 1 while w runs persistently slower
       than predicted (a tenant outside the fleet, a throttled device), 1 otherwise.
 
@@ -46,12 +52,13 @@ class InterferenceAware(RoutingPolicy):
     name = "interference-aware"
     uses_placement = True
 
-    def __init__(self, on_unmeetable: str = "reject", hop_ms: float = 0.5, seed: int | None = None,
-                 estimator: DegradationEstimator | None = None, correction: Correction | None = None):
+    def __init__(self, on_unmeetable: str = "reject", hop_ms: float = 0.5, overhead_decay: float = 0.995,
+                 seed: int | None = None, estimator: DegradationEstimator | None = None,
+                 correction: Correction | None = None):
         if on_unmeetable not in ON_UNMEETABLE:
             raise ConfigError(f"on_unmeetable must be one of {', '.join(ON_UNMEETABLE)}, not {on_unmeetable!r}")
         self.on_unmeetable = on_unmeetable
-        self.hop_ms = hop_ms
+        self.overhead = OverheadModel(overhead_decay, prior_ms=hop_ms)
         self.estimator = estimator
         self.correction = correction
         self.fallback = LeastLoaded(seed)
@@ -65,15 +72,28 @@ class InterferenceAware(RoutingPolicy):
         if degradations is None:
             self.fallbacks += 1
             return Decision(self.fallback.choose(request.model, candidates))
-        raw = [self.hop_ms + (max(c.outstanding_model, c.in_flight) + 1) * c.solo_ms * max(1.0, d)
-               for c, d in zip(candidates, degradations)]
+        services = [c.solo_ms * max(1.0, d) for c, d in zip(candidates, degradations)]
+        raw = [self._predict(c, service) for c, service in zip(candidates, services)]
         corrected = [ms * (self.correction(c.worker_id) if self.correction else 1.0)
                      for c, ms in zip(candidates, raw)]
         best = min(range(len(candidates)), key=corrected.__getitem__)
         predictions = tuple((c.worker_id, ms) for c, ms in zip(candidates, corrected))
         if request.budget_ms is not None and corrected[best] > request.budget_ms and self.on_unmeetable == "reject":
             raise NoWorkerMeetsDeadline(request.model, request.budget_ms, predictions)
-        return Decision(candidates[best], corrected[best], raw[best], predictions)
+        return Decision(candidates[best], corrected[best], raw[best], predictions, services[best])
+
+    def observe(self, decision: Decision, observed_ms: float) -> None:
+        if decision.service_ms is None:
+            return
+        c = decision.worker
+        self.overhead.observe(self._others(c), max(0.0, observed_ms - (c.outstanding_model + 1) * decision.service_ms))
+
+    @staticmethod
+    def _others(c: Candidate) -> int:
+        return c.outstanding - c.outstanding_model
+
+    def _predict(self, c: Candidate, service_ms: float) -> float:
+        return self.overhead.predict(self._others(c), c.hop_ms) + (c.outstanding_model + 1) * service_ms
 
     def _degradations(self, candidates: Sequence[Candidate]) -> Sequence[float] | None:
         if self.estimator is None or any(c.solo_ms <= 0 or c.placement is None for c in candidates):

@@ -8,6 +8,7 @@ from interfleet.config import ConfigError
 from interfleet.predictor.features import CoRunner, Placement
 from interfleet.router.policies import Candidate, NoWorkerMeetsDeadline, RouteRequest, make_policy
 from interfleet.router.policies.interference_aware import InterferenceAware
+from interfleet.router.policies.overhead import OverheadModel
 from interfleet.router.policies.power_of_two import PowerOfTwoChoices
 
 
@@ -75,10 +76,28 @@ def test_online_correction_steers_away_from_an_interfered_worker():
     assert dict(decision.predictions)["fast"] == pytest.approx(12.0)
 
 
-def test_hop_is_added_once_per_request():
-    decision = InterferenceAware(hop_ms=0.5, estimator=heavy_neighbour_estimator).decide(
-        RouteRequest("m"), [candidate("w", 2.0, ahead=1)])
-    assert decision.predicted_ms == pytest.approx(0.5 + 2 * 2.0)
+def test_overhead_is_the_probed_hop_until_answers_teach_it():
+    ia = InterferenceAware(hop_ms=0.5, estimator=heavy_neighbour_estimator)
+    probed = Candidate("w", outstanding=1, outstanding_model=1, solo_ms=2.0, hop_ms=0.8, placement=placement())
+    decision = ia.decide(RouteRequest("m"), [probed])
+    assert decision.predicted_ms == pytest.approx(0.8 + 2 * 2.0)       # hop + (ahead + 1) x service
+    for _ in range(50):
+        ia.observe(decision, observed_ms=6.0)                             # answers take 2 ms beyond compute
+    assert ia.decide(RouteRequest("m"), [probed]).predicted_ms == pytest.approx(2.0 + 2 * 2.0)
+
+
+def test_overhead_model_fits_a_fixed_part_and_a_cost_per_other_request():
+    model = OverheadModel(decay=0.999)
+    assert model.predict(3, probed_ms=0.7) == 0.7 and OverheadModel(prior_ms=0.4).predict(3) == 0.4
+    for i in range(400):
+        others = i % 5
+        model.observe(others, 1.0 + 0.5 * others + (0.1 if i % 2 else -0.1))
+    assert model.fixed_ms == pytest.approx(1.0, abs=0.05) and model.per_other_ms == pytest.approx(0.5, abs=0.02)
+    assert model.predict(4) == pytest.approx(3.0, abs=0.1)
+    flat = OverheadModel()
+    for _ in range(10):
+        flat.observe(0, 2.0)                       # no spread in `others` yet: no slope
+    assert (flat.fixed_ms, flat.per_other_ms) == (pytest.approx(2.0), 0.0)
 
 
 def test_built_by_name_and_bad_arguments_are_config_errors():
