@@ -11,7 +11,7 @@ REPOSITORY ?= model_repository
 export INTERFLEET_ROUTER_PORT
 export REDIS_URL
 
-.PHONY: run test install zoo bench-router bench-loadgen bench-batching bench-predictor profile eval-predictor protos clean
+.PHONY: run test install zoo bench-router bench-loadgen bench-batching bench-predictor profile eval-predictor eval-routing protos clean
 
 run: install zoo
 	$(INTERFLEET) up --config $(CONFIG)
@@ -51,6 +51,11 @@ profile: install zoo
 
 eval-predictor: install zoo
 	$(INTERFLEET) predictor eval --repository $(REPOSITORY) --out results/predictor-eval.json
+
+# Four routing policies on the default fleet at 50% and 80% load and with a noisy neighbour,
+# interleaved, 3 repeats (about 17 minutes): results/routing/report.md, .json and PNGs.
+eval-routing: install zoo
+	$(PYTHON) bench/routing.py --repository $(REPOSITORY) --out results/routing
 
 # The fleet's own messages; the generated code is committed so installs need no protoc.
 protos: install

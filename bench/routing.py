@@ -9,7 +9,8 @@ degradation metric), and the fleet's capacity for the model mix closed-loop thro
 least-loaded router.
 
 Scenarios: the mix at 50% and at 80% of capacity, and at 50% with an external CPU stressor
-pinned to core 1 (under worker core1 and half of worker both) from halfway through. Every
+pinned to core 1 (under worker core1 and half of worker both) from about halfway through (its
+actual start in each run's schedule is measured and reported). Every
 request carries a gRPC deadline equal to its model's SLO. Each scenario runs every policy
 `--repeats` times, in an order rotated per repeat, so the machine's drift falls on all policies
 and its noise shows in the spread. The report is written by `routing_report`.
@@ -36,6 +37,7 @@ import yaml
 from interfleet.fleet.config_file import load_fleet_file, worker_ids
 from interfleet.fleet.supervisor import FleetSupervisor
 from interfleet.loadgen.inputs import random_inputs
+from interfleet.predictor.stressor import start_stressor
 from interfleet.ready_file import wait_for_ready_file
 from interfleet.zoo.build import build_zoo
 
@@ -46,6 +48,7 @@ POLICIES = ("round-robin", "least-loaded", "power-of-two", "interference-aware")
 MIX = {"mobilenet": 4, "transformer": 4, "tiny_cnn": 2, "resnet10": 1, "resnet18": 1}
 SCENARIOS = (("50%", 0.5, False), ("80%", 0.8, False), ("50% + stressor", 0.5, True))
 STRESSED_CORE = 1
+LOADGEN_STARTUP_S = 1.5       # from launching the generator to its first request, on this machine
 
 
 def fleet_config(scratch: Path, repository: Path) -> Path:
@@ -127,26 +130,32 @@ async def capacity(target: str, seconds: float, callers: int = 16) -> float:
     return rate
 
 
-def run_loadgen(target: str, rate: float, seconds: float, seed: int, out: Path, stress_after_s: float | None) -> None:
+def run_loadgen(target: str, rate: float, seconds: float, seed: int, out: Path,
+                stress_after_s: float | None) -> float | None:
+    """One load generator run; returns when the stressor started, in the run's schedule seconds."""
     mix = ",".join(f"{m}={w}" for m, w in MIX.items())
     command = [sys.executable, "-m", "interfleet", "loadgen", "--target", target, "--trace",
                f"poisson:rate={rate:.1f}", "--models", mix, "--duration", str(seconds), "--seed", str(seed),
                "--deadline", "--out", str(out), "--no-progress"]
     loadgen = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    stressor = None
+    stressor, stressed_at = None, None
     try:
         if stress_after_s is not None:
-            time.sleep(stress_after_s)
-            stressor = subprocess.Popen(
-                [sys.executable, "-m", "interfleet", "stress", "--cpus", str(STRESSED_CORE), "--kind", "cpu",
-                 "--duration", str(seconds - stress_after_s + 2.0)])
+            # The generator takes a moment to start sending; the stressor's actual start in the
+            # run's schedule time is measured afterwards from the generator's summary.
+            time.sleep(LOADGEN_STARTUP_S + stress_after_s)
+            stressed_at = time.time()
+            stressor = start_stressor("cpu", {STRESSED_CORE}, seconds)
         _, stderr = loadgen.communicate(timeout=seconds * 4 + 60)
         if loadgen.returncode != 0:
             raise RuntimeError(f"loadgen failed: {stderr.decode()[-2000:]}")
     finally:
         if stressor is not None:
             stressor.terminate()
-            stressor.wait()
+            stressor.join()
+    if stressed_at is None:
+        return None
+    return stressed_at - json.loads((out / "summary.json").read_text())["started_at"]
 
 
 def main() -> None:
@@ -196,11 +205,12 @@ def main() -> None:
                     order = names[repeat % len(names):] + names[:repeat % len(names)]
                     for policy in order:
                         folder = out / "runs" / f"{label}-{policy}-{repeat}".replace(" ", "").replace("%", "pct")
-                        run_loadgen(routers[policy][1], rate, args.seconds, seed=repeat, out=folder,
-                                    stress_after_s=args.seconds / 2 if stressed else None)
+                        stress_from_s = run_loadgen(routers[policy][1], rate, args.seconds, seed=repeat,
+                                                    out=folder, stress_after_s=args.seconds / 2 if stressed else None)
                         summary = json.loads((folder / "summary.json").read_text())["overall"]
                         results["runs"].append({"scenario": label, "policy": policy, "repeat": repeat,
-                                                "rate_rps": rate, "folder": str(folder)})
+                                                "rate_rps": rate, "folder": str(folder),
+                                                "stress_from_s": stress_from_s})
                         print(f"{label:<15} {policy:<19} #{repeat}  goodput {summary['goodput_rps']:6.1f}/s  "
                               f"SLO {100 * summary['slo_attainment']:5.1f}%  p50 {summary['p50_ms']:6.2f} ms  "
                               f"p99 {summary['p99_ms']:7.2f} ms", flush=True)

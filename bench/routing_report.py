@@ -31,12 +31,12 @@ def _rows(folder: Path) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
-def _summarise(rows: list[dict], solo: dict, seconds: float, repeats: int, halfway_s: float) -> dict:
+def _summarise(rows: list[dict], solo: dict, seconds: float, repeats: int, stress_from_s: float) -> dict:
     ok = [r for r in rows if r["status"] == "OK"]
     latency = np.array([float(r["latency_ms"]) for r in ok])
     degradation = np.array([float(r["latency_ms"]) / solo[r["model"]][r["worker"]] for r in ok])
     within = sum(1 for r in ok if float(r["latency_ms"]) <= float(r["slo_ms"]))
-    late_half = [r for r in ok if float(r["scheduled_s"]) >= halfway_s]
+    stressed = [r for r in ok if float(r["scheduled_s"]) >= stress_from_s]
     return {
         "requests": len(rows), "answered": len(ok),
         "errors": dict(collections.Counter(r["status"] for r in rows if r["status"] != "OK")),
@@ -44,8 +44,8 @@ def _summarise(rows: list[dict], solo: dict, seconds: float, repeats: int, halfw
         "mean_excess": float(degradation.mean() - 1.0),
         "p50_ms": float(np.percentile(latency, 50)), "p99_ms": float(np.percentile(latency, 99)),
         "slo_attainment": within / len(rows), "goodput_rps": within / (seconds * repeats),
-        "second_half_to_stressed_workers": (sum(1 for r in late_half if r["worker"] in STRESSED_WORKERS)
-                                            / max(1, len(late_half))),
+        "stressed_period_to_stressed_workers": (sum(1 for r in stressed if r["worker"] in STRESSED_WORKERS)
+                                                / max(1, len(stressed))),
     }
 
 
@@ -53,15 +53,20 @@ def analyse(results: dict) -> dict:
     solo, seconds = results["solo_ms"], results["seconds"]
     pooled: dict[tuple[str, str], list[dict]] = collections.defaultdict(list)
     per_repeat: dict[tuple[str, str], list[float]] = collections.defaultdict(list)
+    stress_from: dict[tuple[str, str], list[float]] = collections.defaultdict(list)
     for run in results["runs"]:
         rows = _rows(run["folder"])
         key = run["scenario"], run["policy"]
-        pooled[key].extend(rows)
-        single = _summarise(rows, solo, seconds, 1, seconds / 2)
+        # Rows of each run, relative to its stressor (the share before/after is per run).
+        start = run.get("stress_from_s") or seconds / 2
+        stress_from[key].append(start)
+        pooled[key].extend({**r, "scheduled_s": float(r["scheduled_s"]) - start + seconds / 2} for r in rows)
+        single = _summarise(rows, solo, seconds, 1, start)
         per_repeat[key].append(single["mean_degradation"])
     scenarios: dict[str, dict] = {}
     for (scenario, policy), rows in pooled.items():
         summary = _summarise(rows, solo, seconds, len(per_repeat[scenario, policy]), seconds / 2)
+        summary["stress_from_s"] = stress_from[scenario, policy] if "stressor" in scenario else None
         summary["mean_degradation_per_repeat"] = per_repeat[scenario, policy]
         scenarios.setdefault(scenario, {})[policy] = summary
     for policies in scenarios.values():
@@ -85,7 +90,8 @@ def _markdown(results: dict, scenarios: dict) -> str:
         f"Mix {results['mix']} with an SLO deadline on every request; {results['repeats']} repeats of "
         f"{results['seconds']:g} s per policy and scenario, interleaved. Capacity of the mix "
         f"(closed loop, least-loaded): {results['capacity_rps']:.0f} req/s. Stressor: `interfleet stress "
-        f"--cpus {results['stressor']['core']} --kind cpu` from {results['stressor']['from_s']:g} s.", "",
+        f"--cpus {results['stressor']['core']} --kind cpu` (the same stressor, started in process) from about "
+        f"{results['stressor']['from_s']:g} s.", "",
         "Degradation: latency over the model's solo latency on the serving worker. Excess: degradation - 1. "
         "'x lower' compares with least-loaded (above 1: better than least-loaded).", "",
     ]
@@ -107,10 +113,12 @@ def _markdown(results: dict, scenarios: dict) -> str:
                 f"{s['goodput_rps']:.1f} | {errors} | {vs.get('mean_degradation_x_lower', 1):.2f} | "
                 f"{vs.get('mean_excess_x_lower', 1):.2f} | {vs.get('slo_attainment_points', 0):+.1f} |")
         if "stressor" in scenario:
-            shares = ", ".join(f"{p} {100 * policies[p]['second_half_to_stressed_workers']:.0f}%"
+            shares = ", ".join(f"{p} {100 * policies[p]['stressed_period_to_stressed_workers']:.0f}%"
                                for p in results["policies"] if p in policies)
-            lines += ["", f"Share of second-half requests served by {' and '.join(STRESSED_WORKERS)} "
-                          f"(on the stressed core): {shares}."]
+            starts = [t for p in policies.values() for t in p["stress_from_s"]]
+            lines += ["", f"The stressor started {min(starts):.1f} to {max(starts):.1f} s into the runs. Share of "
+                          f"the requests answered while it ran that {' and '.join(STRESSED_WORKERS)} (on the "
+                          f"stressed core) served: {shares}."]
         lines.append("")
     lines += ["![mean degradation](degradation.png)", "", "![stressor run](stressor-timeline.png)", ""]
     return "\n".join(lines)
@@ -153,12 +161,13 @@ def _plot_stressor(results: dict, path: Path) -> None:
             stressed.append(np.mean([r["worker"] in STRESSED_WORKERS for r in chosen]) if chosen else np.nan)
         top.plot(bins[:-1], p99, label=run["policy"])
         bottom.plot(bins[:-1], stressed, label=run["policy"])
+    starts = [r.get("stress_from_s") or results["seconds"] / 2 for r in runs]
     for ax in (top, bottom):
-        ax.axvline(results["stressor"]["from_s"], color="red", linestyle="--", linewidth=0.8)
+        ax.axvspan(min(starts), max(starts), color="red", alpha=0.15)
     top.set_ylabel("p99 latency per second (ms)")
     top.set_yscale("log")
     bottom.set_ylabel(f"share to {', '.join(STRESSED_WORKERS)}")
-    bottom.set_xlabel("seconds (stressor from the dashed line)")
+    bottom.set_xlabel("seconds into the run (the stressor starts in the shaded span)")
     top.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

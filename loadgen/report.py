@@ -83,7 +83,8 @@ def summarise(schedule: Schedule, outcomes: Outcomes, target: str, trace: str, s
            "p99_ms": float(np.percentile(lag_ms, 99)) if len(lag_ms) else None,
            "max_ms": float(lag_ms.max()) if len(lag_ms) else None}
     served = collections.Counter(w for w in outcomes.worker if w)
-    return {"target": target, "trace": trace, "seed": seed, "duration_s": schedule.duration, "span_s": span,
+    return {"target": target, "trace": trace, "seed": seed, "started_at": outcomes.started_at,
+            "duration_s": schedule.duration, "span_s": span,
             "overall": overall, "models": per_model, "send_lag": lag, "served_by": dict(sorted(served.items()))}
 
 

@@ -35,6 +35,7 @@ class Outcomes:
     latency_s: np.ndarray          # from scheduled send time to response; NaN if never answered
     status: list[str]              # "OK" or a gRPC status name
     worker: list[str]
+    started_at: float = 0.0        # unix time of the schedule's zero, to line runs up with outside events
 
     @classmethod
     def empty(cls, n: int) -> "Outcomes":
@@ -55,6 +56,7 @@ async def send_schedule(
     clock: Callable[[], float] = time.perf_counter,
 ) -> None:
     start = clock() + START_LEAD_S
+    outcomes.started_at = time.time() + START_LEAD_S
     pending: set[asyncio.Task] = set()
     counters = dict.fromkeys(schedule.models, 0)
 
