@@ -18,7 +18,9 @@ is up to a second old and includes this router's own requests, already counted e
 brings in other routers' traffic without outweighing what this router knows now (at full
 weight, a worker the router just drained still looks busy, and one it is flooding looks idle,
 for a heartbeat: the herding that stale load signals cause).
-Overlaps and device descriptors change only with the view, so they are computed once per view.
+The same pass lists this router's requests in flight on those cores (`Beside`), the ones a
+request sent there would slow down. Overlaps, device descriptors and the heartbeats' part
+change only with the view, so they are computed once per view.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ from interfleet.proto import fleet_pb2
 from interfleet.router.fleet_view import FleetView
 
 MIN_LOAD = 0.05      # a co-runner below this is idle for the model's purposes
+# This router's requests in flight on a device's cores, other than those queued ahead in the
+# target's own queue: (their solo latency, how many x the share of the device they reach).
+Beside = tuple[tuple[float, float], ...]
 TELEMETRY_WEIGHT = 0.5
 
 
@@ -40,7 +45,10 @@ class _Device:
     threads: int
     l2_bytes: int
     l3_bytes: int
-    neighbours: tuple[tuple[str, float], ...]    # (worker id, share of this device's resources it reaches)
+    # Every model of every worker sharing this device: (worker id, model, share of this device's
+    # resources that worker reaches, its load when this router has none of its requests in flight,
+    # its solo latency there).
+    loads: tuple[tuple[str, str, float, float, float], ...]
 
 
 def _resources(state: fleet_pb2.WorkerState) -> frozenset:
@@ -54,7 +62,6 @@ def _resources(state: fleet_pb2.WorkerState) -> frozenset:
 class PlacementBuilder:
     def __init__(self, outstanding: Callable[[str, str], int]):
         self._outstanding = outstanding       # (worker id, model) -> this router's requests in flight
-        self._view = FleetView()
         self._devices: dict[str, _Device] = {}
 
     def update(self, view: FleetView) -> None:
@@ -67,29 +74,35 @@ class PlacementBuilder:
         for worker_id, state in view.workers.items():
             mine = resources[worker_id]
             sharing = set().union(*(by_resource[r] for r in mine)) if mine else {worker_id}
-            neighbours = tuple(sorted((other, len(mine & resources[other]) / len(mine)) for other in sharing))
+            loads = tuple(
+                (other, load.model, share, TELEMETRY_WEIGHT * load.busy_fraction * share,
+                 view.solo_ms.get((other, load.model), 0.0))
+                for other, share in sorted((o, len(mine & resources[o]) / len(mine)) for o in sharing)
+                for load in view.workers[other].load)
             cpu, gpu = state.device.cpu, state.device.gpu
             is_gpu = state.device.name.startswith("cuda")
             devices[worker_id] = _Device(
                 cores=max(1, gpu.sm_count) if is_gpu else len(mine), threads=1 if is_gpu else max(1, cpu.threads),
                 l2_bytes=0 if is_gpu else cpu.l2_cache_bytes, l3_bytes=0 if is_gpu else cpu.l3_cache_bytes,
-                neighbours=neighbours)
-        self._view, self._devices = view, devices
+                loads=loads)
+        self._devices = devices
 
-    def placement(self, worker_id: str, model: str, solo_ms: float) -> Placement | None:
+    def placement(self, worker_id: str, model: str, solo_ms: float) -> tuple[Placement, Beside] | None:
+        """What runs on the worker's device now, and this router's requests in flight there."""
         device = self._devices.get(worker_id)
         if device is None or solo_ms <= 0:
             return None
-        co_runners = []
-        for other, share in device.neighbours:
-            state = self._view.workers[other]
-            for load in state.load:
-                if other == worker_id and load.model == model:
-                    continue
-                running = self._outstanding(other, load.model) > 0
-                busy = (1.0 if running else TELEMETRY_WEIGHT * load.busy_fraction) * share
-                if busy >= MIN_LOAD:
-                    co_runners.append(CoRunner(load.model, 1, min(busy, 1.0)))
-        return Placement(target=model, batch=1, solo_ms=solo_ms, co_runners=tuple(co_runners),
-                         cores=device.cores, threads=device.threads, l2_bytes=device.l2_bytes,
-                         l3_bytes=device.l3_bytes)
+        co_runners, beside = [], []
+        for other, co_model, share, background, co_solo_ms in device.loads:
+            if other == worker_id and co_model == model:
+                continue      # ahead of this request in the same queue: not slowed by it
+            in_flight = self._outstanding(other, co_model)
+            busy = share if in_flight > 0 else background
+            if busy >= MIN_LOAD:
+                co_runners.append(CoRunner(co_model, 1, min(busy, 1.0)))
+            if in_flight > 0 and co_solo_ms > 0:
+                beside.append((co_solo_ms, in_flight * share))
+        placement = Placement(target=model, batch=1, solo_ms=solo_ms, co_runners=tuple(co_runners),
+                              cores=device.cores, threads=device.threads, l2_bytes=device.l2_bytes,
+                              l3_bytes=device.l3_bytes)
+        return placement, tuple(beside)

@@ -82,9 +82,9 @@ class RouterService:
 
     async def _refresh(self) -> None:
         await self._refresh_predictor()
-        await self.estimator.prepare(self.pool.view.by_model)
-        await self._marks.publish_once()
         if self.policy.uses_placement:
+            await self.estimator.prepare(self.pool.view.by_model)
+            await self._marks.publish_once()
             await self.pool.probe()
 
     async def start(self) -> None:
@@ -100,7 +100,8 @@ class RouterService:
         self._watcher = FleetWatcher(client, keys, config.refresh_interval_s, self._on_view,
                                      also_refresh=self._refresh)
         await self._watcher.start()
-        await self.estimator.prepare(self.pool.view.by_model)
+        if self.policy.uses_placement:
+            await self.estimator.prepare(self.pool.view.by_model)
 
         def register(server: grpc.aio.Server) -> list[str]:
             add_inference_service(server, RouterServicer(self.dispatcher), raw_methods=RAW_METHODS)

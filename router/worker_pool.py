@@ -145,12 +145,13 @@ class WorkerPool:
                 continue
             load = self._view.loads.get((worker_id, model))
             solo_ms = solo.get((worker_id, model), 0.0)
+            placed = self.placements.placement(worker_id, model, solo_ms) if with_placement else None
             result.append(Candidate(
                 worker_id=worker_id, outstanding=connection.outstanding, device=connection.device,
                 queue_depth=load.queue_depth if load else 0, in_flight=load.in_flight if load else 0,
                 p50_latency_ms=load.p50_latency_ms if load else 0.0,
                 outstanding_model=connection.outstanding_by_model[model], solo_ms=solo_ms, hop_ms=connection.hop_ms,
-                placement=self.placements.placement(worker_id, model, solo_ms) if with_placement else None,
+                placement=placed[0] if placed else None, beside=placed[1] if placed else (),
             ))
         return result
 

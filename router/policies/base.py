@@ -32,6 +32,9 @@ class Candidate:
     solo_ms: float = 0.0        # the model's batch-1 latency there with nothing beside it; 0: unknown
     hop_ms: float = 0.0         # round trip of a no-op call to the worker; 0: not measured yet
     placement: Placement | None = None   # what runs on the worker's device now, in the predictor's terms
+    # This router's requests in flight on the worker's cores that a request sent there would
+    # slow down: (their solo ms, count x the share of the cores they reach).
+    beside: tuple[tuple[float, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

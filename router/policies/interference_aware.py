@@ -20,7 +20,8 @@ ON_UNMEETABLE = ("reject", "least-bad")
 
 
 class InterferenceAware(RoutingPolicy):
-    """Predicts each candidate's latency for this request and picks the smallest.
+    """Sends each request where it adds least to the latency of everything in flight: its own
+    predicted latency, plus the delay it imposes on the requests already running beside it.
 
     For candidate worker w hosting model m:
 
@@ -42,8 +43,18 @@ class InterferenceAware(RoutingPolicy):
     - correction(w) is the online detector's factor: above 1 while w runs persistently slower
       than predicted (a tenant outside the fleet, a throttled device), 1 otherwise.
 
-    When the smallest prediction exceeds the time left to the request's deadline, no worker can
-    meet it: with `on_unmeetable="reject"` the request is refused at once (NoWorkerMeetsDeadline),
+        imposed(w) = sum over requests q in flight on w's cores of  share(q) x min(service(w), solo(q))
+
+    is the delay the request inflicts on them: cores are time-shared, so while both run each
+    is held back by the other's work, for as long as the shorter of the two lasts (processor
+    sharing). Choosing by predicted(w) alone is selfish: a heavy request would take the fastest
+    device even when that device spans every core and stalls all the small requests there,
+    when a slower one-core device would leave the others a core to run on. Small requests
+    impose little and go where they finish first.
+
+    Among the workers predicted to meet the request's deadline, the smallest
+    predicted(w) + imposed(w) wins. When none is (the smallest prediction exceeds the time left),
+    no worker can meet it: with `on_unmeetable="reject"` the request is refused at once (NoWorkerMeetsDeadline),
     with "least-bad" it goes to the smallest prediction anyway. Without a usable degradation
     model, or a candidate the worker has not described yet, the decision falls back to
     least-loaded.
@@ -76,10 +87,14 @@ class InterferenceAware(RoutingPolicy):
         raw = [self._predict(c, service) for c, service in zip(candidates, services)]
         corrected = [ms * (self.correction(c.worker_id) if self.correction else 1.0)
                      for c, ms in zip(candidates, raw)]
-        best = min(range(len(candidates)), key=corrected.__getitem__)
         predictions = tuple((c.worker_id, ms) for c, ms in zip(candidates, corrected))
-        if request.budget_ms is not None and corrected[best] > request.budget_ms and self.on_unmeetable == "reject":
-            raise NoWorkerMeetsDeadline(request.model, request.budget_ms, predictions)
+        indices = range(len(candidates))
+        if request.budget_ms is not None:
+            meeting = [i for i in indices if corrected[i] <= request.budget_ms]
+            if not meeting and self.on_unmeetable == "reject":
+                raise NoWorkerMeetsDeadline(request.model, request.budget_ms, predictions)
+            indices = meeting or [min(indices, key=corrected.__getitem__)]
+        best = min(indices, key=lambda i: corrected[i] + self._imposed(candidates[i], services[i]))
         return Decision(candidates[best], corrected[best], raw[best], predictions, services[best])
 
     def observe(self, decision: Decision, observed_ms: float) -> None:
@@ -87,6 +102,10 @@ class InterferenceAware(RoutingPolicy):
             return
         c = decision.worker
         self.overhead.observe(self._others(c), max(0.0, observed_ms - (c.outstanding_model + 1) * decision.service_ms))
+
+    @staticmethod
+    def _imposed(c: Candidate, service_ms: float) -> float:
+        return sum(weight * min(service_ms, solo_ms) for solo_ms, weight in c.beside)
 
     @staticmethod
     def _others(c: Candidate) -> int:

@@ -49,6 +49,22 @@ def test_counts_the_requests_already_queued_there():
     assert decision.worker.worker_id == "slow"        # 4 x (3 + 1) = 16 ms against 10 ms
 
 
+def test_a_heavy_request_leaves_the_cores_to_the_small_requests_running_there():
+    # `wide` spans both cores and would finish it first; ten small requests run on those cores.
+    wide = Candidate("wide", outstanding=0, solo_ms=26.0, placement=placement(solo_ms=26.0),
+                     beside=((2.0, 10.0),))
+    narrow = Candidate("narrow", outstanding=0, solo_ms=40.0, placement=placement(solo_ms=40.0),
+                       beside=((2.0, 1.0),))
+    decision = policy().decide(RouteRequest("resnet18"), [wide, narrow])
+    assert decision.worker.worker_id == "narrow"     # 40 + 1 x 2 against 26 + 10 x 2
+    assert decision.predicted_ms == pytest.approx(40.0)
+    alone = [Candidate("wide", 0, solo_ms=26.0, placement=placement(solo_ms=26.0)),
+             Candidate("narrow", 0, solo_ms=40.0, placement=placement(solo_ms=40.0))]
+    assert policy().decide(RouteRequest("resnet18"), alone).worker.worker_id == "wide"
+    # A worker that would miss the deadline is not chosen for being kind to its neighbours.
+    assert policy().decide(RouteRequest("resnet18", budget_ms=30.0), [wide, narrow]).worker.worker_id == "wide"
+
+
 def test_rejects_when_no_worker_meets_the_deadline_or_sends_to_the_least_bad():
     candidates = [candidate("a", 10.0), candidate("b", 6.0)]
     with pytest.raises(NoWorkerMeetsDeadline, match=r"3\.0 ms left, fastest predicted 6\.0 ms on worker b"):
