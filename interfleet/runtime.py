@@ -31,10 +31,31 @@ def add_service_arguments(parser: argparse.ArgumentParser, config_help: str) -> 
     parser.add_argument("--grace", type=float, default=10.0, help="seconds in-flight work gets on shutdown")
 
 
+class _ClientGoneFilter(logging.Filter):
+    """gRPC's asyncio server logs an ERROR with a traceback whenever it cannot send an answer
+    because the client has gone (its deadline passed, or it cancelled): an ordinary event for a
+    server whose clients set deadlines, which every status metric already counts. Said once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dropped = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.getMessage().startswith("ExecuteBatchError raised in core"):
+            return True
+        self.dropped += 1
+        if self.dropped == 1:
+            logging.getLogger(__name__).info(
+                "an answer could not be sent: the client had gone (deadline passed or cancelled); "
+                "further such events are not logged")
+        return False
+
+
 def configure_logging(level: str, name: str) -> None:
     logging.basicConfig(
         level=level.upper(), format=f"%(asctime)s %(levelname)s {name} %(name)s: %(message)s",
     )
+    logging.getLogger("grpc._cython.cygrpc").addFilter(_ClientGoneFilter())
 
 
 async def serve_until_signalled(service: Service, grace: float) -> None:
