@@ -17,6 +17,7 @@ from pathlib import Path
 from interfleet.predictor.features import FeatureBuilder, Placement
 from interfleet.predictor.registry import ModelWatcher
 from interfleet.predictor.scoring import CandidateScorer
+from interfleet.errors import ModelNotFound
 from interfleet.repository import RepositoryError
 
 log = logging.getLogger(__name__)
@@ -31,17 +32,13 @@ class PublishedModelEstimator:
         self._described: set[str] = set()     # models whose graph features are cached
         self._unusable: dict[str, str] = {}    # model -> why its features cannot be computed
 
-    @property
-    def scorer(self) -> CandidateScorer | None:
-        return self._scorer
-
     async def prepare(self, models: Iterable[str]) -> None:
         """Compute the graph features of models not seen before, in a thread."""
         for model in sorted(set(models) - self._described - set(self._unusable)):
             try:
                 await asyncio.to_thread(self._builder.graph, model, 1)
                 self._described.add(model)
-            except (RepositoryError, OSError, ValueError) as exc:
+            except (RepositoryError, ModelNotFound, OSError, ValueError) as exc:
                 self._unusable[model] = str(exc)
                 log.warning("no graph features for model %s (%s): its requests are routed least-loaded", model, exc)
 

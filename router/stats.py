@@ -102,10 +102,12 @@ class RouterCollector(Collector):
                                            "1 while the worker runs persistently slower than predicted",
                                            labels=["worker"])
             ratio = GaugeMetricFamily("interfleet_router_worker_slowdown_ratio",
-                                      "Moving average of observed over predicted latency", labels=["worker"])
+                                      "Observed over predicted latency (moving average), over the same ratio of "
+                                      "the fleet's best other worker: what is compared with mark_ratio",
+                                      labels=["worker"])
             for worker, evidence in sorted(self._detector.workers.items()):
                 interfered.add_metric([worker], float(evidence.interfered_since is not None))
-                ratio.add_metric([worker], evidence.ratio)
+                ratio.add_metric([worker], self._detector.excess(worker))
             yield from (interfered, ratio)
         if self._fallbacks is not None:
             fallbacks = CounterMetricFamily("interfleet_router_policy_fallbacks",

@@ -70,4 +70,4 @@ def router_section(data: dict[str, Any]) -> dict[str, Any]:
     section = data.get("router") or {}
     if not isinstance(section, dict):
         raise ConfigError("'router' must be a mapping")
-    return _with_shared(data, section, ("fleet", "redis_url"))
+    return _with_shared(data, section, SHARED_KEYS)

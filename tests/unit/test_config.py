@@ -42,7 +42,7 @@ def test_fleet_file_sections_inherit_shared_keys():
     assert worker_section(data, "a", "x.yaml") == {"fleet": "f", "model_repository": "repo", "worker_id": "a",
                                                    "models": ["m"]}
     assert worker_section(data, "b", "x.yaml")["fleet"] == "g"
-    assert router_section(data) == {"fleet": "f", "port": 1}
+    assert router_section(data) == {"fleet": "f", "model_repository": "repo", "port": 1}
     with pytest.raises(ConfigError, match="no worker 'c'"):
         worker_section(data, "c", "x.yaml")
     with pytest.raises(ConfigError, match="repeated: a"):
