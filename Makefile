@@ -11,7 +11,7 @@ REPOSITORY ?= model_repository
 export INTERFLEET_ROUTER_PORT
 export REDIS_URL
 
-.PHONY: run test install zoo bench-router bench-loadgen bench-batching bench-predictor profile eval-predictor eval-routing protos clean
+.PHONY: run test install zoo bench-router bench-loadgen bench-batching bench-predictor bench-decision profile eval-predictor eval-routing protos clean
 
 run: install zoo
 	$(INTERFLEET) up --config $(CONFIG)
@@ -44,6 +44,9 @@ bench-batching: install
 bench-predictor: install zoo
 	$(PYTHON) bench/predictor_scoring.py --repository $(REPOSITORY) --out results/bench-predictor.json
 
+bench-decision: install zoo
+	$(PYTHON) bench/routing_decision.py --repository $(REPOSITORY) --out results/bench-decision.json
+
 # Re-profile this machine (about 8 minutes on 2 cores) and retrain the shipped model on it.
 profile: install zoo
 	$(INTERFLEET) profile --repository $(REPOSITORY) --out predictor/data/reference.csv
@@ -52,8 +55,8 @@ profile: install zoo
 eval-predictor: install zoo
 	$(INTERFLEET) predictor eval --repository $(REPOSITORY) --out results/predictor-eval.json
 
-# Four routing policies on the default fleet at 50% and 80% load and with a noisy neighbour,
-# interleaved, 3 repeats (about 17 minutes): results/routing/report.md, .json and PNGs.
+# Four routing policies (and interference-aware with least-bad) on the default fleet at 50% and 80%
+# load and with a noisy neighbour, interleaved, 3 repeats (about 21 minutes): results/routing/.
 eval-routing: install zoo
 	$(PYTHON) bench/routing.py --repository $(REPOSITORY) --out results/routing
 

@@ -8,6 +8,7 @@ end through the round-robin router, one request at a time on the idle fleet (the
 degradation metric), and the fleet's capacity for the model mix closed-loop through the
 least-loaded router.
 
+Variants: the four policies, and interference-aware with `on_unmeetable: least-bad`.
 Scenarios: the mix at 50% and at 80% of capacity, and at 50% with an external CPU stressor
 pinned to core 1 (under worker core1 and half of worker both) from about halfway through (its
 actual start in each run's schedule is measured and reported). Every
@@ -44,7 +45,10 @@ from interfleet.zoo.build import build_zoo
 sys.path.insert(0, str(Path(__file__).parent))
 from routing_report import write_report  # noqa: E402
 
-POLICIES = ("round-robin", "least-loaded", "power-of-two", "interference-aware")
+# The four policies, and interference-aware leaving unmeetable requests to the workers' own
+# admission instead of refusing them at the router.
+VARIANTS = ("round-robin", "least-loaded", "power-of-two", "interference-aware",
+            "interference-aware (least-bad)=interference-aware:{on_unmeetable: least-bad}")
 MIX = {"mobilenet": 4, "transformer": 4, "tiny_cnn": 2, "resnet10": 1, "resnet18": 1}
 SCENARIOS = (("50%", 0.5, False), ("80%", 0.8, False), ("50% + stressor", 0.5, True))
 STRESSED_CORE = 1
@@ -165,10 +169,11 @@ def main() -> None:
     parser.add_argument("--repository", default="model_repository")
     parser.add_argument("--out", default="results/routing")
     parser.add_argument("--variant", action="append", default=[],
-                        help="NAME=POLICY[:YAML-ARGS] to compare instead of the four policies (repeatable)")
+                        help="NAME=POLICY[:YAML-ARGS][@YAML-ROUTER-SETTINGS] to compare instead of the default "
+                             "variants (repeatable)")
     parser.add_argument("--scenario", action="append", default=[], help="run only these scenarios (repeatable)")
     args = parser.parse_args()
-    variants = [parse_variant(v) for v in args.variant] or [(p, p, {}, {}) for p in POLICIES]
+    variants = [parse_variant(v) for v in args.variant or VARIANTS]
     names = tuple(name for name, *_ in variants)
     scenarios = [s for s in SCENARIOS if not args.scenario or s[0] in args.scenario]
     repository = Path(args.repository).resolve()
@@ -204,7 +209,8 @@ def main() -> None:
                 for repeat in range(args.repeats):
                     order = names[repeat % len(names):] + names[:repeat % len(names)]
                     for policy in order:
-                        folder = out / "runs" / f"{label}-{policy}-{repeat}".replace(" ", "").replace("%", "pct")
+                        folder = out / "runs" / "".join(ch for ch in f"{label}-{policy}-{repeat}".replace("%", "pct")
+                                                        if ch.isalnum() or ch in "-_")
                         stress_from_s = run_loadgen(routers[policy][1], rate, args.seconds, seed=repeat,
                                                     out=folder, stress_after_s=args.seconds / 2 if stressed else None)
                         summary = json.loads((folder / "summary.json").read_text())["overall"]

@@ -1,10 +1,11 @@
 """Scoring the candidate workers of one request: one batched predict, cached while nothing changed.
 
 The router asks, per request, how slow the model would run on each candidate given what runs
-there now. Co-location state changes far less often than requests arrive, so the answer for a
-set of candidates is cached under a key of their placements, with co-runner loads rounded to
-`load_step` so that load jitter does not defeat the cache. A miss costs one LightGBM call over
-all candidates (rows are cheap to build; the call overhead is what a batch amortises).
+there now. Co-location state changes far less often than requests arrive, so each placement's
+answer is cached under a key of the placement, with co-runner loads rounded to `load_step` so
+that load jitter does not defeat the cache. Placements are cached one by one, not as a set, so
+a change on one candidate does not throw away what is known of the others; the placements that
+miss are predicted together in one LightGBM call (the call overhead is what a batch amortises).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ class CandidateScorer:
         self._model = model
         self._builder = builder
         self._load_step = load_step
-        self._cache: collections.OrderedDict[tuple, np.ndarray] = collections.OrderedDict()
+        self._cache: collections.OrderedDict[tuple, float] = collections.OrderedDict()
         self._cache_size = cache_size
         self.hits = self.misses = 0
 
@@ -35,15 +36,23 @@ class CandidateScorer:
 
     def degradation(self, candidates: Sequence[Placement]) -> np.ndarray:
         """Predicted mean degradation of each candidate placement."""
-        key = tuple(self._key(p) for p in candidates)
-        cached = self._cache.get(key)
-        if cached is not None:
-            self._cache.move_to_end(key)
+        keys = [self._key(p) for p in candidates]
+        scores = np.empty(len(candidates))
+        missing = []
+        for i, key in enumerate(keys):
+            cached = self._cache.get(key)
+            if cached is None:
+                missing.append(i)
+            else:
+                self._cache.move_to_end(key)
+                scores[i] = cached
+        if missing:
+            self.misses += 1
+            predicted = self._model.predict_mean(self._builder.matrix([candidates[i] for i in missing]))
+            for i, value in zip(missing, predicted):
+                scores[i] = self._cache[keys[i]] = float(value)
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        else:
             self.hits += 1
-            return cached
-        self.misses += 1
-        scores = self._model.predict_mean(self._builder.matrix(candidates))
-        self._cache[key] = scores
-        if len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
         return scores

@@ -32,6 +32,13 @@ class PublishedModelEstimator:
         self._described: set[str] = set()     # models whose graph features are cached
         self._unusable: dict[str, str] = {}    # model -> why its features cannot be computed
 
+    @property
+    def hit_rate(self) -> float:
+        """Share of calls answered from the scorer's cache (0 before any)."""
+        scorer = self._scorer
+        calls = scorer.hits + scorer.misses if scorer else 0
+        return scorer.hits / calls if calls else 0.0
+
     async def prepare(self, models: Iterable[str]) -> None:
         """Compute the graph features of models not seen before, in a thread."""
         for model in sorted(set(models) - self._described - set(self._unusable)):

@@ -87,7 +87,12 @@ def test_candidate_scores_are_cached_until_the_co_location_state_changes(reposit
     first = scorer.degradation(candidates)
     np.testing.assert_allclose(first, model.predict(builder.matrix(candidates))[0])
     jitter = [placement([CoRunner("mlp", 1, 0.52)]), candidates[1]]          # within a load step
-    assert scorer.degradation(jitter) is first and (scorer.hits, scorer.misses) == (1, 1)
-    moved = [placement([CoRunner("mlp", 1, 0.9)]), candidates[1]]            # a real change
-    scorer.degradation(moved)
+    np.testing.assert_array_equal(scorer.degradation(jitter), first)
+    assert (scorer.hits, scorer.misses) == (1, 1)
+    moved = [placement([CoRunner("mlp", 1, 0.9)]), candidates[1]]            # a real change on one
+    rescored = scorer.degradation(moved)
     assert scorer.misses == 2
+    assert rescored[1] == first[1]                  # the unchanged candidate came from the cache
+    np.testing.assert_allclose(rescored, model.predict(builder.matrix(moved))[0])
+    assert scorer.degradation(list(reversed(moved))).tolist() == list(reversed(rescored.tolist()))
+    assert scorer.misses == 2                       # cached one by one, whatever the order
