@@ -43,7 +43,7 @@ class InterferenceAware(RoutingPolicy):
     - correction(w) is the online detector's factor: above 1 while w runs persistently slower
       than predicted (a tenant outside the fleet, a throttled device), 1 otherwise.
 
-        imposed(w) = sum over requests q in flight on w's cores of  share(q) x min(service(w), solo(q))
+        imposed(w) = sum over requests q in flight on w's cores of share(q) x min(service(w), solo(q))
 
     is the delay the request inflicts on them: cores are time-shared, so while both run each
     is held back by the other's work, for as long as the shorter of the two lasts (processor
@@ -54,8 +54,8 @@ class InterferenceAware(RoutingPolicy):
 
     Among the workers predicted to meet the request's deadline, the smallest
     predicted(w) + imposed(w) wins. When none is (the smallest prediction exceeds the time left),
-    no worker can meet it: with `on_unmeetable="reject"` the request is refused at once (NoWorkerMeetsDeadline),
-    with "least-bad" it goes to the smallest prediction anyway. Without a usable degradation
+    no worker can meet it: with `on_unmeetable="reject"` the request is refused at once
+    (NoWorkerMeetsDeadline), with "least-bad" it goes to the smallest prediction anyway. Without a usable degradation
     model, or a candidate the worker has not described yet, the decision falls back to
     least-loaded.
     """
