@@ -31,6 +31,14 @@ class RouterStats:
         self.abs_error_ms[key] += abs(observed_ms - predicted_ms)
 
 
+def _family(kind, name: str, documentation: str, labels: list[str], counter: collections.Counter):
+    """A metric family with one sample per key of `counter` (a label value, or a tuple of them)."""
+    family = kind(name, documentation, labels=labels)
+    for key, value in sorted(counter.items()):
+        family.add_metric(list(key) if isinstance(key, tuple) else [key], value)
+    return family
+
+
 class RouterCollector(Collector):
     def __init__(self, stats: RouterStats, workers_known, view_age_s, predictor, detector=None, fallbacks=None):
         self._stats = stats
@@ -42,31 +50,20 @@ class RouterCollector(Collector):
 
     def collect(self):
         s = self._stats
-        success = CounterMetricFamily("nv_inference_request_success", "Requests answered successfully",
-                                      labels=["model"])
-        for model, n in sorted(s.success.items()):
-            success.add_metric([model], n)
-        failure = CounterMetricFamily("nv_inference_request_failure", "Requests failed, by reason (status code)",
-                                      labels=["model", "reason"])
-        for (model, reason), n in sorted(s.failure.items()):
-            failure.add_metric([model, reason], n)
-        duration = CounterMetricFamily("nv_inference_request_duration_us",
-                                       "Cumulative end-to-end duration of successful requests at the router",
-                                       labels=["model"])
-        for model, us in sorted(s.duration_us.items()):
-            duration.add_metric([model], us)
-        pending = GaugeMetricFamily("nv_inference_pending_request_count", "Requests in flight through the router",
-                                    labels=["model"])
-        for model, n in sorted(s.pending.items()):
-            pending.add_metric([model], n)
-        dispatched = CounterMetricFamily("interfleet_router_dispatch", "Requests sent to each worker",
-                                         labels=["model", "worker"])
-        for (model, worker), n in sorted(s.dispatched.items()):
-            dispatched.add_metric([model, worker], n)
-        retries = CounterMetricFamily("interfleet_router_retries", "Requests retried on another worker",
-                                      labels=["model"])
-        for model, n in sorted(s.retries.items()):
-            retries.add_metric([model], n)
+        yield from (
+            _family(CounterMetricFamily, "nv_inference_request_success", "Requests answered successfully",
+                    ["model"], s.success),
+            _family(CounterMetricFamily, "nv_inference_request_failure", "Requests failed, by reason (status code)",
+                    ["model", "reason"], s.failure),
+            _family(CounterMetricFamily, "nv_inference_request_duration_us",
+                    "Cumulative end-to-end duration of successful requests at the router", ["model"], s.duration_us),
+            _family(GaugeMetricFamily, "nv_inference_pending_request_count", "Requests in flight through the router",
+                    ["model"], s.pending),
+            _family(CounterMetricFamily, "interfleet_router_dispatch", "Requests sent to each worker",
+                    ["model", "worker"], s.dispatched),
+            _family(CounterMetricFamily, "interfleet_router_retries", "Requests retried on another worker",
+                    ["model"], s.retries),
+        )
         workers = GaugeMetricFamily("interfleet_router_workers", "Workers in the router's view")
         workers.add_metric([], self._workers_known())
         age = GaugeMetricFamily("interfleet_router_view_age_seconds", "Seconds since the view was refreshed")
@@ -76,27 +73,23 @@ class RouterCollector(Collector):
                                       "Version of the degradation model in use (0: none), by status",
                                       labels=["status"])
         predictor.add_metric([status], version)
-        yield from (success, failure, duration, pending, dispatched, retries, workers, age, predictor)
+        yield from (workers, age, predictor)
         yield from self._prediction_metrics()
 
     def _prediction_metrics(self):
         s = self._stats
-        families = [
-            (CounterMetricFamily("interfleet_router_predictions", "Requests answered with a latency prediction",
-                                 labels=["model", "worker"]), s.predictions),
-            (CounterMetricFamily("interfleet_router_predicted_latency_ms", "Sum of predicted latencies",
-                                 labels=["model", "worker"]), s.predicted_ms),
-            (CounterMetricFamily("interfleet_router_observed_latency_ms",
-                                 "Sum of observed latencies of predicted requests", labels=["model", "worker"]),
-             s.observed_ms),
-            (CounterMetricFamily("interfleet_router_prediction_abs_error_ms",
-                                 "Sum of |observed - predicted| latency (divide by predictions for the mean)",
-                                 labels=["model", "worker"]), s.abs_error_ms),
-        ]
-        for family, counter in families:
-            for (model, worker), value in sorted(counter.items()):
-                family.add_metric([model, worker], value)
-            yield family
+        labels = ["model", "worker"]
+        yield from (
+            _family(CounterMetricFamily, "interfleet_router_predictions",
+                    "Requests answered with a latency prediction", labels, s.predictions),
+            _family(CounterMetricFamily, "interfleet_router_predicted_latency_ms", "Sum of predicted latencies",
+                    labels, s.predicted_ms),
+            _family(CounterMetricFamily, "interfleet_router_observed_latency_ms",
+                    "Sum of observed latencies of predicted requests", labels, s.observed_ms),
+            _family(CounterMetricFamily, "interfleet_router_prediction_abs_error_ms",
+                    "Sum of |observed - predicted| latency (divide by predictions for the mean)", labels,
+                    s.abs_error_ms),
+        )
         if self._detector is not None:
             interfered = GaugeMetricFamily("interfleet_router_worker_interfered",
                                            "1 while the worker runs persistently slower than predicted",

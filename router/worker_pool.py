@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import statistics
 import time
 from collections.abc import Callable
 
@@ -64,12 +65,9 @@ class WorkerConnection:
         self.outstanding_by_model: collections.Counter[str] = collections.Counter()
         self.ejected_until = 0.0
         self._round_trips: collections.deque[float] = collections.deque(maxlen=9)
-
-    @property
-    def hop_ms(self) -> float:
-        """Round trip of a call that does no work (median of recent probes); 0 before the first."""
-        trips = sorted(self._round_trips)
-        return trips[len(trips) // 2] if trips else 0.0
+        # Round trip of a call that does no work (median of recent probes); 0 before the first.
+        # Kept up to date by `probe`, since every request's candidates read it.
+        self.hop_ms = 0.0
 
     async def probe(self, timeout: float) -> None:
         started = time.perf_counter()
@@ -78,6 +76,7 @@ class WorkerConnection:
         except grpc.aio.AioRpcError:
             return        # a failing worker is found out by its requests and its heartbeat
         self._round_trips.append((time.perf_counter() - started) * 1e3)
+        self.hop_ms = statistics.median(self._round_trips)
 
     async def close(self, grace: float | None) -> None:
         await self.channel.close(grace)
