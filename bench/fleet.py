@@ -1,8 +1,13 @@
-"""A throwaway fleet for a benchmark: a fleet file in a scratch folder and `interfleet up`'s supervisor."""
+"""A throwaway fleet for a benchmark: a fleet file in a scratch folder and `interfleet up`'s supervisor,
+and extra routers beside the fleet's own (another policy, another hop) to compare in one run."""
 
 from __future__ import annotations
 
 import contextlib
+import json
+import os
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +16,7 @@ import yaml
 
 from interfleet.fleet.config_file import worker_ids
 from interfleet.fleet.supervisor import FleetSupervisor
+from interfleet.ready_file import wait_for_ready_file
 
 
 @contextlib.contextmanager
@@ -28,3 +34,15 @@ def running_fleet(repository: str, workers: list[dict]) -> Iterator[tuple[FleetS
             yield supervisor, run_dir
         finally:
             supervisor.stop(grace=2.0)
+
+
+def start_router(config: Path, redis_url: str, name: str, scratch: Path, flags: list[str] = (),
+                 settings: dict | None = None) -> tuple[subprocess.Popen, str]:
+    """Another router over the fleet of `config`, with extra command-line `flags` and router
+    `settings` (as INTERFLEET_ROUTER_* variables); returns the process and its address once ready."""
+    ready = scratch / f"router-{name}.ready.json"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "interfleet", "router", "--config", str(config), "--redis-url", redis_url,
+         "--port", "0", "--metrics-port", "-1", "--ready-file", str(ready), "--log-level", "WARNING", *flags],
+        env={**os.environ, **{f"INTERFLEET_ROUTER_{k.upper()}": json.dumps(v) for k, v in (settings or {}).items()}})
+    return process, wait_for_ready_file(ready, 60, lambda: process.poll() is None)["address"]

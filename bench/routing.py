@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import collections
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -39,10 +38,10 @@ from interfleet.fleet.config_file import load_fleet_file, worker_ids
 from interfleet.fleet.supervisor import FleetSupervisor
 from interfleet.loadgen.inputs import random_inputs
 from interfleet.predictor.stressor import start_stressor
-from interfleet.ready_file import wait_for_ready_file
 from interfleet.zoo.build import build_zoo
 
 sys.path.insert(0, str(Path(__file__).parent))
+from fleet import start_router  # noqa: E402
 from routing_report import write_report  # noqa: E402
 
 # The four policies, and interference-aware leaving unmeetable requests to the workers' own
@@ -74,17 +73,6 @@ def parse_variant(text: str) -> tuple[str, str, dict, dict]:
     spec, _, settings = (spec or name).partition("@")
     policy, _, args = spec.partition(":")
     return name, policy, yaml.safe_load(args) if args else {}, yaml.safe_load(settings) if settings else {}
-
-
-def start_router(config: Path, redis_url: str, name: str, policy: str, args: dict, settings: dict,
-                 scratch: Path) -> tuple[subprocess.Popen, str]:
-    ready = scratch / f"router-{name}.ready.json"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "interfleet", "router", "--config", str(config), "--redis-url", redis_url,
-         "--policy", policy, "--policy-args", json.dumps(args), "--port", "0", "--metrics-port", "-1",
-         "--ready-file", str(ready), "--log-level", "WARNING"],
-        env={**os.environ, **{f"INTERFLEET_ROUTER_{k.upper()}": json.dumps(v) for k, v in settings.items()}})
-    return process, wait_for_ready_file(ready, 60, lambda: process.poll() is None)["address"]
 
 
 async def _inputs(client) -> dict:
@@ -194,11 +182,12 @@ def main() -> None:
             routers["least-loaded"] = (None, supervisor.router_address)     # the fleet file's policy
             for name, policy, policy_args, settings in variants:
                 if name not in routers:
-                    routers[name] = start_router(config, supervisor.redis_url, name, policy, policy_args, settings,
-                                                 scratch)
+                    routers[name] = start_router(config, supervisor.redis_url, name, scratch,
+                                                 ["--policy", policy, "--policy-args", json.dumps(policy_args)],
+                                                 settings)
             if "round-robin" not in routers:
-                routers["round-robin"] = start_router(config, supervisor.redis_url, "round-robin", "round-robin",
-                                                      {}, {}, scratch)
+                routers["round-robin"] = start_router(config, supervisor.redis_url, "round-robin", scratch,
+                                                      ["--policy", "round-robin"])
             time.sleep(1.0)
             results["solo_ms"] = asyncio.run(solo_latencies(routers["round-robin"][1], per_model=31))
             results["capacity_rps"] = asyncio.run(capacity(routers["least-loaded"][1], 8.0))

@@ -41,3 +41,11 @@ class DeadlineExceeded(ServingError):
 
 class Unimplemented(ServingError):
     code = grpc.StatusCode.UNIMPLEMENTED
+
+
+class RemoteError(ServingError):
+    """An error another service of the fleet answered with (a worker, to the router), passed on as it was."""
+
+    def __init__(self, code: grpc.StatusCode, message: str):
+        super().__init__(message)
+        self.code = code

@@ -22,6 +22,8 @@ class RouterConfig:
     refresh_interval_s: float = 0.25          # how often the in-memory view re-reads Redis
     eject_s: float = 5.0                      # how long a worker that failed a call is skipped
     max_in_flight: int = 10_000               # beyond it requests get RESOURCE_EXHAUSTED at once
+    worker_streams: int = 2                   # multiplexed streams per worker; 0: a unary call per request
+    stream_window: int = 512                  # requests in flight per stream before callers wait
     predictor_max_age_s: float = 3600.0       # an older published predictor model counts as stale
     model_repository: str = "model_repository"  # graph features for the degradation model
     decision_log_sample: float = 0.0          # share of predicted decisions logged with every candidate
@@ -34,5 +36,7 @@ class RouterConfig:
             raise ConfigError("the router needs redis_url (or REDIS_URL) to discover workers")
         if self.refresh_interval_s <= 0:
             raise ConfigError("refresh_interval_s must be > 0")
+        if self.worker_streams < 0 or self.stream_window < 1:
+            raise ConfigError("worker_streams must be >= 0 and stream_window >= 1")
         if not 0.0 <= self.decision_log_sample <= 1.0:
             raise ConfigError("decision_log_sample must be between 0 and 1")

@@ -19,7 +19,7 @@ from collections.abc import Callable
 import grpc
 from tritonclient.grpc import service_pb2
 
-from interfleet.errors import DeadlineExceeded, ModelNotFound, Overloaded, Unavailable
+from interfleet.errors import DeadlineExceeded, ModelNotFound, Overloaded, ServingError, Unavailable
 from interfleet.kserve import model_metadata
 from interfleet.kserve.status import code_of
 from interfleet.proto import fleet_pb2
@@ -116,12 +116,12 @@ class Dispatcher:
             connection.outstanding_by_model[model] += 1
             self._stats.dispatched[model, connection.worker_id] += 1
             try:
-                response = await connection.infer_raw(raw, timeout=timeout) + connection.suffix
-            except grpc.aio.AioRpcError as exc:
-                if exc.code() not in _RETRYABLE or tried:
+                response = await connection.infer(raw, timeout) + connection.suffix
+            except ServingError as exc:
+                if exc.code not in _RETRYABLE or tried:
                     raise
                 log.warning("worker %s failed a %s request (%s: %s); retrying on another worker",
-                            connection.worker_id, model, exc.code().name, exc.details())
+                            connection.worker_id, model, exc.code.name, exc.message)
                 self._pool.eject(connection.worker_id)
                 self._stats.retries[model] += 1
                 tried = frozenset({connection.worker_id})

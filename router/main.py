@@ -21,6 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policy-args", dest="policy_args", help="policy keyword arguments as YAML/JSON")
     parser.add_argument("--refresh-interval-s", dest="refresh_interval_s", type=float)
     parser.add_argument("--max-in-flight", dest="max_in_flight", type=int)
+    parser.add_argument("--worker-streams", dest="worker_streams", type=int,
+                        help="multiplexed streams to each worker (default 2); 0: a unary call per request")
     parser.add_argument("--model-repository", dest="model_repository",
                         help="model repository (graph features for the degradation model)")
     parser.add_argument("--decision-log-sample", dest="decision_log_sample", type=float,

@@ -31,7 +31,7 @@ from interfleet.router.interference_marks import MarkPublisher
 from interfleet.router.policies import make_policy
 from interfleet.router.servicer import RAW_METHODS, RouterServicer
 from interfleet.router.stats import RouterCollector, RouterStats
-from interfleet.router.worker_pool import WorkerPool
+from interfleet.router.worker_pool import HopSettings, WorkerPool
 from interfleet.telemetry.keys import FleetKeys
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ class RouterService:
     def __init__(self, config: RouterConfig):
         self.config = config
         self.stats = RouterStats()
-        self.pool = WorkerPool(config.eject_s)
+        self.pool = WorkerPool(config.eject_s, HopSettings(config.worker_streams, config.stream_window))
         try:
             self.detector = InterferenceDetector(**config.interference)
         except (TypeError, ValueError) as exc:

@@ -12,6 +12,7 @@ from tritonclient.grpc import service_pb2
 from interfleet.kserve.call import deadline_of, parse_infer_request, server_metadata
 from interfleet.kserve.status import stream_error_message
 from interfleet.kserve.streaming import serve_stream
+from interfleet.multiplex.frames import varint
 from interfleet.router.dispatcher import Dispatcher
 
 RAW_METHODS = ("ModelInfer", "ModelStreamInfer")
@@ -20,21 +21,12 @@ RAW_METHODS = ("ModelInfer", "ModelStreamInfer")
 _INFER_RESPONSE_TAG = b"\x12"
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
 def stream_frame(raw_response: bytes) -> bytes:
     """A serialized ModelStreamInferResponse carrying `raw_response` as its infer_response.
 
     Built from bytes so the response's tensors are not decoded and re-encoded on the way.
     """
-    return _INFER_RESPONSE_TAG + _varint(len(raw_response)) + raw_response
+    return _INFER_RESPONSE_TAG + varint(len(raw_response)) + raw_response
 
 
 class RouterServicer:

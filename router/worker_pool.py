@@ -1,8 +1,9 @@
 """The router's connections to workers, and what it knows of each beyond the Redis view.
 
 Requests and responses cross these channels as serialized bytes: the router never decodes a
-tensor. Each connection counts the requests this router has outstanding there (what
-least-loaded compares) and may be ejected for a while after a failed call, so a worker that
+tensor. By default they travel multiplexed over a few long-lived streams per worker
+(`interfleet.multiplex`), a unary call each with `HopSettings(streams=0)`. Each connection
+counts the requests this router has outstanding there (what least-loaded compares) and may be ejected for a while after a failed call, so a worker that
 died is skipped at once rather than when its heartbeat expires.
 """
 
@@ -14,12 +15,15 @@ import logging
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import grpc
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 
+from interfleet.errors import RemoteError
 from interfleet.kserve.endpoint import MAX_MESSAGE_BYTES
 from interfleet.kserve.service import method_path
+from interfleet.multiplex.client import WorkerStreams
 from interfleet.router.fleet_view import FleetView
 from interfleet.router.placements import PlacementBuilder
 from interfleet.router.policies import Candidate
@@ -52,13 +56,23 @@ def predicted_suffix(predicted_ms: float) -> bytes:
     return response.SerializeToString()
 
 
+@dataclass(frozen=True)
+class HopSettings:
+    """How requests travel to a worker: `streams` long-lived multiplexed streams per worker, at
+    most `window` requests in flight on each; `streams=0` makes a unary call per request."""
+
+    streams: int = 2
+    window: int = 512
+
+
 class WorkerConnection:
-    def __init__(self, worker_id: str, address: str, device: str):
+    def __init__(self, worker_id: str, address: str, device: str, hop: HopSettings):
         self.worker_id = worker_id
         self.address = address
         self.device = device
         self.channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
-        self.infer_raw = self.channel.unary_unary(method_path("ModelInfer"))  # bytes in, bytes out
+        self._streams = WorkerStreams(self.channel, worker_id, hop.streams, hop.window) if hop.streams else None
+        self._unary = self.channel.unary_unary(method_path("ModelInfer"))  # bytes in, bytes out
         self.stub = service_pb2_grpc.GRPCInferenceServiceStub(self.channel)
         self.suffix = served_by_suffix(worker_id)
         self.outstanding = 0
@@ -68,6 +82,16 @@ class WorkerConnection:
         # Round trip of a call that does no work (median of recent probes); 0 before the first.
         # Kept up to date by `probe`, since every request's candidates read it.
         self.hop_ms = 0.0
+
+    async def infer(self, request: bytes, timeout: float | None) -> bytes:
+        """Serialized ModelInferRequest in, serialized ModelInferResponse out; a worker's error
+        status comes back as a RemoteError carrying it."""
+        if self._streams is not None:
+            return await self._streams.infer(request, timeout)
+        try:
+            return await self._unary(request, timeout=timeout)
+        except grpc.aio.AioRpcError as exc:
+            raise RemoteError(exc.code(), exc.details() or exc.code().name) from None
 
     async def probe(self, timeout: float) -> None:
         started = time.perf_counter()
@@ -79,25 +103,30 @@ class WorkerConnection:
         self.hop_ms = statistics.median(self._round_trips)
 
     async def close(self, grace: float | None) -> None:
+        if self._streams is not None:
+            if grace:
+                await self._streams.drained(grace)
+            await self._streams.close()
         await self.channel.close(grace)
 
 
 class WorkerPool:
-    def __init__(self, eject_s: float, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, eject_s: float, hop: HopSettings = HopSettings(), clock: Callable[[], float] = time.monotonic):
         self._eject_s = eject_s
+        self._hop = hop
         self._clock = clock
         self._connections: dict[str, WorkerConnection] = {}
         self._view = FleetView()
         self._closing: set[asyncio.Task] = set()
-        self.placements = PlacementBuilder(self._outstanding)
+        self.placements = PlacementBuilder(self._in_flight)
 
     @property
     def view(self) -> FleetView:
         return self._view
 
-    def _outstanding(self, worker_id: str, model: str) -> int:
+    def _in_flight(self, worker_id: str) -> collections.Counter[str]:
         connection = self._connections.get(worker_id)
-        return connection.outstanding_by_model[model] if connection is not None else 0
+        return connection.outstanding_by_model if connection is not None else collections.Counter()
 
     def get(self, worker_id: str) -> WorkerConnection:
         return self._connections[worker_id]
@@ -109,7 +138,7 @@ class WorkerPool:
             if current is None or current.address != state.address:
                 if current is not None:
                     self._close_later(current)
-                self._connections[worker_id] = WorkerConnection(worker_id, state.address, state.device.name)
+                self._connections[worker_id] = WorkerConnection(worker_id, state.address, state.device.name, self._hop)
                 log.info("worker %s joined at %s (%s)", worker_id, state.address, state.device.name)
         for worker_id in [w for w in self._connections if w not in view.workers]:
             log.info("worker %s left the fleet", worker_id)

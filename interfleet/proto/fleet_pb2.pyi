@@ -151,3 +151,39 @@ class BatchRecord(_message.Message):
 class GetStateRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class InferFrame(_message.Message):
+    __slots__ = ("tag", "request", "timeout_s", "cancel")
+    TAG_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_S_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_FIELD_NUMBER: _ClassVar[int]
+    tag: int
+    request: bytes
+    timeout_s: float
+    cancel: bool
+    def __init__(self, tag: _Optional[int] = ..., request: _Optional[bytes] = ..., timeout_s: _Optional[float] = ..., cancel: bool = ...) -> None: ...
+
+class InferFrames(_message.Message):
+    __slots__ = ("frames",)
+    FRAMES_FIELD_NUMBER: _ClassVar[int]
+    frames: _containers.RepeatedCompositeFieldContainer[InferFrame]
+    def __init__(self, frames: _Optional[_Iterable[_Union[InferFrame, _Mapping]]] = ...) -> None: ...
+
+class InferReply(_message.Message):
+    __slots__ = ("tag", "response", "code", "message")
+    TAG_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    tag: int
+    response: bytes
+    code: int
+    message: str
+    def __init__(self, tag: _Optional[int] = ..., response: _Optional[bytes] = ..., code: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
+
+class InferReplies(_message.Message):
+    __slots__ = ("replies",)
+    REPLIES_FIELD_NUMBER: _ClassVar[int]
+    replies: _containers.RepeatedCompositeFieldContainer[InferReply]
+    def __init__(self, replies: _Optional[_Iterable[_Union[InferReply, _Mapping]]] = ...) -> None: ...

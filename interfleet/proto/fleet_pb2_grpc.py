@@ -96,3 +96,93 @@ class WorkerControl(object):
             timeout,
             metadata,
             _registered_method=True)
+
+
+class WorkerInferenceStub(object):
+    """Router-to-worker inference over long-lived bidirectional streams (docs/ARCHITECTURE.md,
+    "The hop"). A router keeps a few of these open per worker and multiplexes every request on
+    them: each request is a frame tagged with an id unique on its stream, and the reply carries
+    the tag back, in completion order. One message holds every frame that was ready to be sent,
+    so under load many requests share one gRPC message. Clients of the fleet never see this
+    service: they speak KServe v2 to the router, or to a worker directly.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.Infer = channel.stream_stream(
+                '/interfleet.v1.WorkerInference/Infer',
+                request_serializer=interfleet_dot_proto_dot_fleet__pb2.InferFrames.SerializeToString,
+                response_deserializer=interfleet_dot_proto_dot_fleet__pb2.InferReplies.FromString,
+                _registered_method=True)
+
+
+class WorkerInferenceServicer(object):
+    """Router-to-worker inference over long-lived bidirectional streams (docs/ARCHITECTURE.md,
+    "The hop"). A router keeps a few of these open per worker and multiplexes every request on
+    them: each request is a frame tagged with an id unique on its stream, and the reply carries
+    the tag back, in completion order. One message holds every frame that was ready to be sent,
+    so under load many requests share one gRPC message. Clients of the fleet never see this
+    service: they speak KServe v2 to the router, or to a worker directly.
+    """
+
+    def Infer(self, request_iterator, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_WorkerInferenceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'Infer': grpc.stream_stream_rpc_method_handler(
+                    servicer.Infer,
+                    request_deserializer=interfleet_dot_proto_dot_fleet__pb2.InferFrames.FromString,
+                    response_serializer=interfleet_dot_proto_dot_fleet__pb2.InferReplies.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'interfleet.v1.WorkerInference', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('interfleet.v1.WorkerInference', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class WorkerInference(object):
+    """Router-to-worker inference over long-lived bidirectional streams (docs/ARCHITECTURE.md,
+    "The hop"). A router keeps a few of these open per worker and multiplexes every request on
+    them: each request is a frame tagged with an id unique on its stream, and the reply carries
+    the tag back, in completion order. One message holds every frame that was ready to be sent,
+    so under load many requests share one gRPC message. Clients of the fleet never see this
+    service: they speak KServe v2 to the router, or to a worker directly.
+    """
+
+    @staticmethod
+    def Infer(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/interfleet.v1.WorkerInference/Infer',
+            interfleet_dot_proto_dot_fleet__pb2.InferFrames.SerializeToString,
+            interfleet_dot_proto_dot_fleet__pb2.InferReplies.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

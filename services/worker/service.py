@@ -2,8 +2,8 @@
 
 start: load and warm up every model -> start the execution threads -> serve gRPC and /metrics
 -> publish to Redis (now routers can see it) -> write the ready file.
-stop: health NOT_SERVING and deregister from Redis (routers stop sending) -> the gRPC server
-stops accepting and lets in-flight calls finish within `grace` -> runners drain -> telemetry
+stop: health NOT_SERVING and deregister from Redis (routers stop sending) -> routers' streams
+refuse new requests and end once theirs are answered -> the gRPC server stops accepting and lets in-flight calls finish within `grace` -> runners drain -> telemetry
 flushes its last records.
 """
 
@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry
 from interfleet.kserve.endpoint import GrpcEndpoint
 from interfleet.kserve.service import SERVICE_NAME, add_inference_service
 from interfleet.metrics_http import MetricsEndpoint
+from interfleet.multiplex.server import MultiplexedInferService
 from interfleet.proto import fleet_pb2, fleet_pb2_grpc
 from interfleet.ready_file import write_ready_file
 from interfleet.repository import load_spec
@@ -44,6 +45,7 @@ class WorkerService:
         self.worker: Worker | None = None
         self._device_info: fleet_pb2.DeviceInfo | None = None
         self._endpoint: GrpcEndpoint | None = None
+        self._multiplexed: MultiplexedInferService | None = None
         self._metrics: MetricsEndpoint | None = None
         self._publisher: TelemetryPublisher | None = None
         self._started_at = 0.0
@@ -83,10 +85,13 @@ class WorkerService:
             await runner.start()
         self.worker = Worker(config.worker_id, runners)
 
+        self._multiplexed = MultiplexedInferService(self.worker.infer, config.worker_id)
+
         def register(server: grpc.aio.Server) -> list[str]:
             add_inference_service(server, InferenceServicer(self.worker))
             fleet_pb2_grpc.add_WorkerControlServicer_to_server(WorkerControlServicer(self.state), server)
-            return [SERVICE_NAME, fleet_pb2.DESCRIPTOR.services_by_name["WorkerControl"].full_name]
+            return [SERVICE_NAME, fleet_pb2.DESCRIPTOR.services_by_name["WorkerControl"].full_name,
+                    self._multiplexed.register(server)]
 
         self._endpoint = GrpcEndpoint(config.host, config.port, register)
         await self._endpoint.start()
@@ -129,6 +134,8 @@ class WorkerService:
             await self._endpoint.set_serving(False)
         if self._publisher is not None:
             await self._publisher.deregister()
+        if self._multiplexed is not None:
+            self._multiplexed.drain()      # routers' streams end once their requests are answered
         if self._endpoint is not None:
             await self._endpoint.stop(grace)
         if self.worker is not None:

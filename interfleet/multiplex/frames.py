@@ -1,0 +1,73 @@
+"""The wire format of `WorkerInference.Infer`, written by hand where the payload is large.
+
+A request frame wraps the client's serialized ModelInferRequest, and a reply the worker's
+serialized ModelInferResponse, without parsing or re-encoding either: the encoders below emit
+the bytes protobuf would (tests check them against the generated classes), so a 49 KB tensor is
+copied once on its way into a frame instead of being decoded and encoded again. The entries of
+one message are simply concatenated (a repeated field on the wire), which is how a writer sends
+every frame that is ready in one gRPC message. Decoding uses the generated classes.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from interfleet.proto import fleet_pb2
+
+# Field keys: (field number << 3) | wire type (0 varint, 1 fixed64, 2 length-delimited).
+_ENTRY = b"\x0a"          # InferFrames.frames / InferReplies.replies: field 1, length-delimited
+_TAG = b"\x08"            # InferFrame.tag / InferReply.tag: field 1, varint
+_PAYLOAD = b"\x12"        # InferFrame.request / InferReply.response: field 2, length-delimited
+_TIMEOUT = b"\x19"        # InferFrame.timeout_s: field 3, fixed64 (double)
+_CANCEL = b"\x20\x01"     # InferFrame.cancel = true: field 4, varint
+
+
+def varint(value: int) -> bytes:
+    """Protobuf's base-128 encoding of a non-negative integer."""
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _entry(tag: int, payload: bytes, trailer: bytes = b"") -> bytes:
+    head = _TAG + varint(tag)
+    if payload:
+        head += _PAYLOAD + varint(len(payload))
+    return b"".join((_ENTRY, varint(len(head) + len(payload) + len(trailer)), head, payload, trailer))
+
+
+def request_frame(tag: int, request: bytes, timeout_s: float | None) -> bytes:
+    """An InferFrames entry carrying serialized ModelInferRequest `request`."""
+    return _entry(tag, request, _TIMEOUT + struct.pack("<d", timeout_s) if timeout_s else b"")
+
+
+def cancel_frame(tag: int) -> bytes:
+    """An InferFrames entry telling the worker to stop request `tag`."""
+    return _entry(tag, b"", _CANCEL)
+
+
+def reply(tag: int, response: bytes) -> bytes:
+    """An InferReplies entry carrying serialized ModelInferResponse `response` (status OK)."""
+    return _entry(tag, response)
+
+
+def error_reply(tag: int, code: int, message: str) -> bytes:
+    """An InferReplies entry saying request `tag` failed with gRPC status `code`."""
+    body = fleet_pb2.InferReply(tag=tag, code=code, message=message).SerializeToString()
+    return _ENTRY + varint(len(body)) + body
+
+
+def join(entries: list[bytes]) -> bytes:
+    """One message of the stream from entries (a repeated field is its entries in a row)."""
+    return entries[0] if len(entries) == 1 else b"".join(entries)
+
+
+def parse_frames(message: bytes) -> list[fleet_pb2.InferFrame]:
+    return list(fleet_pb2.InferFrames.FromString(message).frames)
+
+
+def parse_replies(message: bytes) -> list[fleet_pb2.InferReply]:
+    return list(fleet_pb2.InferReplies.FromString(message).replies)

@@ -1,0 +1,130 @@
+"""The worker's side of the hop: `WorkerInference.Infer`, many tagged requests on one stream.
+
+Each request frame is handled as its own task by the same domain call the unary ModelInfer
+uses, with the deadline the frame carries, so a slow request never holds up the ones behind
+it. Replies go out in completion order, every reply that is ready in one message. A cancel
+frame cancels its request's task. An error is answered in-band with its status code, and the
+stream goes on.
+
+Draining: once `drain()` is called (the worker is stopping), frames that arrive are answered
+UNAVAILABLE at once, so routers retry them elsewhere, and each stream ends as soon as the
+requests it already carries are answered, so the server's grace period is not spent waiting
+on idle streams that would otherwise never end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+import grpc
+from google.protobuf.message import DecodeError
+from tritonclient.grpc import service_pb2
+
+from interfleet.kserve.call import parse_infer_request
+from interfleet.kserve.status import status_of
+from interfleet.multiplex import frames
+
+SERVICE_NAME = "interfleet.v1.WorkerInference"
+
+# The domain call: a parsed request and its deadline (time.monotonic) -> the response.
+InferHandler = Callable[[service_pb2.ModelInferRequest, float | None], Awaitable[service_pb2.ModelInferResponse]]
+
+
+class _Stream:
+    """One open stream: its requests in flight and the replies waiting to be written."""
+
+    def __init__(self) -> None:
+        self.tasks: dict[int, asyncio.Task] = {}
+        self.outbox: list[bytes] = []
+        self.wake = asyncio.Event()
+        self.reading = True
+        self.malformed = ""      # why the incoming stream could not be read, if it could not
+
+    def send(self, entry: bytes) -> None:
+        self.outbox.append(entry)
+        self.wake.set()
+
+
+class MultiplexedInferService:
+    def __init__(self, handle: InferHandler, worker_id: str, clock: Callable[[], float] = time.monotonic):
+        self._handle = handle
+        self._worker_id = worker_id
+        self._clock = clock
+        self._streams: set[_Stream] = set()
+        self.draining = False
+
+    def register(self, server: grpc.aio.Server) -> str:
+        handler = grpc.stream_stream_rpc_method_handler(self._serve)   # bytes in, bytes out
+        handlers = {"Infer": handler}
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
+        server.add_registered_method_handlers(SERVICE_NAME, handlers)
+        return SERVICE_NAME
+
+    def drain(self) -> None:
+        """Refuse new frames (UNAVAILABLE) and end each stream once its requests are answered."""
+        self.draining = True
+        for stream in self._streams:
+            stream.wake.set()
+
+    async def _serve(self, messages, context: grpc.aio.ServicerContext) -> None:
+        stream = _Stream()
+        self._streams.add(stream)
+        reader = asyncio.ensure_future(self._read(messages, stream))
+        try:
+            while True:
+                await stream.wake.wait()
+                stream.wake.clear()
+                while stream.outbox:
+                    entries, stream.outbox = stream.outbox, []
+                    await context.write(frames.join(entries))
+                if not stream.tasks and (not stream.reading or self.draining):
+                    break
+            if stream.malformed:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, stream.malformed)
+        finally:
+            self._streams.discard(stream)
+            reader.cancel()
+            for task in stream.tasks.values():
+                task.cancel()
+
+    async def _read(self, messages, stream: _Stream) -> None:
+        try:
+            async for message in messages:
+                for frame in frames.parse_frames(message):
+                    self._on_frame(frame, stream)
+        except DecodeError as exc:
+            stream.malformed = f"not an InferFrames message: {exc}"
+        finally:
+            stream.reading = False
+            stream.wake.set()
+
+    def _on_frame(self, frame, stream: _Stream) -> None:
+        tag = frame.tag
+        if frame.cancel:
+            task = stream.tasks.get(tag)
+            if task is not None:
+                task.cancel()
+            return
+        if self.draining:
+            stream.send(frames.error_reply(tag, grpc.StatusCode.UNAVAILABLE.value[0],
+                                           f"worker {self._worker_id} is shutting down"))
+            return
+        deadline = self._clock() + frame.timeout_s if frame.timeout_s > 0 else None
+        task = asyncio.ensure_future(self._run(tag, frame.request, deadline, stream))
+        stream.tasks[tag] = task
+
+    async def _run(self, tag: int, raw: bytes, deadline: float | None, stream: _Stream) -> None:
+        try:
+            response = await self._handle(parse_infer_request(raw), deadline)
+            entry = frames.reply(tag, response.SerializeToString())
+        except asyncio.CancelledError:
+            stream.tasks.pop(tag, None)
+            stream.wake.set()       # a draining stream may now be done
+            raise
+        except Exception as exc:  # noqa: BLE001 - answered in-band with its status, the stream goes on
+            code, message = status_of(exc)
+            entry = frames.error_reply(tag, code.value[0], message)
+        stream.tasks.pop(tag, None)
+        stream.send(entry)
