@@ -22,6 +22,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -42,8 +43,9 @@ FEATURE_NAMES: tuple[str, ...] = (
 )
 
 
-@dataclass(frozen=True)
-class CoRunner:
+class CoRunner(NamedTuple):
+    """A model running beside the target (a named tuple: the router builds many per second)."""
+
     model: str
     batch: int
     load: float            # busy fraction, 0..1
@@ -76,11 +78,17 @@ class FeatureBuilder:
     def graph(self, model: str, batch: int) -> GraphFeatures:
         return model_features(load_spec(self._repository, model).path, batch)
 
+    @functools.lru_cache(maxsize=None)
+    def _weighable(self, model: str, batch: int) -> tuple[float, ...]:
+        """The graph features that co-runners contribute weighted by their load, in _WEIGHTED's order."""
+        graph = self.graph(model, batch)
+        return tuple(getattr(graph, name) for name in _WEIGHTED)
+
     def row(self, p: Placement) -> list[float]:
         t = self.graph(p.target, p.batch)
         loads = [c.load for c in p.co_runners]
-        weighted = {name: [c.load * getattr(self.graph(c.model, c.batch), name) for c in p.co_runners]
-                    for name in _WEIGHTED}
+        per_runner = [(c.load, self._weighable(c.model, c.batch)) for c in p.co_runners]
+        weighted = {name: [load * features[k] for load, features in per_runner] for k, name in enumerate(_WEIGHTED)}
         return [
             math.log(t.flops), math.log1p(t.param_bytes), math.log1p(t.activation_bytes), t.conv_flop_share,
             t.matmul_flop_share, math.log(t.arithmetic_intensity), float(p.batch), math.log(p.solo_ms),

@@ -52,10 +52,12 @@ class PublishedModelEstimator:
     def __call__(self, placements: Sequence[Placement]) -> Sequence[float] | None:
         if self._watcher.status != "ok":
             return None
-        if any(p.target not in self._described or any(c.model not in self._described for c in p.co_runners)
-               for p in placements):
-            return None
         if self._watcher.version != self._version:
-            self._scorer = CandidateScorer(self._watcher.model, self._builder)
+            self._scorer = CandidateScorer(self._watcher.model, self._builder, describable=self._describable)
             self._version = self._watcher.version
         return self._scorer.degradation(placements)
+
+    def _describable(self, p: Placement) -> bool:
+        """Whether the graph features of every model in `p` are at hand (never parsed on the request path)."""
+        described = self._described
+        return p.target in described and all(c.model in described for c in p.co_runners)

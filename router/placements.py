@@ -20,12 +20,15 @@ weight, a worker the router just drained still looks busy, and one it is floodin
 for a heartbeat: the herding that stale load signals cause).
 The same pass lists this router's requests in flight on those cores (`Beside`), the ones a
 request sent there would slow down. Overlaps, device descriptors and the heartbeats' part
-change only with the view, so they are computed once per view.
+change only with the view, so they are computed once per view. Within a view, a placement is
+a function of this router's in-flight counts on the device, which take few distinct values:
+it is built once per distinct state and handed out again (the same object, which lets the
+degradation scorer recognise it at once), so a request pays for reading the counts only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from interfleet.predictor.features import CoRunner, Placement
@@ -39,6 +42,9 @@ Beside = tuple[tuple[float, float], ...]
 TELEMETRY_WEIGHT = 0.5
 
 
+MEMO_SIZE = 8192     # distinct placements kept per view before the memo starts over
+
+
 @dataclass(frozen=True)
 class _Device:
     cores: int
@@ -49,6 +55,8 @@ class _Device:
     # resources that worker reaches, its load when this router has none of its requests in flight,
     # its solo latency there).
     loads: tuple[tuple[str, str, float, float, float], ...]
+    # The same models' in-flight counters at this router: (that worker's counts by model, model).
+    counters: tuple[tuple[Mapping[str, int], str], ...]
 
 
 def _resources(state: fleet_pb2.WorkerState) -> frozenset:
@@ -60,9 +68,11 @@ def _resources(state: fleet_pb2.WorkerState) -> frozenset:
 
 
 class PlacementBuilder:
-    def __init__(self, outstanding: Callable[[str, str], int]):
-        self._outstanding = outstanding       # (worker id, model) -> this router's requests in flight
+    def __init__(self, in_flight: Callable[[str], Mapping[str, int]]):
+        # worker id -> this router's requests in flight there by model: a live mapping, read per request.
+        self._in_flight = in_flight
         self._devices: dict[str, _Device] = {}
+        self._memo: dict[tuple, tuple[Placement, Beside]] = {}
 
     def update(self, view: FleetView) -> None:
         resources = {w: _resources(s) for w, s in view.workers.items()}
@@ -84,19 +94,31 @@ class PlacementBuilder:
             devices[worker_id] = _Device(
                 cores=max(1, gpu.sm_count) if is_gpu else len(mine), threads=1 if is_gpu else max(1, cpu.threads),
                 l2_bytes=0 if is_gpu else cpu.l2_cache_bytes, l3_bytes=0 if is_gpu else cpu.l3_cache_bytes,
-                loads=loads)
+                loads=loads, counters=tuple((self._in_flight(other), model) for other, model, *_ in loads))
         self._devices = devices
+        self._memo = {}
 
     def placement(self, worker_id: str, model: str, solo_ms: float) -> tuple[Placement, Beside] | None:
         """What runs on the worker's device now, and this router's requests in flight there."""
         device = self._devices.get(worker_id)
         if device is None or solo_ms <= 0:
             return None
+        counts = tuple([counter.get(co_model, 0) for counter, co_model in device.counters])
+        key = (worker_id, model, solo_ms, counts)
+        placed = self._memo.get(key)
+        if placed is None:
+            if len(self._memo) >= MEMO_SIZE:
+                self._memo = {}
+            placed = self._memo[key] = self._build(device, worker_id, model, solo_ms, counts)
+        return placed
+
+    @staticmethod
+    def _build(device: _Device, worker_id: str, model: str, solo_ms: float,
+               counts: tuple[int, ...]) -> tuple[Placement, Beside]:
         co_runners, beside = [], []
-        for other, co_model, share, background, co_solo_ms in device.loads:
+        for (other, co_model, share, background, co_solo_ms), in_flight in zip(device.loads, counts):
             if other == worker_id and co_model == model:
                 continue      # ahead of this request in the same queue: not slowed by it
-            in_flight = self._outstanding(other, co_model)
             busy = share if in_flight > 0 else background
             if busy >= MIN_LOAD:
                 co_runners.append(CoRunner(co_model, 1, min(busy, 1.0)))

@@ -22,8 +22,8 @@ def worker(worker_id, cpus, threads, loads):
 
 
 def test_co_runners_include_models_on_workers_sharing_the_cores_by_their_share():
-    outstanding = collections.Counter()
-    builder = PlacementBuilder(lambda w, m: outstanding[w, m])
+    outstanding = collections.defaultdict(collections.Counter)      # worker -> model -> in flight
+    builder = PlacementBuilder(lambda w: outstanding[w])
     builder.update(FleetView.of([
         worker("core0", [0], 1, {"mobilenet": 0.5, "tiny_cnn": 0.0, "mlp": 0.3}),
         worker("core1", [1], 1, {"mobilenet": 0.9}),
@@ -37,9 +37,9 @@ def test_co_runners_include_models_on_workers_sharing_the_cores_by_their_share()
     # heartbeat loads count at half weight; `both` reaches all of core0's one core.
     assert loads == [("mlp", 0.15), ("mobilenet", 0.3), ("resnet18", 0.4)]
 
-    outstanding["core0", "tiny_cnn"] = 1        # this router has requests running there right now
-    outstanding["both", "resnet18"] = 2
-    outstanding["core0", "mobilenet"] = 3      # queued ahead in the target's own queue: not "beside"
+    outstanding["core0"]["tiny_cnn"] = 1        # this router has requests running there right now
+    outstanding["both"]["resnet18"] = 2
+    outstanding["core0"]["mobilenet"] = 3      # queued ahead in the target's own queue: not "beside"
     p, beside = builder.placement("core0", "mobilenet", 4.0)
     assert ("tiny_cnn", 1.0) in {(c.model, c.load) for c in p.co_runners}
     assert sorted(beside) == [(2.0, 1.0), (2.0, 2.0)]        # (solo ms, count x share)
@@ -52,7 +52,7 @@ def test_co_runners_include_models_on_workers_sharing_the_cores_by_their_share()
 
 
 def test_unknown_workers_or_solo_latencies_give_no_placement():
-    builder = PlacementBuilder(lambda w, m: 0)
+    builder = PlacementBuilder(lambda w: {})
     builder.update(FleetView.of([worker("core0", [0], 1, {"mlp": 0.1})]))
     assert builder.placement("gone", "mlp", 1.0) is None
     assert builder.placement("core0", "mlp", 0.0) is None
