@@ -11,7 +11,7 @@ REPOSITORY ?= model_repository
 export INTERFLEET_ROUTER_PORT
 export REDIS_URL
 
-.PHONY: run test install zoo bench-router bench-loadgen bench-batching bench-predictor bench-decision profile eval-predictor eval-routing protos clean
+.PHONY: run test install zoo bench-router bench-peer bench-loadgen bench-batching bench-predictor bench-decision profile eval-predictor eval-routing protos clean
 
 run: install zoo
 	$(INTERFLEET) up --config $(CONFIG)
@@ -34,6 +34,11 @@ zoo: install
 
 bench-router: install
 	$(PYTHON) bench/router_overhead.py --out results/bench-router.json
+
+# The fleet against MLServer 1.7.1 serving the same ONNX file (installs MLServer into
+# .bench-venvs/mlserver on first use).
+bench-peer: install zoo
+	$(PYTHON) bench/peer_mlserver.py --repository $(REPOSITORY) --out results/bench-peer.json
 
 bench-loadgen: install
 	$(PYTHON) bench/loadgen_capacity.py --out results/bench-loadgen.json
@@ -66,4 +71,4 @@ protos: install
 		protos/interfleet/proto/fleet.proto
 
 clean:
-	rm -rf $(VENV) run results .pytest_cache
+	rm -rf $(VENV) run results .pytest_cache .bench-venvs

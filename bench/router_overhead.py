@@ -98,6 +98,15 @@ async def run_rounds(paths: dict[str, str], rounds: int, seconds: float) -> dict
     return {f"{path}@c{c}": summarise(*pooled[path, c]) for path, c in pooled}
 
 
+def write_report(report: dict, out: Path) -> None:
+    """Write the report as JSON and print its table of paths."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    print(f"{'path':<20}{'requests':>10}{'p50 ms':>10}{'p99 ms':>10}{'req/s':>10}")
+    for name, r in report["results"].items():
+        print(f"{name:<20}{r['requests']:>10}{r['p50_ms']:>10.3f}{r['p99_ms']:>10.3f}{r['throughput_rps']:>10.0f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=4)
@@ -136,11 +145,7 @@ def main() -> None:
               "router_unary_throughput_ratio_at_c16": kept("router-unary"),
               "bare_hop_added_p50_ms_at_c1": added("bare-hop"), "bare_hop_throughput_ratio_at_c16": kept("bare-hop"),
               "targets": {"added_p50_ms_at_c1": 0.35, "throughput_ratio_at_c16": 0.85}}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=2))
-    print(f"{'path':<20}{'requests':>10}{'p50 ms':>10}{'p99 ms':>10}{'req/s':>10}")
-    for name, r in results.items():
-        print(f"{name:<20}{r['requests']:>10}{r['p50_ms']:>10.3f}{r['p99_ms']:>10.3f}{r['throughput_rps']:>10.0f}")
+    write_report(report, Path(args.out))
     print(f"router adds {added('router'):.3f} ms to p50 at concurrency 1 (target <= 0.35; with a unary call per "
           f"request {added('router-unary'):.3f}; a bare Python gRPC hop {added('bare-hop'):.3f}); keeps "
           f"{kept('router'):.0%} of direct throughput at concurrency 16 (target >= 85%; unary "

@@ -56,3 +56,18 @@ def test_unknown_workers_or_solo_latencies_give_no_placement():
     builder.update(FleetView.of([worker("core0", [0], 1, {"mlp": 0.1})]))
     assert builder.placement("gone", "mlp", 1.0) is None
     assert builder.placement("core0", "mlp", 0.0) is None
+
+
+def test_an_unchanged_state_gives_the_same_placement_object_and_a_change_a_new_one():
+    outstanding = collections.defaultdict(collections.Counter)
+    builder = PlacementBuilder(lambda w: outstanding[w])
+    builder.update(FleetView.of([worker("core0", [0], 1, {"mlp": 0.5, "tiny_cnn": 0.2})]))
+    first = builder.placement("core0", "mlp", 1.0)
+    assert builder.placement("core0", "mlp", 1.0) is first     # the scorer recognises it by identity
+    outstanding["core0"]["tiny_cnn"] = 1
+    busy = builder.placement("core0", "mlp", 1.0)
+    assert busy is not first and busy[0].co_runners == (("tiny_cnn", 1, 1.0),)
+    outstanding["core0"]["tiny_cnn"] = 0
+    assert builder.placement("core0", "mlp", 1.0) is first
+    builder.update(FleetView.of([worker("core0", [0], 1, {"mlp": 0.5, "tiny_cnn": 0.2})]))
+    assert builder.placement("core0", "mlp", 1.0) is not first    # a new view starts over
