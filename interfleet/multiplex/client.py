@@ -41,7 +41,6 @@ class MultiplexedStream:
     def __init__(self, channel: grpc.aio.Channel, worker_id: str, window: int):
         self._channel = channel
         self._worker_id = worker_id
-        self._window = window
         self._slots = asyncio.Semaphore(window)
         self._tags = itertools.count(1)
         self._pending: dict[int, asyncio.Future] = {}
