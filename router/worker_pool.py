@@ -107,7 +107,10 @@ class WorkerConnection:
             if grace:
                 await self._streams.drained(grace)
             await self._streams.close()
-        await self.channel.close(grace)
+        try:
+            await asyncio.wait_for(self.channel.close(grace), timeout=(grace or 0.0) + 1.0)
+        except asyncio.TimeoutError:
+            log.warning("channel to worker %s did not close within %.1f s", self.worker_id, grace or 0.0)
 
 
 class WorkerPool:

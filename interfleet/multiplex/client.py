@@ -162,12 +162,14 @@ class MultiplexedStream:
             if not future.done():
                 future.set_exception(Unavailable(f"worker {self._worker_id} lost the request: {reason}"))
 
-    async def close(self) -> None:
+    async def close(self, timeout: float = 1.0) -> None:
+        """Cancel the call and its tasks; never waits on them longer than `timeout` (a stop must end)."""
         if self._call is not None:
             self._call.cancel()
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=timeout)
 
 
 class WorkerStreams:
