@@ -9,13 +9,17 @@
 ARG DEVICE=cpu
 
 # -- bases: the Python the venv is built with is the Python it runs with -----------------------
+# LightGBM (the router's and the predictor's model) needs the GNU OpenMP runtime, which slim lacks.
 FROM python:3.11-slim-bookworm AS base-cpu
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libgomp1=12.2.* \
+ && rm -rf /var/lib/apt/lists/*
 ENV PYTHON=python3 EXTRAS=""
 
 FROM nvidia/cuda:12.6.3-cudnn-runtime-ubuntu24.04 AS base-gpu
 # Ubuntu 24.04's Python is 3.12, within interfleet's requires-python (>= 3.11).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends python3=3.12.* python3-venv=3.12.* \
+ && apt-get install -y --no-install-recommends python3=3.12.* python3-venv=3.12.* libgomp1=14.2.* \
  && rm -rf /var/lib/apt/lists/*
 ENV PYTHON=python3 EXTRAS="[gpu]"
 
@@ -30,6 +34,7 @@ COPY interfleet interfleet
 COPY router router
 COPY services services
 COPY loadgen loadgen
+COPY predictor predictor
 RUN "$PYTHON" -m venv /opt/interfleet \
  && /opt/interfleet/bin/pip install --no-cache-dir ".${EXTRAS}" \
  && if [ -n "$EXTRAS" ]; then /opt/interfleet/bin/pip uninstall -y onnxruntime \

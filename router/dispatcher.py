@@ -75,7 +75,8 @@ class Dispatcher:
         self, raw: bytes, request: service_pb2.ModelInferRequest, deadline: float | None
     ) -> bytes:
         """Forward `raw` (the serialized request) and return the serialized response."""
-        model = self._model(request.model_name, request.model_version).name
+        hosted = self._model(request.model_name, request.model_version)
+        model = hosted.name
         stats = self._stats
         if self._in_flight >= self._max_in_flight:
             stats.failure[model, Overloaded.code.name] += 1
@@ -91,8 +92,7 @@ class Dispatcher:
         finally:
             stats.pending[model] -= 1
             self._in_flight -= 1
-        stats.success[model] += 1
-        stats.duration_us[model] += int((time.perf_counter() - started) * 1e6)
+        stats.record_answer(model, time.perf_counter() - started, hosted.slo_ms)
         return response
 
     async def _forward(self, model: str, raw: bytes, deadline: float | None) -> bytes:

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import bisect
 import collections
 from dataclasses import dataclass, field
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
+
+
+# Upper bounds (seconds) of the end-to-end latency histogram: wide enough for a 1 ms CPU model and
+# a 2 s deadline, fine enough near typical SLOs (10-200 ms) for p50/p99 by histogram_quantile.
+LATENCY_BUCKETS_S = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075,
+                     0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0)
 
 
 @dataclass
@@ -22,6 +29,20 @@ class RouterStats:
     predicted_ms: collections.Counter = field(default_factory=collections.Counter)
     observed_ms: collections.Counter = field(default_factory=collections.Counter)
     abs_error_ms: collections.Counter = field(default_factory=collections.Counter)
+    # Successful requests per latency bucket (the last one is +Inf), and those within the model's SLO.
+    latency_buckets: dict[str, list[int]] = field(default_factory=dict)
+    within_slo: collections.Counter = field(default_factory=collections.Counter)           # model
+
+    def record_answer(self, model: str, seconds: float, slo_ms: float) -> None:
+        """One successful request: its count, latency, histogram bucket, and whether it met the SLO."""
+        self.success[model] += 1
+        self.duration_us[model] += int(seconds * 1e6)
+        buckets = self.latency_buckets.get(model)
+        if buckets is None:
+            buckets = self.latency_buckets[model] = [0] * (len(LATENCY_BUCKETS_S) + 1)
+        buckets[bisect.bisect_left(LATENCY_BUCKETS_S, seconds)] += 1
+        if slo_ms <= 0 or seconds * 1e3 <= slo_ms:     # a model without an SLO has nothing to miss
+            self.within_slo[model] += 1
 
     def record_prediction(self, model: str, worker_id: str, predicted_ms: float, observed_ms: float) -> None:
         key = model, worker_id
@@ -59,6 +80,11 @@ class RouterCollector(Collector):
                     "Cumulative end-to-end duration of successful requests at the router", ["model"], s.duration_us),
             _family(GaugeMetricFamily, "nv_inference_pending_request_count", "Requests in flight through the router",
                     ["model"], s.pending),
+            _family(CounterMetricFamily, "interfleet_router_request_within_slo",
+                    "Requests answered successfully within the model's SLO "
+                    "(its config's slo_ms; all of them, when it has none)",
+                    ["model"], s.within_slo),
+            self._latency_histogram(),
             _family(CounterMetricFamily, "interfleet_router_dispatch", "Requests sent to each worker",
                     ["model", "worker"], s.dispatched),
             _family(CounterMetricFamily, "interfleet_router_retries", "Requests retried on another worker",
@@ -75,6 +101,19 @@ class RouterCollector(Collector):
         predictor.add_metric([status], version)
         yield from (workers, age, predictor)
         yield from self._prediction_metrics()
+
+    def _latency_histogram(self) -> HistogramMetricFamily:
+        s = self._stats
+        family = HistogramMetricFamily("interfleet_router_request_duration_seconds",
+                                       "End-to-end latency of successful requests at the router", labels=["model"])
+        bounds = [*(repr(b) for b in LATENCY_BUCKETS_S), "+Inf"]
+        for model, counts in sorted(s.latency_buckets.items()):
+            cumulative, running = [], 0
+            for bound, n in zip(bounds, counts):
+                running += n
+                cumulative.append((bound, running))
+            family.add_metric([model], cumulative, sum_value=s.duration_us[model] / 1e6)
+        return family
 
     def _prediction_metrics(self):
         s = self._stats

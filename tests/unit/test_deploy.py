@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from dataclasses import fields
 from pathlib import Path
 
@@ -166,3 +167,16 @@ def test_ports_ids_and_models_agree_across_compose_manifests_and_configs():
     for _, _, container in k8s_containers():
         models |= set(filter(None, container_env(container).get("INTERFLEET_WORKER_MODELS", "").split(",")))
     assert models <= set(ZOO), f"models not in the zoo: {sorted(models - set(ZOO))}"
+
+
+def test_every_source_package_is_installed_by_a_plain_install():
+    """The image runs `pip install .` (not editable): a package missing from pyproject is missing there."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(project["packages"])
+    roots = {folder: name for name, folder in project["package-dir"].items()}
+    found = set()
+    for folder, name in roots.items():
+        for init in (ROOT / folder).rglob("__init__.py"):
+            relative = init.parent.relative_to(ROOT / folder)
+            found.add(".".join([name, *relative.parts]))
+    assert found - listed == set(), f"packages a plain install leaves out: {sorted(found - listed)}"
