@@ -30,6 +30,8 @@ class Fleet:
             config["predictor"] = predictor
         self.config_path.write_text(yaml.safe_dump(config))
         self.worker_ids = [w["worker_id"] for w in workers]
+        self._serving = {m: {w["worker_id"] for w in workers if m in w["models"]} for w in workers for m in w["models"]}
+        self.models = set(self._serving)
         self.process: subprocess.Popen | None = None
         self.address = ""
         self.redis_url = ""
@@ -52,6 +54,9 @@ class Fleet:
             raise RuntimeError(f"fleet did not start:\n{self.log.read_text()[-4000:]}") from None
         self.address, self.redis_url = info["address"], info["redis_url"]
         return self
+
+    def workers_serving(self, model: str) -> set[str]:
+        return self._serving[model]
 
     def worker(self, worker_id: str) -> dict:
         return json.loads((self.run_dir / f"worker-{worker_id}.ready.json").read_text())

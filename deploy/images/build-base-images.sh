@@ -39,6 +39,9 @@ for spec in "${images[@]}"; do
     hooks+=(--customize-hook="copy-in $extra_ca/. /usr/local/share/ca-certificates/"
             --customize-hook='chroot "$1" update-ca-certificates')
   fi
+  # Prometheus's console libraries where its official image keeps them (Debian ships them as examples).
+  hooks+=(--customize-hook='examples="$1/usr/share/doc/prometheus/examples"; if [ -d "$examples" ]; then
+            mkdir -p "$1/usr/share/prometheus" && cp -r "$examples/console_libraries" "$examples/consoles" "$1/usr/share/prometheus/"; fi')
   hooks+=(--customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*.bin "$1"/usr/share/doc/*/changelog*')
   change_args=(--change "LABEL org.interfleet.stand-in=debian-$suite")
   IFS=';' read -r -a change_lines <<<"$changes"

@@ -180,3 +180,13 @@ def test_every_source_package_is_installed_by_a_plain_install():
             relative = init.parent.relative_to(ROOT / folder)
             found.add(".".join([name, *relative.parts]))
     assert found - listed == set(), f"packages a plain install leaves out: {sorted(found - listed)}"
+
+
+def test_every_registry_image_of_the_cpu_stack_has_a_debian_stand_in():
+    """What `make compose-test` builds when no registry is reachable: all the CPU profile pulls."""
+    script = (ROOT / "deploy" / "images" / "build-base-images.sh").read_text()
+    stand_ins = set(re.findall(r'^\s+"([^|"]+)\|', script, re.M))
+    cpu_base = re.search(r"^FROM (\S+) AS base-cpu$", (ROOT / "Dockerfile").read_text(), re.M).group(1)
+    pulled = {s["image"] for s in COMPOSE["services"].values()
+              if "build" not in s and "dashboards" not in s.get("profiles", [])}
+    assert stand_ins == pulled | {cpu_base}
