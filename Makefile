@@ -19,7 +19,7 @@ run: install zoo
 test: install
 	$(PYTHON) -m pytest
 
-# docker-compose.yml for real (about 5 minutes on 2 cores with the images cached, 7 from nothing):
+# docker-compose.yml for real (on 2 cores: about 3 minutes from no images, under 2 with them cached):
 # installs Debian's docker.io, docker-compose and mmdebstrap where missing (as root), starts dockerd
 # if none runs (and stops it after), builds the images, and tests the stack (tests/compose).
 compose-test: install
