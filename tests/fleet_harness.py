@@ -30,7 +30,7 @@ class Fleet:
             config["predictor"] = predictor
         self.config_path.write_text(yaml.safe_dump(config))
         self.worker_ids = [w["worker_id"] for w in workers]
-        self._serving = {m: {w["worker_id"] for w in workers if m in w["models"]} for w in workers for m in w["models"]}
+        self._serving = workers_by_model(workers)
         self.models = set(self._serving)
         self.process: subprocess.Popen | None = None
         self.address = ""
@@ -78,6 +78,15 @@ class Fleet:
         except subprocess.TimeoutExpired:
             self.process.kill()
             return self.process.wait()
+
+
+def workers_by_model(workers: list[dict]) -> dict[str, set[str]]:
+    """Model -> ids of the workers (config entries) that host it."""
+    serving: dict[str, set[str]] = {}
+    for worker in workers:
+        for model in worker["models"]:
+            serving.setdefault(model, set()).add(worker["worker_id"])
+    return serving
 
 
 def pid_alive(pid: int) -> bool:

@@ -9,6 +9,7 @@ from pathlib import Path
 import tritonclient.grpc as tc
 import yaml
 from docker_engine import DockerEngine
+from fleet_harness import workers_by_model
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "results" / "compose-test"
@@ -25,8 +26,7 @@ class ComposeFleet:
         self.engine = engine
         self.address = ROUTER
         fleet = yaml.safe_load((ROOT / "configs" / "compose.yaml").read_text())
-        cpu = [w for w in fleet["workers"] if w["device"] == "cpu"]
-        self._serving = {m: {w["worker_id"] for w in cpu if m in w["models"]} for w in cpu for m in w["models"]}
+        self._serving = workers_by_model([w for w in fleet["workers"] if w["device"] == "cpu"])
         self.models = set(self._serving)
 
     def workers_serving(self, model: str) -> set[str]:
@@ -35,9 +35,9 @@ class ComposeFleet:
     def compose(self, *args: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
         return self.engine.compose(*PROFILE, *args, timeout=timeout, check=check)
 
-    def containers(self, all_states: bool = True) -> dict[str, dict]:
-        """Service -> {state, health} of the project's containers (health is '' without a check)."""
-        listed = self.engine.docker("ps", *(["-a"] if all_states else []), "-q",
+    def containers(self) -> dict[str, dict]:
+        """Service -> {state, health} of the project's containers, stopped ones too (health '': no check)."""
+        listed = self.engine.docker("ps", "-a", "-q",
                                     "--filter", f"label=com.docker.compose.project={PROJECT}").split()
         if not listed:
             return {}

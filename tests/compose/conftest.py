@@ -8,6 +8,7 @@ Phase timings go to results/compose-test/timings.json and to the end of pytest's
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -17,8 +18,9 @@ from compose_stack import RESULTS, ROOT, ComposeFleet
 from docker_engine import DockerEngine, EngineUnavailable
 
 TIMINGS: dict[str, float | str | bool] = {}
-# The registry images the files name, which deploy/images/build-base-images.sh makes from Debian.
-BASE_IMAGES = ("python:3.11-slim-bookworm", "redis:7.0.15-bookworm", "prom/prometheus:v2.42.0")
+BASE_IMAGE_SCRIPT = ROOT / "deploy" / "images" / "build-base-images.sh"
+# The registry images the files name, which that script makes from Debian (its `name|packages|...` lines).
+BASE_IMAGES = re.findall(r'^\s+"([^|"]+)\|', BASE_IMAGE_SCRIPT.read_text(), re.M)
 
 
 def _timed(phase: str, started: float) -> None:
@@ -40,7 +42,7 @@ def compose_stack():
         started = time.monotonic()
         if shutil.which("mmdebstrap") is None and not all(engine.has_image(i) for i in BASE_IMAGES):
             pytest.skip("base images missing and no mmdebstrap to build them (Debian's mmdebstrap package)")
-        built = subprocess.run([str(ROOT / "deploy" / "images" / "build-base-images.sh")], env=engine.env,
+        built = subprocess.run([str(BASE_IMAGE_SCRIPT)], env=engine.env,
                                capture_output=True, text=True, timeout=900)
         assert built.returncode == 0, f"base images did not build:\n{built.stdout[-3000:]}\n{built.stderr[-3000:]}"
         _timed("base images", started)
