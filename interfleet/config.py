@@ -1,16 +1,20 @@
 """Typed service configuration, layered CLI > environment > file > default.
 
-Each service declares one frozen dataclass. `build_config` fills it once, in `main`, from four
-sources in order of precedence, and validates every value against the field's type, naming the
-source of anything wrong. Nothing here reads the environment at import time.
+Each service declares one frozen dataclass with `@config_class`. `build_config` fills it once,
+in `main`, from four sources in order of precedence. Pydantic validates every value against the
+field's type (lax where text must become a number, never lossy: `2.5` is not an int, `maybe` is
+not a bool) and runs the class's own `__post_init__` checks; anything wrong is reported with the
+source it came from. Nothing here reads the environment at import time.
 
 Environment variables are `<PREFIX><FIELD>` in upper case (`INTERFLEET_ROUTER_PORT`), plus any
-aliases a field lists in its metadata (`REDIS_URL`).
+aliases a field lists in its metadata (`REDIS_URL`). In the environment and on the command line a
+list is comma-separated (`0,1`) and a mapping is inline YAML (`{mark_ratio: 1.5}`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import types
 import typing
@@ -18,13 +22,22 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pydantic
 import yaml
 
 T = TypeVar("T")
 
+# Numbers become text where a field is text (`worker_id: 7` in YAML); nothing else is bent.
+_VALIDATION = pydantic.ConfigDict(extra="forbid", coerce_numbers_to_str=True)
+
 
 class ConfigError(ValueError):
     """A configuration value that cannot be used; the message names where it came from."""
+
+
+def config_class(cls: type[T]) -> type[T]:
+    """Declare a service's config: a frozen dataclass that `build_config` validates with pydantic."""
+    return pydantic.with_config(_VALIDATION)(dataclasses.dataclass(frozen=True)(cls))
 
 
 def env_aliases(*names: str) -> dict[str, tuple[str, ...]]:
@@ -67,65 +80,63 @@ def build_config(
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     hints = typing.get_type_hints(cls)
     values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+
+    def take(name: str, raw: Any, where: str) -> None:
+        if name not in fields:
+            known = ", ".join(sorted(fields))
+            raise ConfigError(f"{where}: unknown setting (known: {known})")
+        values[name], sources[name] = _from_text(raw, hints[name], where), where
 
     for key, raw in (file or {}).items():
-        if key not in fields:
-            known = ", ".join(sorted(fields))
-            raise ConfigError(f"{file_name}: unknown key '{key}' (known keys: {known})")
-        values[key] = _coerce(raw, hints[key], f"{file_name}: '{key}'")
-
+        take(key, raw, f"{file_name}: '{key}'")
     for name, field in fields.items():
         for var in (env_prefix + name.upper(), *field.metadata.get("env", ())):
             if env is not None and env.get(var, "") != "":
-                values[name] = _coerce(env[var], hints[name], f"environment variable {var}")
+                take(name, env[var], f"environment variable {var}")
                 break
-
     for name, raw in (cli or {}).items():
         if raw is not None:
-            if name not in fields:
-                raise ConfigError(f"unknown option '{name}'")
-            values[name] = _coerce(raw, hints[name], f"option --{name.replace('_', '-')}")
+            take(name, raw, f"option --{name.replace('_', '-')}")
 
     try:
-        return cls(**values)
-    except TypeError as exc:  # a required field had no value from any source
-        raise ConfigError(str(exc)) from exc
+        return _adapter(cls).validate_python(values)
+    except pydantic.ValidationError as exc:
+        raise ConfigError("; ".join(_explain(error, sources, cls.__name__) for error in exc.errors())) from None
 
 
-def _coerce(raw: Any, hint: Any, where: str) -> Any:
-    """Convert `raw` (from YAML, an env string or argparse) to the type `hint`."""
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        if raw is None:
-            return None
-        (inner,) = [a for a in args if a is not type(None)]
-        return _coerce(raw, inner, where)
-    if origin is tuple:
-        items = [s.strip() for s in raw.split(",") if s.strip()] if isinstance(raw, str) else raw
-        if not isinstance(items, (list, tuple)):
-            raise ConfigError(f"{where}: expected a list, got {raw!r}")
-        return tuple(_coerce(item, args[0], where) for item in items)
-    if origin is dict or hint is dict:
-        if isinstance(raw, str):
-            raw = yaml.safe_load(raw) or {}
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{where}: expected a mapping, got {raw!r}")
-        return dict(raw)
-    if hint is bool:
-        if isinstance(raw, bool):
-            return raw
-        text = str(raw).strip().lower()
-        if text in ("1", "true", "yes", "on"):
-            return True
-        if text in ("0", "false", "no", "off"):
-            return False
-        raise ConfigError(f"{where}: expected true or false, got {raw!r}")
-    if hint in (int, float, str):
-        if isinstance(raw, bool) and hint is not str:
-            raise ConfigError(f"{where}: expected {hint.__name__}, got {raw!r}")
+@functools.cache
+def _adapter(cls: type) -> pydantic.TypeAdapter:
+    return pydantic.TypeAdapter(cls)
+
+
+def _explain(error: Mapping[str, Any], sources: Mapping[str, str], owner: str) -> str:
+    """One pydantic error as a sentence that names the setting's source and the value given."""
+    loc = error["loc"]
+    message = error["msg"].removeprefix("Value error, ")
+    if not loc:                                 # a check of the whole object (`__post_init__`)
+        return message
+    name = str(loc[0])
+    if error["type"] == "missing":
+        return f"{owner}: '{name}' is required and was not given"
+    where = sources.get(name, f"'{name}'")
+    inner = "".join(f"[{part}]" for part in loc[1:])
+    return f"{where}{inner}: {message} (got {error['input']!r})"
+
+
+def _from_text(raw: Any, hint: Any, where: str) -> Any:
+    """A list or mapping written as text (environment, command line) in the shape the field expects."""
+    if not isinstance(raw, str):
+        return raw
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        inner = [a for a in typing.get_args(hint) if a is not type(None)]
+        hint = inner[0] if len(inner) == 1 else hint
+    origin = typing.get_origin(hint) or hint
+    if origin is tuple or origin is list:
+        return [item.strip() for item in raw.split(",") if item.strip()]
+    if origin is dict:
         try:
-            return hint(raw)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{where}: expected {hint.__name__}, got {raw!r}") from None
+            return yaml.safe_load(raw) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{where}: expected a mapping in YAML, got {raw!r} ({exc})") from None
     return raw

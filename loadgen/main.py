@@ -15,19 +15,18 @@ import asyncio
 import logging
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from interfleet.config import ConfigError, build_config, cli_values, load_file
+from interfleet.config import ConfigError, build_config, cli_values, config_class, load_file
 from interfleet.loadgen.errors import LoadgenError
 
 log = logging.getLogger(__name__)
 SEND_LAG_WARN_MS = 1.0
 
 
-@dataclass(frozen=True)
+@config_class
 class LoadgenConfig:
     target: str = "127.0.0.1:8001"
     trace: str = "poisson:rate=50"

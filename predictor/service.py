@@ -15,14 +15,14 @@ import asyncio
 import collections
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
 import redis.asyncio as aioredis
 from google.protobuf.message import DecodeError
 from redis.exceptions import RedisError
 
-from interfleet.config import ConfigError, env_aliases
+from interfleet.config import ConfigError, config_class, env_aliases
 from interfleet.predictor.evaluate import Prepared, fit
 from interfleet.predictor.features import FeatureBuilder, placement_of
 from interfleet.predictor.model import DegradationModel, ModelFormatError
@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 ENV_PREFIX = "INTERFLEET_PREDICTOR_"
 
 
-@dataclass(frozen=True)
+@config_class
 class PredictorConfig:
     redis_url: str | None = field(default=None, metadata=env_aliases("REDIS_URL"))
     fleet: str = field(default="default", metadata=env_aliases("INTERFLEET_FLEET"))

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
-from interfleet.config import ConfigError, env_aliases
+from interfleet.config import ConfigError, config_class, env_aliases
 
 ENV_PREFIX = "INTERFLEET_ROUTER_"
 
 
-@dataclass(frozen=True)
+@config_class
 class RouterConfig:
     host: str = "127.0.0.1"
     port: int = 8001                          # Triton's gRPC port; 0: ephemeral

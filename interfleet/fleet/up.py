@@ -6,10 +6,10 @@ import argparse
 import logging
 import os
 import signal
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
-from interfleet.config import ConfigError, build_config, cli_values, env_aliases
+from interfleet.config import ConfigError, build_config, cli_values, config_class, env_aliases
 from interfleet.fleet.config_file import load_fleet_file, worker_ids
 from interfleet.fleet.supervisor import FleetSupervisor
 from interfleet.ready_file import write_ready_file
@@ -18,7 +18,7 @@ from interfleet.repository import list_models
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@config_class
 class UpConfig:
     config: str = "configs/local.yaml"
     router_port: int = field(default=8001, metadata=env_aliases("INTERFLEET_ROUTER_PORT"))

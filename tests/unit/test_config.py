@@ -21,11 +21,29 @@ def test_precedence_cli_over_env_over_file_over_default():
 
 
 def test_bad_values_name_their_source():
-    with pytest.raises(ConfigError, match="environment variable INTERFLEET_ROUTER_PORT: expected int"):
+    with pytest.raises(ConfigError, match="environment variable INTERFLEET_ROUTER_PORT: .*valid integer.*'eighty'"):
         build_config(RouterConfig, env={"INTERFLEET_ROUTER_PORT": "eighty", "REDIS_URL": "redis://x"},
                      env_prefix=ENV_PREFIX)
-    with pytest.raises(ConfigError, match="fleet.yaml: unknown key 'prot'"):
+    with pytest.raises(ConfigError, match="fleet.yaml: 'prot': unknown setting"):
         build_config(RouterConfig, file={"prot": 1}, file_name="fleet.yaml")
+
+
+def test_nothing_is_bent_to_fit_its_field():
+    # A float is never truncated into an integer field, wherever it comes from.
+    with pytest.raises(ConfigError, match=r"fleet.yaml: 'max_in_flight': .*fractional part \(got 2.5\)"):
+        build_config(RouterConfig, file={"max_in_flight": 2.5, "redis_url": "redis://x"}, file_name="fleet.yaml")
+    with pytest.raises(ConfigError, match=r"option --threads: .*valid integer.*\(got '1.5'\)"):
+        build_config(WorkerConfig, cli={"worker_id": "w", "models": "a", "threads": "1.5"})
+    with pytest.raises(ConfigError, match=r"option --cpus\[1\]: .*valid integer"):
+        build_config(WorkerConfig, cli={"worker_id": "w", "models": "a", "cpus": "0,one"})
+    with pytest.raises(ConfigError, match="'allow_spinning': .*valid boolean"):
+        build_config(WorkerConfig, file={"worker_id": "w", "models": ["a"], "allow_spinning": "maybe"})
+    with pytest.raises(ConfigError, match="WorkerConfig: 'models' is required"):
+        build_config(WorkerConfig, cli={"worker_id": "w"})
+    # What converts without loss does: text to numbers, numbers to text, whole floats to ints.
+    config = build_config(WorkerConfig, file={"worker_id": 7, "models": ["a"], "port": 9000.0},
+                          env={"INTERFLEET_WORKER_THREADS": "2"}, env_prefix="INTERFLEET_WORKER_")
+    assert (config.worker_id, config.port, config.threads) == ("7", 9000, 2)
 
 
 def test_lists_and_validation_of_worker_config():
