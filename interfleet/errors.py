@@ -39,6 +39,12 @@ class DeadlineExceeded(ServingError):
     code = grpc.StatusCode.DEADLINE_EXCEEDED
 
 
+class Internal(ServingError):
+    """A bug on the serving side, answered rather than left hanging."""
+
+    code = grpc.StatusCode.INTERNAL
+
+
 class Unimplemented(ServingError):
     code = grpc.StatusCode.UNIMPLEMENTED
 

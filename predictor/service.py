@@ -32,6 +32,7 @@ from interfleet.predictor.registry import ModelWatcher, publish, validate_candid
 from interfleet.proto import fleet_pb2
 from interfleet.ready_file import write_ready_file
 from interfleet.repository import list_models
+from interfleet.supervision import Supervisor
 from interfleet.telemetry.keys import STREAM_FIELD, FleetKeys
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,8 @@ class PredictorService:
         self.skipped_records = 0
         self._client: aioredis.Redis | None = None
         self._current: ModelWatcher | None = None
-        self._tasks: list[asyncio.Task] = []
+        self.supervisor = Supervisor()     # no gRPC health here: its loops' errors are logged and counted
+        self._reachable = True
         self._last_id = "0"
         self._read_lock = asyncio.Lock()   # concurrent readers would read from the same id twice
 
@@ -90,8 +92,8 @@ class PredictorService:
         self._current = ModelWatcher(self._client, self.keys, max_age_s=float("inf"))
         if await self._current.refresh_once() == "missing":
             await self._publish_initial()
-        self._tasks = [asyncio.create_task(self._read_forever(), name="predictor-reader"),
-                       asyncio.create_task(self._retrain_forever(), name="predictor-retrainer")]
+        self.supervisor.loop("predictor-reader", self._read_pass)
+        self.supervisor.loop("predictor-retrainer", self._retrain_pass, every_s=self.config.retrain_interval_s)
         write_ready_file(config.ready_file, version=self._current.version)
 
     async def _publish_initial(self) -> None:
@@ -109,9 +111,7 @@ class PredictorService:
         await self._current.refresh_once()
 
     async def stop(self, grace: float = 0.0) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.supervisor.stop()
         if self._client is not None:
             await self._client.aclose()
 
@@ -179,22 +179,18 @@ class PredictorService:
                         len(holdout), validation["candidate_mape"], validation["current_mape"])
         return validation
 
-    async def _read_forever(self) -> None:
-        reachable = True
-        while True:
-            try:
-                await self.read_once()
-                reachable = True
-            except (RedisError, OSError) as exc:
-                if reachable:
-                    log.warning("Redis unreachable (%s); the published model stays as it is", exc)
-                reachable = False
-                await asyncio.sleep(1.0)
+    async def _read_pass(self) -> None:
+        try:
+            await self.read_once()
+            self._reachable = True
+        except (RedisError, OSError) as exc:
+            if self._reachable:
+                log.warning("Redis unreachable (%s); the published model stays as it is", exc)
+            self._reachable = False
+            await asyncio.sleep(1.0)
 
-    async def _retrain_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.config.retrain_interval_s)
-            try:
-                await self.retrain_once()
-            except (RedisError, OSError) as exc:
-                log.warning("retraining skipped: Redis unreachable (%s)", exc)
+    async def _retrain_pass(self) -> None:
+        try:
+            await self.retrain_once()
+        except (RedisError, OSError) as exc:
+            log.warning("retraining skipped: Redis unreachable (%s)", exc)

@@ -1,16 +1,22 @@
 """The router's in-memory view of the fleet, refreshed from Redis in the background.
 
 Nothing on the request path waits on Redis: requests read the latest `FleetView`, an immutable
-snapshot swapped in whole by `FleetWatcher`. When Redis is unreachable the router goes on with
-the last view, and the log says so once per outage.
+snapshot swapped in whole by `FleetWatcher`. Redis is where workers are found, never the only
+proof they are alive, so the router keeps serving through any Redis trouble:
+
+- unreachable: the router goes on with the last view, and the log says so once per outage;
+- restarted empty (or flushed): a worker missing from Redis stays in view until `hold_s` after
+  the router last saw its heartbeat advance, by which time a live worker has heartbeated into
+  the new Redis. A worker that died is dropped at about the moment its state key would have
+  expired anyway (the two clocks start at the same heartbeat);
+- a worker that leaves cleanly publishes itself not ready, and is dropped at once.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
@@ -43,43 +49,32 @@ class FleetView:
 
 
 class FleetWatcher:
-    """Reads every worker's heartbeat from Redis each `interval_s` and publishes a new view."""
+    """Reads every worker's heartbeat from Redis (`refresh_once`, on the router's schedule) and
+    publishes a new view, holding workers Redis lost as the module docstring says."""
 
     def __init__(
         self,
         client: aioredis.Redis,
         keys: FleetKeys,
-        interval_s: float,
         on_view: Callable[[FleetView], None],
+        hold_s: float = 3.0,
+        clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
-        also_refresh: Callable[[], Awaitable] | None = None,
     ):
         self._client = client
-        self._also_refresh = also_refresh   # e.g. the published predictor model, on the same schedule
         self._keys = keys
-        self._interval_s = interval_s
         self._on_view = on_view
+        self._hold_s = hold_s
+        self._clock = clock
         self._wall_clock = wall_clock
-        self._task: asyncio.Task | None = None
         self._reachable = True
+        # worker id -> (its latest state, when this router first saw that heartbeat)
+        self._known: dict[str, tuple[fleet_pb2.WorkerState, float]] = {}
+        self._holding = False
         self.last_refresh: float = 0.0    # wall time of the last successful refresh
 
-    async def start(self) -> None:
-        await self.refresh_once()
-        self._task = asyncio.create_task(self._run(), name="fleet-watcher")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+    async def close(self) -> None:
         await self._client.aclose()
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval_s)
-            await self.refresh_once()
-            if self._also_refresh is not None:
-                await self._also_refresh()
 
     async def refresh_once(self) -> bool:
         try:
@@ -93,8 +88,27 @@ class FleetWatcher:
             log.info("Redis reachable again; fleet view refreshed")
         self._reachable = True
         self.last_refresh = self._wall_clock()
-        self._on_view(FleetView.of(states))
+        self._on_view(FleetView.of(self._hold(states)))
         return True
+
+    def _hold(self, states: list[fleet_pb2.WorkerState]) -> list[fleet_pb2.WorkerState]:
+        """The states read, plus those of workers Redis no longer has whose heartbeat is recent."""
+        now = self._clock()
+        read = {s.worker_id: s for s in states}
+        for worker_id, state in read.items():
+            known = self._known.get(worker_id)
+            fresh = known is None or state.heartbeat_at != known[0].heartbeat_at
+            self._known[worker_id] = (state, now if fresh else known[1])
+        missing = [w for w in self._known if w not in read]
+        for worker_id in missing:
+            if now - self._known[worker_id][1] >= self._hold_s:
+                del self._known[worker_id]
+        held = [w for w in missing if w in self._known and self._known[w][0].ready]
+        if held and not self._holding:
+            log.info("worker(s) %s missing from Redis (expired, or Redis restarted empty): kept in view "
+                     "for up to %.1f s after their last heartbeat", ", ".join(sorted(held)), self._hold_s)
+        self._holding = bool(held)
+        return [state for state, _ in self._known.values()]
 
     async def _read_states(self) -> list[fleet_pb2.WorkerState]:
         ids = [i.decode() for i in await self._client.zrange(self._keys.workers, 0, -1)]

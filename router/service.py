@@ -1,8 +1,8 @@
 """The router service: a view of the fleet, connections to its workers, and the gRPC endpoint.
 
-start: read the fleet from Redis (and keep reading in the background) -> serve gRPC and /metrics
--> write the ready file.
-stop: health NOT_SERVING -> the server stops accepting and lets in-flight requests finish within
+start: read the fleet from Redis -> serve gRPC and /metrics -> keep reading the fleet, the
+published predictor model and the placement probes in supervised loops -> write the ready file.
+stop: the loops stop -> health NOT_SERVING -> the server stops accepting and lets in-flight requests finish within
 `grace` -> the watcher and the worker channels close.
 """
 
@@ -32,6 +32,7 @@ from interfleet.router.policies import make_policy
 from interfleet.router.servicer import RAW_METHODS, RouterServicer
 from interfleet.router.stats import RouterCollector, RouterStats
 from interfleet.router.worker_pool import HopSettings, WorkerPool
+from interfleet.supervision import Supervisor
 from interfleet.telemetry.keys import FleetKeys
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ class RouterService:
     def __init__(self, config: RouterConfig):
         self.config = config
         self.stats = RouterStats()
+        self.supervisor = Supervisor()
         self.pool = WorkerPool(config.eject_s, HopSettings(config.worker_streams, config.stream_window))
         try:
             self.detector = InterferenceDetector(**config.interference)
@@ -97,9 +99,8 @@ class RouterService:
         self.estimator = PublishedModelEstimator(self.predictor, Path(config.model_repository))
         self._marks = MarkPublisher(client, keys, self.detector)
         await self.predictor.refresh_once()
-        self._watcher = FleetWatcher(client, keys, config.refresh_interval_s, self._on_view,
-                                     also_refresh=self._refresh)
-        await self._watcher.start()
+        self._watcher = FleetWatcher(client, keys, self._on_view, hold_s=config.worker_hold_s)
+        await self._watcher.refresh_once()
         if self.policy.uses_placement:
             await self.estimator.prepare(self.pool.view.by_model)
 
@@ -115,20 +116,24 @@ class RouterService:
             self.stats, lambda: len(self.pool.view.workers),
             lambda: time.time() - self._watcher.last_refresh if self._watcher.last_refresh else -1.0,
             lambda: (self.predictor.version, self.predictor.status),
-            detector=self.detector if self.policy.uses_placement else None,
+            supervisor=self.supervisor, detector=self.detector if self.policy.uses_placement else None,
             fallbacks=(lambda: self.policy.fallbacks) if self.policy.uses_placement else None,
         ))
         self._metrics = MetricsEndpoint(registry, config.host, config.metrics_port)
         await self._metrics.start()
+        self.supervisor.on_health = self._endpoint.set_serving
+        self.supervisor.loop("fleet-view", self._watcher.refresh_once, every_s=config.refresh_interval_s)
+        self.supervisor.loop("predictor-and-placement", self._refresh, every_s=config.refresh_interval_s)
         write_ready_file(config.ready_file, address=self.address, metrics=self._metrics.address)
         log.info("router serving on %s with policy %s; %d worker(s) in view",
                  self.address, config.policy, len(self.pool.view.workers))
 
     async def stop(self, grace: float) -> None:
+        await self.supervisor.stop()
         if self._endpoint is not None:
             await self._endpoint.stop(grace)
         if self._watcher is not None:
-            await self._watcher.stop()
+            await self._watcher.close()
         await self.pool.close(grace=1.0)
         if self._metrics is not None:
             await self._metrics.stop()

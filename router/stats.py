@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
+from interfleet.supervision import loop_metrics
+
 
 # Upper bounds (seconds) of the end-to-end latency histogram: wide enough for a 1 ms CPU model and
 # a 2 s deadline, fine enough near typical SLOs (10-200 ms) for p50/p99 by histogram_quantile.
@@ -61,8 +63,10 @@ def _family(kind, name: str, documentation: str, labels: list[str], counter: col
 
 
 class RouterCollector(Collector):
-    def __init__(self, stats: RouterStats, workers_known, view_age_s, predictor, detector=None, fallbacks=None):
+    def __init__(self, stats: RouterStats, workers_known, view_age_s, predictor, supervisor=None, detector=None,
+                 fallbacks=None):
         self._stats = stats
+        self._supervisor = supervisor     # its loops' errors
         self._detector = detector         # InterferenceDetector, when the policy predicts
         self._fallbacks = fallbacks       # () -> decisions the policy made without a prediction
         self._workers_known = workers_known
@@ -100,6 +104,8 @@ class RouterCollector(Collector):
                                       labels=["status"])
         predictor.add_metric([status], version)
         yield from (workers, age, predictor)
+        if self._supervisor is not None:
+            yield from loop_metrics(self._supervisor)
         yield from self._prediction_metrics()
 
     def _latency_histogram(self) -> HistogramMetricFamily:

@@ -23,7 +23,7 @@ class Fleet:
         config = {
             "fleet": "test",
             "model_repository": str(repository),
-            "router": {"metrics_port": 0, "refresh_interval_s": 0.1, **(router or {})},
+            "router": {"metrics_port": 0, "refresh_interval_s": 0.1, "worker_hold_s": 1.0, **(router or {})},
             "workers": [{"metrics_port": 0, "heartbeat_interval_s": 0.2, "state_ttl_s": 1.0, **w} for w in workers],
         }
         if predictor is not None:

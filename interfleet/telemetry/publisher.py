@@ -1,14 +1,13 @@
 """The worker's side of telemetry: a heartbeat of its state and the per-batch record stream.
 
-Nothing here is on the request path: executed batches are appended to an in-memory buffer and a
-background task writes them, together with the heartbeat, in one pipelined round trip per
-interval. While Redis is unreachable the worker keeps serving, the buffer keeps the newest
+Nothing here is on the request path: executed batches are appended to an in-memory buffer and
+`publish_once` (the worker's supervised heartbeat loop calls it every interval) writes them,
+together with the heartbeat, in one pipelined round trip. While Redis is unreachable the worker keeps serving, the buffer keeps the newest
 records (bounded), and the log says so once per outage.
 """
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import logging
 from collections.abc import Callable
@@ -44,7 +43,6 @@ class TelemetryPublisher:
         self._ttl_ms = int(ttl_s * 1000)
         self._stream_maxlen = stream_maxlen
         self._buffer: collections.deque[bytes] = collections.deque(maxlen=buffer_size)
-        self._task: asyncio.Task | None = None
         self._reachable = True
         self.dropped_records = 0
 
@@ -56,27 +54,16 @@ class TelemetryPublisher:
             self.dropped_records += 1  # the oldest record gives way
         self._buffer.append(record.SerializeToString())
 
-    async def start(self) -> None:
-        await self.publish_once()
-        self._task = asyncio.create_task(self._run(), name="telemetry-publisher")
-
     async def deregister(self) -> None:
-        """Stop heartbeating and remove this worker's state, so routers drop it at once."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-        try:
-            async with self._client.pipeline(transaction=False) as pipe:
-                pipe.delete(self._keys.worker_state(self._worker_id))
-                pipe.zrem(self._keys.workers, self._worker_id)
-                await pipe.execute()
-        except (RedisError, OSError) as exc:
-            log.warning("could not deregister from Redis (%s); the state key expires by its TTL", exc)
+        """Publish this worker's state once more, now not ready: routers drop it at their next read.
+
+        The state is overwritten, not deleted: a missing state reads as "Redis lost it" and is held
+        in routers' views a while (see `router.fleet_view`); a not-ready one is dropped at once.
+        """
+        await self.publish_once()
 
     async def stop(self) -> None:
-        """Deregister (if not done yet), write the batch records still buffered, and disconnect."""
-        await self.deregister()
+        """Write the batch records still buffered, and disconnect."""
         while self._buffer:
             before = len(self._buffer)
             await self._write(None)
@@ -84,11 +71,6 @@ class TelemetryPublisher:
                 log.warning("%d batch records not written: Redis unreachable at shutdown", len(self._buffer))
                 break
         await self._client.aclose()
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval_s)
-            await self.publish_once()
 
     async def publish_once(self) -> None:
         await self._write(self._state())

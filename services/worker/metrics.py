@@ -12,12 +12,14 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from interfleet.services.worker.runner import ModelRunner
+from interfleet.supervision import Supervisor, loop_metrics
 
 
 class WorkerCollector(Collector):
-    def __init__(self, worker_id: str, runners: Mapping[str, ModelRunner]):
+    def __init__(self, worker_id: str, runners: Mapping[str, ModelRunner], supervisor: Supervisor | None = None):
         self._worker_id = worker_id
         self._runners = runners
+        self._supervisor = supervisor
 
     def collect(self):
         labels = ["model", "version", "worker"]
@@ -46,3 +48,5 @@ class WorkerCollector(Collector):
             infer_us.add_metric(values, stats.compute_infer.ns / 1e3)
             pending.add_metric(values, runner.in_flight)
         yield from (success, failure, count, executions, request_us, queue_us, infer_us, pending)
+        if self._supervisor is not None:
+            yield from loop_metrics(self._supervisor)

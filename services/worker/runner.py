@@ -16,6 +16,9 @@ default) a request that misses its SLO is still served, after those that can mak
 
 Admission: a full queue answers RESOURCE_EXHAUSTED at once; a request whose caller went away is
 dropped before it runs.
+
+The batching loop runs under the worker's `Supervisor`: a bug in a pass answers the requests it
+held INTERNAL and the loop goes on.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from interfleet.errors import DeadlineExceeded, Overloaded, Unavailable
+from interfleet.errors import DeadlineExceeded, Internal, Overloaded, Unavailable
 from interfleet.proto import fleet_pb2
 from interfleet.services.worker.activity import DeviceActivity
 from interfleet.services.worker.batching import Batcher, LatencyProfile, QueueView
@@ -39,6 +42,7 @@ from interfleet.services.worker.batching.arrival_rate import ArrivalRate
 from interfleet.services.worker.loaded_model import LoadedModel
 from interfleet.services.worker.stats import ModelStats
 from interfleet.services.worker.tensors import DecodedRequest, EncodedTensor
+from interfleet.supervision import SupervisedLoop, Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +105,8 @@ class ModelRunner:
         self._clock = clock
         self._wall_clock = wall_clock
         self._executor: ThreadPoolExecutor | None = None
-        self._loop_task: asyncio.Task | None = None
+        self._loop: SupervisedLoop | None = None
+        self._running: list[_Job] = []     # the batch taken from the queue and not yet answered
         self._accepting = False
         self._busy_until = 0.0           # predicted end of the running batch
         self._arrivals = ArrivalRate()
@@ -111,9 +116,11 @@ class ModelRunner:
     def queue_depth(self) -> int:
         return len(self._queue)
 
-    async def start(self) -> None:
+    async def start(self, supervisor: Supervisor | None = None) -> None:
+        """Start the execution thread and the batching loop (under the worker's `supervisor`)."""
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"exec-{self.name}")
-        self._loop_task = asyncio.create_task(self._serve(), name=f"runner-{self.name}")
+        self._loop = (supervisor or Supervisor()).loop(f"runner-{self.name}", self._serve_once,
+                                                       on_error=self._fail_running)
         self._accepting = True
 
     async def stop(self, grace: float) -> None:
@@ -122,9 +129,8 @@ class ModelRunner:
         deadline = self._clock() + grace
         while (self._queue or self.in_flight) and self._clock() < deadline:
             await asyncio.sleep(0.01)
-        if self._loop_task is not None:
-            self._loop_task.cancel()
-            await asyncio.gather(self._loop_task, return_exceptions=True)
+        if self._loop is not None:
+            await self._loop.stop()
         while self._queue:
             self._fail(self._queue.popleft(), Unavailable(f"worker {self._worker_id} is shutting down"))
         if self._executor is not None:
@@ -174,63 +180,73 @@ class ModelRunner:
         if not job.future.done():
             job.future.set_exception(error)
 
-    async def _serve(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            while self._queue and self._queue[0].future.done():   # callers that went away
-                self._queue.popleft()
-            if not self._queue:
+    def _fail_running(self, error: BaseException) -> None:
+        """The batching loop hit a bug: the batch it held and the queue it was deciding on are
+        answered INTERNAL (any of them may be what it trips on), never left hanging."""
+        jobs = [*self._running, *self._queue]
+        self._running, self._queue = [], collections.deque()
+        for job in jobs:
+            self._fail(job, Internal(f"model '{self.name}' on worker {self._worker_id} failed: {error!r}"))
+
+    async def _serve_once(self) -> None:
+        """One pass of the batching loop: drop abandoned requests, then wait, or run one batch."""
+        while self._queue and self._queue[0].future.done():   # callers that went away
+            self._queue.popleft()
+        if not self._queue:
+            self._arrived.clear()
+            await self._arrived.wait()
+            return
+        now = self._clock()
+        live = []
+        for job in self._queue:
+            needed = self.profile.latency(job.request.batch_size)
+            if now + needed > job.hard_deadline:   # whatever the policy: never run a request too late
+                self._fail(job, DeadlineExceeded(
+                    f"model '{self.name}': deadline cannot be met ({(job.hard_deadline - now) * 1e3:.1f} ms "
+                    f"left, {needed * 1e3:.1f} ms needed); not run"))
+            elif not job.future.done():
+                live.append(job)
+        if not live:
+            self._queue.clear()
+            return
+        view = QueueView(now, [j.arrival for j in live], [j.deadline for j in live],
+                         [j.request.batch_size for j in live], self._arrivals.per_second(now))
+        decision = self.batcher.decide(view, self.profile)
+        for index in decision.expired:
+            live[index].deadline = math.inf   # misses its SLO: served late, after those that can make it
+        live = [job for job in live if not job.future.done()]
+        self._queue = collections.deque(live)
+        if not decision.take:
+            # Either wait (for the time given, or the next arrival) or, when the decision only
+            # re-marked late requests, decide again at once: those are runnable now.
+            if decision.wait_until is not None:
                 self._arrived.clear()
-                await self._arrived.wait()
-                continue
-            now = self._clock()
-            live = []
-            for job in self._queue:
-                needed = self.profile.latency(job.request.batch_size)
-                if now + needed > job.hard_deadline:   # whatever the policy: never run a request too late
-                    self._fail(job, DeadlineExceeded(
-                        f"model '{self.name}': deadline cannot be met ({(job.hard_deadline - now) * 1e3:.1f} ms "
-                        f"left, {needed * 1e3:.1f} ms needed); not run"))
-                elif not job.future.done():
-                    live.append(job)
-            if not live:
-                self._queue.clear()
-                continue
-            view = QueueView(now, [j.arrival for j in live], [j.deadline for j in live],
-                             [j.request.batch_size for j in live], self._arrivals.per_second(now))
-            decision = self.batcher.decide(view, self.profile)
-            for index in decision.expired:
-                live[index].deadline = math.inf   # misses its SLO: served late, after those that can make it
-            live = [job for job in live if not job.future.done()]
-            self._queue = collections.deque(live)
-            if not decision.take:
-                # Either wait (for the time given, or the next arrival) or, when the decision only
-                # re-marked late requests, decide again at once: those are runnable now.
-                if decision.wait_until is not None:
-                    self._arrived.clear()
-                    try:
-                        await asyncio.wait_for(self._arrived.wait(), max(0.0, decision.wait_until - self._clock()))
-                    except TimeoutError:
-                        pass
-                continue
-            batch = self._compatible_prefix(live[:decision.take])
-            for _ in batch:
-                self._queue.popleft()
-            items = sum(job.request.batch_size for job in batch)
-            self._busy_until = now + self.profile.latency(items)
-            try:
-                execution = await loop.run_in_executor(self._executor, self._execute, [j.request for j in batch])
-            except Exception as exc:  # noqa: BLE001 - the model failed on this batch; its callers hear why
-                log.warning("model '%s' failed to run a batch of %d: %s", self.name, items, exc)
-                for job in batch:
-                    self._fail(job, exc)
-                continue
-            finally:
-                self._busy_until = self._clock()
-            self._record(batch, items, execution)
-            for job, outputs in zip(batch, execution.outputs):
-                if not job.future.done():
-                    job.future.set_result((outputs, execution.started_ns - job.enqueued_ns))
+                try:
+                    await asyncio.wait_for(self._arrived.wait(), max(0.0, decision.wait_until - self._clock()))
+                except TimeoutError:
+                    pass
+            return
+        batch = self._compatible_prefix(live[:decision.take])
+        for _ in batch:
+            self._queue.popleft()
+        items = sum(job.request.batch_size for job in batch)
+        self._busy_until = now + self.profile.latency(items)
+        self._running = batch
+        try:
+            execution = await asyncio.get_running_loop().run_in_executor(
+                self._executor, self._execute, [j.request for j in batch])
+        except Exception as exc:  # noqa: BLE001 - the model failed on this batch; its callers hear why
+            log.warning("model '%s' failed to run a batch of %d: %s", self.name, items, exc)
+            for job in batch:
+                self._fail(job, exc)
+            return
+        finally:
+            self._busy_until = self._clock()
+        for job, outputs in zip(batch, execution.outputs):
+            if not job.future.done():
+                job.future.set_result((outputs, execution.started_ns - job.enqueued_ns))
+        self._running = []
+        self._record(batch, items, execution)
 
     @staticmethod
     def _compatible_prefix(jobs: list[_Job]) -> list[_Job]:

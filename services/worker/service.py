@@ -1,8 +1,10 @@
 """The worker service: loads its models, serves them, heartbeats, and stops in order.
 
 start: load and warm up every model -> start the execution threads -> serve gRPC and /metrics
--> publish to Redis (now routers can see it) -> write the ready file.
-stop: health NOT_SERVING and deregister from Redis (routers stop sending) -> routers' streams
+-> publish to Redis (now routers can see it), then heartbeat -> write the ready file. The
+batching loops and the heartbeat run under one `Supervisor`, which turns health NOT_SERVING
+while one of them keeps failing.
+stop: health NOT_SERVING and the heartbeat's last word, not ready (routers stop sending) -> routers' streams
 refuse new requests and end once theirs are answered -> the gRPC server stops accepting and lets in-flight calls finish within `grace` -> runners drain -> telemetry
 flushes its last records.
 """
@@ -33,6 +35,7 @@ from interfleet.services.worker.metrics import WorkerCollector
 from interfleet.services.worker.runner import ModelRunner
 from interfleet.services.worker.servicer import InferenceServicer, WorkerControlServicer
 from interfleet.services.worker.worker import Worker
+from interfleet.supervision import Supervisor
 from interfleet.telemetry.keys import FleetKeys
 from interfleet.telemetry.publisher import TelemetryPublisher
 
@@ -48,6 +51,7 @@ class WorkerService:
         self._multiplexed: MultiplexedInferService | None = None
         self._metrics: MetricsEndpoint | None = None
         self._publisher: TelemetryPublisher | None = None
+        self.supervisor = Supervisor()
         self._started_at = 0.0
         self._sequence = 0
 
@@ -82,7 +86,7 @@ class WorkerService:
             runners[name] = ModelRunner(model, config.worker_id, config.device, activity, self._record_batch,
                                         config.max_queue, batcher, profile, batching.late)
         for runner in runners.values():
-            await runner.start()
+            await runner.start(self.supervisor)
         self.worker = Worker(config.worker_id, runners)
 
         self._multiplexed = MultiplexedInferService(self.worker.infer, config.worker_id)
@@ -95,8 +99,9 @@ class WorkerService:
 
         self._endpoint = GrpcEndpoint(config.host, config.port, register)
         await self._endpoint.start()
+        self.supervisor.on_health = self._endpoint.set_serving
         registry = CollectorRegistry()
-        registry.register(WorkerCollector(config.worker_id, runners))
+        registry.register(WorkerCollector(config.worker_id, runners, self.supervisor))
         self._metrics = MetricsEndpoint(registry, config.host, config.metrics_port)
         await self._metrics.start()
         self.worker.ready = True
@@ -106,7 +111,8 @@ class WorkerService:
                 client, FleetKeys(config.fleet), config.worker_id, self.state, config.heartbeat_interval_s,
                 config.state_ttl_s, config.batch_stream_maxlen,
             )
-            await self._publisher.start()
+            await self._publisher.publish_once()
+            self.supervisor.loop("heartbeat", self._publisher.publish_once, every_s=config.heartbeat_interval_s)
         else:
             log.warning("no redis_url: telemetry is off, so no router will discover this worker by itself")
         write_ready_file(config.ready_file, worker_id=config.worker_id, address=self.address,
@@ -131,8 +137,10 @@ class WorkerService:
         if self.worker is not None:
             self.worker.ready = False
         if self._endpoint is not None:
+            self.supervisor.on_health = None      # stopping: nothing may flip health back to SERVING
             await self._endpoint.set_serving(False)
         if self._publisher is not None:
+            await self.supervisor.stop_loop("heartbeat")
             await self._publisher.deregister()
         if self._multiplexed is not None:
             self._multiplexed.drain()      # routers' streams end once their requests are answered
@@ -141,6 +149,7 @@ class WorkerService:
         if self.worker is not None:
             for runner in self.worker.runners.values():
                 await runner.stop(grace)
+        await self.supervisor.stop()
         if self._publisher is not None:
             await self._publisher.stop()
         if self._metrics is not None:

@@ -6,7 +6,7 @@ import threading
 import numpy as np
 import pytest
 
-from interfleet.errors import DeadlineExceeded, Overloaded
+from interfleet.errors import DeadlineExceeded, Internal, Overloaded
 from interfleet.repository import ModelSpec
 from interfleet.services.worker.activity import DeviceActivity
 from interfleet.services.worker.batching import LatencyProfile, make_batcher
@@ -101,4 +101,33 @@ async def test_requests_that_all_missed_their_slo_are_still_served():
     session.gate.set()
     results = await asyncio.wait_for(asyncio.gather(first, *queued), timeout=5)
     assert len(results) == 4
+    await runner.stop(grace=1)
+
+
+class BrokenOnce:
+    """A batcher with a bug that shows once: the first decision raises."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.raised = False
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def decide(self, view, profile):
+        if not self.raised:
+            self.raised = True
+            raise ZeroDivisionError("a bug in the batcher")
+        return self.inner.decide(view, profile)
+
+
+async def test_a_bug_in_the_batching_loop_answers_its_requests_and_the_loop_goes_on():
+    runner, session, _, _ = make_runner()
+    runner.batcher = BrokenOnce(runner.batcher)
+    session.gate.set()
+    await runner.start()
+    with pytest.raises(Internal, match="ZeroDivisionError"):
+        await asyncio.wait_for(runner.infer(REQUEST, None), 5)
+    outputs, _ = await asyncio.wait_for(runner.infer(REQUEST, None), 5)   # the loop survived
+    assert outputs and session.runs == 1
     await runner.stop(grace=1)

@@ -1,0 +1,87 @@
+"""The router's fleet view against a real Redis that restarts empty, loses a worker, or sees one leave."""
+
+import pytest
+import redis.asyncio as aioredis
+
+from interfleet.fleet.embedded_redis import EmbeddedRedis
+from interfleet.proto import fleet_pb2
+from interfleet.router.fleet_view import FleetView, FleetWatcher
+from interfleet.telemetry.keys import FleetKeys
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def state(worker_id: str, heartbeat_at: float, ready: bool = True) -> fleet_pb2.WorkerState:
+    worker = fleet_pb2.WorkerState(worker_id=worker_id, address=f"{worker_id}:1", heartbeat_at=heartbeat_at,
+                                   ready=ready)
+    worker.models.add(name="m")
+    return worker
+
+
+@pytest.fixture
+async def redis_client(tmp_path):
+    store = EmbeddedRedis(tmp_path / "redis")
+    store.start()
+    client = aioredis.from_url(store.url)
+    yield client
+    await client.aclose()
+    store.stop()
+
+
+async def heartbeat(client, keys: FleetKeys, worker: fleet_pb2.WorkerState) -> None:
+    await client.set(keys.worker_state(worker.worker_id), worker.SerializeToString(), px=60_000)
+    await client.zadd(keys.workers, {worker.worker_id: worker.heartbeat_at})
+
+
+async def test_an_emptied_redis_keeps_live_workers_until_they_heartbeat_again(redis_client):
+    keys, clock, views = FleetKeys("hold"), Clock(), []
+    watcher = FleetWatcher(redis_client, keys, views.append, hold_s=3.0, clock=clock)
+    await heartbeat(redis_client, keys, state("a", 1.0))
+    await heartbeat(redis_client, keys, state("b", 1.0))
+    assert await watcher.refresh_once() and set(views[-1].workers) == {"a", "b"}
+
+    await redis_client.flushall()                    # Redis restarted with nothing in it
+    clock.now = 2.0
+    await watcher.refresh_once()
+    assert set(views[-1].workers) == {"a", "b"}       # still routed to
+    assert views[-1].by_model == {"m": ("a", "b")}
+
+    await heartbeat(redis_client, keys, state("a", 3.0))   # a heartbeats into the new Redis; b is dead
+    clock.now = 2.9
+    await watcher.refresh_once()
+    assert set(views[-1].workers) == {"a", "b"}
+    clock.now = 3.1                                   # b's last heartbeat was seen at 0.0: 3 s are up
+    await watcher.refresh_once()
+    assert set(views[-1].workers) == {"a"}
+
+
+async def test_a_stale_heartbeat_does_not_keep_a_worker(redis_client):
+    """A state key that lives on without new heartbeats ages out by the same clock."""
+    keys, clock, views = FleetKeys("stale"), Clock(), []
+    watcher = FleetWatcher(redis_client, keys, views.append, hold_s=3.0, clock=clock)
+    await heartbeat(redis_client, keys, state("a", 1.0))
+    await watcher.refresh_once()
+    clock.now = 2.5
+    await watcher.refresh_once()                      # same heartbeat as before: not fresh
+    await redis_client.delete(keys.worker_state("a"))  # its TTL ran out
+    clock.now = 3.5
+    await watcher.refresh_once()
+    assert views[-1].workers == {}
+
+
+async def test_a_worker_that_leaves_is_dropped_at_once(redis_client):
+    keys, clock, views = FleetKeys("leave"), Clock(), []
+    watcher = FleetWatcher(redis_client, keys, views.append, hold_s=3.0, clock=clock)
+    await heartbeat(redis_client, keys, state("a", 1.0))
+    await watcher.refresh_once()
+    await heartbeat(redis_client, keys, state("a", 1.5, ready=False))   # its last word on stopping
+    clock.now = 0.1
+    await watcher.refresh_once()
+    assert views[-1] == FleetView.of([])
+
