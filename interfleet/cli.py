@@ -18,6 +18,7 @@ SUBCOMMANDS = {
     "models": ("interfleet.zoo.cli", "build or list the model zoo"),
     "loadgen": ("interfleet.loadgen.main", "replay a trace open-loop against an endpoint and report SLOs"),
     "health": ("interfleet.health_probe", "check a server's gRPC health (for container health checks)"),
+    "certs": ("interfleet.security.certs", "make a local CA, TLS certificates, a fleet key and tokens"),
     "stress": ("interfleet.predictor.stressor", "run an external CPU, cache or memory-bandwidth stressor"),
     "profile": ("interfleet.predictor.profiler", "measure solo and co-located latencies into a dataset"),
     "predictor": ("interfleet.predictor.main", "train and evaluate the colocation-degradation predictor"),

@@ -15,12 +15,15 @@ import asyncio
 import logging
 import os
 import sys
+from dataclasses import field
 from pathlib import Path
 
 import numpy as np
 
-from interfleet.config import ConfigError, build_config, cli_values, config_class, load_file
+from interfleet.config import ConfigError, build_config, cli_values, config_class, env_aliases, load_file
 from interfleet.loadgen.errors import LoadgenError
+from interfleet.security.client import ClientAccess
+from interfleet.security.tls import TlsFiles
 
 log = logging.getLogger(__name__)
 SEND_LAG_WARN_MS = 1.0
@@ -38,6 +41,14 @@ class LoadgenConfig:
     deadline: bool = False           # send each request with a gRPC deadline equal to its SLO
     out: str = "results/loadgen"
     progress: bool = True
+    tls_ca: str | None = None        # the target serves TLS: verify it against this CA
+    tls_cert: str | None = None      # client certificate and key, where the target requires mTLS
+    tls_key: str | None = None
+    token: str | None = field(default=None, metadata=env_aliases("INTERFLEET_TOKEN"))   # bearer token
+
+    @property
+    def access(self) -> ClientAccess:
+        return ClientAccess(TlsFiles(self.tls_cert, self.tls_key, self.tls_ca), self.token)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,6 +68,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--deadline", action="store_const", const=True, default=None,
                         help="give each request a gRPC deadline equal to its SLO")
     parser.add_argument("--out", help="output folder (default results/loadgen)")
+    parser.add_argument("--tls-ca", dest="tls_ca", help="the target serves TLS: verify it against this CA")
+    parser.add_argument("--tls-cert", dest="tls_cert", help="client certificate (the target requires mTLS)")
+    parser.add_argument("--tls-key", dest="tls_key", help="the client certificate's key")
+    parser.add_argument("--token", help="bearer token (default $INTERFLEET_TOKEN)")
     parser.add_argument("--no-progress", dest="progress", action="store_const", const=False, default=None)
     parser.add_argument("--plot", default="compare.png", help="compare: where to write the overlay plot")
 
@@ -116,7 +131,7 @@ def execute(config: LoadgenConfig) -> tuple[str, float | None]:
         raise LoadgenError("give the model mix with --models name[=weight],...")
     mix = parse_mix(config.models) if config.models else {}
     slo_all, slo_each = _parse_slo(config.slo)
-    target = Target(config.target)
+    target = Target(config.target, config.access)
     target.check_live()
 
     def slo_of(model: str) -> float:

@@ -54,6 +54,7 @@ async def send_schedule(
     use_deadline: bool,
     outcomes: Outcomes,
     clock: Callable[[], float] = time.perf_counter,
+    headers: dict[str, str] | None = None,
 ) -> None:
     start = clock() + START_LEAD_S
     outcomes.started_at = time.time() + START_LEAD_S
@@ -68,7 +69,7 @@ async def send_schedule(
         outcomes.send_lag_s[i] = clock() - due
         try:
             result = await client.infer(model, variants[counters[model] % len(variants)], request_id=str(i),
-                                        client_timeout=timeout)
+                                        client_timeout=timeout, headers=headers)
             outcomes.status[i] = "OK"
             outcomes.worker[i] = result.get_response().parameters["worker_id"].string_param
         except InferenceServerException as error:

@@ -14,18 +14,21 @@ from interfleet.loadgen.inputs import random_inputs
 from interfleet.loadgen.progress import ProgressDisplay
 from interfleet.loadgen.schedule import Schedule
 from interfleet.loadgen.sender import Outcomes, send_schedule
+from interfleet.security.client import ClientAccess
 
 CHECK_TIMEOUT_S = 5.0
 
 
 class Target:
-    def __init__(self, address: str):
+    def __init__(self, address: str, access: ClientAccess = ClientAccess()):
         self.address = address
-        self._client = tc.InferenceServerClient(address)
+        self._access = access
+        self._client = tc.InferenceServerClient(address, **access.tritonclient_args())
+        self._headers = access.headers
 
     def check_live(self) -> None:
         try:
-            live = self._client.is_server_live(client_timeout=CHECK_TIMEOUT_S)
+            live = self._client.is_server_live(headers=self._headers, client_timeout=CHECK_TIMEOUT_S)
         except InferenceServerException as exc:
             raise LoadgenError(f"cannot reach target {self.address}: {exc.message() or exc}") from None
         if not live:
@@ -33,7 +36,7 @@ class Target:
 
     def served_models(self) -> list[str]:
         try:
-            index = self._client.get_model_repository_index(client_timeout=CHECK_TIMEOUT_S)
+            index = self._client.get_model_repository_index(headers=self._headers, client_timeout=CHECK_TIMEOUT_S)
             return sorted(m.name for m in index.models)
         except InferenceServerException:
             return []
@@ -41,7 +44,7 @@ class Target:
     @functools.cache
     def metadata(self, model: str):
         try:
-            return self._client.get_model_metadata(model, client_timeout=CHECK_TIMEOUT_S)
+            return self._client.get_model_metadata(model, headers=self._headers, client_timeout=CHECK_TIMEOUT_S)
         except InferenceServerException as exc:
             if "NOT_FOUND" in (exc.status() or ""):
                 served = ", ".join(self.served_models()) or "none listed"
@@ -50,7 +53,7 @@ class Target:
 
     def slo_ms(self, model: str) -> float:
         """The SLO the model's config declares (interfleet's `slo_ms` parameter)."""
-        config = self._client.get_model_config(model, client_timeout=CHECK_TIMEOUT_S).config
+        config = self._client.get_model_config(model, headers=self._headers, client_timeout=CHECK_TIMEOUT_S).config
         if "slo_ms" in config.parameters:
             return float(config.parameters["slo_ms"].string_value)
         raise LoadgenError(f"model '{model}' declares no SLO: give --slo {model}=MS")
@@ -58,12 +61,12 @@ class Target:
     async def run(self, schedule: Schedule, rng: np.random.Generator, use_deadline: bool, progress: bool) -> Outcomes:
         inputs = {m: random_inputs(self.metadata(m), rng) for m in schedule.models}
         outcomes = Outcomes.empty(len(schedule))
-        client = tc_aio.InferenceServerClient(self.address)
+        client = tc_aio.InferenceServerClient(self.address, **self._access.tritonclient_args())
         display = ProgressDisplay(schedule, outcomes) if progress else None
         try:
             if display:
                 display.start()
-            await send_schedule(client, schedule, inputs, use_deadline, outcomes)
+            await send_schedule(client, schedule, inputs, use_deadline, outcomes, headers=self._headers)
         finally:
             if display:
                 await display.stop()

@@ -4,10 +4,15 @@ A publisher bumps `predictor:version` and stores the model under `predictor:mode
 version, when it was published and how it validated. Routers poll the version (one small GET),
 fetch the model only when it changes, and refuse a model that does not parse or was built for
 other features, keeping the one they have and saying why.
+
+Trust: with a fleet key the stored envelope is sealed (`interfleet.security.signing`), and a
+reader refuses one that is unsigned or wrongly signed; every reader refuses one larger than its
+`max_bytes` before fetching it. Refusals are counted by reason and logged.
 """
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import time
@@ -17,6 +22,7 @@ import numpy as np
 from redis.exceptions import RedisError, WatchError
 
 from interfleet.predictor.model import DegradationModel, ModelFormatError
+from interfleet.security.signing import BadSignature, Sealer
 from interfleet.telemetry.keys import FleetKeys
 
 log = logging.getLogger(__name__)
@@ -39,8 +45,12 @@ def validate_candidate(candidate: DegradationModel, current: DegradationModel | 
             "holdout_rows": int(len(measured))}
 
 
+MODEL_PURPOSE = "predictor-model"
+MAX_MODEL_BYTES = 16 * 1024 * 1024
+
+
 async def publish(client, keys: FleetKeys, model: DegradationModel, validation: dict,
-                  wall_clock: Callable[[], float] = time.time) -> int:
+                  wall_clock: Callable[[], float] = time.time, sealer: Sealer = Sealer(None)) -> int:
     """Store `model` as the next version and return that version number.
 
     The model and the version change in one transaction (optimistic, retried if another
@@ -54,7 +64,7 @@ async def publish(client, keys: FleetKeys, model: DegradationModel, validation: 
                 envelope = {"version": version, "published_at": wall_clock(), "validation": validation,
                             "model": model.dumps()}
                 pipe.multi()
-                pipe.set(keys.predictor_model, json.dumps(envelope))
+                pipe.set(keys.predictor_model, sealer.seal(MODEL_PURPOSE, json.dumps(envelope).encode()))
                 pipe.set(keys.predictor_version, version)
                 await pipe.execute()
                 break
@@ -72,8 +82,12 @@ class ModelWatcher:
     """
 
     def __init__(self, client, keys: FleetKeys, max_age_s: float = 3600.0,
-                 wall_clock: Callable[[], float] = time.time):
+                 wall_clock: Callable[[], float] = time.time, sealer: Sealer = Sealer(None),
+                 max_bytes: int = MAX_MODEL_BYTES, refused: collections.Counter | None = None):
         self._client = client
+        self._sealer = sealer
+        self._max_bytes = max_bytes
+        self.refused = refused if refused is not None else collections.Counter()   # (kind, reason) -> n
         self._keys = keys
         self._max_age_s = max_age_s
         self._wall_clock = wall_clock
@@ -97,7 +111,11 @@ class ModelWatcher:
             raw_version = await self._client.get(self._keys.predictor_version)
             newest = int(raw_version) if raw_version is not None else 0
             if newest and newest not in (self.version, self._rejected_version):
-                self._adopt(newest, await self._client.get(self._keys.predictor_model))
+                size = await self._client.strlen(self._keys.predictor_model)
+                if size > self._max_bytes:
+                    self._refuse(newest, "too_large", f"{size} bytes, over the limit of {self._max_bytes}")
+                else:
+                    self._adopt(newest, await self._client.get(self._keys.predictor_model))
         except (RedisError, OSError, ValueError) as exc:
             self.last_error = f"cannot read the published model: {exc}"
         if self.status != before:
@@ -105,7 +123,19 @@ class ModelWatcher:
                     before, self.status, "" if self.status == "ok" else "; routing falls back to least-loaded")
         return self.status
 
+    def _refuse(self, version: int, reason: str, why: str) -> None:
+        self.refused["predictor_model", reason] += 1
+        self._rejected_version = version
+        self.last_error = f"refused predictor model v{version}: {why}"
+        kept = f"keeping v{self.version}" if self.model is not None else "no model in use"
+        log.error("%s (%s)", self.last_error, kept)
+
     def _adopt(self, version: int, blob: bytes | None) -> None:
+        if blob is not None:
+            try:
+                blob = self._sealer.open(MODEL_PURPOSE, blob)
+            except BadSignature as exc:
+                return self._refuse(version, exc.reason, str(exc))
         try:
             envelope = json.loads(blob) if blob is not None else None
             if not isinstance(envelope, dict) or "model" not in envelope:
@@ -113,11 +143,7 @@ class ModelWatcher:
             model = DegradationModel.loads(envelope["model"])
             version = int(envelope.get("version", version))   # a newer publish may have landed meanwhile
         except (ModelFormatError, ValueError, TypeError) as exc:
-            self._rejected_version = version
-            self.last_error = f"rejected predictor model v{version}: {exc}"
-            kept = f"keeping v{self.version}" if self.model is not None else "no model in use"
-            log.error("%s (%s)", self.last_error, kept)
-            return
+            return self._refuse(version, "unusable", str(exc))
         self.model, self.version = model, version
         self.published_at = float(envelope.get("published_at", self._wall_clock()))
         self.last_error = ""

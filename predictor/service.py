@@ -32,6 +32,7 @@ from interfleet.predictor.registry import ModelWatcher, publish, validate_candid
 from interfleet.proto import fleet_pb2
 from interfleet.ready_file import write_ready_file
 from interfleet.repository import list_models
+from interfleet.security.signing import BadSignature, Sealer, load_fleet_key
 from interfleet.supervision import Supervisor
 from interfleet.telemetry.keys import STREAM_FIELD, FleetKeys
 
@@ -52,6 +53,8 @@ class PredictorConfig:
     holdout_fraction: float = 0.2
     tolerance: float = 0.05
     max_recent_rows: int = 20_000
+    fleet_key: str | None = field(default=None, metadata=env_aliases("INTERFLEET_FLEET_KEY"))
+    fleet_key_file: str | None = None         # models are published signed with it; states are checked
     ready_file: str | None = None
     log_level: str = "INFO"
 
@@ -75,6 +78,7 @@ class PredictorService:
         self.skipped_records = 0
         self._client: aioredis.Redis | None = None
         self._current: ModelWatcher | None = None
+        self.sealer = Sealer(load_fleet_key(config.fleet_key, config.fleet_key_file))
         self.supervisor = Supervisor()     # no gRPC health here: its loops' errors are logged and counted
         self._reachable = True
         self._last_id = "0"
@@ -89,7 +93,7 @@ class PredictorService:
             log.info("seed dataset: %d of %d rows use models in %s", len(self.seed), len(all_seed),
                      config.model_repository)
         self._client = aioredis.from_url(config.redis_url, socket_timeout=5, socket_connect_timeout=2)
-        self._current = ModelWatcher(self._client, self.keys, max_age_s=float("inf"))
+        self._current = ModelWatcher(self._client, self.keys, max_age_s=float("inf"), sealer=self.sealer)
         if await self._current.refresh_once() == "missing":
             await self._publish_initial()
         self.supervisor.loop("predictor-reader", self._read_pass)
@@ -107,7 +111,7 @@ class PredictorService:
                             exc)
                 return
             model, source = await asyncio.to_thread(fit, Prepared(self.seed, self.builder), self.seed), "seed dataset"
-        await publish(self._client, self.keys, model, {"source": source})
+        await publish(self._client, self.keys, model, {"source": source}, sealer=self.sealer)
         await self._current.refresh_once()
 
     async def stop(self, grace: float = 0.0) -> None:
@@ -145,10 +149,14 @@ class PredictorService:
     async def _refresh_states(self) -> None:
         ids = [i.decode() for i in await self._client.zrange(self.keys.workers, 0, -1)]
         blobs = await self._client.mget([self.keys.worker_state(i) for i in ids]) if ids else []
-        for blob in blobs:
-            if blob is not None:
-                state = fleet_pb2.WorkerState.FromString(blob)
-                self.rows.states[state.worker_id] = state
+        for worker_id, blob in zip(ids, blobs):
+            if blob is None:
+                continue
+            try:
+                state = fleet_pb2.WorkerState.FromString(self.sealer.open(f"worker-state:{worker_id}", blob))
+            except (BadSignature, DecodeError):
+                continue       # its records stay unlabelled (skipped), as the router refuses it too
+            self.rows.states[state.worker_id] = state
         # Marks only ever extend `until`; keep the latest seen, so a record read after the mark
         # lapsed is still labelled by the window it fell in.
         self.rows.marks.update(parse_marks(await self._client.hgetall(self.keys.interference)))
@@ -171,7 +179,7 @@ class PredictorService:
         validation["skipped_records"] = self.skipped_records
         self.new_rows = 0
         if validation["passed"]:
-            version = await publish(self._client, self.keys, candidate, validation)
+            version = await publish(self._client, self.keys, candidate, validation, sealer=self.sealer)
             await self._current.refresh_once()
             log.info("retrained on %d rows in %.1f s; published v%d", len(train), time.monotonic() - started, version)
         else:

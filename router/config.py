@@ -6,6 +6,7 @@ from dataclasses import field
 from typing import Any
 
 from interfleet.config import ConfigError, config_class, env_aliases
+from interfleet.security.tls import TlsFiles
 
 ENV_PREFIX = "INTERFLEET_ROUTER_"
 
@@ -29,6 +30,20 @@ class RouterConfig:
     model_repository: str = "model_repository"  # graph features for the degradation model
     decision_log_sample: float = 0.0          # share of predicted decisions logged with every candidate
     interference: dict[str, Any] = field(default_factory=dict)  # detector: mark_ratio, clear_ratio, ...
+    default_timeout_s: float = 30.0           # deadline of a request whose client gives none; 0: none
+    max_message_bytes: int = 0                # largest client message; 0: from the repository's largest request
+    # Security (all off by default; see the README's Security section).
+    tls_cert: str | None = None               # serve TLS on the client port with this cert chain and key
+    tls_key: str | None = None
+    tls_client_ca: str | None = None          # and require client certificates signed by this CA (mTLS)
+    tls_ca: str | None = None                 # dial workers over TLS, verifying them against this CA
+    worker_tls_name: str | None = None        # the name workers' certs must carry, whatever address they have
+    auth_tokens: tuple[str, ...] = field(default=(), metadata=env_aliases("INTERFLEET_AUTH_TOKENS"))
+    auth_tokens_file: str | None = None       # one 'TOKEN [infer|read]' per line
+    fleet_key: str | None = field(default=None, metadata=env_aliases("INTERFLEET_FLEET_KEY"))
+    fleet_key_file: str | None = None         # HMAC key workers and the predictor sign their records with
+    allowed_workers: tuple[str, ...] = ()     # worker addresses accepted without a signature
+    max_predictor_model_bytes: int = 16 * 1024 * 1024
     ready_file: str | None = None
     log_level: str = "INFO"
 
@@ -41,3 +56,10 @@ class RouterConfig:
             raise ConfigError("worker_streams must be >= 0 and stream_window >= 1")
         if not 0.0 <= self.decision_log_sample <= 1.0:
             raise ConfigError("decision_log_sample must be between 0 and 1")
+        if self.default_timeout_s < 0 or self.max_message_bytes < 0 or self.max_in_flight < 1:
+            raise ConfigError("default_timeout_s and max_message_bytes must be >= 0, max_in_flight >= 1")
+        self.tls                                  # checks the TLS files fit together
+
+    @property
+    def tls(self) -> TlsFiles:
+        return TlsFiles(self.tls_cert, self.tls_key, self.tls_ca, self.tls_client_ca)

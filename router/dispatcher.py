@@ -39,8 +39,10 @@ _RETRYABLE = {grpc.StatusCode.UNAVAILABLE}
 class Dispatcher:
     def __init__(self, pool: WorkerPool, policy: RoutingPolicy, stats: RouterStats, max_in_flight: int,
                  detector: InterferenceDetector | None = None, decision_log_sample: float = 0.0,
-                 clock: Callable[[], float] = time.monotonic, sample: Callable[[], float] = random.random):
+                 clock: Callable[[], float] = time.monotonic, sample: Callable[[], float] = random.random,
+                 default_timeout_s: float = 0.0):
         self._pool = pool
+        self._default_timeout_s = default_timeout_s   # a request never waits forever, whatever its client says
         self._detector = detector
         self._decision_log_sample = decision_log_sample
         self._sample = sample
@@ -81,6 +83,8 @@ class Dispatcher:
         if self._in_flight >= self._max_in_flight:
             stats.failure[model, Overloaded.code.name] += 1
             raise Overloaded(f"router overloaded: {self._in_flight} requests in flight (max_in_flight)")
+        if deadline is None and self._default_timeout_s:
+            deadline = self._clock() + self._default_timeout_s
         started = time.perf_counter()
         stats.pending[model] += 1
         self._in_flight += 1

@@ -10,10 +10,15 @@ proof they are alive, so the router keeps serving through any Redis trouble:
   the new Redis. A worker that died is dropped at about the moment its state key would have
   expired anyway (the two clocks start at the same heartbeat);
 - a worker that leaves cleanly publishes itself not ready, and is dropped at once.
+
+Trust: with a fleet key, a worker's state must be sealed with it (`interfleet.security.signing`)
+unless its address is in the allow-list; with only an allow-list, only those addresses are
+accepted. A refused registration is left out of the view, counted by reason and logged once.
 """
 
 from __future__ import annotations
 
+import collections
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -24,9 +29,16 @@ from google.protobuf.message import DecodeError
 from redis.exceptions import RedisError
 
 from interfleet.proto import fleet_pb2
+from interfleet.security.signing import BadSignature, Sealer, unsealed
 from interfleet.telemetry.keys import FleetKeys
 
 log = logging.getLogger(__name__)
+
+_DISTRUST = {
+    "unsigned": "not signed with the fleet key",
+    "bad_signature": "its signature does not match the fleet key",
+    "not_allowed": "its address is not in the allow-list",
+}
 
 
 @dataclass(frozen=True)
@@ -58,10 +70,17 @@ class FleetWatcher:
         keys: FleetKeys,
         on_view: Callable[[FleetView], None],
         hold_s: float = 3.0,
+        sealer: Sealer = Sealer(None),
+        allowed: frozenset[str] = frozenset(),
+        refused: collections.Counter | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ):
         self._client = client
+        self._sealer = sealer
+        self._allowed = allowed
+        self.refused = refused if refused is not None else collections.Counter()   # (kind, reason) -> n
+        self._refusal_logged: set[tuple[str, str]] = set()
         self._keys = keys
         self._on_view = on_view
         self._hold_s = hold_s
@@ -120,10 +139,33 @@ class FleetWatcher:
             if blob is None:
                 expired.append(worker_id)   # its TTL ran out: it stopped heartbeating
                 continue
-            try:
-                states.append(fleet_pb2.WorkerState.FromString(blob))
-            except DecodeError:
-                log.warning("skipping unparsable state of worker %s", worker_id)
+            state = self._trusted(worker_id, blob)
+            if state is not None:
+                states.append(state)
         if expired:
             await self._client.zrem(self._keys.workers, *expired)
         return states
+
+    def _trusted(self, worker_id: str, blob: bytes) -> fleet_pb2.WorkerState | None:
+        """The worker's state if it parses and may be trusted (see the module docstring)."""
+        vouched, reason = not self._sealer.enabled and not self._allowed, "not_allowed"
+        try:
+            payload = self._sealer.open(f"worker-state:{worker_id}", blob)
+            vouched = vouched or self._sealer.enabled
+        except BadSignature as exc:
+            payload, reason = unsealed(blob), exc.reason
+        try:
+            state = fleet_pb2.WorkerState.FromString(payload)
+        except DecodeError:
+            return self._refuse(worker_id, "unparsable", "its state does not parse")
+        if not vouched and state.address not in self._allowed:
+            return self._refuse(worker_id, reason, f"{_DISTRUST[reason]} (address {state.address})")
+        if state.worker_id != worker_id:
+            return self._refuse(worker_id, "mismatched", f"its state names another worker ({state.worker_id!r})")
+        return state
+
+    def _refuse(self, worker_id: str, reason: str, why: str) -> None:
+        self.refused["worker", reason] += 1
+        if (worker_id, reason) not in self._refusal_logged:
+            self._refusal_logged.add((worker_id, reason))
+            log.warning("refusing worker %s: %s", worker_id, why)

@@ -17,7 +17,8 @@ import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
 from interfleet.config import ConfigError
-from interfleet.kserve.endpoint import GrpcEndpoint
+from interfleet.kserve.endpoint import MAX_MESSAGE_BYTES, GrpcEndpoint
+from interfleet.kserve.message_size import message_cap
 from interfleet.kserve.service import SERVICE_NAME, add_inference_service
 from interfleet.metrics_http import MetricsEndpoint
 from interfleet.predictor.registry import ModelWatcher
@@ -32,6 +33,8 @@ from interfleet.router.policies import make_policy
 from interfleet.router.servicer import RAW_METHODS, RouterServicer
 from interfleet.router.stats import RouterCollector, RouterStats
 from interfleet.router.worker_pool import HopSettings, WorkerPool
+from interfleet.security.signing import Sealer, load_fleet_key
+from interfleet.security.tokens import TokenAuth, load_tokens
 from interfleet.supervision import Supervisor
 from interfleet.telemetry.keys import FleetKeys
 
@@ -46,7 +49,8 @@ class RouterService:
         self.config = config
         self.stats = RouterStats()
         self.supervisor = Supervisor()
-        self.pool = WorkerPool(config.eject_s, HopSettings(config.worker_streams, config.stream_window))
+        self.pool = WorkerPool(config.eject_s, HopSettings(config.worker_streams, config.stream_window),
+                               credentials=config.tls.channel_credentials(), tls_name=config.worker_tls_name)
         try:
             self.detector = InterferenceDetector(**config.interference)
         except (TypeError, ValueError) as exc:
@@ -57,7 +61,13 @@ class RouterService:
         self.policy = make_policy(config.policy, config.policy_args, estimator=self._estimate,
                                   correction=self.detector.correction)
         self.dispatcher = Dispatcher(self.pool, self.policy, self.stats, config.max_in_flight, self.detector,
-                                     config.decision_log_sample)
+                                     config.decision_log_sample, default_timeout_s=config.default_timeout_s)
+        self.sealer = Sealer(load_fleet_key(config.fleet_key, config.fleet_key_file))
+        tokens = load_tokens(config.auth_tokens, config.auth_tokens_file)
+        self._interceptors = [TokenAuth(tokens)] if tokens else []
+        self._credentials = config.tls.server_credentials()
+        self.max_message_bytes = config.max_message_bytes or message_cap(Path(config.model_repository),
+                                                                          MAX_MESSAGE_BYTES)
         self._watcher: FleetWatcher | None = None
         self._marks: MarkPublisher | None = None
         self._endpoint: GrpcEndpoint | None = None
@@ -95,11 +105,13 @@ class RouterService:
         keys = FleetKeys(config.fleet)
         # Every router loads each published model, so its status and version are visible whatever
         # the policy; only the interference-aware policy consults it.
-        self.predictor = ModelWatcher(client, keys, config.predictor_max_age_s)
+        self.predictor = ModelWatcher(client, keys, config.predictor_max_age_s, sealer=self.sealer,
+                                      max_bytes=config.max_predictor_model_bytes, refused=self.stats.refused)
         self.estimator = PublishedModelEstimator(self.predictor, Path(config.model_repository))
         self._marks = MarkPublisher(client, keys, self.detector)
         await self.predictor.refresh_once()
-        self._watcher = FleetWatcher(client, keys, self._on_view, hold_s=config.worker_hold_s)
+        self._watcher = FleetWatcher(client, keys, self._on_view, hold_s=config.worker_hold_s, sealer=self.sealer,
+                                     allowed=frozenset(config.allowed_workers), refused=self.stats.refused)
         await self._watcher.refresh_once()
         if self.policy.uses_placement:
             await self.estimator.prepare(self.pool.view.by_model)
@@ -108,7 +120,8 @@ class RouterService:
             add_inference_service(server, RouterServicer(self.dispatcher), raw_methods=RAW_METHODS)
             return [SERVICE_NAME]
 
-        self._endpoint = GrpcEndpoint(config.host, config.port, register)
+        self._endpoint = GrpcEndpoint(config.host, config.port, register, self._credentials, self._interceptors,
+                                      self.max_message_bytes)
         await self._endpoint.start()
         await self._endpoint.set_component(PREDICTOR_HEALTH, self.predictor.status == "ok")
         registry = CollectorRegistry()
@@ -125,8 +138,18 @@ class RouterService:
         self.supervisor.loop("fleet-view", self._watcher.refresh_once, every_s=config.refresh_interval_s)
         self.supervisor.loop("predictor-and-placement", self._refresh, every_s=config.refresh_interval_s)
         write_ready_file(config.ready_file, address=self.address, metrics=self._metrics.address)
-        log.info("router serving on %s with policy %s; %d worker(s) in view",
-                 self.address, config.policy, len(self.pool.view.workers))
+        log.info("router serving on %s with policy %s; %d worker(s) in view; %s; messages up to %.1f MiB",
+                 self.address, config.policy, len(self.pool.view.workers), self._security_summary(),
+                 self.max_message_bytes / 2**20)
+
+    def _security_summary(self) -> str:
+        config = self.config
+        parts = ["mTLS" if config.tls_client_ca else "TLS" if config.tls_cert else "plaintext",
+                 "token auth" if self._interceptors else "no client auth",
+                 "signed registrations" if self.sealer.enabled else
+                 "allow-listed workers" if config.allowed_workers else "any registered worker",
+                 "TLS to workers" if config.tls_ca else "plaintext to workers"]
+        return ", ".join(parts)
 
     async def stop(self, grace: float) -> None:
         await self.supervisor.stop()

@@ -34,6 +34,8 @@ class RouterStats:
     # Successful requests per latency bucket (the last one is +Inf), and those within the model's SLO.
     latency_buckets: dict[str, list[int]] = field(default_factory=dict)
     within_slo: collections.Counter = field(default_factory=collections.Counter)           # model
+    # Records refused from Redis: ("worker" | "predictor_model", reason).
+    refused: collections.Counter = field(default_factory=collections.Counter)
 
     def record_answer(self, model: str, seconds: float, slo_ms: float) -> None:
         """One successful request: its count, latency, histogram bucket, and whether it met the SLO."""
@@ -93,6 +95,9 @@ class RouterCollector(Collector):
                     ["model", "worker"], s.dispatched),
             _family(CounterMetricFamily, "interfleet_router_retries", "Requests retried on another worker",
                     ["model"], s.retries),
+            _family(CounterMetricFamily, "interfleet_router_refused_records",
+                    "Worker registrations and predictor models read from Redis and refused (unsigned, bad "
+                    "signature, not allowed, too large, unusable)", ["kind", "reason"], s.refused),
         )
         workers = GaugeMetricFamily("interfleet_router_workers", "Workers in the router's view")
         workers.add_metric([], self._workers_known())

@@ -66,11 +66,17 @@ class HopSettings:
 
 
 class WorkerConnection:
-    def __init__(self, worker_id: str, address: str, device: str, hop: HopSettings):
+    def __init__(self, worker_id: str, address: str, device: str, hop: HopSettings,
+                 credentials: grpc.ChannelCredentials | None = None, tls_name: str | None = None):
         self.worker_id = worker_id
         self.address = address
         self.device = device
-        self.channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+        if credentials is None:
+            self.channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+        else:
+            # Workers in Kubernetes advertise pod IPs no certificate lists: verify a fleet name instead.
+            name = [("grpc.ssl_target_name_override", tls_name)] if tls_name else []
+            self.channel = grpc.aio.secure_channel(address, credentials, options=[*CHANNEL_OPTIONS, *name])
         self._streams = WorkerStreams(self.channel, worker_id, hop.streams, hop.window) if hop.streams else None
         self._unary = self.channel.unary_unary(method_path("ModelInfer"))  # bytes in, bytes out
         self.stub = service_pb2_grpc.GRPCInferenceServiceStub(self.channel)
@@ -114,9 +120,12 @@ class WorkerConnection:
 
 
 class WorkerPool:
-    def __init__(self, eject_s: float, hop: HopSettings = HopSettings(), clock: Callable[[], float] = time.monotonic):
+    def __init__(self, eject_s: float, hop: HopSettings = HopSettings(), clock: Callable[[], float] = time.monotonic,
+                 credentials: grpc.ChannelCredentials | None = None, tls_name: str | None = None):
         self._eject_s = eject_s
         self._hop = hop
+        self._credentials = credentials       # TLS to workers, when the router has a fleet CA
+        self._tls_name = tls_name
         self._clock = clock
         self._connections: dict[str, WorkerConnection] = {}
         self._view = FleetView()
@@ -141,7 +150,8 @@ class WorkerPool:
             if current is None or current.address != state.address:
                 if current is not None:
                     self._close_later(current)
-                self._connections[worker_id] = WorkerConnection(worker_id, state.address, state.device.name, self._hop)
+                self._connections[worker_id] = WorkerConnection(worker_id, state.address, state.device.name, self._hop,
+                                                                self._credentials, self._tls_name)
                 log.info("worker %s joined at %s (%s)", worker_id, state.address, state.device.name)
         for worker_id in [w for w in self._connections if w not in view.workers]:
             log.info("worker %s left the fleet", worker_id)

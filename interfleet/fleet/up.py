@@ -11,6 +11,7 @@ from pathlib import Path
 
 from interfleet.config import ConfigError, build_config, cli_values, config_class, env_aliases
 from interfleet.fleet.config_file import load_fleet_file, worker_ids
+from interfleet.fleet.embedded_redis import redacted
 from interfleet.fleet.supervisor import FleetSupervisor
 from interfleet.ready_file import write_ready_file
 from interfleet.repository import list_models
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> None:
         supervisor.start()
         write_ready_file(config.ready_file, address=supervisor.router_address, redis_url=supervisor.redis_url)
         log.info("fleet ready: router on %s, %d workers, Redis at %s (Ctrl-C stops)",
-                 supervisor.router_address, len(ids), supervisor.redis_url)
+                 supervisor.router_address, len(ids), redacted(supervisor.redis_url))
         code = supervisor.watch(lambda: stopping)
     except RuntimeError as exc:
         log.error("%s", exc)

@@ -1,13 +1,15 @@
 """A grpc.aio server with the standard health and reflection services, started and stopped explicitly.
 
-Both the router and the workers serve through this. `stop` flips health to NOT_SERVING first,
+Both the router and the workers serve through this, over TLS when given server credentials,
+behind any interceptors given (token authentication), with messages capped at
+`max_message_bytes` (each service derives it from the largest request its models accept). `stop` flips health to NOT_SERVING first,
 so load balancers and the router stop sending, then lets in-flight calls finish within `grace`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -15,7 +17,8 @@ from grpc_reflection.v1alpha import reflection
 
 log = logging.getLogger(__name__)
 
-# Large tensors travel in one message; gRPC's 4 MiB default would cap a batch of images.
+# Large tensors travel in one message; gRPC's 4 MiB default would cap a batch of images. This is
+# the ceiling; services set a lower cap from their models (`interfleet.kserve.message_size`).
 MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 # gRPC-core CANCELs calls that arrive while more than `max_pending_requests` (default 1000,
 # hard limit 3000) wait for the application to pick them up, and the Python aio server picks
@@ -23,22 +26,31 @@ MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 # no metric counts. Admission is the application's job instead; its bounded queues answer
 # RESOURCE_EXHAUSTED, saying why.
 MAX_PENDING_CALLS = 20_000
-SERVER_OPTIONS = [
-    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-    ("grpc.so_reuseport", 0),
-    ("grpc.server.max_pending_requests", MAX_PENDING_CALLS),
-    ("grpc.server.max_pending_requests_hard_limit", MAX_PENDING_CALLS),
-]
+
+
+def server_options(max_message_bytes: int = MAX_MESSAGE_BYTES) -> list[tuple[str, int]]:
+    return [
+        ("grpc.max_receive_message_length", max_message_bytes),
+        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.so_reuseport", 0),
+        ("grpc.server.max_pending_requests", MAX_PENDING_CALLS),
+        ("grpc.server.max_pending_requests_hard_limit", MAX_PENDING_CALLS),
+    ]
 
 
 class GrpcEndpoint:
     """Owns one aio server. `register` adds the service implementations; `start` binds and serves."""
 
-    def __init__(self, host: str, port: int, register: Callable[[grpc.aio.Server], list[str]]):
+    def __init__(self, host: str, port: int, register: Callable[[grpc.aio.Server], list[str]],
+                 credentials: grpc.ServerCredentials | None = None,
+                 interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+                 max_message_bytes: int = MAX_MESSAGE_BYTES):
         self._host = host
         self._port = port
         self._register = register
+        self._credentials = credentials
+        self._interceptors = tuple(interceptors)
+        self._max_message_bytes = max_message_bytes
         self._server: grpc.aio.Server | None = None
         self._health = health.aio.HealthServicer()
         self._service_names: list[str] = []
@@ -49,7 +61,7 @@ class GrpcEndpoint:
         return f"{self._host}:{self.port}"
 
     async def start(self) -> None:
-        server = grpc.aio.server(options=SERVER_OPTIONS)
+        server = grpc.aio.server(options=server_options(self._max_message_bytes), interceptors=self._interceptors)
         self._service_names = self._register(server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         reflection.enable_server_reflection(
@@ -57,13 +69,17 @@ class GrpcEndpoint:
              reflection.SERVICE_NAME],
             server,
         )
-        self.port = server.add_insecure_port(f"{self._host}:{self._port}")
+        bind = f"{self._host}:{self._port}"
+        if self._credentials is not None:
+            self.port = server.add_secure_port(bind, self._credentials)
+        else:
+            self.port = server.add_insecure_port(bind)
         if self.port == 0:
             raise OSError(f"cannot bind gRPC server to {self._host}:{self._port}")
         await server.start()
         self._server = server
         await self.set_serving(True)
-        log.info("gRPC serving on %s", self.address)
+        log.info("gRPC serving on %s%s", self.address, " (TLS)" if self._credentials is not None else "")
 
     async def set_serving(self, serving: bool) -> None:
         status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING

@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from interfleet.proto import fleet_pb2
+from interfleet.security.signing import Sealer
 from interfleet.telemetry.keys import STREAM_FIELD, FleetKeys
 
 log = logging.getLogger(__name__)
@@ -34,8 +35,10 @@ class TelemetryPublisher:
         ttl_s: float,
         stream_maxlen: int,
         buffer_size: int = 20_000,
+        sealer: Sealer = Sealer(None),
     ):
         self._client = client
+        self._sealer = sealer          # signs the state with the fleet key, when there is one
         self._keys = keys
         self._worker_id = worker_id
         self._state = state
@@ -81,7 +84,8 @@ class TelemetryPublisher:
         try:
             async with self._client.pipeline(transaction=False) as pipe:
                 if state is not None:
-                    pipe.set(self._keys.worker_state(self._worker_id), state.SerializeToString(), px=self._ttl_ms)
+                    blob = self._sealer.seal(f"worker-state:{self._worker_id}", state.SerializeToString())
+                    pipe.set(self._keys.worker_state(self._worker_id), blob, px=self._ttl_ms)
                     pipe.zadd(self._keys.workers, {self._worker_id: state.heartbeat_at})
                 for record in records:
                     pipe.xadd(self._keys.batches, {STREAM_FIELD: record}, maxlen=self._stream_maxlen,

@@ -6,6 +6,7 @@ from dataclasses import field
 from typing import Any
 
 from interfleet.config import ConfigError, config_class, env_aliases
+from interfleet.security.tls import TlsFiles
 
 ENV_PREFIX = "INTERFLEET_WORKER_"
 
@@ -32,6 +33,13 @@ class WorkerConfig:
     heartbeat_interval_s: float = 0.5
     state_ttl_s: float = 3.0
     batch_stream_maxlen: int = 100_000
+    # Security (off by default): TLS on the gRPC port, mTLS to admit only routers with a fleet cert,
+    # and the key the heartbeat is signed with.
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_client_ca: str | None = None
+    fleet_key: str | None = field(default=None, metadata=env_aliases("INTERFLEET_FLEET_KEY"))
+    fleet_key_file: str | None = None
     ready_file: str | None = None             # JSON with the bound addresses, written once serving
     log_level: str = "INFO"
 
@@ -46,6 +54,11 @@ class WorkerConfig:
             raise ConfigError(f"worker {self.worker_id}: threads must be >= 1")
         if self.state_ttl_s <= self.heartbeat_interval_s:
             raise ConfigError("state_ttl_s must exceed heartbeat_interval_s, or live workers would expire")
+        self.tls                                  # checks the TLS files fit together
+
+    @property
+    def tls(self) -> TlsFiles:
+        return TlsFiles(self.tls_cert, self.tls_key, client_ca=self.tls_client_ca)
 
     @property
     def gpu_index(self) -> int | None:

@@ -35,6 +35,7 @@ from interfleet.services.worker.metrics import WorkerCollector
 from interfleet.services.worker.runner import ModelRunner
 from interfleet.services.worker.servicer import InferenceServicer, WorkerControlServicer
 from interfleet.services.worker.worker import Worker
+from interfleet.security.signing import Sealer, load_fleet_key
 from interfleet.supervision import Supervisor
 from interfleet.telemetry.keys import FleetKeys
 from interfleet.telemetry.publisher import TelemetryPublisher
@@ -97,7 +98,7 @@ class WorkerService:
             return [SERVICE_NAME, fleet_pb2.DESCRIPTOR.services_by_name["WorkerControl"].full_name,
                     self._multiplexed.register(server)]
 
-        self._endpoint = GrpcEndpoint(config.host, config.port, register)
+        self._endpoint = GrpcEndpoint(config.host, config.port, register, config.tls.server_credentials())
         await self._endpoint.start()
         self.supervisor.on_health = self._endpoint.set_serving
         registry = CollectorRegistry()
@@ -110,6 +111,7 @@ class WorkerService:
             self._publisher = TelemetryPublisher(
                 client, FleetKeys(config.fleet), config.worker_id, self.state, config.heartbeat_interval_s,
                 config.state_ttl_s, config.batch_stream_maxlen,
+                sealer=Sealer(load_fleet_key(config.fleet_key, config.fleet_key_file)),
             )
             await self._publisher.publish_once()
             self.supervisor.loop("heartbeat", self._publisher.publish_once, every_s=config.heartbeat_interval_s)

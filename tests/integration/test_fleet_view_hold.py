@@ -1,11 +1,14 @@
 """The router's fleet view against a real Redis that restarts empty, loses a worker, or sees one leave."""
 
+import logging
+
 import pytest
 import redis.asyncio as aioredis
 
 from interfleet.fleet.embedded_redis import EmbeddedRedis
 from interfleet.proto import fleet_pb2
 from interfleet.router.fleet_view import FleetView, FleetWatcher
+from interfleet.security.signing import Sealer
 from interfleet.telemetry.keys import FleetKeys
 
 
@@ -85,3 +88,39 @@ async def test_a_worker_that_leaves_is_dropped_at_once(redis_client):
     await watcher.refresh_once()
     assert views[-1] == FleetView.of([])
 
+
+
+async def test_with_a_fleet_key_only_signed_or_allowed_workers_are_routed_to(redis_client, caplog):
+    keys, views = FleetKeys("trust"), []
+    fleet, forged = Sealer(b"fleet key"), Sealer(b"not the fleet key")
+    watcher = FleetWatcher(redis_client, keys, views.append, sealer=fleet, allowed=frozenset({"listed:1"}))
+
+    async def register(worker: fleet_pb2.WorkerState, sealer: Sealer, as_id: str | None = None) -> None:
+        worker_id = as_id or worker.worker_id
+        blob = sealer.seal(f"worker-state:{worker.worker_id}", worker.SerializeToString())
+        await redis_client.set(keys.worker_state(worker_id), blob)
+        await redis_client.zadd(keys.workers, {worker_id: 1.0})
+
+    await register(state("signed", 1.0), fleet)
+    await register(state("unsigned", 1.0), Sealer(None))
+    await register(state("forged", 1.0), forged)
+    await register(state("listed", 1.0), Sealer(None))            # unsigned, but its address is allowed
+    await register(state("signed", 1.0), fleet, as_id="replayed")  # a valid seal, copied under another id
+    await redis_client.set(keys.worker_state("garbage"), b"\xff\x00 not a state")
+    await redis_client.zadd(keys.workers, {"garbage": 1.0})
+    with caplog.at_level(logging.WARNING):
+        await watcher.refresh_once()
+        await watcher.refresh_once()
+    assert set(views[-1].workers) == {"signed", "listed"}
+    assert watcher.refused == {("worker", "unsigned"): 2, ("worker", "bad_signature"): 4,
+                               ("worker", "unparsable"): 2}
+    assert caplog.text.count("refusing worker unsigned: not signed with the fleet key") == 1   # logged once
+
+
+async def test_an_allow_list_alone_admits_only_its_addresses(redis_client):
+    keys, views = FleetKeys("allow"), []
+    watcher = FleetWatcher(redis_client, keys, views.append, allowed=frozenset({"a:1"}))
+    await heartbeat(redis_client, keys, state("a", 1.0))
+    await heartbeat(redis_client, keys, state("b", 1.0))
+    await watcher.refresh_once()
+    assert set(views[-1].workers) == {"a"} and watcher.refused == {("worker", "not_allowed"): 1}

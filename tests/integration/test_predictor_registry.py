@@ -13,6 +13,7 @@ from interfleet.fleet.embedded_redis import EmbeddedRedis
 from interfleet.predictor.evaluate import Prepared, fit
 from interfleet.predictor.features import FeatureBuilder, placement_of
 from interfleet.predictor.registry import ModelWatcher, publish, validate_candidate
+from interfleet.security.signing import Sealer
 from interfleet.telemetry.keys import FleetKeys
 from predictor_data import synthetic_rows
 
@@ -57,7 +58,7 @@ async def test_publish_validate_load_cycle_and_a_corrupt_model_is_refused(store,
     await client.set(keys.predictor_version, 2)
     with caplog.at_level(logging.ERROR):
         assert await watcher.refresh_once() == "ok"
-    assert watcher.version == 1 and "rejected predictor model v2" in caplog.text
+    assert watcher.version == 1 and "refused predictor model v2" in caplog.text
     # A model built for other features is refused the same way.
     incompatible = model.dumps().replace('"features": [', '"features": ["gpu_sm_count", ', 1)
     await client.set(keys.predictor_model, json.dumps({"version": 3, "published_at": 1000, "model": incompatible}))
@@ -87,3 +88,32 @@ def test_a_worse_candidate_fails_validation(trained):
 
     bad = validate_candidate(Inflated(), model, features, solo, measured)
     assert not bad["passed"] and bad["candidate_mape"] > bad["current_mape"]
+
+
+async def test_with_a_fleet_key_only_a_signed_model_of_bounded_size_is_loaded(store, trained, caplog):
+    model, _, _ = trained
+    keys = FleetKeys("signed-models")
+    client = aioredis.from_url(store.url)
+    fleet = Sealer(b"fleet key")
+    watcher = ModelWatcher(client, keys, sealer=fleet, max_bytes=3_000_000)
+    assert await publish(client, keys, model, {"source": "test"}, sealer=fleet) == 1
+    assert await watcher.refresh_once() == "ok" and watcher.version == 1
+
+    # Someone with write access to Redis publishes a model: unsigned, then signed with another key.
+    assert await publish(client, keys, model, {"source": "attacker"}) == 2
+    with caplog.at_level(logging.ERROR):
+        await watcher.refresh_once()
+    assert watcher.version == 1 and "v2: predictor-model: not signed with the fleet key" in caplog.text
+    assert await publish(client, keys, model, {"source": "attacker"}, sealer=Sealer(b"guessed")) == 3
+    await watcher.refresh_once()
+    assert watcher.version == 1 and "does not match" in watcher.last_error
+    # An oversized one is refused before it is fetched.
+    await client.set(keys.predictor_model, fleet.seal("predictor-model", b" " * 3_000_001))
+    await client.set(keys.predictor_version, 4)
+    await watcher.refresh_once()
+    assert watcher.version == 1 and "over the limit" in watcher.last_error
+    assert watcher.refused == {("predictor_model", "unsigned"): 1, ("predictor_model", "bad_signature"): 1,
+                               ("predictor_model", "too_large"): 1}
+    assert await publish(client, keys, model, {"source": "test"}, sealer=fleet) == 5
+    assert await watcher.refresh_once() == "ok" and watcher.version == 5
+    await client.aclose()

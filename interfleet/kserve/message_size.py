@@ -1,0 +1,56 @@
+"""The largest message a server needs to accept, from the largest request its models allow.
+
+A request's size is bounded when every input has fixed non-batch dimensions and a fixed-width
+datatype: max_batch_size x elements x bytes per element, summed over inputs. The cap is the
+largest such bound over the repository, with room for protobuf framing and for integers sent as
+varints in typed contents, and never above the ceiling. A model with a dynamic dimension or
+BYTES input has no bound, and then the ceiling applies.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import onnx
+from onnx import helper
+
+from interfleet.repository import RepositoryError, list_models, load_spec
+
+log = logging.getLogger(__name__)
+
+FRAMING_BYTES = 1 << 20
+VARINT_ALLOWANCE = 1.25       # an INT64 element sent as a varint takes up to 10 bytes for 8
+
+
+def largest_request_bytes(repository: Path) -> int | None:
+    """The largest request (in tensor bytes) any model of `repository` accepts; None if unbounded."""
+    largest = 0
+    for name in list_models(repository):
+        try:
+            spec = load_spec(repository, name)
+            graph = onnx.load(str(spec.path), load_external_data=False).graph
+        except (RepositoryError, OSError, onnx.onnx_cpp2py_export.checker.ValidationError) as exc:
+            log.warning("cannot size requests of model %s (%s)", name, exc)
+            return None
+        initializers = {i.name for i in graph.initializer}
+        size = 0
+        for tensor in graph.input:
+            if tensor.name in initializers:
+                continue
+            kind = tensor.type.tensor_type
+            dims = [d.dim_value if d.HasField("dim_value") else -1 for d in kind.shape.dim][1:]
+            if kind.elem_type == onnx.TensorProto.STRING or any(d <= 0 for d in dims):
+                return None
+            itemsize = helper.tensor_dtype_to_np_dtype(kind.elem_type).itemsize
+            size += spec.max_batch_size * math.prod(dims) * itemsize
+        largest = max(largest, size)
+    return largest or None
+
+
+def message_cap(repository: Path, ceiling: int) -> int:
+    largest = largest_request_bytes(repository) if repository.is_dir() else None
+    if largest is None:
+        return ceiling
+    return min(ceiling, int(largest * VARINT_ALLOWANCE) + FRAMING_BYTES)

@@ -1,0 +1,62 @@
+"""TLS for the fleet's gRPC ports: credentials from PEM files named in a service's config.
+
+A server with `cert` and `key` serves TLS; with `client_ca` as well it requires every client to
+present a certificate signed by that CA (mutual TLS). A client (the router dialling workers, the
+health probe, the load generator) verifies the server against `ca` and, when it has `cert` and
+`key`, presents them as its own identity. `interfleet certs` makes a local CA and such files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+
+from interfleet.config import ConfigError
+
+
+def _read(path: str, what: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from None
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    cert: str | None = None        # this side's certificate chain (PEM)
+    key: str | None = None         # its private key (PEM)
+    ca: str | None = None          # a client: the CA that signed the servers it dials
+    client_ca: str | None = None   # a server: require client certificates signed by this CA
+
+    def __post_init__(self) -> None:
+        if bool(self.cert) != bool(self.key):
+            raise ConfigError("TLS needs both a certificate and its key (tls_cert and tls_key)")
+        if self.client_ca and not self.cert:
+            raise ConfigError("requiring client certificates (tls_client_ca) needs TLS on (tls_cert, tls_key)")
+
+    @property
+    def serves_tls(self) -> bool:
+        return bool(self.cert)
+
+    @property
+    def dials_tls(self) -> bool:
+        return bool(self.ca)
+
+    def server_credentials(self) -> grpc.ServerCredentials | None:
+        if not self.cert:
+            return None
+        pair = (_read(self.key, "TLS key"), _read(self.cert, "TLS certificate"))
+        client_ca = _read(self.client_ca, "client CA") if self.client_ca else None
+        return grpc.ssl_server_credentials([pair], root_certificates=client_ca,
+                                           require_client_auth=client_ca is not None)
+
+    def channel_credentials(self) -> grpc.ChannelCredentials | None:
+        if not self.ca:
+            return None
+        return grpc.ssl_channel_credentials(
+            root_certificates=_read(self.ca, "CA certificate"),
+            private_key=_read(self.key, "TLS key") if self.key else None,
+            certificate_chain=_read(self.cert, "TLS certificate") if self.cert else None,
+        )
