@@ -16,19 +16,20 @@ from interfleet.ready_file import wait_for_ready_file
 
 class Fleet:
     def __init__(self, root: Path, repository: Path, workers: list[dict], router: dict | None = None,
-                 predictor: dict | None = None):
+                 predictor: dict | None = None, shared: dict | None = None):
         self.root = root
         self.run_dir = root / "run"
         self.config_path = root / "fleet.yaml"
-        config = {
+        self.config = config = {
             "fleet": "test",
             "model_repository": str(repository),
             "router": {"metrics_port": 0, "refresh_interval_s": 0.1, "worker_hold_s": 1.0, **(router or {})},
             "workers": [{"metrics_port": 0, "heartbeat_interval_s": 0.2, "state_ttl_s": 1.0, **w} for w in workers],
+            **(shared or {}),    # top-level keys every service inherits (TLS files, the fleet key)
         }
         if predictor is not None:
             config["predictor"] = predictor
-        self.config_path.write_text(yaml.safe_dump(config))
+        self.write_config()
         self.worker_ids = [w["worker_id"] for w in workers]
         self._serving = workers_by_model(workers)
         self.models = set(self._serving)
@@ -36,6 +37,10 @@ class Fleet:
         self.address = ""
         self.redis_url = ""
         self.log = root / "fleet.log"
+
+    def write_config(self) -> None:
+        """(Re)write the fleet file from `self.config`, for a test that changes it before `start`."""
+        self.config_path.write_text(yaml.safe_dump(self.config))
 
     def start(self, timeout_s: float = 60.0, env_redis: bool = False) -> "Fleet":
         """Start `interfleet up`; with `env_redis` it uses $REDIS_URL, else it embeds its own Redis."""

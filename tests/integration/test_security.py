@@ -1,0 +1,132 @@
+"""A secured fleet, tried as a client and as an attacker would: real TLS, tokens and signatures.
+
+One fleet runs with everything on: mTLS on the router's client port, TLS with client
+certificates on the hop to the workers, bearer tokens, a fleet key signing registrations and
+models, and the embedded Redis's password.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import urllib.request
+
+import numpy as np
+import pytest
+import redis
+import tritonclient.grpc as tc
+from fleet_harness import Fleet
+from tritonclient.utils import InferenceServerException
+
+from interfleet.proto import fleet_pb2
+from interfleet.security.certs import make_fleet_credentials
+from interfleet.telemetry.keys import FleetKeys
+
+pytestmark = pytest.mark.fleet
+MODEL = "mlp"
+
+
+@pytest.fixture(scope="module")
+def secured(repository, tmp_path_factory):
+    root = tmp_path_factory.mktemp("secured")
+    certs = root / "certs"
+    make_fleet_credentials(certs, [])
+    tokens = dict(reversed(line.split()) for line in (certs / "tokens.txt").read_text().splitlines())
+    fleet = Fleet(root, repository,
+                  [{"worker_id": "w0", "models": [MODEL]}, {"worker_id": "w1", "models": [MODEL]}],
+                  router={"tls_client_ca": str(certs / "ca.pem"), "tls_ca": str(certs / "ca.pem"),
+                          "auth_tokens_file": str(certs / "tokens.txt")},
+                  shared={"tls_cert": str(certs / "server.pem"), "tls_key": str(certs / "server.key"),
+                          "fleet_key_file": str(certs / "fleet.key")})
+    # The workers require the router's certificate (mTLS on the hop).
+    for worker in fleet.config["workers"]:
+        worker["tls_client_ca"] = str(certs / "ca.pem")
+    fleet.write_config()
+    fleet.start(timeout_s=90)
+    yield fleet, certs, tokens
+    assert fleet.stop() == 0, fleet.log.read_text()[-3000:]
+
+
+def client(fleet, certs, with_client_cert=True) -> tc.InferenceServerClient:
+    extra = {"private_key": str(certs / "client.key"), "certificate_chain": str(certs / "client.pem")} \
+        if with_client_cert else {}
+    return tc.InferenceServerClient(fleet.address, ssl=True, root_certificates=str(certs / "ca.pem"), **extra)
+
+
+def infer(triton: tc.InferenceServerClient, token: str | None):
+    data = np.random.default_rng(0).standard_normal((1, 256)).astype(np.float32)
+    tensor = tc.InferInput("input", list(data.shape), "FP32")
+    tensor.set_data_from_numpy(data)
+    headers = {"authorization": f"Bearer {token}"} if token else None
+    return triton.infer(MODEL, [tensor], headers=headers, client_timeout=10)
+
+
+def status_of(call) -> str:
+    with pytest.raises(InferenceServerException) as caught:
+        call()
+    return f"{caught.value.status()}: {caught.value.message()}"
+
+
+def test_a_client_with_certificate_and_token_is_served(secured):
+    fleet, certs, tokens = secured
+    triton = client(fleet, certs)
+    served = {infer(triton, tokens["infer"]).get_response().parameters["worker_id"].string_param
+              for _ in range(20)}
+    assert served == {"w0", "w1"}          # both workers answer over the TLS hop
+
+
+def test_tokens_missing_wrong_or_of_the_wrong_scope_are_refused(secured):
+    fleet, certs, tokens = secured
+    triton = client(fleet, certs)
+    assert status_of(lambda: infer(triton, None)).startswith("StatusCode.UNAUTHENTICATED: missing 'authorization")
+    assert status_of(lambda: infer(triton, tokens["infer"][:-1] + "x")) == \
+        "StatusCode.UNAUTHENTICATED: invalid token"
+    assert status_of(lambda: infer(triton, tokens["read"])).startswith(
+        "StatusCode.PERMISSION_DENIED: a 'read' token may not call ModelInfer")
+    read = {"authorization": f"Bearer {tokens['read']}"}
+    assert triton.get_model_metadata(MODEL, headers=read).name == MODEL      # what a read token may do
+
+
+def test_a_client_without_tls_or_without_a_certificate_is_refused(secured):
+    fleet, certs, tokens = secured
+    plaintext = tc.InferenceServerClient(fleet.address)
+    assert "UNAVAILABLE" in status_of(lambda: plaintext.is_server_live(client_timeout=5))
+    anonymous = client(fleet, certs, with_client_cert=False)
+    assert "UNAVAILABLE" in status_of(lambda: anonymous.is_server_live(client_timeout=5))
+    # Nor can anyone but a router with the fleet's certificate reach a worker directly.
+    worker = tc.InferenceServerClient(fleet.worker("w0")["address"], ssl=True,
+                                      root_certificates=str(certs / "ca.pem"))
+    assert "UNAVAILABLE" in status_of(lambda: worker.is_server_live(client_timeout=5))
+
+
+def test_health_is_open_to_a_tls_probe_without_a_token(secured):
+    fleet, certs, _ = secured
+    probe = subprocess.run(
+        [sys.executable, "-m", "interfleet", "health", "--address", fleet.address, "--tls-ca", str(certs / "ca.pem"),
+         "--tls-cert", str(certs / "client.pem"), "--tls-key", str(certs / "client.key")],
+        capture_output=True, text=True, timeout=30)
+    assert probe.returncode == 0 and "SERVING" in probe.stdout, probe.stderr
+
+
+def test_redis_needs_the_password_and_a_forged_worker_is_never_routed_to(secured):
+    fleet, certs, tokens = secured
+    anonymous = redis.Redis.from_url(fleet.redis_url.replace(fleet.redis_url.split("@")[0] + "@", "redis://"))
+    with pytest.raises(redis.AuthenticationError):
+        anonymous.get("anything")
+
+    # An attacker who has the Redis password registers a worker of their own for the model.
+    store = redis.Redis.from_url(fleet.redis_url)
+    keys = FleetKeys("test")
+    rogue = fleet_pb2.WorkerState(worker_id="rogue", address="127.0.0.1:9", ready=True, heartbeat_at=1e10)
+    rogue.models.add(name=MODEL, version="1")
+    store.set(keys.worker_state("rogue"), rogue.SerializeToString(), px=60_000)
+    store.zadd(keys.workers, {"rogue": 1e10})
+    triton = client(fleet, certs)
+    served = {infer(triton, tokens["infer"]).get_response().parameters["worker_id"].string_param
+              for _ in range(30)}
+    assert served == {"w0", "w1"}
+    metrics = urllib.request.urlopen(f"http://{fleet.router()['metrics']}/metrics", timeout=5).read().decode()
+    refused = [line for line in metrics.splitlines()
+               if line.startswith('interfleet_router_refused_records_total{kind="worker",reason="unsigned"}')]
+    assert refused and float(refused[0].split()[-1]) > 0
+    assert "refusing worker rogue: not signed with the fleet key" in fleet.log.read_text()
