@@ -107,10 +107,15 @@ class SupervisedLoop:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=self.name)
 
-    async def stop(self) -> None:
+    async def stop(self, timeout_s: float = 1.0) -> None:
+        """Cancel the loop; a stop must end, so a pass stuck in a call that ignores cancellation
+        (seen with a client library mid-read) is waited on for `timeout_s` at most, then left."""
         if self._task is not None:
             self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            _, stuck = await asyncio.wait([self._task], timeout=timeout_s)
+            if stuck:
+                log.warning("loop %s did not stop within %.1f s of being cancelled; left behind", self.name,
+                            timeout_s)
             self._task = None
 
     async def _run(self) -> None:

@@ -39,6 +39,7 @@ from interfleet.telemetry.keys import STREAM_FIELD, FleetKeys
 log = logging.getLogger(__name__)
 
 ENV_PREFIX = "INTERFLEET_PREDICTOR_"
+STATE_EXPIRY_S = 600.0    # a worker's state and interference mark are kept this long for labelling rows
 
 
 @config_class
@@ -81,6 +82,7 @@ class PredictorService:
         self.sealer = Sealer(load_fleet_key(config.fleet_key, config.fleet_key_file))
         self.supervisor = Supervisor()     # no gRPC health here: its loops' errors are logged and counted
         self._reachable = True
+        self._seen: dict[str, float] = {}      # worker id -> when its state was last read (monotonic)
         self._last_id = "0"
         self._read_lock = asyncio.Lock()   # concurrent readers would read from the same id twice
 
@@ -157,9 +159,21 @@ class PredictorService:
             except (BadSignature, DecodeError):
                 continue       # its records stay unlabelled (skipped), as the router refuses it too
             self.rows.states[state.worker_id] = state
+            self._seen[state.worker_id] = time.monotonic()
         # Marks only ever extend `until`; keep the latest seen, so a record read after the mark
         # lapsed is still labelled by the window it fell in.
         self.rows.marks.update(parse_marks(await self._client.hgetall(self.keys.interference)))
+        self._expire_state()
+
+    def _expire_state(self) -> None:
+        """Forget workers unseen, and marks ended, for STATE_EXPIRY_S: churned ids must not pile up."""
+        now, rows = time.monotonic(), self.rows
+        for worker_id in [w for w, seen in self._seen.items() if now - seen > STATE_EXPIRY_S]:
+            del self._seen[worker_id]
+            rows.states.pop(worker_id, None)
+        ended_before = time.time() - STATE_EXPIRY_S
+        for worker_id in [w for w, mark in rows.marks.items() if mark["until"] < ended_before]:
+            del rows.marks[worker_id]
 
     async def retrain_once(self) -> dict | None:
         """Fit, validate and (if it passes) publish a candidate; returns the validation, or None."""

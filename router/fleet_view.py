@@ -34,6 +34,7 @@ from interfleet.telemetry.keys import FleetKeys
 
 log = logging.getLogger(__name__)
 
+MAX_REFUSALS_REMEMBERED = 10_000
 _DISTRUST = {
     "unsigned": "not signed with the fleet key",
     "bad_signature": "its signature does not match the fleet key",
@@ -167,5 +168,7 @@ class FleetWatcher:
     def _refuse(self, worker_id: str, reason: str, why: str) -> None:
         self.refused["worker", reason] += 1
         if (worker_id, reason) not in self._refusal_logged:
+            if len(self._refusal_logged) >= MAX_REFUSALS_REMEMBERED:   # ids are chosen by whoever writes
+                self._refusal_logged.clear()
             self._refusal_logged.add((worker_id, reason))
             log.warning("refusing worker %s: %s", worker_id, why)

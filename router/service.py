@@ -25,6 +25,7 @@ from interfleet.predictor.registry import ModelWatcher
 from interfleet.ready_file import write_ready_file
 from interfleet.router.config import RouterConfig
 from interfleet.router.degradation import PublishedModelEstimator
+from interfleet.router.departures import Departures
 from interfleet.router.dispatcher import Dispatcher
 from interfleet.router.fleet_view import FleetView, FleetWatcher
 from interfleet.router.interference import InterferenceDetector
@@ -68,6 +69,7 @@ class RouterService:
         self._credentials = config.tls.server_credentials()
         self.max_message_bytes = config.max_message_bytes or message_cap(Path(config.model_repository),
                                                                           MAX_MESSAGE_BYTES)
+        self._departures = Departures(config.worker_expiry_s)
         self._watcher: FleetWatcher | None = None
         self._marks: MarkPublisher | None = None
         self._endpoint: GrpcEndpoint | None = None
@@ -89,6 +91,7 @@ class RouterService:
     def _on_view(self, view: FleetView) -> None:
         for worker_id in [w for w in self.detector.workers if w not in view.workers]:
             self.detector.forget(worker_id)
+        self._departures.update(view.workers, self.stats.forget_worker)
         self.pool.update(view)
         self.dispatcher.on_view()
 

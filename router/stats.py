@@ -37,6 +37,12 @@ class RouterStats:
     # Records refused from Redis: ("worker" | "predictor_model", reason).
     refused: collections.Counter = field(default_factory=collections.Counter)
 
+    def forget_worker(self, worker_id: str) -> None:
+        """Drop every per-worker series of a worker gone for good, so churn does not grow them forever."""
+        for counter in (self.dispatched, self.predictions, self.predicted_ms, self.observed_ms, self.abs_error_ms):
+            for key in [k for k in counter if k[1] == worker_id]:
+                del counter[key]
+
     def record_answer(self, model: str, seconds: float, slo_ms: float) -> None:
         """One successful request: its count, latency, histogram bucket, and whether it met the SLO."""
         self.success[model] += 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 import urllib.request
 
 import numpy as np
@@ -121,12 +122,16 @@ def test_redis_needs_the_password_and_a_forged_worker_is_never_routed_to(secured
     rogue.models.add(name=MODEL, version="1")
     store.set(keys.worker_state("rogue"), rogue.SerializeToString(), px=60_000)
     store.zadd(keys.workers, {"rogue": 1e10})
+    refused = 0.0
+    deadline = time.monotonic() + 10
+    while not refused and time.monotonic() < deadline:      # the router's next reads of Redis
+        metrics = urllib.request.urlopen(f"http://{fleet.router()['metrics']}/metrics", timeout=5).read().decode()
+        refused = sum(float(line.split()[-1]) for line in metrics.splitlines()
+                      if line.startswith('interfleet_router_refused_records_total{kind="worker",reason="unsigned"}'))
+        time.sleep(0.1)
+    assert refused > 0
     triton = client(fleet, certs)
     served = {infer(triton, tokens["infer"]).get_response().parameters["worker_id"].string_param
               for _ in range(30)}
     assert served == {"w0", "w1"}
-    metrics = urllib.request.urlopen(f"http://{fleet.router()['metrics']}/metrics", timeout=5).read().decode()
-    refused = [line for line in metrics.splitlines()
-               if line.startswith('interfleet_router_refused_records_total{kind="worker",reason="unsigned"}')]
-    assert refused and float(refused[0].split()[-1]) > 0
     assert "refusing worker rogue: not signed with the fleet key" in fleet.log.read_text()
