@@ -4,6 +4,9 @@ The method table is derived from the service descriptor tritonclient ships, so t
 exactly Triton's. A servicer implements what it supports; every other method answers
 UNIMPLEMENTED with a message. Methods named in `raw_methods` receive and return serialized
 bytes, which lets the router forward tensors it never decodes.
+
+Requests are parsed here rather than by gRPC's deserializer: a message that does not parse is
+answered INVALID_ARGUMENT naming the expected type, where gRPC would answer UNKNOWN.
 """
 
 from __future__ import annotations
@@ -11,9 +14,10 @@ from __future__ import annotations
 from collections.abc import Collection
 
 import grpc
+from google.protobuf.message import DecodeError
 from tritonclient.grpc import service_pb2
 
-from interfleet.errors import Unimplemented
+from interfleet.errors import InvalidInput, Unimplemented
 from interfleet.kserve.status import maps_errors
 
 SERVICE_NAME = "inference.GRPCInferenceService"
@@ -22,6 +26,18 @@ _SERVICE = service_pb2.DESCRIPTOR.services_by_name["GRPCInferenceService"]
 
 def method_path(name: str) -> str:
     return f"/{SERVICE_NAME}/{name}"
+
+
+def _parsing(impl, request_cls):
+    """`impl` taking a parsed request, as a handler taking the request's bytes."""
+    async def handler(raw: bytes, context):
+        try:
+            request = request_cls.FromString(raw)
+        except DecodeError as exc:
+            raise InvalidInput(f"request is not a valid {request_cls.DESCRIPTOR.full_name}: {exc}") from None
+        return await impl(request, context)
+
+    return handler
 
 
 def _unimplemented(name: str):
@@ -40,19 +56,17 @@ def add_inference_service(
         raw = method.name in raw_methods
         request_cls = getattr(service_pb2, method.input_type.name)
         response_cls = getattr(service_pb2, method.output_type.name)
-        deserialize = None if raw else request_cls.FromString
         serialize = None if raw else response_cls.SerializeToString
         if method.client_streaming or method.server_streaming:
             if impl is None:
                 continue  # the only streaming method, ModelStreamInfer, is always implemented
-            handlers[method.name] = grpc.stream_stream_rpc_method_handler(
-                impl, request_deserializer=deserialize, response_serializer=serialize
-            )
+            if not raw:
+                raise ValueError(f"{method.name} must take raw bytes (raw_methods), so a bad message "
+                                 "is answered in-band rather than ending the stream")
+            handlers[method.name] = grpc.stream_stream_rpc_method_handler(impl, response_serializer=serialize)
         else:
+            impl = impl or _unimplemented(method.name)
             handlers[method.name] = grpc.unary_unary_rpc_method_handler(
-                maps_errors(impl or _unimplemented(method.name)),
-                request_deserializer=deserialize,
-                response_serializer=serialize,
-            )
+                maps_errors(impl if raw else _parsing(impl, request_cls)), response_serializer=serialize)
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
     server.add_registered_method_handlers(SERVICE_NAME, handlers)

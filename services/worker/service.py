@@ -33,7 +33,7 @@ from interfleet.services.worker.config import WorkerConfig
 from interfleet.services.worker.loaded_model import LoadedModel
 from interfleet.services.worker.metrics import WorkerCollector
 from interfleet.services.worker.runner import ModelRunner
-from interfleet.services.worker.servicer import InferenceServicer, WorkerControlServicer
+from interfleet.services.worker.servicer import RAW_METHODS, InferenceServicer, WorkerControlServicer
 from interfleet.services.worker.worker import Worker
 from interfleet.security.signing import Sealer, load_fleet_key
 from interfleet.supervision import Supervisor
@@ -93,7 +93,7 @@ class WorkerService:
         self._multiplexed = MultiplexedInferService(self.worker.infer, config.worker_id)
 
         def register(server: grpc.aio.Server) -> list[str]:
-            add_inference_service(server, InferenceServicer(self.worker))
+            add_inference_service(server, InferenceServicer(self.worker), raw_methods=RAW_METHODS)
             fleet_pb2_grpc.add_WorkerControlServicer_to_server(WorkerControlServicer(self.state), server)
             return [SERVICE_NAME, fleet_pb2.DESCRIPTOR.services_by_name["WorkerControl"].full_name,
                     self._multiplexed.register(server)]

@@ -6,11 +6,15 @@ from collections.abc import AsyncIterator, Callable
 
 from tritonclient.grpc import service_pb2
 
-from interfleet.kserve.call import deadline_of, server_metadata
+from interfleet.kserve.call import deadline_of, parse_infer_request, server_metadata
 from interfleet.kserve.status import stream_error_message
 from interfleet.kserve.streaming import serve_stream
 from interfleet.proto import fleet_pb2, fleet_pb2_grpc
 from interfleet.services.worker.worker import Worker
+
+
+# Bytes in, bytes out: parsed here, so a message that does not parse is INVALID_ARGUMENT.
+RAW_METHODS = ("ModelInfer", "ModelStreamInfer")
 
 
 class InferenceServicer:
@@ -41,24 +45,28 @@ class InferenceServicer:
     async def RepositoryIndex(self, request, context):
         return self._worker.index()
 
-    async def ModelInfer(self, request, context):
-        return await self._worker.infer(request, deadline_of(context))
+    async def ModelInfer(self, raw: bytes, context) -> bytes:
+        response = await self._worker.infer(parse_infer_request(raw), deadline_of(context))
+        return response.SerializeToString()
 
-    async def ModelStreamInfer(
-        self, requests: AsyncIterator[service_pb2.ModelInferRequest], context
-    ) -> AsyncIterator[service_pb2.ModelStreamInferResponse]:
+    async def ModelStreamInfer(self, raws: AsyncIterator[bytes], context) -> AsyncIterator[bytes]:
         deadline = deadline_of(context)
 
-        async def one(request: service_pb2.ModelInferRequest) -> service_pb2.ModelStreamInferResponse:
+        async def one(raw: bytes) -> bytes:
+            request = None
             try:
-                return service_pb2.ModelStreamInferResponse(infer_response=await self._worker.infer(request, deadline))
+                request = parse_infer_request(raw)
+                response = service_pb2.ModelStreamInferResponse(infer_response=await self._worker.infer(request,
+                                                                                                     deadline))
             except Exception as exc:  # noqa: BLE001 - reported in-band, the stream goes on
-                return service_pb2.ModelStreamInferResponse(
+                response = service_pb2.ModelStreamInferResponse(
                     error_message=stream_error_message(exc),
-                    infer_response=service_pb2.ModelInferResponse(id=request.id, model_name=request.model_name),
+                    infer_response=service_pb2.ModelInferResponse(
+                        id=request.id if request else "", model_name=request.model_name if request else ""),
                 )
+            return response.SerializeToString()
 
-        async for response in serve_stream(requests, one):
+        async for response in serve_stream(raws, one):
             yield response
 
 
