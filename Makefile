@@ -11,7 +11,7 @@ REPOSITORY ?= model_repository
 export INTERFLEET_ROUTER_PORT
 export REDIS_URL
 
-.PHONY: run test compose-test install zoo bench-router bench-peer bench-loadgen bench-batching bench-predictor bench-decision profile eval-predictor eval-routing protos clean
+.PHONY: run test compose-test chaos certs install zoo bench-router bench-peer bench-loadgen bench-batching bench-predictor bench-decision profile eval-predictor eval-routing protos clean
 
 run: install zoo
 	$(INTERFLEET) up --config $(CONFIG)
@@ -25,6 +25,16 @@ test: install
 compose-test: install
 	deploy/images/install-docker-host.sh
 	$(PYTHON) -m pytest -m compose tests/compose
+
+# Faults under load (about 4 minutes, loopback only): worker SIGKILL, worker SIGSTOP/SIGCONT,
+# Redis restarted empty, router restart, 3x overload; per-request outcomes, timelines and the
+# README's table in results/chaos/. Exits non-zero if a target is missed.
+chaos: install
+	$(PYTHON) bench/chaos --repository $(REPOSITORY) --out results/chaos
+
+# A local CA, TLS certificates, a fleet key and tokens in certs/ (see README, Security).
+certs: install
+	$(INTERFLEET) certs --out certs --host router --host workers --host redis
 
 install: $(VENV)/.installed
 

@@ -21,6 +21,7 @@ from tritonclient.grpc import service_pb2
 
 from interfleet.errors import DeadlineExceeded, ModelNotFound, Overloaded, ServingError, Unavailable
 from interfleet.kserve import model_metadata
+from interfleet.kserve.call import request_deadline
 from interfleet.kserve.status import code_of
 from interfleet.proto import fleet_pb2
 from interfleet.router.interference import InterferenceDetector
@@ -83,6 +84,7 @@ class Dispatcher:
         if self._in_flight >= self._max_in_flight:
             stats.failure[model, Overloaded.code.name] += 1
             raise Overloaded(f"router overloaded: {self._in_flight} requests in flight (max_in_flight)")
+        deadline = request_deadline(request, deadline, self._clock())
         if deadline is None and self._default_timeout_s:
             deadline = self._clock() + self._default_timeout_s
         started = time.perf_counter()

@@ -7,6 +7,7 @@
     client.pem, client.key   a client certificate, for clients when the router requires mTLS
     fleet.key                the HMAC key workers and the predictor sign their records with
     tokens.txt               one bearer token of scope `infer` and one of scope `read`
+    redis.password           a password for Redis (`requirepass`)
 
 For a local or test fleet; a production fleet takes its certificates from its own PKI (in
 Kubernetes, cert-manager) and only needs the same file layout. Existing files are kept unless
@@ -84,6 +85,7 @@ def make_fleet_credentials(out: Path, hosts: list[str]) -> list[Path]:
     written.append(_write(out / "fleet.key", secrets.token_hex(32).encode() + b"\n", secret=True))
     tokens = f"{secrets.token_urlsafe(32)} infer\n{secrets.token_urlsafe(32)} read\n"
     written.append(_write(out / "tokens.txt", tokens.encode(), secret=True))
+    written.append(_write(out / "redis.password", secrets.token_urlsafe(24).encode(), secret=True))
     return written
 
 

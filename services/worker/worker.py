@@ -10,14 +10,12 @@ from collections.abc import Callable
 
 from tritonclient.grpc import service_pb2
 
-from interfleet.errors import InvalidInput, ModelNotFound, ServingError
+from interfleet.errors import ModelNotFound, ServingError
 from interfleet.kserve import model_metadata
+from interfleet.kserve.call import request_deadline
 from interfleet.proto import fleet_pb2
 from interfleet.services.worker.runner import ModelRunner
 from interfleet.services.worker.tensors import decode_request, encode_response
-
-# Triton's per-request timeout parameter, in microseconds.
-TIMEOUT_PARAMETER = "timeout"
 
 
 class Worker:
@@ -51,7 +49,7 @@ class Worker:
         runner = self.runners[model.name]
         ok, queue_ns = False, 0
         try:
-            deadline = self._deadline(request, deadline)
+            deadline = request_deadline(request, deadline, self._clock())
             decoded = decode_request(request, runner.model.inputs, runner.model.outputs, model.max_batch_size)
             outputs, queue_ns = await runner.infer(decoded, deadline, time.perf_counter_ns() - received_ns)
             ok = True
@@ -61,17 +59,6 @@ class Worker:
         finally:
             runner.stats.record_request(ok, time.perf_counter_ns() - received_ns, queue_ns, time.time())
         return encode_response(request, model.version, outputs)
-
-    def _deadline(self, request: service_pb2.ModelInferRequest, deadline: float | None) -> float | None:
-        """The earlier of the gRPC deadline and the request's own `timeout` parameter."""
-        if TIMEOUT_PARAMETER not in request.parameters:
-            return deadline
-        parameter = request.parameters[TIMEOUT_PARAMETER]
-        timeout_us = parameter.int64_param or parameter.uint64_param
-        if timeout_us <= 0:
-            raise InvalidInput("parameter 'timeout' must be a positive int64 number of microseconds")
-        own = self._clock() + timeout_us / 1e6
-        return own if deadline is None else min(own, deadline)
 
     def model_ready(self, name: str, version: str) -> bool:
         model = self._hosted.get(name)

@@ -43,7 +43,9 @@ DOCKERFILE_ENV = dict(re.findall(r"^\s+(INTERFLEET_\w+)=(\S+)", (ROOT / "Dockerf
 KNOWN_ENV = ({f"INTERFLEET_ROUTER_{f.name.upper()}" for f in fields(RouterConfig)}
              | {f"INTERFLEET_WORKER_{f.name.upper()}" for f in fields(WorkerConfig)}
              | {f"INTERFLEET_PREDICTOR_{f.name.upper()}" for f in fields(PredictorConfig)}
-             | {"INTERFLEET_FLEET", "INTERFLEET_HEALTH_ADDRESS", "REDIS_URL"})
+             | {"INTERFLEET_FLEET", "INTERFLEET_HEALTH_ADDRESS", "REDIS_URL"}
+             | {"INTERFLEET_HEALTH_TLS_CA", "INTERFLEET_HEALTH_TLS_CERT", "INTERFLEET_HEALTH_TLS_KEY"}   # the probe
+             | {"REDIS_PASSWORD"})        # expanded into REDIS_URL by Kubernetes, as $(REDIS_PASSWORD)
 
 
 def interfleet_services():
@@ -60,9 +62,18 @@ def k8s_containers():
 
 
 def container_env(container) -> dict[str, str]:
-    """Environment of a container; values set from pod fields get stand-ins."""
+    """Environment of a container; values set from pod fields and secrets get stand-ins, and
+    `$(VAR)` references are expanded as Kubernetes does."""
     stand_ins = {"metadata.name": "worker-abc12", "status.podIP": "10.1.2.3"}
-    return {e["name"]: e.get("value") or stand_ins[e["valueFrom"]["fieldRef"]["fieldPath"]] for e in container["env"]}
+    env: dict[str, str] = {}
+    for entry in container["env"]:
+        if "value" in entry:
+            env[entry["name"]] = re.sub(r"\$\((\w+)\)", lambda m: env[m.group(1)], entry["value"])
+        elif "secretKeyRef" in entry["valueFrom"]:
+            env[entry["name"]] = "stand-in-secret"
+        else:
+            env[entry["name"]] = stand_ins[entry["valueFrom"]["fieldRef"]["fieldPath"]]
+    return env
 
 
 def in_repository(args: list[str]) -> list[str]:
@@ -156,7 +167,8 @@ def test_ports_ids_and_models_agree_across_compose_manifests_and_configs():
         if isinstance(config, PredictorConfig):   # serves nothing: no port, no probe
             assert "ports" not in container and "readinessProbe" not in container, path
             continue
-        probe_port = container["readinessProbe"]["grpc"]["port"]
+        assert container["readinessProbe"]["exec"]["command"] == ["interfleet", "health"], path
+        probe_port = int(env["INTERFLEET_HEALTH_ADDRESS"].rsplit(":", 1)[1])
         assert probe_port == config.port == container["ports"][0]["containerPort"], path
         if isinstance(config, WorkerConfig):
             assert config.fleet == yaml.safe_load((K8S / "base" / "fleet.yaml").read_text())["fleet"]
@@ -190,3 +202,22 @@ def test_every_registry_image_of_the_cpu_stack_has_a_debian_stand_in():
     pulled = {s["image"] for s in COMPOSE["services"].values()
               if "build" not in s and "dashboards" not in s.get("profiles", [])}
     assert stand_ins == pulled | {cpu_base}
+
+
+def test_kubernetes_runs_the_fleet_secured():
+    """TLS everywhere, tokens for clients, signed records, Redis over TLS with a password."""
+    secured = 0
+    for path, _, container in k8s_containers():
+        env = container_env(container)
+        config = service_config(container["args"], env)
+        assert env["REDIS_URL"].startswith("rediss://:stand-in-secret@"), path
+        assert config.fleet_key_file, path
+        if isinstance(config, RouterConfig):
+            assert config.tls_cert and config.tls_ca and config.auth_tokens_file and config.worker_tls_name, path
+        elif isinstance(config, WorkerConfig):
+            assert config.tls_cert and config.tls_client_ca, path
+        secured += 1
+    assert secured >= 5
+    redis = next(yaml.safe_load_all((K8S / "base" / "redis.yaml").read_text()))["spec"]["template"]["spec"]
+    args = redis["containers"][0]["args"]
+    assert "--requirepass" in args and args[args.index("--tls-auth-clients") + 1] == "yes"
