@@ -32,6 +32,7 @@ from interfleet.predictor.registry import ModelWatcher, publish, validate_candid
 from interfleet.proto import fleet_pb2
 from interfleet.ready_file import write_ready_file
 from interfleet.repository import list_models
+from interfleet.security.redis_access import redis_client
 from interfleet.security.signing import BadSignature, Sealer, load_fleet_key
 from interfleet.supervision import Supervisor
 from interfleet.telemetry.keys import STREAM_FIELD, FleetKeys
@@ -45,6 +46,7 @@ STATE_EXPIRY_S = 600.0    # a worker's state and interference mark are kept this
 @config_class
 class PredictorConfig:
     redis_url: str | None = field(default=None, metadata=env_aliases("REDIS_URL"))
+    redis_password_file: str | None = field(default=None, metadata=env_aliases("REDIS_PASSWORD_FILE"))
     fleet: str = field(default="default", metadata=env_aliases("INTERFLEET_FLEET"))
     model_repository: str = "model_repository"
     dataset: str = "predictor/data/reference.csv"     # seed rows, always part of training
@@ -94,7 +96,7 @@ class PredictorService:
                          and all(m in self._models for m, _, _ in r["co_runners"])]
             log.info("seed dataset: %d of %d rows use models in %s", len(self.seed), len(all_seed),
                      config.model_repository)
-        self._client = aioredis.from_url(config.redis_url, socket_timeout=5, socket_connect_timeout=2)
+        self._client = redis_client(config.redis_url, config.redis_password_file, socket_timeout=5, socket_connect_timeout=2)
         self._current = ModelWatcher(self._client, self.keys, max_age_s=float("inf"), sealer=self.sealer)
         if await self._current.refresh_once() == "missing":
             await self._publish_initial()

@@ -17,6 +17,7 @@ class RouterConfig:
     port: int = 8001                          # Triton's gRPC port; 0: ephemeral
     metrics_port: int = 8002                  # Triton's metrics port; 0: ephemeral; -1: off
     redis_url: str | None = field(default=None, metadata=env_aliases("REDIS_URL"))
+    redis_password_file: str | None = field(default=None, metadata=env_aliases("REDIS_PASSWORD_FILE"))
     fleet: str = field(default="default", metadata=env_aliases("INTERFLEET_FLEET"))
     policy: str = "least-loaded"
     policy_args: dict[str, Any] = field(default_factory=dict)
@@ -39,6 +40,8 @@ class RouterConfig:
     tls_client_ca: str | None = None          # and require client certificates signed by this CA (mTLS)
     tls_ca: str | None = None                 # dial workers over TLS, verifying them against this CA
     worker_tls_name: str | None = None        # the name workers' certs must carry, whatever address they have
+    worker_tls_cert: str | None = None        # the identity shown to workers (mTLS); default tls_cert/tls_key
+    worker_tls_key: str | None = None
     auth_tokens: tuple[str, ...] = field(default=(), metadata=env_aliases("INTERFLEET_AUTH_TOKENS"))
     auth_tokens_file: str | None = None       # one 'TOKEN [infer|read]' per line
     fleet_key: str | None = field(default=None, metadata=env_aliases("INTERFLEET_FLEET_KEY"))
@@ -59,8 +62,16 @@ class RouterConfig:
             raise ConfigError("decision_log_sample must be between 0 and 1")
         if self.default_timeout_s < 0 or self.max_message_bytes < 0 or self.max_in_flight < 1:
             raise ConfigError("default_timeout_s and max_message_bytes must be >= 0, max_in_flight >= 1")
-        self.tls                                  # checks the TLS files fit together
+        self.tls, self.worker_tls                 # check that the TLS files fit together
 
     @property
     def tls(self) -> TlsFiles:
+        """The client port's TLS, and (`ca`) how workers are verified."""
         return TlsFiles(self.tls_cert, self.tls_key, self.tls_ca, self.tls_client_ca)
+
+    @property
+    def worker_tls(self) -> TlsFiles:
+        """How the router dials workers: their CA, and its own certificate for mTLS."""
+        if self.worker_tls_cert:
+            return TlsFiles(self.worker_tls_cert, self.worker_tls_key, self.tls_ca)
+        return TlsFiles(self.tls_cert, self.tls_key, self.tls_ca)

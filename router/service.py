@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import grpc
-import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
 from interfleet.config import ConfigError
@@ -34,6 +33,7 @@ from interfleet.router.policies import make_policy
 from interfleet.router.servicer import RAW_METHODS, RouterServicer
 from interfleet.router.stats import RouterCollector, RouterStats
 from interfleet.router.worker_pool import HopSettings, WorkerPool
+from interfleet.security.redis_access import redis_client
 from interfleet.security.signing import Sealer, load_fleet_key
 from interfleet.security.tokens import TokenAuth, load_tokens
 from interfleet.supervision import Supervisor
@@ -51,7 +51,7 @@ class RouterService:
         self.stats = RouterStats()
         self.supervisor = Supervisor()
         self.pool = WorkerPool(config.eject_s, HopSettings(config.worker_streams, config.stream_window),
-                               credentials=config.tls.channel_credentials(), tls_name=config.worker_tls_name)
+                               credentials=config.worker_tls.channel_credentials(), tls_name=config.worker_tls_name)
         try:
             self.detector = InterferenceDetector(**config.interference)
         except (TypeError, ValueError) as exc:
@@ -104,7 +104,7 @@ class RouterService:
 
     async def start(self) -> None:
         config = self.config
-        client = aioredis.from_url(config.redis_url, socket_timeout=2, socket_connect_timeout=2)
+        client = redis_client(config.redis_url, config.redis_password_file, socket_timeout=2, socket_connect_timeout=2)
         keys = FleetKeys(config.fleet)
         # Every router loads each published model, so its status and version are visible whatever
         # the policy; only the interference-aware policy consults it.

@@ -20,7 +20,7 @@ from typing import Any
 from interfleet.config import ConfigError, load_file
 
 # Top-level keys that apply to every section whose service has them, unless the section sets its own.
-SHARED_KEYS = ("fleet", "model_repository", "redis_url", "fleet_key_file")
+SHARED_KEYS = ("fleet", "model_repository", "redis_url", "redis_password_file", "fleet_key_file")
 TLS_KEYS = ("tls_cert", "tls_key", "tls_client_ca")       # router and workers
 TOP_LEVEL_KEYS = (*SHARED_KEYS, *TLS_KEYS, "tls_ca", "router", "workers", "predictor")
 

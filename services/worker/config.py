@@ -29,6 +29,7 @@ class WorkerConfig:
     # e.g. {"*": {"policy": "fixed", "max_delay_ms": 2}, "mlp": {"policy": "none"}}
     batching: dict[str, Any] = field(default_factory=dict)
     redis_url: str | None = field(default=None, metadata=env_aliases("REDIS_URL"))
+    redis_password_file: str | None = field(default=None, metadata=env_aliases("REDIS_PASSWORD_FILE"))
     fleet: str = field(default="default", metadata=env_aliases("INTERFLEET_FLEET"))
     heartbeat_interval_s: float = 0.5
     state_ttl_s: float = 3.0

@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import grpc
-import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
 from interfleet.kserve.endpoint import GrpcEndpoint
@@ -35,6 +34,7 @@ from interfleet.services.worker.metrics import WorkerCollector
 from interfleet.services.worker.runner import ModelRunner
 from interfleet.services.worker.servicer import RAW_METHODS, InferenceServicer, WorkerControlServicer
 from interfleet.services.worker.worker import Worker
+from interfleet.security.redis_access import redis_client
 from interfleet.security.signing import Sealer, load_fleet_key
 from interfleet.supervision import Supervisor
 from interfleet.telemetry.keys import FleetKeys
@@ -107,7 +107,7 @@ class WorkerService:
         await self._metrics.start()
         self.worker.ready = True
         if config.redis_url:
-            client = aioredis.from_url(config.redis_url, socket_timeout=2, socket_connect_timeout=2)
+            client = redis_client(config.redis_url, config.redis_password_file, socket_timeout=2, socket_connect_timeout=2)
             self._publisher = TelemetryPublisher(
                 client, FleetKeys(config.fleet), config.worker_id, self.state, config.heartbeat_interval_s,
                 config.state_ttl_s, config.batch_stream_maxlen,

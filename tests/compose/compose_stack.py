@@ -17,6 +17,7 @@ PROJECT = "interfleet"              # .env's COMPOSE_PROJECT_NAME
 PROFILE = ["--profile", "cpu"]
 ROUTER = "127.0.0.1:8001"
 PROMETHEUS = "http://127.0.0.1:9090"
+ONE_SHOT = {"fleet-secrets"}        # runs once on `up` and exits
 
 
 class ComposeFleet:
@@ -36,18 +37,18 @@ class ComposeFleet:
         return self.engine.compose(*PROFILE, *args, timeout=timeout, check=check)
 
     def containers(self) -> dict[str, dict]:
-        """Service -> {state, health} of the project's containers, stopped ones too (health '': no check)."""
+        """Service -> {state, health, exit} of the project's containers, stopped ones too (health '': no check)."""
         listed = self.engine.docker("ps", "-a", "-q",
                                     "--filter", f"label=com.docker.compose.project={PROJECT}").split()
         if not listed:
             return {}
         shown = self.engine.docker("inspect", "--format",
                                    '{{index .Config.Labels "com.docker.compose.service"}} {{.State.Status}} '
-                                   "{{if .State.Health}}{{.State.Health.Status}}{{end}}", *listed)
+                                   "{{.State.ExitCode}} {{if .State.Health}}{{.State.Health.Status}}{{end}}", *listed)
         out = {}
         for line in shown.splitlines():
-            service, state, *health = line.split()
-            out[service] = {"state": state, "health": health[0] if health else ""}
+            service, state, exit_code, *health = line.split()
+            out[service] = {"state": state, "health": health[0] if health else "", "exit": int(exit_code)}
         return out
 
     def wait_healthy(self, timeout_s: float, services: set[str] | None = None) -> dict[str, dict]:
@@ -55,6 +56,7 @@ class ComposeFleet:
         while True:
             seen = self.containers()
             waiting = {s: c for s, c in seen.items() if (services is None or s in services)
+                       and not (s in ONE_SHOT and c["state"] == "exited" and c["exit"] == 0)
                        and (c["state"] != "running" or c["health"] not in ("", "healthy"))}
             if seen and not waiting:
                 return seen

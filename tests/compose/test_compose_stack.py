@@ -20,7 +20,7 @@ import urllib.request
 import numpy as np
 import pytest
 import tritonclient.grpc as tc
-from compose_stack import PROMETHEUS, RESULTS, ROOT
+from compose_stack import ONE_SHOT, PROMETHEUS, RESULTS, ROOT
 from integration.test_bad_input import (  # noqa: F401  # collected here, against the compose stack
     test_a_burst_beyond_capacity_is_answered_never_silently_cancelled,
     test_bad_request_status_and_message,
@@ -44,7 +44,7 @@ from integration.test_serving import (  # noqa: F401
 
 pytestmark = [pytest.mark.compose, pytest.mark.timeout(1200)]
 
-SERVICES = {"redis", "predictor", "router", "prometheus", "worker-cpu0", "worker-cpu1"}
+SERVICES = {"fleet-secrets", "redis", "predictor", "router", "prometheus", "worker-cpu0", "worker-cpu1"}
 LOADGEN_MODELS = "tiny_cnn=3,mlp=3,transformer=2,mobilenet=1,resnet10=1"
 LOADGEN_RATE = 20
 # Dashboard queries that are empty in a run where nothing failed (a failure counter has no samples yet).
@@ -66,6 +66,9 @@ def test_every_service_of_the_cpu_profile_runs_and_is_healthy(fleet):
     containers = fleet.containers()
     assert set(containers) == SERVICES, containers           # no GPU worker, no Grafana in this profile
     for service, state in containers.items():
+        if service in ONE_SHOT:                              # made the fleet's secrets and exited
+            assert state["state"] == "exited" and state["exit"] == 0, (service, state)
+            continue
         assert state["state"] == "running", (service, state)
         # The predictor serves nothing to probe (its health check is disabled); the rest have checks.
         assert state["health"] == ("" if service == "predictor" else "healthy"), (service, state)
@@ -127,17 +130,25 @@ def test_the_prometheus_console_shows_the_dashboard_and_is_screenshotted(fleet):
     assert (RESULTS / "dashboard.png").stat().st_size > 50_000     # graphs drawn, not a blank page
 
 
+def redis_cli(fleet, *args: str, password: bool = True) -> str:
+    """redis-cli inside the redis container, with the fleet's password from the secrets volume."""
+    auth = 'REDISCLI_AUTH="$(cat /certs/redis.password)" ' if password else ""
+    return fleet.compose("exec", "-T", "redis", "sh", "-c", f"{auth}redis-cli {' '.join(args)}").stdout.strip()
+
+
 def test_redis_data_survives_a_restart_and_the_fleet_keeps_serving(fleet):
+    assert redis_cli(fleet, "GET", "anything", password=False).startswith("NOAUTH")   # the password is required
     sentinel = f"survives-{time.time_ns()}"
-    fleet.compose("exec", "-T", "redis", "redis-cli", "SET", "interfleet:compose-test:sentinel", sentinel)
+    redis_cli(fleet, "SET", "interfleet:compose-test:sentinel", sentinel)
     version_key = "interfleet:compose:predictor:version"
-    published = fleet.compose("exec", "-T", "redis", "redis-cli", "GET", version_key).stdout.strip()
+    published = redis_cli(fleet, "GET", version_key)
     assert published, "the predictor service published no model"
+    # What workers and the predictor publish is sealed with the fleet key.
+    assert redis_cli(fleet, "GET", "interfleet:compose:worker:cpu0").startswith("ifsig1:")
     fleet.compose("restart", "redis", timeout=120)
     fleet.wait_healthy(60, {"redis"})
-    assert fleet.compose("exec", "-T", "redis", "redis-cli", "GET",
-                         "interfleet:compose-test:sentinel").stdout.strip() == sentinel
-    assert fleet.compose("exec", "-T", "redis", "redis-cli", "GET", version_key).stdout.strip() == published
+    assert redis_cli(fleet, "GET", "interfleet:compose-test:sentinel") == sentinel
+    assert redis_cli(fleet, "GET", version_key) == published
     client = tc.InferenceServerClient(fleet.address)
     deadline = time.monotonic() + 30
     while True:

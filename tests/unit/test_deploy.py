@@ -45,11 +45,12 @@ KNOWN_ENV = ({f"INTERFLEET_ROUTER_{f.name.upper()}" for f in fields(RouterConfig
              | {f"INTERFLEET_PREDICTOR_{f.name.upper()}" for f in fields(PredictorConfig)}
              | {"INTERFLEET_FLEET", "INTERFLEET_HEALTH_ADDRESS", "REDIS_URL"}
              | {"INTERFLEET_HEALTH_TLS_CA", "INTERFLEET_HEALTH_TLS_CERT", "INTERFLEET_HEALTH_TLS_KEY"}   # the probe
-             | {"REDIS_PASSWORD"})        # expanded into REDIS_URL by Kubernetes, as $(REDIS_PASSWORD)
+             | {"REDIS_PASSWORD"}        # expanded into REDIS_URL by Kubernetes, as $(REDIS_PASSWORD)
+             | {"REDIS_PASSWORD_FILE"})
 
 
 def interfleet_services():
-    return {name: s for name, s in COMPOSE["services"].items() if "build" in s}
+    return {name: s for name, s in COMPOSE["services"].items() if "build" in s and "entrypoint" not in s}
 
 
 def k8s_containers():
@@ -150,7 +151,7 @@ def test_environment_variables_name_real_config_fields():
 def test_ports_ids_and_models_agree_across_compose_manifests_and_configs():
     fleet = yaml.safe_load((ROOT / "configs" / "compose.yaml").read_text())
     router_port = fleet["router"]["port"]
-    assert f"{router_port}:{router_port}" in COMPOSE["services"]["router"]["ports"]
+    assert f"127.0.0.1:{router_port}:{router_port}" in COMPOSE["services"]["router"]["ports"]   # plaintext
     assert COMPOSE["services"]["router"]["environment"]["INTERFLEET_HEALTH_ADDRESS"].endswith(f":{router_port}")
     assert f"EXPOSE {router_port}" in (ROOT / "Dockerfile").read_text()
     entries = {w["worker_id"]: w for w in fleet["workers"]}
@@ -221,3 +222,19 @@ def test_kubernetes_runs_the_fleet_secured():
     redis = next(yaml.safe_load_all((K8S / "base" / "redis.yaml").read_text()))["spec"]["template"]["spec"]
     args = redis["containers"][0]["args"]
     assert "--requirepass" in args and args[args.index("--tls-auth-clients") + 1] == "yes"
+
+
+def test_compose_runs_the_fleet_secured_inside():
+    """Mutual TLS between router and workers, signed records, a Redis password: all from the
+    volume the one-shot fleet-secrets service fills."""
+    fleet = yaml.safe_load((ROOT / "configs" / "compose.yaml").read_text())
+    assert fleet["fleet_key_file"].startswith("/etc/interfleet/certs/")
+    router = fleet["router"]
+    assert router["tls_ca"] and router["worker_tls_cert"] and router["worker_tls_name"] == "interfleet.fleet"
+    assert all(w["tls_cert"] and w["tls_client_ca"] for w in fleet["workers"])
+    secrets = COMPOSE["services"]["fleet-secrets"]
+    assert "interfleet certs" in secrets["command"][0]
+    for name, service in interfleet_services().items():
+        assert service["environment"]["REDIS_PASSWORD_FILE"].startswith("/etc/interfleet/certs/"), name
+        assert service["depends_on"]["fleet-secrets"]["condition"] == "service_completed_successfully", name
+    assert "--requirepass" in COMPOSE["services"]["redis"]["command"][0]
