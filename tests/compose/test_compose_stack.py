@@ -144,7 +144,7 @@ def test_redis_data_survives_a_restart_and_the_fleet_keeps_serving(fleet):
     published = redis_cli(fleet, "GET", version_key)
     assert published, "the predictor service published no model"
     # What workers and the predictor publish is sealed with the fleet key.
-    assert redis_cli(fleet, "GET", "interfleet:compose:worker:cpu0").startswith("ifsig1:")
+    assert redis_cli(fleet, "GETRANGE", "interfleet:compose:worker:cpu0", "0", "6") == "ifsig1:"
     fleet.compose("restart", "redis", timeout=120)
     fleet.wait_healthy(60, {"redis"})
     assert redis_cli(fleet, "GET", "interfleet:compose-test:sentinel") == sentinel
