@@ -21,6 +21,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import uvloop
 import yaml
 from faults import FAULT_AT_S, Fault, faults
 from load import Load, Outcomes
@@ -77,9 +78,10 @@ async def _after(first: asyncio.Future, loop, action, fleet) -> None:
 def write_outcomes(outcomes: Outcomes, path: Path) -> None:
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["sent_at_s", "model", "status", "latency_ms", "worker"])
-        for row in zip(outcomes.sent_at, outcomes.model, outcomes.status, outcomes.latency_ms, outcomes.worker):
-            writer.writerow([f"{row[0]:.4f}", row[1], row[2], f"{row[3]:.3f}", row[4]])
+        writer.writerow(["sent_at_s", "model", "status", "latency_ms", "worker", "send_lag_ms"])
+        for row in zip(outcomes.sent_at, outcomes.model, outcomes.status, outcomes.latency_ms, outcomes.worker,
+                       outcomes.send_lag_ms):
+            writer.writerow([f"{row[0]:.4f}", row[1], row[2], f"{row[3]:.3f}", row[4], f"{row[5]:.3f}"])
 
 
 async def main(args: argparse.Namespace) -> int:
@@ -135,4 +137,4 @@ if __name__ == "__main__":
     parser.add_argument("--out", default="results/chaos")
     parser.add_argument("--only", nargs="*", help="run only these faults")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s chaos: %(message)s")
-    sys.exit(asyncio.run(main(parser.parse_args())))
+    sys.exit(uvloop.run(main(parser.parse_args())))     # the generator must outrun the fleet it loads

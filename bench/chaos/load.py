@@ -33,6 +33,8 @@ class Outcomes:
     status: list[str] = field(default_factory=list)          # "OK", a gRPC status name, or "LOST"
     latency_ms: list[float] = field(default_factory=list)
     worker: list[str] = field(default_factory=list)
+    # Actual minus scheduled send time: when it grows, the load generator itself is saturated.
+    send_lag_ms: list[float] = field(default_factory=list)
 
 
 class Load:
@@ -98,7 +100,8 @@ class Load:
             model = models[int(self._rng.integers(len(models)))]
             index = len(outcomes.sent_at)
             for column, value in ((outcomes.sent_at, now), (outcomes.model, model), (outcomes.status, ""),
-                                  (outcomes.latency_ms, 0.0), (outcomes.worker, "")):
+                                  (outcomes.latency_ms, 0.0), (outcomes.worker, ""),
+                                  (outcomes.send_lag_ms, (now - next_send) * 1e3)):
                 column.append(value)
             task = asyncio.ensure_future(self._one(client, model, index, outcomes))
             pending.add(task)

@@ -37,9 +37,13 @@ def summarise(fault: Fault, outcomes: Outcomes, slo_ms: dict[str, float], retrie
     windows = {"before": sent < FAULT_AT_S, "during": (sent >= FAULT_AT_S) & (sent < fault.ends_at_s + 1.0),
                "after": sent >= fault.ends_at_s + 1.0}
     errors = collections.Counter(s for s in status if s not in ("OK", "LOST"))
+    failed = (status != "OK") & (status != "LOST")
     summary = {
         "fault": fault.name, "title": fault.title, "requests": int(len(sent)), "ok": int(ok.sum()),
         "errors": dict(sorted(errors.items())), "lost": int((status == "LOST").sum()),
+        # Failures per window, per thousand requests: "before" is what this machine misses with no fault.
+        "errors_per_1000": {name: round(1000 * float(failed[window].mean()), 1) if window.any() else None
+                            for name, window in windows.items()},
         "router_retries": retries,
         "p99_ms": {name: p99(latency[window & ok]) for name, window in windows.items()},
         "recovery_s": _recovery(sent, ok, status == "LOST", fault),
@@ -53,7 +57,8 @@ def summarise(fault: Fault, outcomes: Outcomes, slo_ms: dict[str, float], retrie
             "admitted": int((during & ok).sum()), "refused": int(refused.sum()),
             "admitted_p99_ms": p99(latency[during & ok]),
             "admitted_within_slo": round(float(np.mean(admitted_within_slo)), 4) if admitted_within_slo else None,
-            "refused_p99_ms": p99(latency[refused]), "refused_p50_ms": round(float(np.median(latency[refused])), 2)
+            "refused_p99_ms": p99(latency[refused]),
+            "client_send_lag_p99_ms": p99(np.array(outcomes.send_lag_ms)[during]), "refused_p50_ms": round(float(np.median(latency[refused])), 2)
             if refused.any() else None,
         }
     summary["targets"] = _targets(fault, summary)
@@ -122,12 +127,14 @@ def plot(fault: Fault, outcomes: Outcomes, path: Path) -> None:
 
 def table(summaries: list[dict]) -> str:
     """The README's results table (Markdown)."""
-    rows = ["| fault | requests | served | errors (by code) | lost | p99 before / during / after (ms) | "
-            "recovery (s) | targets |", "|---|---|---|---|---|---|---|---|"]
+    rows = ["| fault | requests | served | errors (by code) | errors per 1,000 before / during / after | lost | "
+            "p99 before / during / after (ms) | recovery (s) | targets |", "|---|---|---|---|---|---|---|---|---|"]
     for s in summaries:
         errors = ", ".join(f"{code} {n}" for code, n in s["errors"].items()) or "none"
         p = s["p99_ms"]
         met = [f"{'met' if ok else 'MISSED'}: {name}" for name, ok in s["targets"].items()]
-        rows.append(f"| {s['title']} | {s['requests']} | {s['ok']} | {errors} | {s['lost']} | "
+        e = s["errors_per_1000"]
+        rows.append(f"| {s['title']} | {s['requests']} | {s['ok']} | {errors} | "
+                    f"{e['before']} / {e['during']} / {e['after']} | {s['lost']} | "
                     f"{p['before']} / {p['during']} / {p['after']} | {s['recovery_s']} | {'; '.join(met)} |")
     return "\n".join(rows)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Sequence
 
 from interfleet.config import ConfigError
@@ -53,7 +54,11 @@ class InterferenceAware(RoutingPolicy):
     impose little and go where they finish first.
 
     Among the workers predicted to meet the request's deadline, the smallest
-    predicted(w) + imposed(w) wins. When none is (the smallest prediction exceeds the time left),
+    predicted(w) + imposed(w) wins, except that a share `explore` (2%) of decisions goes to one of
+    them at random. Without that, routing feeds on its own predictions: a worker that gets no
+    traffic gives the detector no evidence, and the overhead model, fitted to the answers of the
+    workers that do, absorbs their slowness as if it were everyone's, so a slow worker that once
+    looked fastest could keep every request. When none is (the smallest prediction exceeds the time left),
     no worker can meet it: with `on_unmeetable="reject"` the request is refused at once
     (NoWorkerMeetsDeadline), with "least-bad" it goes to the smallest prediction anyway. Without a usable degradation
     model, or a candidate the worker has not described yet, the decision falls back to
@@ -64,10 +69,14 @@ class InterferenceAware(RoutingPolicy):
     uses_placement = True
 
     def __init__(self, on_unmeetable: str = "reject", hop_ms: float = 0.5, overhead_decay: float = 0.995,
-                 seed: int | None = None, estimator: DegradationEstimator | None = None,
+                 seed: int | None = None, explore: float = 0.02, estimator: DegradationEstimator | None = None,
                  correction: Correction | None = None):
         if on_unmeetable not in ON_UNMEETABLE:
             raise ConfigError(f"on_unmeetable must be one of {', '.join(ON_UNMEETABLE)}, not {on_unmeetable!r}")
+        if not 0.0 <= explore < 1.0:
+            raise ConfigError(f"explore must be in [0, 1), not {explore!r}")
+        self.explore = explore
+        self._random = random.Random(seed)
         self.on_unmeetable = on_unmeetable
         self.overhead = OverheadModel(overhead_decay, prior_ms=hop_ms)
         self.estimator = estimator
@@ -94,7 +103,10 @@ class InterferenceAware(RoutingPolicy):
             if not meeting and self.on_unmeetable == "reject":
                 raise NoWorkerMeetsDeadline(request.model, request.budget_ms, predictions)
             indices = meeting or [min(indices, key=corrected.__getitem__)]
-        best = min(indices, key=lambda i: corrected[i] + self._imposed(candidates[i], services[i]))
+        if self.explore and len(indices) > 1 and self._random.random() < self.explore:
+            best = self._random.choice(list(indices))
+        else:
+            best = min(indices, key=lambda i: corrected[i] + self._imposed(candidates[i], services[i]))
         return Decision(candidates[best], corrected[best], raw[best], predictions, services[best])
 
     def observe(self, decision: Decision, observed_ms: float) -> None:

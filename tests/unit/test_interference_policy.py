@@ -28,7 +28,7 @@ def heavy_neighbour_estimator(placements):
 
 
 def policy(**kwargs):
-    return InterferenceAware(hop_ms=0.0, estimator=heavy_neighbour_estimator, **kwargs)
+    return InterferenceAware(hop_ms=0.0, estimator=heavy_neighbour_estimator, **{"explore": 0.0, **kwargs})
 
 
 def test_prefers_the_idle_fast_device():
@@ -132,3 +132,14 @@ def test_power_of_two_picks_the_shorter_queue_of_two_samples():
     assert counts["w3"] == 0                       # the longest queue loses whichever it is paired with
     assert counts["w0"] > counts["w1"] > counts["w2"] > 0
     assert p2c.choose("m", [Candidate("only", outstanding=9)]).worker_id == "only"
+
+
+def test_a_small_share_of_decisions_explores_so_every_worker_keeps_giving_evidence():
+    explorer = policy(explore=0.05, seed=3)
+    candidates = [candidate("fast", 4.0), candidate("slow", 10.0), candidate("slower", 12.0)]
+    chosen = collections.Counter(explorer.decide(RouteRequest("mobilenet"), candidates).worker.worker_id
+                                 for _ in range(4000))
+    assert 0.93 < chosen["fast"] / 4000 < 0.99 and chosen["slow"] > 0 and chosen["slower"] > 0
+    # Never to a worker predicted to miss the deadline.
+    budget = RouteRequest("mobilenet", budget_ms=5.0)
+    assert {explorer.decide(budget, candidates).worker.worker_id for _ in range(500)} == {"fast"}
