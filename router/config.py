@@ -62,7 +62,8 @@ class RouterConfig:
             raise ConfigError("decision_log_sample must be between 0 and 1")
         if self.default_timeout_s < 0 or self.max_message_bytes < 0 or self.max_in_flight < 1:
             raise ConfigError("default_timeout_s and max_message_bytes must be >= 0, max_in_flight >= 1")
-        self.tls, self.worker_tls                 # check that the TLS files fit together
+        self.tls.check()
+        self.worker_tls.check()
 
     @property
     def tls(self) -> TlsFiles:

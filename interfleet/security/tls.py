@@ -31,6 +31,10 @@ class TlsFiles:
     client_ca: str | None = None   # a server: require client certificates signed by this CA
 
     def __post_init__(self) -> None:
+        self.check()
+
+    def check(self) -> None:
+        """Raise ConfigError unless the files named fit together (a config's own validation calls it)."""
         if bool(self.cert) != bool(self.key):
             raise ConfigError("TLS needs both a certificate and its key (tls_cert and tls_key)")
         if self.client_ca and not self.cert:

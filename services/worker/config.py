@@ -55,7 +55,7 @@ class WorkerConfig:
             raise ConfigError(f"worker {self.worker_id}: threads must be >= 1")
         if self.state_ttl_s <= self.heartbeat_interval_s:
             raise ConfigError("state_ttl_s must exceed heartbeat_interval_s, or live workers would expire")
-        self.tls                                  # checks the TLS files fit together
+        self.tls.check()
 
     @property
     def tls(self) -> TlsFiles:
