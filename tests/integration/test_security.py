@@ -12,6 +12,7 @@ import sys
 import time
 import urllib.request
 
+import grpc
 import numpy as np
 import pytest
 import redis
@@ -135,3 +136,14 @@ def test_redis_needs_the_password_and_a_forged_worker_is_never_routed_to(secured
               for _ in range(30)}
     assert served == {"w0", "w1"}
     assert "refusing worker rogue: not signed with the fleet key" in fleet.log.read_text()
+
+
+def test_a_stream_without_a_token_is_refused_before_any_request_runs(secured):
+    fleet, certs, _ = secured
+    credentials = grpc.ssl_channel_credentials((certs / "ca.pem").read_bytes(), (certs / "client.key").read_bytes(),
+                                               (certs / "client.pem").read_bytes())
+    with grpc.secure_channel(fleet.address, credentials) as channel:
+        stream = channel.stream_stream("/inference.GRPCInferenceService/ModelStreamInfer")
+        with pytest.raises(grpc.RpcError) as caught:
+            list(stream(iter([b""]), timeout=10))
+    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
