@@ -57,9 +57,9 @@ def summarise(fault: Fault, outcomes: Outcomes, slo_ms: dict[str, float], retrie
             "admitted": int((during & ok).sum()), "refused": int(refused.sum()),
             "admitted_p99_ms": p99(latency[during & ok]),
             "admitted_within_slo": round(float(np.mean(admitted_within_slo)), 4) if admitted_within_slo else None,
+            "refused_p50_ms": round(float(np.median(latency[refused])), 2) if refused.any() else None,
             "refused_p99_ms": p99(latency[refused]),
-            "client_send_lag_p99_ms": p99(np.array(outcomes.send_lag_ms)[during]), "refused_p50_ms": round(float(np.median(latency[refused])), 2)
-            if refused.any() else None,
+            "client_send_lag_p99_ms": p99(np.array(outcomes.send_lag_ms)[during]),
         }
     summary["targets"] = _targets(fault, summary)
     return summary

@@ -1,9 +1,10 @@
 """A grpc.aio server with the standard health and reflection services, started and stopped explicitly.
 
 Both the router and the workers serve through this, over TLS when given server credentials,
-behind any interceptors given (token authentication), with messages capped at
-`max_message_bytes` (each service derives it from the largest request its models accept). `stop` flips health to NOT_SERVING first,
-so load balancers and the router stop sending, then lets in-flight calls finish within `grace`.
+behind any interceptors given (token authentication), with received messages capped at
+`max_message_bytes` (the router derives it from the largest request its models accept).
+`stop` flips health to NOT_SERVING first, so load balancers and the router stop sending, then
+lets in-flight calls finish within `grace`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from grpc_reflection.v1alpha import reflection
 log = logging.getLogger(__name__)
 
 # Large tensors travel in one message; gRPC's 4 MiB default would cap a batch of images. This is
-# the ceiling; services set a lower cap from their models (`interfleet.kserve.message_size`).
+# the ceiling; the router sets a lower cap from its models (`interfleet.kserve.message_size`).
+# Workers keep it: a router's multiplexed message carries many requests at once.
 MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 # gRPC-core CANCELs calls that arrive while more than `max_pending_requests` (default 1000,
 # hard limit 3000) wait for the application to pick them up, and the Python aio server picks

@@ -56,13 +56,15 @@ def make_fleet_credentials(out: Path, hosts: list[str]) -> list[Path]:
     now = datetime.datetime.now(datetime.timezone.utc)
     ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
           .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=VALID_DAYS))
+          .not_valid_before(now - datetime.timedelta(minutes=5))
+          .not_valid_after(now + datetime.timedelta(days=VALID_DAYS))
           .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
           .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
                                        content_commitment=False, key_encipherment=False, data_encipherment=False,
                                        key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
           .sign(ca_key, hashes.SHA256()))
-    written = [_write(out / "ca.pem", ca.public_bytes(serialization.Encoding.PEM)), _write_key(out / "ca.key", ca_key)]
+    written = [_write(out / "ca.pem", ca.public_bytes(serialization.Encoding.PEM)),
+               _write_key(out / "ca.key", ca_key)]
     names = sorted({"localhost", "127.0.0.1", FLEET_NAME, *hosts})
     for stem, common_name, sans, usages in (
         ("server", "interfleet fleet", names, [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),

@@ -2,8 +2,9 @@
 
 Nothing here is on the request path: executed batches are appended to an in-memory buffer and
 `publish_once` (the worker's supervised heartbeat loop calls it every interval) writes them,
-together with the heartbeat, in one pipelined round trip. While Redis is unreachable the worker keeps serving, the buffer keeps the newest
-records (bounded), and the log says so once per outage.
+together with the heartbeat, in one pipelined round trip. While Redis is unreachable the
+worker keeps serving, the buffer keeps the newest records (bounded), and the log says so once
+per outage.
 """
 
 from __future__ import annotations
