@@ -22,7 +22,7 @@ import numpy as np
 from redis.exceptions import RedisError, WatchError
 
 from interfleet.predictor.model import DegradationModel, ModelFormatError
-from interfleet.security.signing import BadSignature, Sealer
+from interfleet.security.signing import PREDICTOR_MODEL, BadSignature, Sealer
 from interfleet.telemetry.keys import FleetKeys
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,6 @@ def validate_candidate(candidate: DegradationModel, current: DegradationModel | 
             "holdout_rows": int(len(measured))}
 
 
-MODEL_PURPOSE = "predictor-model"
 MAX_MODEL_BYTES = 16 * 1024 * 1024
 
 
@@ -64,7 +63,7 @@ async def publish(client, keys: FleetKeys, model: DegradationModel, validation: 
                 envelope = {"version": version, "published_at": wall_clock(), "validation": validation,
                             "model": model.dumps()}
                 pipe.multi()
-                pipe.set(keys.predictor_model, sealer.seal(MODEL_PURPOSE, json.dumps(envelope).encode()))
+                pipe.set(keys.predictor_model, sealer.seal(PREDICTOR_MODEL, json.dumps(envelope).encode()))
                 pipe.set(keys.predictor_version, version)
                 await pipe.execute()
                 break
@@ -133,7 +132,7 @@ class ModelWatcher:
     def _adopt(self, version: int, blob: bytes | None) -> None:
         if blob is not None:
             try:
-                blob = self._sealer.open(MODEL_PURPOSE, blob)
+                blob = self._sealer.open(PREDICTOR_MODEL, blob)
             except BadSignature as exc:
                 return self._refuse(version, exc.reason, str(exc))
         try:

@@ -33,7 +33,7 @@ from interfleet.proto import fleet_pb2
 from interfleet.ready_file import write_ready_file
 from interfleet.repository import list_models
 from interfleet.security.redis_access import redis_client
-from interfleet.security.signing import BadSignature, Sealer, load_fleet_key
+from interfleet.security.signing import BadSignature, Sealer, load_fleet_key, worker_state
 from interfleet.supervision import Supervisor
 from interfleet.telemetry.keys import STREAM_FIELD, FleetKeys
 
@@ -157,7 +157,7 @@ class PredictorService:
             if blob is None:
                 continue
             try:
-                state = fleet_pb2.WorkerState.FromString(self.sealer.open(f"worker-state:{worker_id}", blob))
+                state = fleet_pb2.WorkerState.FromString(self.sealer.open(worker_state(worker_id), blob))
             except (BadSignature, DecodeError):
                 continue       # its records stay unlabelled (skipped), as the router refuses it too
             self.rows.states[state.worker_id] = state

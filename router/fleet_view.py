@@ -29,7 +29,7 @@ from google.protobuf.message import DecodeError
 from redis.exceptions import RedisError
 
 from interfleet.proto import fleet_pb2
-from interfleet.security.signing import BadSignature, Sealer, unsealed
+from interfleet.security.signing import BadSignature, Sealer, unsealed, worker_state
 from interfleet.telemetry.keys import FleetKeys
 
 log = logging.getLogger(__name__)
@@ -151,7 +151,7 @@ class FleetWatcher:
         """The worker's state if it parses and may be trusted (see the module docstring)."""
         vouched, reason = not self._sealer.enabled and not self._allowed, "not_allowed"
         try:
-            payload = self._sealer.open(f"worker-state:{worker_id}", blob)
+            payload = self._sealer.open(worker_state(worker_id), blob)
             vouched = vouched or self._sealer.enabled
         except BadSignature as exc:
             payload, reason = unsealed(blob), exc.reason

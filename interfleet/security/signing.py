@@ -20,6 +20,12 @@ from pathlib import Path
 
 PREFIX = b"ifsig1:"
 _MAC_HEX = 64
+PREDICTOR_MODEL = "predictor-model"
+
+
+def worker_state(worker_id: str) -> str:
+    """The purpose a worker's heartbeat is sealed for: valid under its own id only."""
+    return f"worker-state:{worker_id}"
 
 
 class BadSignature(ValueError):

@@ -17,7 +17,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from interfleet.proto import fleet_pb2
-from interfleet.security.signing import Sealer
+from interfleet.security.signing import Sealer, worker_state
 from interfleet.telemetry.keys import STREAM_FIELD, FleetKeys
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ class TelemetryPublisher:
         try:
             async with self._client.pipeline(transaction=False) as pipe:
                 if state is not None:
-                    blob = self._sealer.seal(f"worker-state:{self._worker_id}", state.SerializeToString())
+                    blob = self._sealer.seal(worker_state(self._worker_id), state.SerializeToString())
                     pipe.set(self._keys.worker_state(self._worker_id), blob, px=self._ttl_ms)
                     pipe.zadd(self._keys.workers, {self._worker_id: state.heartbeat_at})
                 for record in records:
