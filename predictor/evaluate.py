@@ -50,10 +50,10 @@ def lightgbm_predictor(prepared: Prepared) -> Predictor:
 
 def fit(prepared: Prepared, rows: list[dict], info: dict | None = None) -> DegradationModel:
     x = prepared.x(rows)
-    y = log_ratio([r["mean_ms"] for r in rows], [r["solo_mean_ms"] for r in rows])
+    y = log_ratio([r["mean_ms"] for r in rows], [r["solo_ms"] for r in rows])
     counts = [len(r["samples_ms"]) for r in rows]
     sample_x = np.repeat(x, counts, axis=0)
-    sample_y = np.log(np.concatenate([np.asarray(r["samples_ms"]) / r["solo_mean_ms"] for r in rows]))
+    sample_y = np.log(np.concatenate([np.asarray(r["samples_ms"]) / r["solo_ms"] for r in rows]))
     return DegradationModel.train(x, y, sample_x, sample_y, info)
 
 
@@ -67,13 +67,13 @@ def _summed_load(row: dict) -> float:
 
 def linear_on_summed_load(train: list[dict], test: list[dict]) -> np.ndarray:
     design = np.array([[1.0, _summed_load(r)] for r in train])
-    target = np.array([r["mean_ms"] / r["solo_mean_ms"] for r in train])
+    target = np.array([r["mean_ms"] / r["solo_ms"] for r in train])
     coefficients, *_ = np.linalg.lstsq(design, target, rcond=None)
     return np.array([[1.0, _summed_load(r)] for r in test]) @ coefficients
 
 
 def score(test: list[dict], degradation: np.ndarray) -> dict:
-    predicted = np.array([r["solo_mean_ms"] for r in test]) * degradation
+    predicted = np.array([r["solo_ms"] for r in test]) * degradation
     measured = np.array([r["mean_ms"] for r in test])
     ape = np.abs(predicted - measured) / measured
     groups = collections.defaultdict(list)

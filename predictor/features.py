@@ -9,8 +9,9 @@ press on the same device:
   their graph features weighted by their load (so the order of co-runners cannot matter, and a
   model idling beside the target counts for little);
 - external pressure by kind (cpu, cache, memory bandwidth) at its intensity;
-- the device by descriptors, not by name (cores, threads, cache sizes, other workers sharing
-  its cores), so the model can carry over to devices it has seen less of.
+- the device by descriptors, not by name (cores or SMs, threads, cache sizes, other workers
+  sharing its cores, a GPU's peak compute and bandwidth), so the model can carry over to
+  devices it has seen less of.
 
 The label is the log of degradation: co-located latency over solo latency.
 """
@@ -38,7 +39,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "co_count", "co_load_sum", "co_load_max",
     *(f"co_{name}_{agg}" for name in _WEIGHTED for agg in ("sum", "max")),
     *(f"stress_{kind}" for kind in KINDS),
-    "d_cores", "d_threads", "d_log_l2", "d_log_l3", "d_shared_workers",
+    "d_cores", "d_threads", "d_log_l2", "d_log_l3", "d_shared_workers", "d_log_tflops", "d_log_memory_gbps",
     "oversubscription",
 )
 
@@ -64,6 +65,8 @@ class Placement:
     l2_bytes: int
     l3_bytes: int
     shared_workers: int = 0
+    peak_tflops: float = 0.0         # a GPU's spec-sheet compute and bandwidth; 0 for CPUs
+    memory_gbps: float = 0.0
     stress: str = ""
     stress_intensity: float = 0.0
 
@@ -98,7 +101,7 @@ class FeatureBuilder:
                                                  math.log1p(max(weighted[name], default=0.0)))),
             *(p.stress_intensity if p.stress == kind else 0.0 for kind in KINDS),
             float(p.cores), float(p.threads), math.log1p(p.l2_bytes), math.log1p(p.l3_bytes),
-            float(p.shared_workers),
+            float(p.shared_workers), math.log1p(p.peak_tflops), math.log1p(p.memory_gbps),
             # Threads wanting the cores per core: co-runners (and a stressor) time-slice a core set.
             p.threads * (1.0 + math.fsum(loads) + p.stress_intensity) / p.cores,
         ]
@@ -108,10 +111,22 @@ class FeatureBuilder:
 
 
 def placement_of(row: dict) -> Placement:
-    """A profiled dataset row as a placement."""
+    """A dataset row (profiled, or made online) as a placement."""
     return Placement(
-        target=row["target"], batch=row["batch"], solo_ms=row["solo_mean_ms"],
+        target=row["target"], batch=row["batch"], solo_ms=row["solo_ms"],
         co_runners=tuple(CoRunner(m, int(b), float(load)) for m, b, load in row["co_runners"]),
         cores=row["cores"], threads=row["threads"], l2_bytes=row["l2_bytes"], l3_bytes=row["l3_bytes"],
+        peak_tflops=row.get("peak_tflops", 0.0), memory_gbps=row.get("memory_gbps", 0.0),
         stress=row["stress"], stress_intensity=row["stress_intensity"],
     )
+
+
+def row_of(p: Placement, device: str, samples_ms: Sequence[float]) -> dict:
+    """A placement with its measured latencies as a dataset row (`placement_of`'s inverse)."""
+    return {
+        "device": device, "cores": p.cores, "threads": p.threads, "l2_bytes": p.l2_bytes, "l3_bytes": p.l3_bytes,
+        "peak_tflops": p.peak_tflops, "memory_gbps": p.memory_gbps, "target": p.target, "batch": p.batch,
+        "solo_ms": p.solo_ms, "mean_ms": float(np.mean(samples_ms)), "p95_ms": float(np.percentile(samples_ms, 95)),
+        "degree": len(p.co_runners), "co_runners": [[c.model, c.batch, c.load] for c in p.co_runners],
+        "stress": p.stress, "stress_intensity": p.stress_intensity, "samples_ms": list(samples_ms),
+    }

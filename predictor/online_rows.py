@@ -2,7 +2,7 @@
 
 A BatchRecord says which model ran, at what batch size, for how long, and which other models'
 executions overlapped it. To make it a placement we also need the model's solo latency on that
-worker (the median of its recent batches of that size that ran with no co-runner), each
+worker (`interfleet.predictor.solo`: the median of its recent lone batches of that size), each
 co-runner's load (its busy fraction in the worker's latest heartbeat) and the device's
 descriptors (from the same heartbeat). A record does not carry its co-runners' batch sizes;
 they are taken as 1. Records that lack any of these are skipped and counted,
@@ -18,19 +18,20 @@ from __future__ import annotations
 
 import collections
 import json
-import statistics
 from collections.abc import Callable
 
+from interfleet.predictor.devices import device_terms
+from interfleet.predictor.features import CoRunner, row_of
+from interfleet.predictor.solo import SoloLatency
 from interfleet.proto import fleet_pb2
 
-SOLO_WINDOW = 50
+MIN_LOAD = 0.05      # a co-runner's load is never taken below this (it was running: the record says so)
 
 
 class RowMaker:
     def __init__(self, known_model: Callable[[str], bool]):
         self._known_model = known_model
-        self._solo: dict[tuple[str, str, int], collections.deque] = collections.defaultdict(
-            lambda: collections.deque(maxlen=SOLO_WINDOW))
+        self._solo: dict[tuple[str, str, int], SoloLatency] = collections.defaultdict(SoloLatency)
         self.states: dict[str, fleet_pb2.WorkerState] = {}
         self.marks: dict[str, dict] = {}       # worker id -> interference mark {ratio, since, until}
         self.skipped: collections.Counter[str] = collections.Counter()
@@ -51,24 +52,16 @@ class RowMaker:
         if mark is not None and not mark["since"] <= record.started_at <= mark["until"]:
             mark = None
         if not record.co_runners and mark is None:
-            self._solo[key].append(record.compute_ms)
+            self._solo[key].observe(record.compute_ms)
         if not self._solo[key]:
             self.skipped["no solo latency yet"] += 1
             return None
         loads = {load.model: load.busy_fraction for load in state.load}
-        cpu = state.device.cpu
-        solo = statistics.median(self._solo[key])
-        return {
-            "device": state.worker_id, "cores": len(cpu.cpu_set) or max(1, state.device.gpu.sm_count),
-            "threads": cpu.threads or 1, "l2_bytes": cpu.l2_cache_bytes,
-            "l3_bytes": cpu.l3_cache_bytes, "target": record.model, "batch": record.batch_size,
-            "solo_mean_ms": solo, "mean_ms": record.compute_ms, "p95_ms": record.compute_ms,
-            "degree": len(record.co_runners),
-            "co_runners": [[m, 1, round(max(loads.get(m, 1.0), 0.05), 3)] for m in sorted(record.co_runners)],
-            "stress": "cpu" if mark else "",
-            "stress_intensity": min(1.0, max(0.0, mark["ratio"] - 1.0)) if mark else 0.0,
-            "samples_ms": [record.compute_ms],
-        }
+        co_runners = [CoRunner(m, 1, round(max(loads.get(m, 1.0), MIN_LOAD), 3)) for m in sorted(record.co_runners)]
+        placement = device_terms(state.device).placement(
+            record.model, record.batch_size, self._solo[key].value, co_runners, stress="cpu" if mark else "",
+            stress_intensity=min(1.0, max(0.0, mark["ratio"] - 1.0)) if mark else 0.0)
+        return row_of(placement, state.worker_id, [record.compute_ms])
 
 
 def parse_marks(raw: dict) -> dict[str, dict]:

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from interfleet.predictor.solo import solo_latency
 from interfleet.predictor.stressor import KINDS, start_stressor
 from interfleet.repository import list_models, load_spec
 
@@ -37,7 +38,7 @@ BATCHES = (1, 4)
 LOADS = (0.3, 0.6, 1.0)
 MAX_RUN_MS = 100.0            # skip (model, batch) pairs slower than this: they would dominate profiling time
 MAX_RUNS = 200                # per measurement; the time budget usually ends it first
-ROW_FIELDS = ("device", "cores", "threads", "l2_bytes", "l3_bytes", "target", "batch", "solo_mean_ms",
+ROW_FIELDS = ("device", "cores", "threads", "l2_bytes", "l3_bytes", "peak_tflops", "memory_gbps", "target", "batch", "solo_ms",
               "mean_ms", "p95_ms", "degree", "co_runners", "stress", "stress_intensity", "samples_ms")
 
 
@@ -145,7 +146,7 @@ def profile_device(device: str, cores: tuple[int, ...], threads: int, repository
                 solo = measure(targets[target], feeds, budget_s, max_runs=MAX_RUNS)
                 if solo.mean > MAX_RUN_MS:
                     continue
-                row = {**base, "target": target, "batch": batch, "solo_mean_ms": solo.mean}
+                row = {**base, "target": target, "batch": batch, "solo_ms": solo_latency(solo.samples_ms)}
 
                 def emit(m: Measurement, degree: int, co_runners: list, stress: str = "", intensity: float = 0.0):
                     out.write(json.dumps({**row, "mean_ms": m.mean, "p95_ms": m.p95, "degree": degree,
@@ -202,10 +203,22 @@ def read_dataset(path: Path) -> list[dict]:
     for row in rows:
         for key in ("cores", "threads", "l2_bytes", "l3_bytes", "batch", "degree"):
             row[key] = int(row[key])
-        for key in ("solo_mean_ms", "mean_ms", "p95_ms", "stress_intensity"):
+        for key in ("mean_ms", "p95_ms", "stress_intensity"):
             row[key] = float(row[key])
         row["co_runners"] = json.loads(row["co_runners"])
         row["samples_ms"] = [float(s) for s in row["samples_ms"].split()]
+        for key in ("peak_tflops", "memory_gbps"):
+            row[key] = float(row.get(key) or 0.0)
+    if rows and "solo_ms" not in rows[0]:
+        # Written before solo latency meant the median of the lone runs: recompute it from them.
+        lone = {(r["device"], r["target"], r["batch"]): solo_latency(r["samples_ms"]) for r in rows
+                if r["degree"] == 0 and not r["stress"]}
+        for row in rows:
+            row["solo_ms"] = lone[row["device"], row["target"], row["batch"]]
+            row.pop("solo_mean_ms", None)
+    else:
+        for row in rows:
+            row["solo_ms"] = float(row["solo_ms"])
     return rows
 
 

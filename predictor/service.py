@@ -190,7 +190,7 @@ class PredictorService:
         features = self.builder.matrix([placement_of(r) for r in holdout])
         await self._current.refresh_once()
         validation = validate_candidate(candidate, self._current.model, features,
-                                        [r["solo_mean_ms"] for r in holdout], [r["mean_ms"] for r in holdout],
+                                        [r["solo_ms"] for r in holdout], [r["mean_ms"] for r in holdout],
                                         self.config.tolerance)
         validation["skipped_records"] = self.skipped_records
         self.new_rows = 0

@@ -20,7 +20,8 @@ weight, a worker the router just drained still looks busy, and one it is floodin
 for a heartbeat: the herding that stale load signals cause).
 The same pass lists this router's requests in flight on those cores (`Beside`), the ones a
 request sent there would slow down. Overlaps, device descriptors and the heartbeats' part
-change only with the view, so they are computed once per view. Within a view, a placement is
+change only with the view, so they are computed once per view; the device's terms come from
+`interfleet.predictor.devices`, the mapping the predictor's online rows use too. Within a view, a placement is
 a function of this router's in-flight counts on the device, which take few distinct values:
 it is built once per distinct state and handed out again (the same object, which lets the
 degradation scorer recognise it at once), so a request pays for reading the counts only.
@@ -31,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from interfleet.predictor.devices import DeviceTerms, device_terms
 from interfleet.predictor.features import CoRunner, Placement
 from interfleet.proto import fleet_pb2
 from interfleet.router.fleet_view import FleetView
@@ -47,10 +49,7 @@ MEMO_SIZE = 8192     # distinct placements kept per view before the memo starts 
 
 @dataclass(frozen=True)
 class _Device:
-    cores: int
-    threads: int
-    l2_bytes: int
-    l3_bytes: int
+    terms: DeviceTerms
     # Every model of every worker sharing this device: (worker id, model, share of this device's
     # resources that worker reaches, its load when this router has none of its requests in flight,
     # its solo latency there).
@@ -61,8 +60,11 @@ class _Device:
 
 def _resources(state: fleet_pb2.WorkerState) -> frozenset:
     device = state.device
+    if device.name.startswith("emulated:"):
+        return frozenset({("emulated", state.worker_id)})    # each emulated worker is a GPU of its own
     if device.name.startswith("cuda"):
-        return frozenset({("gpu", device.gpu.index)})
+        host = state.address.rpartition(":")[0]
+        return frozenset({("gpu", host, device.gpu.index)})
     cores = device.cpu.cpu_set or range(max(1, device.cpu.logical_cores))
     return frozenset(("cpu", core) for core in cores)
 
@@ -89,12 +91,9 @@ class PlacementBuilder:
                  view.solo_ms.get((other, load.model), 0.0))
                 for other, share in sorted((o, len(mine & resources[o]) / len(mine)) for o in sharing)
                 for load in view.workers[other].load)
-            cpu, gpu = state.device.cpu, state.device.gpu
-            is_gpu = state.device.name.startswith("cuda")
             devices[worker_id] = _Device(
-                cores=max(1, gpu.sm_count) if is_gpu else len(mine), threads=1 if is_gpu else max(1, cpu.threads),
-                l2_bytes=0 if is_gpu else cpu.l2_cache_bytes, l3_bytes=0 if is_gpu else cpu.l3_cache_bytes,
-                loads=loads, counters=tuple((self._in_flight(other), model) for other, model, *_ in loads))
+                device_terms(state.device), loads=loads,
+                counters=tuple((self._in_flight(other), model) for other, model, *_ in loads))
         self._devices = devices
         self._memo = {}
 
@@ -124,7 +123,4 @@ class PlacementBuilder:
                 co_runners.append(CoRunner(co_model, 1, min(busy, 1.0)))
             if in_flight > 0 and co_solo_ms > 0:
                 beside.append((co_solo_ms, in_flight * share))
-        placement = Placement(target=model, batch=1, solo_ms=solo_ms, co_runners=tuple(co_runners),
-                              cores=device.cores, threads=device.threads, l2_bytes=device.l2_bytes,
-                              l3_bytes=device.l3_bytes)
-        return placement, tuple(beside)
+        return device.terms.placement(model, 1, solo_ms, co_runners), tuple(beside)

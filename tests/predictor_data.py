@@ -24,7 +24,7 @@ def synthetic_rows(repository, n=240, seed=0) -> list[dict]:
         slowdown = 1 + sum(load * builder.graph(m, b).flops / (builder.graph(m, b).flops + 5e6) for m, b, load in co)
         mean = solo * slowdown
         samples = list(mean * np.exp(np.random.default_rng(len(rows)).normal(0, 0.05, 12)))
-        rows.append({"target": target, "batch": batch, "solo_mean_ms": solo, "mean_ms": mean,
+        rows.append({"target": target, "batch": batch, "solo_ms": solo, "mean_ms": mean,
                      "p95_ms": float(np.percentile(samples, 95)), "degree": len(co), "co_runners": co,
                      "stress": "", "stress_intensity": 0.0, "cores": 1, "threads": 1, "l2_bytes": 1 << 19,
                      "l3_bytes": 1 << 25, "samples_ms": samples})

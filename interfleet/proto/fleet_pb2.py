@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cinterfleet/proto/fleet.proto\x12\rinterfleet.v1\"d\n\nDeviceInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12#\n\x03\x63pu\x18\x02 \x01(\x0b\x32\x16.interfleet.v1.CpuInfo\x12#\n\x03gpu\x18\x03 \x01(\x0b\x32\x16.interfleet.v1.GpuInfo\"\x81\x01\n\x07\x43puInfo\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07\x63pu_set\x18\x02 \x03(\x05\x12\x0f\n\x07threads\x18\x03 \x01(\x05\x12\x15\n\rlogical_cores\x18\x04 \x01(\x05\x12\x16\n\x0el2_cache_bytes\x18\x05 \x01(\x03\x12\x16\n\x0el3_cache_bytes\x18\x06 \x01(\x03\"\xb5\x01\n\x07GpuInfo\x12\r\n\x05model\x18\x01 \x01(\t\x12\r\n\x05index\x18\x02 \x01(\x05\x12\x1a\n\x12memory_total_bytes\x18\x03 \x01(\x03\x12\x10\n\x08sm_count\x18\x04 \x01(\x05\x12\x14\n\x0csm_clock_mhz\x18\x05 \x01(\x05\x12\x18\n\x10memory_clock_mhz\x18\x06 \x01(\x05\x12\x13\n\x0butilization\x18\x07 \x01(\x02\x12\x19\n\x11memory_used_bytes\x18\x08 \x01(\x03\";\n\nTensorSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08\x64\x61tatype\x18\x02 \x01(\t\x12\r\n\x05shape\x18\x03 \x03(\x03\"\x89\x02\n\x0bHostedModel\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x10\n\x08platform\x18\x03 \x01(\t\x12\x16\n\x0emax_batch_size\x18\x04 \x01(\x05\x12\x0e\n\x06slo_ms\x18\x05 \x01(\x01\x12)\n\x06inputs\x18\x06 \x03(\x0b\x32\x19.interfleet.v1.TensorSpec\x12*\n\x07outputs\x18\x07 \x03(\x0b\x32\x19.interfleet.v1.TensorSpec\x12\x18\n\x10\x66lops_per_sample\x18\x08 \x01(\x03\x12\x17\n\x0fparameter_count\x18\t \x01(\x03\x12\x17\n\x0fsolo_latency_ms\x18\n \x01(\x01\"\xa1\x01\n\tModelLoad\x12\r\n\x05model\x18\x01 \x01(\t\x12\x13\n\x0bqueue_depth\x18\x02 \x01(\x05\x12\x11\n\tin_flight\x18\x03 \x01(\x05\x12\x16\n\x0ep50_latency_ms\x18\x04 \x01(\x01\x12\x16\n\x0ep99_latency_ms\x18\x05 \x01(\x01\x12\x16\n\x0ethroughput_rps\x18\x06 \x01(\x01\x12\x15\n\rbusy_fraction\x18\x07 \x01(\x01\"\x94\x02\n\x0bWorkerState\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12)\n\x06\x64\x65vice\x18\x03 \x01(\x0b\x32\x19.interfleet.v1.DeviceInfo\x12*\n\x06models\x18\x04 \x03(\x0b\x32\x1a.interfleet.v1.HostedModel\x12&\n\x04load\x18\x05 \x03(\x0b\x32\x18.interfleet.v1.ModelLoad\x12\x12\n\nstarted_at\x18\x06 \x01(\x01\x12\x14\n\x0cheartbeat_at\x18\x07 \x01(\x01\x12\r\n\x05ready\x18\x08 \x01(\x08\x12\x17\n\x0fmetrics_address\x18\t \x01(\t\x12\x10\n\x08sequence\x18\n \x01(\x03\"\xa1\x01\n\x0b\x42\x61tchRecord\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x12\n\nbatch_size\x18\x03 \x01(\x05\x12\x12\n\nstarted_at\x18\x04 \x01(\x01\x12\x10\n\x08queue_ms\x18\x05 \x01(\x01\x12\x12\n\ncompute_ms\x18\x06 \x01(\x01\x12\x12\n\nco_runners\x18\x07 \x03(\t\x12\x0e\n\x06\x64\x65vice\x18\x08 \x01(\t\"\x11\n\x0fGetStateRequest\"M\n\nInferFrame\x12\x0b\n\x03tag\x18\x01 \x01(\x04\x12\x0f\n\x07request\x18\x02 \x01(\x0c\x12\x11\n\ttimeout_s\x18\x03 \x01(\x01\x12\x0e\n\x06\x63\x61ncel\x18\x04 \x01(\x08\"8\n\x0bInferFrames\x12)\n\x06\x66rames\x18\x01 \x03(\x0b\x32\x19.interfleet.v1.InferFrame\"J\n\nInferReply\x12\x0b\n\x03tag\x18\x01 \x01(\x04\x12\x10\n\x08response\x18\x02 \x01(\x0c\x12\x0c\n\x04\x63ode\x18\x03 \x01(\x05\x12\x0f\n\x07message\x18\x04 \x01(\t\":\n\x0cInferReplies\x12*\n\x07replies\x18\x01 \x03(\x0b\x32\x19.interfleet.v1.InferReply2W\n\rWorkerControl\x12\x46\n\x08GetState\x12\x1e.interfleet.v1.GetStateRequest\x1a\x1a.interfleet.v1.WorkerState2W\n\x0fWorkerInference\x12\x44\n\x05Infer\x12\x1a.interfleet.v1.InferFrames\x1a\x1b.interfleet.v1.InferReplies(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cinterfleet/proto/fleet.proto\x12\rinterfleet.v1\"d\n\nDeviceInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12#\n\x03\x63pu\x18\x02 \x01(\x0b\x32\x16.interfleet.v1.CpuInfo\x12#\n\x03gpu\x18\x03 \x01(\x0b\x32\x16.interfleet.v1.GpuInfo\"\x81\x01\n\x07\x43puInfo\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07\x63pu_set\x18\x02 \x03(\x05\x12\x0f\n\x07threads\x18\x03 \x01(\x05\x12\x15\n\rlogical_cores\x18\x04 \x01(\x05\x12\x16\n\x0el2_cache_bytes\x18\x05 \x01(\x03\x12\x16\n\x0el3_cache_bytes\x18\x06 \x01(\x03\"\x89\x02\n\x07GpuInfo\x12\r\n\x05model\x18\x01 \x01(\t\x12\r\n\x05index\x18\x02 \x01(\x05\x12\x1a\n\x12memory_total_bytes\x18\x03 \x01(\x03\x12\x10\n\x08sm_count\x18\x04 \x01(\x05\x12\x14\n\x0csm_clock_mhz\x18\x05 \x01(\x05\x12\x18\n\x10memory_clock_mhz\x18\x06 \x01(\x05\x12\x13\n\x0butilization\x18\x07 \x01(\x02\x12\x19\n\x11memory_used_bytes\x18\x08 \x01(\x03\x12\x13\n\x0bpeak_tflops\x18\t \x01(\x01\x12\x13\n\x0bmemory_gbps\x18\n \x01(\x01\x12\x16\n\x0el2_cache_bytes\x18\x0b \x01(\x03\x12\x10\n\x08\x65mulated\x18\x0c \x01(\x08\";\n\nTensorSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08\x64\x61tatype\x18\x02 \x01(\t\x12\r\n\x05shape\x18\x03 \x03(\x03\"\x89\x02\n\x0bHostedModel\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x10\n\x08platform\x18\x03 \x01(\t\x12\x16\n\x0emax_batch_size\x18\x04 \x01(\x05\x12\x0e\n\x06slo_ms\x18\x05 \x01(\x01\x12)\n\x06inputs\x18\x06 \x03(\x0b\x32\x19.interfleet.v1.TensorSpec\x12*\n\x07outputs\x18\x07 \x03(\x0b\x32\x19.interfleet.v1.TensorSpec\x12\x18\n\x10\x66lops_per_sample\x18\x08 \x01(\x03\x12\x17\n\x0fparameter_count\x18\t \x01(\x03\x12\x17\n\x0fsolo_latency_ms\x18\n \x01(\x01\"\xa1\x01\n\tModelLoad\x12\r\n\x05model\x18\x01 \x01(\t\x12\x13\n\x0bqueue_depth\x18\x02 \x01(\x05\x12\x11\n\tin_flight\x18\x03 \x01(\x05\x12\x16\n\x0ep50_latency_ms\x18\x04 \x01(\x01\x12\x16\n\x0ep99_latency_ms\x18\x05 \x01(\x01\x12\x16\n\x0ethroughput_rps\x18\x06 \x01(\x01\x12\x15\n\rbusy_fraction\x18\x07 \x01(\x01\"\x94\x02\n\x0bWorkerState\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12)\n\x06\x64\x65vice\x18\x03 \x01(\x0b\x32\x19.interfleet.v1.DeviceInfo\x12*\n\x06models\x18\x04 \x03(\x0b\x32\x1a.interfleet.v1.HostedModel\x12&\n\x04load\x18\x05 \x03(\x0b\x32\x18.interfleet.v1.ModelLoad\x12\x12\n\nstarted_at\x18\x06 \x01(\x01\x12\x14\n\x0cheartbeat_at\x18\x07 \x01(\x01\x12\r\n\x05ready\x18\x08 \x01(\x08\x12\x17\n\x0fmetrics_address\x18\t \x01(\t\x12\x10\n\x08sequence\x18\n \x01(\x03\"\xa1\x01\n\x0b\x42\x61tchRecord\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x12\n\nbatch_size\x18\x03 \x01(\x05\x12\x12\n\nstarted_at\x18\x04 \x01(\x01\x12\x10\n\x08queue_ms\x18\x05 \x01(\x01\x12\x12\n\ncompute_ms\x18\x06 \x01(\x01\x12\x12\n\nco_runners\x18\x07 \x03(\t\x12\x0e\n\x06\x64\x65vice\x18\x08 \x01(\t\"\x11\n\x0fGetStateRequest\"M\n\nInferFrame\x12\x0b\n\x03tag\x18\x01 \x01(\x04\x12\x0f\n\x07request\x18\x02 \x01(\x0c\x12\x11\n\ttimeout_s\x18\x03 \x01(\x01\x12\x0e\n\x06\x63\x61ncel\x18\x04 \x01(\x08\"8\n\x0bInferFrames\x12)\n\x06\x66rames\x18\x01 \x03(\x0b\x32\x19.interfleet.v1.InferFrame\"J\n\nInferReply\x12\x0b\n\x03tag\x18\x01 \x01(\x04\x12\x10\n\x08response\x18\x02 \x01(\x0c\x12\x0c\n\x04\x63ode\x18\x03 \x01(\x05\x12\x0f\n\x07message\x18\x04 \x01(\t\":\n\x0cInferReplies\x12*\n\x07replies\x18\x01 \x03(\x0b\x32\x19.interfleet.v1.InferReply2W\n\rWorkerControl\x12\x46\n\x08GetState\x12\x1e.interfleet.v1.GetStateRequest\x1a\x1a.interfleet.v1.WorkerState2W\n\x0fWorkerInference\x12\x44\n\x05Infer\x12\x1a.interfleet.v1.InferFrames\x1a\x1b.interfleet.v1.InferReplies(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,29 +36,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CPUINFO']._serialized_start=150
   _globals['_CPUINFO']._serialized_end=279
   _globals['_GPUINFO']._serialized_start=282
-  _globals['_GPUINFO']._serialized_end=463
-  _globals['_TENSORSPEC']._serialized_start=465
-  _globals['_TENSORSPEC']._serialized_end=524
-  _globals['_HOSTEDMODEL']._serialized_start=527
-  _globals['_HOSTEDMODEL']._serialized_end=792
-  _globals['_MODELLOAD']._serialized_start=795
-  _globals['_MODELLOAD']._serialized_end=956
-  _globals['_WORKERSTATE']._serialized_start=959
-  _globals['_WORKERSTATE']._serialized_end=1235
-  _globals['_BATCHRECORD']._serialized_start=1238
-  _globals['_BATCHRECORD']._serialized_end=1399
-  _globals['_GETSTATEREQUEST']._serialized_start=1401
-  _globals['_GETSTATEREQUEST']._serialized_end=1418
-  _globals['_INFERFRAME']._serialized_start=1420
-  _globals['_INFERFRAME']._serialized_end=1497
-  _globals['_INFERFRAMES']._serialized_start=1499
-  _globals['_INFERFRAMES']._serialized_end=1555
-  _globals['_INFERREPLY']._serialized_start=1557
-  _globals['_INFERREPLY']._serialized_end=1631
-  _globals['_INFERREPLIES']._serialized_start=1633
-  _globals['_INFERREPLIES']._serialized_end=1691
-  _globals['_WORKERCONTROL']._serialized_start=1693
-  _globals['_WORKERCONTROL']._serialized_end=1780
-  _globals['_WORKERINFERENCE']._serialized_start=1782
-  _globals['_WORKERINFERENCE']._serialized_end=1869
+  _globals['_GPUINFO']._serialized_end=547
+  _globals['_TENSORSPEC']._serialized_start=549
+  _globals['_TENSORSPEC']._serialized_end=608
+  _globals['_HOSTEDMODEL']._serialized_start=611
+  _globals['_HOSTEDMODEL']._serialized_end=876
+  _globals['_MODELLOAD']._serialized_start=879
+  _globals['_MODELLOAD']._serialized_end=1040
+  _globals['_WORKERSTATE']._serialized_start=1043
+  _globals['_WORKERSTATE']._serialized_end=1319
+  _globals['_BATCHRECORD']._serialized_start=1322
+  _globals['_BATCHRECORD']._serialized_end=1483
+  _globals['_GETSTATEREQUEST']._serialized_start=1485
+  _globals['_GETSTATEREQUEST']._serialized_end=1502
+  _globals['_INFERFRAME']._serialized_start=1504
+  _globals['_INFERFRAME']._serialized_end=1581
+  _globals['_INFERFRAMES']._serialized_start=1583
+  _globals['_INFERFRAMES']._serialized_end=1639
+  _globals['_INFERREPLY']._serialized_start=1641
+  _globals['_INFERREPLY']._serialized_end=1715
+  _globals['_INFERREPLIES']._serialized_start=1717
+  _globals['_INFERREPLIES']._serialized_end=1775
+  _globals['_WORKERCONTROL']._serialized_start=1777
+  _globals['_WORKERCONTROL']._serialized_end=1864
+  _globals['_WORKERINFERENCE']._serialized_start=1866
+  _globals['_WORKERINFERENCE']._serialized_end=1953
 # @@protoc_insertion_point(module_scope)

@@ -33,7 +33,7 @@ class CpuInfo(_message.Message):
     def __init__(self, model: _Optional[str] = ..., cpu_set: _Optional[_Iterable[int]] = ..., threads: _Optional[int] = ..., logical_cores: _Optional[int] = ..., l2_cache_bytes: _Optional[int] = ..., l3_cache_bytes: _Optional[int] = ...) -> None: ...
 
 class GpuInfo(_message.Message):
-    __slots__ = ("model", "index", "memory_total_bytes", "sm_count", "sm_clock_mhz", "memory_clock_mhz", "utilization", "memory_used_bytes")
+    __slots__ = ("model", "index", "memory_total_bytes", "sm_count", "sm_clock_mhz", "memory_clock_mhz", "utilization", "memory_used_bytes", "peak_tflops", "memory_gbps", "l2_cache_bytes", "emulated")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     INDEX_FIELD_NUMBER: _ClassVar[int]
     MEMORY_TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
@@ -42,6 +42,10 @@ class GpuInfo(_message.Message):
     MEMORY_CLOCK_MHZ_FIELD_NUMBER: _ClassVar[int]
     UTILIZATION_FIELD_NUMBER: _ClassVar[int]
     MEMORY_USED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    PEAK_TFLOPS_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_GBPS_FIELD_NUMBER: _ClassVar[int]
+    L2_CACHE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    EMULATED_FIELD_NUMBER: _ClassVar[int]
     model: str
     index: int
     memory_total_bytes: int
@@ -50,7 +54,11 @@ class GpuInfo(_message.Message):
     memory_clock_mhz: int
     utilization: float
     memory_used_bytes: int
-    def __init__(self, model: _Optional[str] = ..., index: _Optional[int] = ..., memory_total_bytes: _Optional[int] = ..., sm_count: _Optional[int] = ..., sm_clock_mhz: _Optional[int] = ..., memory_clock_mhz: _Optional[int] = ..., utilization: _Optional[float] = ..., memory_used_bytes: _Optional[int] = ...) -> None: ...
+    peak_tflops: float
+    memory_gbps: float
+    l2_cache_bytes: int
+    emulated: bool
+    def __init__(self, model: _Optional[str] = ..., index: _Optional[int] = ..., memory_total_bytes: _Optional[int] = ..., sm_count: _Optional[int] = ..., sm_clock_mhz: _Optional[int] = ..., memory_clock_mhz: _Optional[int] = ..., utilization: _Optional[float] = ..., memory_used_bytes: _Optional[int] = ..., peak_tflops: _Optional[float] = ..., memory_gbps: _Optional[float] = ..., l2_cache_bytes: _Optional[int] = ..., emulated: bool = ...) -> None: ...
 
 class TensorSpec(_message.Message):
     __slots__ = ("name", "datatype", "shape")

@@ -6,6 +6,8 @@ from dataclasses import field
 from typing import Any
 
 from interfleet.config import ConfigError, config_class, env_aliases
+from interfleet.emulation.device_model import SHARING
+from interfleet.emulation.gpus import UnknownGpu, gpu, is_emulated
 from interfleet.security.tls import TlsFiles
 
 ENV_PREFIX = "INTERFLEET_WORKER_"
@@ -20,7 +22,13 @@ class WorkerConfig:
     port: int = 0                             # 0: an ephemeral port, published in Redis
     advertise_host: str | None = None         # host routers should dial (a service name, a pod IP); default: host
     metrics_port: int = 0                     # Prometheus /metrics; 0: ephemeral; -1: off
-    device: str = "cpu"                       # "cpu" or "cuda:N"
+    device: str = "cpu"                       # "cpu", "cuda:N", or "emulated:<type>" (e.g. emulated:A100)
+    # An emulated GPU (interfleet.emulation): the seed of its hidden per-model factors (one per
+    # fleet, so its workers agree on them), MPS or time-slicing, and how much slower than device
+    # time it runs on the wall clock.
+    emulation_seed: int = 0
+    emulation_sharing: str = "mps"
+    emulation_time_scale: float = 1.0
     threads: int = 1                          # ONNX Runtime intra-op threads per model (CPU)
     cpus: tuple[int, ...] = ()                # CPU set to pin the worker to; empty: all cores
     allow_spinning: bool = False              # ORT busy-wait threads: lower latency, more interference
@@ -49,8 +57,18 @@ class WorkerConfig:
             raise ConfigError("worker_id must not be empty")
         if not self.models:
             raise ConfigError(f"worker {self.worker_id}: no models configured")
-        if self.device != "cpu" and not (self.device.startswith("cuda:") and self.device[5:].isdigit()):
-            raise ConfigError(f"worker {self.worker_id}: device must be 'cpu' or 'cuda:N', got {self.device!r}")
+        if is_emulated(self.device):
+            try:
+                gpu(self.device)
+            except UnknownGpu as exc:
+                raise ConfigError(f"worker {self.worker_id}: {exc}") from None
+            if self.emulation_sharing not in SHARING:
+                raise ConfigError(f"worker {self.worker_id}: emulation_sharing must be one of {', '.join(SHARING)}")
+            if self.emulation_time_scale <= 0:
+                raise ConfigError(f"worker {self.worker_id}: emulation_time_scale must be positive")
+        elif self.device != "cpu" and not (self.device.startswith("cuda:") and self.device[5:].isdigit()):
+            raise ConfigError(f"worker {self.worker_id}: device must be 'cpu', 'cuda:N' or 'emulated:<type>', "
+                              f"got {self.device!r}")
         if self.threads < 1:
             raise ConfigError(f"worker {self.worker_id}: threads must be >= 1")
         if self.state_ttl_s <= self.heartbeat_interval_s:

@@ -2,19 +2,30 @@
 
 CPU workers are pinned to their CPU set before any session or thread exists, so every thread
 ONNX Runtime creates inherits the affinity. GPU workers use CUDAExecutionProvider and describe
-the device through NVML.
+the device through NVML. Workers on an emulated GPU (`emulated:<type>`) run no model at all:
+their sessions spend each batch's time on the emulated device (`interfleet.emulation`) and
+they describe it by its spec sheet, marked emulated.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import onnxruntime as ort
 
+from interfleet.emulation.device_model import DeviceModel
+from interfleet.emulation.gpus import gpu, is_emulated
+from interfleet.emulation.realtime import RealtimeDevice
+from interfleet.emulation.session import EmulatedSession
+from interfleet.emulation.workload import workload_of
 from interfleet.proto import fleet_pb2
+from interfleet.repository import ModelSpec
 from interfleet.services.worker.config import WorkerConfig
+from interfleet.services.worker.loaded_model import LoadedModel
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +67,26 @@ def session_options(config: WorkerConfig) -> ort.SessionOptions:
     return options
 
 
+def model_loader(config: WorkerConfig) -> Callable[[ModelSpec], LoadedModel]:
+    """How this worker loads a model: into ONNX Runtime, or onto its emulated GPU (one per worker,
+    shared by all its models)."""
+    if not is_emulated(config.device):
+        providers, options = execution_providers(config), session_options(config)
+        return lambda spec: LoadedModel.load(spec, providers, options)
+    emulated = RealtimeDevice(gpu(config.device), DeviceModel(config.emulation_seed, config.emulation_sharing),
+                              config.emulation_time_scale, seed=zlib.crc32(config.worker_id.encode()))
+    repository = Path(config.model_repository)
+    return lambda spec: LoadedModel.of_session(
+        spec, EmulatedSession(spec.path, workload_of(repository, spec.name), emulated))
+
+
 def describe(config: WorkerConfig) -> fleet_pb2.DeviceInfo:
+    if is_emulated(config.device):
+        spec = gpu(config.device)
+        return fleet_pb2.DeviceInfo(name=config.device, gpu=fleet_pb2.GpuInfo(
+            model=f"{spec.name} (emulated)", memory_total_bytes=spec.memory_bytes, sm_count=spec.sm_count,
+            sm_clock_mhz=spec.boost_mhz, peak_tflops=spec.peak_tflops, memory_gbps=spec.memory_gbps,
+            l2_cache_bytes=spec.l2_bytes, emulated=True))
     if config.gpu_index is not None:
         return fleet_pb2.DeviceInfo(name=config.device, gpu=describe_gpu(config.gpu_index))
     return fleet_pb2.DeviceInfo(name="cpu", cpu=describe_cpu(config))

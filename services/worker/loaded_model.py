@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import onnxruntime as ort
 
 from interfleet.kserve.datatypes import FROM_ONNXRUNTIME, NUMPY_DTYPE
+from interfleet.predictor.solo import SoloLatency
 from interfleet.proto import fleet_pb2
 from interfleet.repository import ModelSpec, RepositoryError
 from interfleet.services.worker.tensors import EncodedTensor, TensorSpec
@@ -36,10 +37,10 @@ def _specs(args: Sequence[ort.NodeArg], model: str) -> tuple[TensorSpec, ...]:
 @dataclass
 class LoadedModel:
     spec: ModelSpec
-    session: ort.InferenceSession
+    session: ort.InferenceSession             # or an EmulatedSession
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
-    solo_latency_s: float = 0.0     # set by measure_solo; 0 until measured
+    solo: SoloLatency = field(default_factory=SoloLatency)   # its lone batch-1 runs here
 
     @classmethod
     def load(cls, spec: ModelSpec, providers: list, options: ort.SessionOptions) -> "LoadedModel":
@@ -47,6 +48,11 @@ class LoadedModel:
             session = ort.InferenceSession(str(spec.path), sess_options=options, providers=providers)
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise RepositoryError(f"model '{spec.name}': ONNX Runtime cannot load {spec.path}: {exc}") from exc
+        return cls.of_session(spec, session)
+
+    @classmethod
+    def of_session(cls, spec: ModelSpec, session) -> "LoadedModel":
+        """Around any session with ONNX Runtime's `get_inputs`, `get_outputs` and `run` (an emulated GPU's)."""
         return cls(spec, session, _specs(session.get_inputs(), spec.name), _specs(session.get_outputs(), spec.name))
 
     def encode(self, names: Sequence[str], arrays: Sequence[np.ndarray]) -> list[EncodedTensor]:
@@ -78,10 +84,15 @@ class LoadedModel:
                         max_batch_size})
         return {size: self.warm_up(size) for size in sizes}
 
+    @property
+    def solo_latency_s(self) -> float:
+        """Batch-1 seconds with nothing beside it (`interfleet.predictor.solo`); 0 until measured."""
+        return self.solo.value
+
     def measure_solo(self, runs: int = 7) -> float:
-        """Batch-1 seconds with nothing else running: the best of `runs`, since co-located work
-        (another worker warming up on shared cores) only ever makes a run slower."""
-        self.solo_latency_s = min(self.warm_up(1) for _ in range(runs))
+        """Seed the solo latency with `runs` batch-1 runs; lone runs while serving keep it current."""
+        for _ in range(runs):
+            self.solo.observe(self.warm_up(1))
         return self.solo_latency_s
 
     def to_proto(self) -> fleet_pb2.HostedModel:

@@ -289,9 +289,7 @@ class ModelRunner:
         self.stats.record_batch(items, len(batch), self._wall_clock(), input_ns, execution.infer_ns,
                                 execution.output_ns)
         if items == 1 and not execution.co_runners:
-            # Solo latency is a floor: any slower run had company (maybe on cores shared with
-            # another worker, which this worker cannot see), so the fastest lone run is kept.
-            self.model.solo_latency_s = min(self.model.solo_latency_s or infer_s, infer_s)
+            self.model.solo.observe(infer_s)
         oldest = min(job.enqueued_ns for job in batch)
         self._on_batch(fleet_pb2.BatchRecord(
             worker_id=self._worker_id, model=self.name, batch_size=items, started_at=execution.started_wall,

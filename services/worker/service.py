@@ -29,7 +29,6 @@ from interfleet.services.worker import device
 from interfleet.services.worker.activity import DeviceActivity
 from interfleet.services.worker.batching import LatencyProfile, make_batcher, settings
 from interfleet.services.worker.config import WorkerConfig
-from interfleet.services.worker.loaded_model import LoadedModel
 from interfleet.services.worker.metrics import WorkerCollector
 from interfleet.services.worker.runner import ModelRunner
 from interfleet.services.worker.servicer import RAW_METHODS, InferenceServicer, WorkerControlServicer
@@ -68,15 +67,14 @@ class WorkerService:
         config = self.config
         self._started_at = time.time()
         self._device_info = device.describe(config)
-        providers = device.execution_providers(config)
-        options = device.session_options(config)
+        load = device.model_loader(config)
         activity = DeviceActivity()
         runners: dict[str, ModelRunner] = {}
         for name in config.models:
             spec = load_spec(Path(config.model_repository), name)
             batching = settings.resolve(spec, config.batching)
             batcher = make_batcher(batching.policy, batching.max_batch_size, spec.slo_ms / 1e3, batching.args)
-            model = LoadedModel.load(spec, providers, options)
+            model = load(spec)
             profile = LatencyProfile(spec.max_batch_size)
             # Clients may send batches up to the model's maximum whatever the policy: warm them all.
             profile.seed(model.measure_profile(spec.max_batch_size))

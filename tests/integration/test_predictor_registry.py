@@ -46,7 +46,7 @@ async def test_publish_validate_load_cycle_and_a_corrupt_model_is_refused(store,
     watcher = ModelWatcher(client, keys, max_age_s=60, wall_clock=lambda: clock[0])
     assert await watcher.refresh_once() == "missing"
 
-    validation = validate_candidate(model, None, features, [r["solo_mean_ms"] for r in holdout],
+    validation = validate_candidate(model, None, features, [r["solo_ms"] for r in holdout],
                                     [r["mean_ms"] for r in holdout])
     assert validation["passed"] and validation["candidate_mape"] < 0.2
     assert await publish(client, keys, model, validation, wall_clock=lambda: clock[0]) == 1
@@ -76,7 +76,7 @@ async def test_publish_validate_load_cycle_and_a_corrupt_model_is_refused(store,
 
 def test_a_worse_candidate_fails_validation(trained):
     model, features, holdout = trained
-    solo = [r["solo_mean_ms"] for r in holdout]
+    solo = [r["solo_ms"] for r in holdout]
     measured = [r["mean_ms"] for r in holdout]
     good = validate_candidate(model, model, features, solo, measured)
     assert good["passed"] and good["current_mape"] == pytest.approx(good["candidate_mape"])

@@ -49,7 +49,7 @@ def test_nothing_is_bent_to_fit_its_field():
 def test_lists_and_validation_of_worker_config():
     config = build_config(WorkerConfig, cli={"worker_id": "w", "models": "a, b", "cpus": "0,1"})
     assert config.models == ("a", "b") and config.cpus == (0, 1)
-    with pytest.raises(ConfigError, match="device must be 'cpu' or 'cuda:N'"):
+    with pytest.raises(ConfigError, match="device must be 'cpu', 'cuda:N' or 'emulated:<type>'"):
         build_config(WorkerConfig, cli={"worker_id": "w", "models": "a", "device": "gpu"})
 
 

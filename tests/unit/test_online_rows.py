@@ -27,9 +27,9 @@ def test_rows_need_a_known_worker_a_solo_latency_and_known_models():
     assert maker.row(record(model="resnet152")) is None and maker.skipped["model not in the repository"] == 1
     assert maker.row(record(ms=0)) is None and maker.skipped["missing fields"] == 1
     solo = maker.row(record(ms=2.0))
-    assert solo["degree"] == 0 and solo["solo_mean_ms"] == 2.0
+    assert solo["degree"] == 0 and solo["solo_ms"] == 2.0
     colocated = maker.row(record(co=("mlp",), ms=3.0))
-    assert colocated["mean_ms"] == 3.0 and colocated["solo_mean_ms"] == 2.0
+    assert colocated["mean_ms"] == 3.0 and colocated["solo_ms"] == 2.0
     assert colocated["co_runners"] == [["mlp", 1, 0.4]]          # load from the worker's heartbeat
     assert colocated["cores"] == 1 and colocated["l2_bytes"] == 1 << 19
 
@@ -43,7 +43,7 @@ def test_records_from_a_worker_marked_interfered_are_labelled_and_never_solo():
     during = maker.row(fleet_pb2.BatchRecord(worker_id="w0", model="tiny_cnn", batch_size=1, compute_ms=3.2,
                                              started_at=15.0))
     assert during["stress"] == "cpu" and during["stress_intensity"] == pytest.approx(0.6)
-    assert during["solo_mean_ms"] == 2.0            # the slow lone run did not become the solo latency
+    assert during["solo_ms"] == 2.0            # the slow lone run did not become the solo latency
     after = maker.row(fleet_pb2.BatchRecord(worker_id="w0", model="tiny_cnn", batch_size=1, compute_ms=2.0,
                                             started_at=25.0))
     assert after["stress"] == "" and after["stress_intensity"] == 0.0

@@ -1,0 +1,91 @@
+"""One emulated GPU over time: batches that share it progress at rates that change as they come and go.
+
+Each running batch holds an amount of work, measured in seconds of solo execution. While a set
+of batches runs together, each progresses at 1 / slowdown (the device model's, given the others),
+and the rates are worked out again whenever a batch starts or finishes. So a batch that starts
+beside a heavy co-runner and finds itself alone halfway runs the second half at full speed.
+
+Pure and clock-free: the caller says what time it is. The fleet simulator drives it from its
+event heap; `RealtimeDevice` drives it from the wall clock for workers that emulate a GPU.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from interfleet.emulation.device_model import Demand, DeviceModel
+from interfleet.emulation.gpus import GpuSpec
+
+_DONE = 1e-12     # seconds of work left below which a batch is finished (float rounding)
+
+
+@dataclass
+class _Running:
+    demand: Demand
+    remaining: float            # seconds of solo work left
+    rate: float = 1.0           # solo seconds done per second
+    co_runners: set[str] = field(default_factory=set)   # models that ran beside it at any point
+
+
+class SharedDevice:
+    def __init__(self, gpu: GpuSpec, model: DeviceModel):
+        self.gpu = gpu
+        self.model = model
+        self._jobs: dict[object, _Running] = {}
+        self._at = 0.0
+        self.busy_s = 0.0            # time with at least one batch running
+
+    def __len__(self) -> int:
+        return len(self._jobs)
+
+    def start(self, key: object, demand: Demand, solo_s: float, now: float) -> None:
+        """A batch of `solo_s` seconds' solo work starts at `now`."""
+        self.advance(now)
+        self._jobs[key] = _Running(demand, solo_s)
+        self._rerate()
+
+    def finish(self, key: object, now: float) -> frozenset[str]:
+        """Take a finished batch off the device; returns the models that ran beside it."""
+        self.advance(now)
+        job = self._jobs.pop(key)
+        self._rerate()
+        return frozenset(job.co_runners)
+
+    def advance(self, now: float) -> None:
+        elapsed = now - self._at
+        if elapsed > 0:
+            if self._jobs:
+                self.busy_s += elapsed
+            for job in self._jobs.values():
+                job.remaining = max(0.0, job.remaining - job.rate * elapsed)
+        self._at = max(self._at, now)
+
+    def next_finish(self) -> tuple[float, object] | None:
+        """When the first running batch will finish if nothing changes, and which."""
+        best = None
+        for key, job in self._jobs.items():
+            at = self._at + (job.remaining / job.rate if job.remaining > _DONE else 0.0)
+            if best is None or at < best[0]:
+                best = (at, key)
+        return best
+
+    def remaining(self, key: object) -> float:
+        return self._jobs[key].remaining
+
+    def finishes_at(self, key: object) -> float:
+        job = self._jobs[key]
+        return self._at + (job.remaining / job.rate if job.remaining > _DONE else 0.0)
+
+    def demands(self) -> list[Demand]:
+        return [job.demand for job in self._jobs.values()]
+
+    def _rerate(self) -> None:
+        jobs = list(self._jobs.values())
+        models = [job.demand.model for job in jobs]
+        for i, job in enumerate(jobs):
+            others = [o.demand for j, o in enumerate(jobs) if j != i]
+            job.rate = 1.0 / self.model.slowdown(job.demand, others, self.gpu)
+            job.co_runners.update(m for j, m in enumerate(models) if j != i)
+        if not math.isfinite(sum(job.rate for job in jobs)):
+            raise ArithmeticError("a batch's rate is not finite")
