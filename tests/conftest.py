@@ -9,6 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from interfleet.zoo.architectures import ZOO  # noqa: E402
 from interfleet.zoo.build import build_zoo  # noqa: E402
 
 TEST_MODELS = ["tiny_cnn", "mlp", "transformer"]
@@ -18,4 +19,12 @@ TEST_MODELS = ["tiny_cnn", "mlp", "transformer"]
 def repository(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("model_repository")
     build_zoo(path, TEST_MODELS)
+    return path
+
+
+@pytest.fixture(scope="session")
+def zoo(tmp_path_factory) -> Path:
+    """Every zoo model, the GPU-class ones included (about a second to build)."""
+    path = tmp_path_factory.mktemp("zoo")
+    build_zoo(path, sorted(ZOO))
     return path
