@@ -1,10 +1,10 @@
 """`make bench-decision`: the router's CPU cost of one routing decision, per policy, side by side.
 
 The default fleet's view (`configs/local.yaml`: three workers with overlapping cores and the
-solo latencies of the zoo models) is built in memory, with a worker pool and, for
+solo latencies of the zoo models) is built in memory, in the router's decision core and, for
 interference-aware, the shipped degradation model behind the same estimator the router uses.
 Each decision draws which (worker, model) pairs have requests in flight from a seeded generator
-(each with probability `--busy`), as a live router sees it, then asks the pool for candidates
+(each with probability `--busy`), as a live router sees it, then asks the core for candidates
 and the policy for a decision: exactly the request path's routing work, without the network.
 Policies are measured in rotated rounds; reported is CPU time per decision.
 """
@@ -24,7 +24,7 @@ from interfleet.proto import fleet_pb2
 from interfleet.router.degradation import PublishedModelEstimator
 from interfleet.router.fleet_view import FleetView
 from interfleet.router.policies import POLICIES, RouteRequest, make_policy
-from interfleet.router.worker_pool import WorkerPool
+from interfleet.router.core import RouterCore
 from interfleet.zoo.build import build_zoo
 
 SOLO_MS = {"resnet18": 17.0, "resnet10": 9.0, "mobilenet": 4.0, "transformer": 0.9, "mlp": 0.12, "tiny_cnn": 0.06}
@@ -58,39 +58,41 @@ def fleet_view(config: dict, rng: random.Random) -> FleetView:
 async def measure(args: argparse.Namespace) -> dict:
     config = load_fleet_file(args.config)
     rng = random.Random(1)
-    pool = WorkerPool(eject_s=5.0)
-    pool.update(fleet_view(config, rng))
+    view = fleet_view(config, rng)
     estimator = PublishedModelEstimator(PublishedModel(Path(args.model)), Path(args.repository))
-    await estimator.prepare(pool.view.by_model)
-    policies = {name: make_policy(name, {"seed": 1} if name != "round-robin" else {}, estimator=estimator)
-                for name in POLICIES}
-    connections = [pool.get(w) for w in pool.view.workers]
-    models = sorted(pool.view.by_model)
-    spent = dict.fromkeys(policies, 0.0)
-    names = list(policies)
+    await estimator.prepare(view.by_model)
+    cores = {name: RouterCore(make_policy(name, {"seed": 1} if name != "round-robin" else {}, estimator=estimator))
+             for name in POLICIES}
+    for core in cores.values():
+        core.update(view)
+    workers, models = list(view.workers), sorted(view.by_model)
+
+    def draw_in_flight(core: RouterCore, draw: random.Random) -> None:
+        for worker_id in workers:
+            counts = core.in_flight[worker_id]
+            for model in models:
+                counts[model] = int(draw.random() < args.busy)
+            core.outstanding[worker_id] = sum(counts.values())
+
+    spent = dict.fromkeys(cores, 0.0)
+    names = list(cores)
     for round_ in range(args.rounds):
         for name in names[round_ % len(names):] + names[:round_ % len(names)]:
-            policy, with_placement = policies[name], policies[name].uses_placement
+            core = cores[name]
             draw = random.Random(round_)          # the same in-flight states for every policy
             started = time.process_time()
             for i in range(args.decisions):
-                for connection in connections:
-                    for model in models:
-                        connection.outstanding_by_model[model] = int(draw.random() < args.busy)
-                    connection.outstanding = sum(connection.outstanding_by_model.values())
+                draw_in_flight(core, draw)
                 model = models[i % len(models)]
-                policy.decide(RouteRequest(model, 100.0), pool.candidates(model, with_placement=with_placement))
+                core.policy.decide(RouteRequest(model, 100.0), core.candidates(model, 0.0))
             spent[name] += time.process_time() - started
     # The in-flight bookkeeping above is the same for every policy; measure it alone and subtract it.
-    draw = random.Random(0)
+    draw, core = random.Random(0), RouterCore(make_policy("round-robin", {}))
+    core.update(view)
     started = time.process_time()
     for _ in range(args.decisions * args.rounds):
-        for connection in connections:
-            for model in models:
-                connection.outstanding_by_model[model] = int(draw.random() < args.busy)
-            connection.outstanding = sum(connection.outstanding_by_model.values())
+        draw_in_flight(core, draw)
     bookkeeping = (time.process_time() - started) / (args.decisions * args.rounds)
-    await pool.close(grace=None)
     per_decision = {name: s / (args.decisions * args.rounds) - bookkeeping for name, s in spent.items()}
     return {"decisions": args.decisions * args.rounds, "busy": args.busy,
             "us_per_decision": {name: round(s * 1e6, 1) for name, s in per_decision.items()},

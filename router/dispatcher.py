@@ -1,10 +1,11 @@
-"""The router's data plane: which worker serves a request, and the answers it gives itself.
+"""The router's data plane: forwards each request where the decision core says, and answers itself.
 
-Free of gRPC servers and of Redis: it reads the pool's current view, asks the policy, forwards
-serialized requests, and retries once on another worker when the chosen one is unreachable.
-When the policy predicts latency, the prediction goes back to the client beside the serving
-worker, the observed latency goes to the interference detector and the error metrics, and a
-sample of decisions is logged with every candidate's prediction.
+Free of gRPC servers and of Redis: it asks the `RouterCore` for a worker, forwards the
+serialized request over the pool's connection, and retries once on another worker when the
+chosen one is unreachable. When the policy predicts latency, the prediction goes back to the
+client beside the serving worker, the observed latency goes back to the core (the policy and
+the interference detector learn from it) and to the error metrics, and a sample of decisions is
+logged with every candidate's prediction.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from interfleet.kserve import model_metadata
 from interfleet.kserve.call import request_deadline
 from interfleet.kserve.status import code_of
 from interfleet.proto import fleet_pb2
-from interfleet.router.interference import InterferenceDetector
-from interfleet.router.policies import Decision, NoWorkerMeetsDeadline, RouteRequest, RoutingPolicy
+from interfleet.router.core import RouterCore
+from interfleet.router.policies import Decision, NoWorkerMeetsDeadline
 from interfleet.router.statistics import merge_statistics
 from interfleet.router.stats import RouterStats
 from interfleet.router.worker_pool import WorkerPool, predicted_suffix
@@ -38,19 +39,16 @@ _RETRYABLE = {grpc.StatusCode.UNAVAILABLE}
 
 
 class Dispatcher:
-    def __init__(self, pool: WorkerPool, policy: RoutingPolicy, stats: RouterStats, max_in_flight: int,
-                 detector: InterferenceDetector | None = None, decision_log_sample: float = 0.0,
-                 clock: Callable[[], float] = time.monotonic, sample: Callable[[], float] = random.random,
-                 default_timeout_s: float = 0.0):
+    def __init__(self, pool: WorkerPool, core: RouterCore, stats: RouterStats, max_in_flight: int,
+                 decision_log_sample: float = 0.0, clock: Callable[[], float] = time.monotonic,
+                 sample: Callable[[], float] = random.random, default_timeout_s: float = 0.0):
         self._pool = pool
+        self._core = core
         self._default_timeout_s = default_timeout_s   # a request never waits forever, whatever its client says
-        self._detector = detector
         self._decision_log_sample = decision_log_sample
         self._sample = sample
-        self._with_placement = policy.uses_placement
         self._max_in_flight = max_in_flight
         self._in_flight = 0
-        self._policy = policy
         self._stats = stats
         self._clock = clock
         # Every model any worker has hosted since start: one with no live worker now is
@@ -58,13 +56,13 @@ class Dispatcher:
         self._catalogue: dict[str, fleet_pb2.HostedModel] = {}
 
     def on_view(self) -> None:
-        for state in self._pool.view.workers.values():
+        for state in self._core.view.workers.values():
             for model in state.models:
                 self._catalogue[model.name] = model
 
     @property
     def ready(self) -> bool:
-        return bool(self._pool.view.workers)
+        return bool(self._core.view.workers)
 
     def _model(self, name: str, version: str) -> fleet_pb2.HostedModel:
         model = self._catalogue.get(name)
@@ -104,48 +102,45 @@ class Dispatcher:
     async def _forward(self, model: str, raw: bytes, deadline: float | None) -> bytes:
         tried: frozenset[str] = frozenset()
         while True:
-            candidates = self._pool.candidates(model, exclude=tried, with_placement=self._with_placement)
-            if not candidates:
-                after = f" after worker {', '.join(sorted(tried))} failed" if tried else ""
-                raise Unavailable(f"no live worker for model '{model}'{after}")
             now = self._clock()
             timeout = None if deadline is None else max(0.0, deadline - now)
             # The client's deadline is the hard limit; the model's SLO is a target (workers serve late
             # requests unless configured to reject them), so it does not make a request unmeetable.
             budget_ms = None if timeout is None else timeout * 1e3
             try:
-                decision = self._policy.decide(RouteRequest(model, budget_ms), candidates)
+                decision = self._core.route(model, budget_ms, now, exclude=tried)
             except NoWorkerMeetsDeadline as exc:
                 raise DeadlineExceeded(str(exc)) from exc
+            if decision is None:
+                after = f" after worker {', '.join(sorted(tried))} failed" if tried else ""
+                raise Unavailable(f"no live worker for model '{model}'{after}")
             connection = self._pool.get(decision.worker.worker_id)
-            connection.outstanding += 1
-            connection.outstanding_by_model[model] += 1
             self._stats.dispatched[model, connection.worker_id] += 1
             try:
                 response = await connection.infer(raw, timeout) + connection.suffix
             except ServingError as exc:
-                if exc.code not in _RETRYABLE or tried:
+                retry = exc.code in _RETRYABLE and not tried
+                self._core.failed(decision, model, self._clock(), eject=exc.code in _RETRYABLE)
+                if not retry:
                     raise
                 log.warning("worker %s failed a %s request (%s: %s); retrying on another worker",
                             connection.worker_id, model, exc.code.name, exc.message)
-                self._pool.eject(connection.worker_id)
                 self._stats.retries[model] += 1
                 tried = frozenset({connection.worker_id})
                 continue
-            finally:
-                connection.outstanding -= 1
-                connection.outstanding_by_model[model] -= 1
+            except BaseException:
+                self._core.failed(decision, model, self._clock())
+                raise
+            observed_ms = (self._clock() - now) * 1e3
+            self._core.answered(decision, model, observed_ms)
             if decision.predicted_ms is None:
                 return response
-            self._explain(model, decision, (self._clock() - now) * 1e3)
+            self._explain(model, decision, observed_ms)
             return response + predicted_suffix(decision.predicted_ms)
 
     def _explain(self, model: str, decision: Decision, observed_ms: float) -> None:
         worker_id = decision.worker.worker_id
-        self._policy.observe(decision, observed_ms)
         self._stats.record_prediction(model, worker_id, decision.predicted_ms, observed_ms)
-        if self._detector is not None and decision.uncorrected_ms is not None:
-            self._detector.observe(worker_id, decision.uncorrected_ms, observed_ms)
         if self._decision_log_sample and self._sample() < self._decision_log_sample:
             decisions_log.info(json.dumps({
                 "model": model, "worker": worker_id, "predicted_ms": round(decision.predicted_ms, 3),
@@ -157,7 +152,7 @@ class Dispatcher:
         model = self._catalogue.get(name)
         if model is None or (version and version != model.version):
             return False
-        return bool(self._pool.candidates(name))
+        return bool(self._core.candidates(name, self._clock()))
 
     def metadata(self, name: str, version: str) -> service_pb2.ModelMetadataResponse:
         return model_metadata.metadata_response(self._model(name, version))
@@ -169,14 +164,14 @@ class Dispatcher:
         response = service_pb2.RepositoryIndexResponse()
         for name in sorted(self._catalogue):
             model = self._catalogue[name]
-            state = "READY" if self._pool.candidates(name) else "UNAVAILABLE"
+            state = "READY" if self._core.candidates(name, self._clock()) else "UNAVAILABLE"
             response.models.add(name=name, version=model.version, state=state,
                                 reason="" if state == "READY" else "no live worker hosts it")
         return response
 
     async def statistics(self, name: str, version: str, timeout: float | None) -> service_pb2.ModelStatisticsResponse:
         """Ask every worker hosting the model (all models when `name` is empty) and sum."""
-        view = self._pool.view
+        view = self._core.view
         if name:
             self._model(name, version)
             worker_ids = view.by_model.get(name, ())

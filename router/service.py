@@ -25,6 +25,7 @@ from interfleet.ready_file import write_ready_file
 from interfleet.router.config import RouterConfig
 from interfleet.router.degradation import PublishedModelEstimator
 from interfleet.router.departures import Departures
+from interfleet.router.core import RouterCore
 from interfleet.router.dispatcher import Dispatcher
 from interfleet.router.fleet_view import FleetView, FleetWatcher
 from interfleet.router.interference import InterferenceDetector
@@ -50,7 +51,7 @@ class RouterService:
         self.config = config
         self.stats = RouterStats()
         self.supervisor = Supervisor()
-        self.pool = WorkerPool(config.eject_s, HopSettings(config.worker_streams, config.stream_window),
+        self.pool = WorkerPool(HopSettings(config.worker_streams, config.stream_window),
                                credentials=config.worker_tls.channel_credentials(), tls_name=config.worker_tls_name)
         try:
             self.detector = InterferenceDetector(**config.interference)
@@ -61,7 +62,8 @@ class RouterService:
         self.estimator: PublishedModelEstimator | None = None
         self.policy = make_policy(config.policy, config.policy_args, estimator=self._estimate,
                                   correction=self.detector.correction)
-        self.dispatcher = Dispatcher(self.pool, self.policy, self.stats, config.max_in_flight, self.detector,
+        self.core = RouterCore(self.policy, config.eject_s, self.detector, hop_ms=self.pool.hop_ms)
+        self.dispatcher = Dispatcher(self.pool, self.core, self.stats, config.max_in_flight,
                                      config.decision_log_sample, default_timeout_s=config.default_timeout_s)
         self.sealer = Sealer(load_fleet_key(config.fleet_key, config.fleet_key_file))
         tokens = load_tokens(config.auth_tokens, config.auth_tokens_file)
@@ -93,12 +95,13 @@ class RouterService:
             self.detector.forget(worker_id)
         self._departures.update(view.workers, self.stats.forget_worker)
         self.pool.update(view)
+        self.core.update(view)
         self.dispatcher.on_view()
 
     async def _refresh(self) -> None:
         await self._refresh_predictor()
         if self.policy.uses_placement:
-            await self.estimator.prepare(self.pool.view.by_model)
+            await self.estimator.prepare(self.core.view.by_model)
             await self._marks.publish_once()
             await self.pool.probe()
 
@@ -117,7 +120,7 @@ class RouterService:
                                      allowed=frozenset(config.allowed_workers), refused=self.stats.refused)
         await self._watcher.refresh_once()
         if self.policy.uses_placement:
-            await self.estimator.prepare(self.pool.view.by_model)
+            await self.estimator.prepare(self.core.view.by_model)
 
         def register(server: grpc.aio.Server) -> list[str]:
             add_inference_service(server, RouterServicer(self.dispatcher), raw_methods=RAW_METHODS)
@@ -129,7 +132,7 @@ class RouterService:
         await self._endpoint.set_component(PREDICTOR_HEALTH, self.predictor.status == "ok")
         registry = CollectorRegistry()
         registry.register(RouterCollector(
-            self.stats, lambda: len(self.pool.view.workers),
+            self.stats, lambda: len(self.core.view.workers),
             lambda: time.time() - self._watcher.last_refresh if self._watcher.last_refresh else -1.0,
             lambda: (self.predictor.version, self.predictor.status),
             supervisor=self.supervisor, detector=self.detector if self.policy.uses_placement else None,
@@ -142,7 +145,7 @@ class RouterService:
         self.supervisor.loop("predictor-and-placement", self._refresh, every_s=config.refresh_interval_s)
         write_ready_file(config.ready_file, address=self.address, metrics=self._metrics.address)
         log.info("router serving on %s with policy %s; %d worker(s) in view; %s; messages up to %.1f MiB",
-                 self.address, config.policy, len(self.pool.view.workers), self._security_summary(),
+                 self.address, config.policy, len(self.core.view.workers), self._security_summary(),
                  self.max_message_bytes / 2**20)
 
     def _security_summary(self) -> str:

@@ -3,8 +3,9 @@
 Requests and responses cross these channels as serialized bytes: the router never decodes a
 tensor. By default they travel multiplexed over a few long-lived streams per worker
 (`interfleet.multiplex`), a unary call each with `HopSettings(streams=0)`. Each connection
-counts the requests this router has outstanding there (what least-loaded compares) and may be ejected for a while after a failed call, so a worker that
-died is skipped at once rather than when its heartbeat expires.
+keeps the round trip of a no-op call to its worker current, the hop a request pays on top of
+queue and compute. What routing needs to know of each worker beyond that (requests in flight,
+ejections) is the decision core's (`interfleet.router.core`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import collections
 import logging
 import statistics
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import grpc
@@ -25,8 +25,6 @@ from interfleet.kserve.endpoint import MAX_MESSAGE_BYTES
 from interfleet.kserve.service import method_path
 from interfleet.multiplex.client import WorkerStreams
 from interfleet.router.fleet_view import FleetView
-from interfleet.router.placements import PlacementBuilder
-from interfleet.router.policies import Candidate
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +79,6 @@ class WorkerConnection:
         self._unary = self.channel.unary_unary(method_path("ModelInfer"))  # bytes in, bytes out
         self.stub = service_pb2_grpc.GRPCInferenceServiceStub(self.channel)
         self.suffix = served_by_suffix(worker_id)
-        self.outstanding = 0
-        self.outstanding_by_model: collections.Counter[str] = collections.Counter()
-        self.ejected_until = 0.0
         self._round_trips: collections.deque[float] = collections.deque(maxlen=9)
         # Round trip of a call that does no work (median of recent probes); 0 before the first.
         # Kept up to date by `probe`, since every request's candidates read it.
@@ -120,28 +115,21 @@ class WorkerConnection:
 
 
 class WorkerPool:
-    def __init__(self, eject_s: float, hop: HopSettings = HopSettings(), clock: Callable[[], float] = time.monotonic,
-                 credentials: grpc.ChannelCredentials | None = None, tls_name: str | None = None):
-        self._eject_s = eject_s
+    def __init__(self, hop: HopSettings = HopSettings(), credentials: grpc.ChannelCredentials | None = None,
+                 tls_name: str | None = None):
         self._hop = hop
         self._credentials = credentials       # TLS to workers, when the router has a fleet CA
         self._tls_name = tls_name
-        self._clock = clock
         self._connections: dict[str, WorkerConnection] = {}
-        self._view = FleetView()
         self._closing: set[asyncio.Task] = set()
-        self.placements = PlacementBuilder(self._in_flight)
-
-    @property
-    def view(self) -> FleetView:
-        return self._view
-
-    def _in_flight(self, worker_id: str) -> collections.Counter[str]:
-        connection = self._connections.get(worker_id)
-        return connection.outstanding_by_model if connection is not None else collections.Counter()
 
     def get(self, worker_id: str) -> WorkerConnection:
         return self._connections[worker_id]
+
+    def hop_ms(self, worker_id: str) -> float:
+        """The worker's measured no-op round trip; 0 before the first probe."""
+        connection = self._connections.get(worker_id)
+        return connection.hop_ms if connection is not None else 0.0
 
     def update(self, view: FleetView) -> None:
         """Adopt a new view: open channels to new workers, close those of departed ones."""
@@ -156,8 +144,6 @@ class WorkerPool:
         for worker_id in [w for w in self._connections if w not in view.workers]:
             log.info("worker %s left the fleet", worker_id)
             self._close_later(self._connections.pop(worker_id))
-        self._view = view
-        self.placements.update(view)
 
     def _close_later(self, connection: WorkerConnection) -> None:
         # In-flight calls on a departing worker's channel finish (or fail and are retried).
@@ -168,33 +154,6 @@ class WorkerPool:
     async def probe(self, timeout: float = 0.5) -> None:
         """Time a no-op call to every worker: the hop a request pays on top of queue and compute."""
         await asyncio.gather(*(c.probe(timeout) for c in list(self._connections.values())))
-
-    def eject(self, worker_id: str) -> None:
-        connection = self._connections.get(worker_id)
-        if connection is not None:
-            connection.ejected_until = self._clock() + self._eject_s
-
-    def candidates(self, model: str, exclude: frozenset[str] = frozenset(),
-                   with_placement: bool = False) -> list[Candidate]:
-        """Live, non-ejected workers hosting `model`; `with_placement` adds what runs beside it there."""
-        now = self._clock()
-        solo = self._view.solo_ms
-        result = []
-        for worker_id in self._view.by_model.get(model, ()):
-            connection = self._connections.get(worker_id)
-            if connection is None or worker_id in exclude or connection.ejected_until > now:
-                continue
-            load = self._view.loads.get((worker_id, model))
-            solo_ms = solo.get((worker_id, model), 0.0)
-            placed = self.placements.placement(worker_id, model, solo_ms) if with_placement else None
-            result.append(Candidate(
-                worker_id=worker_id, outstanding=connection.outstanding, device=connection.device,
-                queue_depth=load.queue_depth if load else 0, in_flight=load.in_flight if load else 0,
-                p50_latency_ms=load.p50_latency_ms if load else 0.0,
-                outstanding_model=connection.outstanding_by_model[model], solo_ms=solo_ms, hop_ms=connection.hop_ms,
-                placement=placed[0] if placed else None, beside=placed[1] if placed else (),
-            ))
-        return result
 
     async def close(self, grace: float | None) -> None:
         await asyncio.gather(*(c.close(grace) for c in self._connections.values()), *self._closing,

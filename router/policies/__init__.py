@@ -1,7 +1,8 @@
 """Routing policies, chosen by name from the router's config (`policy` and `policy_args`).
 
-A policy that predicts latency (`uses_predictor`) also receives, from the router, the estimator
-of degradation and the online correction; the others are built from their arguments alone.
+Interference-aware also receives, from the router, the estimator of degradation and the online
+correction; the others are built from their arguments alone (the oracle, for fleets of emulated
+GPUs only, reads the emulated device model instead of the predictor).
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ from interfleet.router.policies.base import (Candidate, Decision, NoWorkerMeetsD
                                              RoutingPolicy)
 from interfleet.router.policies.interference_aware import Correction, DegradationEstimator, InterferenceAware
 from interfleet.router.policies.least_loaded import LeastLoaded
+from interfleet.router.policies.oracle import Oracle
 from interfleet.router.policies.power_of_two import PowerOfTwoChoices
 from interfleet.router.policies.round_robin import RoundRobin
+from interfleet.router.policies.speed_aware import SpeedAware
 
 POLICIES: dict[str, type[RoutingPolicy]] = {
-    cls.name: cls for cls in (RoundRobin, LeastLoaded, PowerOfTwoChoices, InterferenceAware)
+    cls.name: cls for cls in (RoundRobin, LeastLoaded, PowerOfTwoChoices, SpeedAware, InterferenceAware, Oracle)
 }
 
 

@@ -1,9 +1,9 @@
 """One hosted model's queue, its batcher and its execution thread.
 
-Requests are validated before they are queued and wait in a bounded queue. Whenever the model's
-execution thread is free, the batcher (`services/worker/batching/`) decides from the queue and
-the model's latency profile whether to run a batch now, how many requests it takes, or how
-long to wait for more. A batch runs in the model's own thread, so models on one worker run
+Requests are validated before they are queued and wait in a bounded queue (`ModelQueue`, the
+pure core the fleet simulator runs too). Whenever the model's execution thread is free, the
+batcher (`services/worker/batching/`) decides from the queue and the model's latency profile
+whether to run a batch now, how many requests it takes, or how long to wait for more. A batch runs in the model's own thread, so models on one worker run
 concurrently, as co-located models share a GPU: that is where interference comes from. The
 event loop never runs a model.
 
@@ -24,7 +24,6 @@ held INTERNAL and the loop goes on.
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 import math
 import time
@@ -34,11 +33,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from interfleet.errors import DeadlineExceeded, Internal, Overloaded, Unavailable
+from interfleet.errors import DeadlineExceeded, Internal, Unavailable
 from interfleet.proto import fleet_pb2
 from interfleet.services.worker.activity import DeviceActivity
-from interfleet.services.worker.batching import Batcher, LatencyProfile, QueueView
-from interfleet.services.worker.batching.arrival_rate import ArrivalRate
+from interfleet.services.worker.batching import Batcher, LatencyProfile
+from interfleet.services.worker.batching.queue import ModelQueue, Queued
 from interfleet.services.worker.loaded_model import LoadedModel
 from interfleet.services.worker.stats import ModelStats
 from interfleet.services.worker.tensors import DecodedRequest, EncodedTensor
@@ -48,19 +47,16 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class _Job:
+class _Pending:
     request: DecodedRequest
-    arrival: float                      # monotonic seconds
-    deadline: float                     # what batching aims at: min(SLO, client deadline); inf once late
-    hard_deadline: float                # past it the request is refused, not served; inf if never
     enqueued_ns: int
     input_ns: int                       # time spent decoding the request before it was queued
     future: asyncio.Future = field(repr=False)
 
-    @property
-    def signature(self) -> tuple:
-        """Requests batch together only if all their non-batch axes and dtypes agree."""
-        return tuple((name, a.dtype.str, a.shape[1:]) for name, a in sorted(self.request.feeds.items()))
+
+def _signature(request: DecodedRequest) -> tuple:
+    """Requests batch together only if all their non-batch axes and dtypes agree."""
+    return tuple((name, a.dtype.str, a.shape[1:]) for name, a in sorted(request.feeds.items()))
 
 
 @dataclass(frozen=True)
@@ -91,26 +87,32 @@ class ModelRunner:
         self.model = model
         self.name = model.spec.name
         self.stats = ModelStats(model.spec.name, model.spec.version)
-        self.batcher = batcher
-        self.profile = profile
-        self._slo_s = model.spec.slo_ms / 1e3
-        self._reject_late = late == "reject"
+        self._queue: ModelQueue[_Pending] = ModelQueue(self.name, batcher, profile, model.spec.slo_ms / 1e3, max_queue,
+                                                       reject_late=late == "reject", where=f" on worker {worker_id}")
         self._worker_id = worker_id
         self._device = device
         self._activity = activity
         self._on_batch = on_batch
-        self._max_queue = max_queue
-        self._queue: collections.deque[_Job] = collections.deque()
         self._arrived = asyncio.Event()
         self._clock = clock
         self._wall_clock = wall_clock
         self._executor: ThreadPoolExecutor | None = None
         self._loop: SupervisedLoop | None = None
-        self._running: list[_Job] = []     # the batch taken from the queue and not yet answered
+        self._running: list[Queued[_Pending]] = []     # the batch taken from the queue and not yet answered
         self._accepting = False
-        self._busy_until = 0.0           # predicted end of the running batch
-        self._arrivals = ArrivalRate()
         self.in_flight = 0
+
+    @property
+    def batcher(self) -> Batcher:
+        return self._queue.batcher
+
+    @batcher.setter
+    def batcher(self, batcher: Batcher) -> None:
+        self._queue.batcher = batcher
+
+    @property
+    def profile(self) -> LatencyProfile:
+        return self._queue.profile
 
     @property
     def queue_depth(self) -> int:
@@ -131,8 +133,8 @@ class ModelRunner:
             await asyncio.sleep(0.01)
         if self._loop is not None:
             await self._loop.stop()
-        while self._queue:
-            self._fail(self._queue.popleft(), Unavailable(f"worker {self._worker_id} is shutting down"))
+        for queued in self._queue.drain():
+            self._fail(queued, Unavailable(f"worker {self._worker_id} is shutting down"))
         if self._executor is not None:
             self._executor.shutdown(wait=True)
 
@@ -145,118 +147,71 @@ class ModelRunner:
         """
         if not self._accepting:
             raise Unavailable(f"worker {self._worker_id} is not accepting requests for '{self.name}'")
-        if len(self._queue) >= self._max_queue:
-            raise Overloaded(f"model '{self.name}' on worker {self._worker_id}: queue full "
-                             f"({self._max_queue} waiting)")
-        now = self._clock()
-        slo_deadline = now + self._slo_s
-        client_deadline = math.inf if deadline is None else deadline
-        hard_deadline = min(client_deadline, slo_deadline) if self._reject_late else client_deadline
-        predicted = self._predicted_finish(now, request.batch_size)
-        if predicted > hard_deadline:
-            raise DeadlineExceeded(
-                f"model '{self.name}' on worker {self._worker_id}: cannot meet the deadline "
-                f"({(hard_deadline - now) * 1e3:.1f} ms left, {(predicted - now) * 1e3:.1f} ms predicted with "
-                f"{len(self._queue)} queued); rejected at once")
-        job = _Job(request, now, min(client_deadline, slo_deadline), hard_deadline, time.perf_counter_ns(),
-                   input_ns, asyncio.get_running_loop().create_future())
-        self._arrivals.note(now)
-        self._queue.append(job)
+        pending = _Pending(request, time.perf_counter_ns(), input_ns, asyncio.get_running_loop().create_future())
+        self._queue.admit(pending, request.batch_size, self._clock(), math.inf if deadline is None else deadline,
+                          _signature(request))
         self._arrived.set()
         self.in_flight += 1
         try:
-            return await job.future
+            return await pending.future
         finally:
             self.in_flight -= 1
 
-    def _predicted_finish(self, now: float, items: int) -> float:
-        """When a new request of `items` would finish, given the running batch and the queue ahead."""
-        width = max(1, self.batcher.effective_batch_size)
-        ahead = sum(job.request.batch_size for job in self._queue) + items
-        batches = math.ceil(ahead / width)
-        return max(now, self._busy_until) + batches * self.profile.latency(min(ahead, width))
-
-    def _fail(self, job: _Job, error: Exception) -> None:
-        if not job.future.done():
-            job.future.set_exception(error)
+    @staticmethod
+    def _fail(queued: Queued[_Pending], error: Exception) -> None:
+        if not queued.payload.future.done():
+            queued.payload.future.set_exception(error)
 
     def _fail_running(self, error: BaseException) -> None:
         """The batching loop hit a bug: the batch it held and the queue it was deciding on are
         answered INTERNAL (any of them may be what it trips on), never left hanging."""
-        jobs = [*self._running, *self._queue]
-        self._running, self._queue = [], collections.deque()
+        jobs = [*self._running, *self._queue.drain()]
+        self._running = []
         for job in jobs:
             self._fail(job, Internal(f"model '{self.name}' on worker {self._worker_id} failed: {error!r}"))
 
     async def _serve_once(self) -> None:
         """One pass of the batching loop: drop abandoned requests, then wait, or run one batch."""
-        while self._queue and self._queue[0].future.done():   # callers that went away
-            self._queue.popleft()
+        self._queue.discard(lambda queued: queued.payload.future.done())    # callers that went away
         if not self._queue:
             self._arrived.clear()
             await self._arrived.wait()
             return
         now = self._clock()
-        live = []
-        for job in self._queue:
-            needed = self.profile.latency(job.request.batch_size)
-            if now + needed > job.hard_deadline:   # whatever the policy: never run a request too late
-                self._fail(job, DeadlineExceeded(
-                    f"model '{self.name}': deadline cannot be met ({(job.hard_deadline - now) * 1e3:.1f} ms "
-                    f"left, {needed * 1e3:.1f} ms needed); not run"))
-            elif not job.future.done():
-                live.append(job)
-        if not live:
-            self._queue.clear()
-            return
-        view = QueueView(now, [j.arrival for j in live], [j.deadline for j in live],
-                         [j.request.batch_size for j in live], self._arrivals.per_second(now))
-        decision = self.batcher.decide(view, self.profile)
-        for index in decision.expired:
-            live[index].deadline = math.inf   # misses its SLO: served late, after those that can make it
-        live = [job for job in live if not job.future.done()]
-        self._queue = collections.deque(live)
-        if not decision.take:
+        step = self._queue.step(now)
+        for queued in step.refused:
+            needed = self.profile.latency(queued.items)
+            self._fail(queued, DeadlineExceeded(
+                f"model '{self.name}': deadline cannot be met ({(queued.hard_deadline - now) * 1e3:.1f} ms "
+                f"left, {needed * 1e3:.1f} ms needed); not run"))
+        if not step.batch:
             # Either wait (for the time given, or the next arrival) or, when the decision only
             # re-marked late requests, decide again at once: those are runnable now.
-            if decision.wait_until is not None:
+            if step.wait_until is not None:
                 self._arrived.clear()
                 try:
-                    await asyncio.wait_for(self._arrived.wait(), max(0.0, decision.wait_until - self._clock()))
+                    await asyncio.wait_for(self._arrived.wait(), max(0.0, step.wait_until - self._clock())
+                                           if math.isfinite(step.wait_until) else None)
                 except TimeoutError:
                     pass
             return
-        batch = self._compatible_prefix(live[:decision.take])
-        for _ in batch:
-            self._queue.popleft()
-        items = sum(job.request.batch_size for job in batch)
-        self._busy_until = now + self.profile.latency(items)
+        batch, items = step.batch, step.items
+        self._queue.started(items, now)
         self._running = batch
         try:
             execution = await asyncio.get_running_loop().run_in_executor(
-                self._executor, self._execute, [j.request for j in batch])
+                self._executor, self._execute, [q.payload.request for q in batch])
         except Exception as exc:  # noqa: BLE001 - the model failed on this batch; its callers hear why
             log.warning("model '%s' failed to run a batch of %d: %s", self.name, items, exc)
-            for job in batch:
-                self._fail(job, exc)
+            self._queue.failed(self._clock())
+            for queued in batch:
+                self._fail(queued, exc)
             return
-        finally:
-            self._busy_until = self._clock()
-        for job, outputs in zip(batch, execution.outputs):
-            if not job.future.done():
-                job.future.set_result((outputs, execution.started_ns - job.enqueued_ns))
+        for queued, outputs in zip(batch, execution.outputs):
+            if not queued.payload.future.done():
+                queued.payload.future.set_result((outputs, execution.started_ns - queued.payload.enqueued_ns))
         self._running = []
         self._record(batch, items, execution)
-
-    @staticmethod
-    def _compatible_prefix(jobs: list[_Job]) -> list[_Job]:
-        head = jobs[0].signature
-        batch = []
-        for job in jobs:
-            if job.signature != head:
-                break
-            batch.append(job)
-        return batch
 
     def _execute(self, requests: list[DecodedRequest]) -> _Execution:
         started_wall = self._wall_clock()
@@ -281,16 +236,15 @@ class ModelRunner:
         return _Execution(per_request, started_ns, ran_ns - started_ns, time.perf_counter_ns() - ran_ns,
                           co_runners, started_wall)
 
-    def _record(self, batch: list[_Job], items: int, execution: _Execution) -> None:
+    def _record(self, batch: list[Queued[_Pending]], items: int, execution: _Execution) -> None:
         infer_s = execution.infer_ns / 1e9
-        self.profile.observe(items, infer_s, self._clock())
-        self.batcher.observe(items, infer_s)
-        input_ns = sum(job.input_ns for job in batch)
+        self._queue.finished(items, infer_s, self._clock())
+        input_ns = sum(q.payload.input_ns for q in batch)
         self.stats.record_batch(items, len(batch), self._wall_clock(), input_ns, execution.infer_ns,
                                 execution.output_ns)
         if items == 1 and not execution.co_runners:
             self.model.solo.observe(infer_s)
-        oldest = min(job.enqueued_ns for job in batch)
+        oldest = min(q.payload.enqueued_ns for q in batch)
         self._on_batch(fleet_pb2.BatchRecord(
             worker_id=self._worker_id, model=self.name, batch_size=items, started_at=execution.started_wall,
             queue_ms=(execution.started_ns - oldest) / 1e6, compute_ms=execution.infer_ns / 1e6,

@@ -1,0 +1,98 @@
+"""The router's decision core: which worker serves each request, free of gRPC, Redis and clocks.
+
+It holds what a routing decision reads: the latest `FleetView`, this router's requests in flight
+per worker and model, the workers ejected after a failed call, and each worker's measured hop.
+Four events drive it:
+
+- `update(view)`: a new view of the fleet (workers, their loads, solo latencies, devices);
+- `route(model, budget_ms, now)`: build the candidates, ask the policy, count the request in
+  flight at the chosen worker; returns the `Decision` (None when no live worker hosts the model;
+  the policy may raise `NoWorkerMeetsDeadline`);
+- `answered(decision, observed_ms)`: the request is back; a predicting policy and the
+  interference detector learn from the latency it took;
+- `failed(decision, now, eject)`: the call failed; an unreachable worker is ejected for a while.
+
+The live router's `Dispatcher` calls these from gRPC handlers; the fleet simulator calls the same
+methods of the same class from its event heap, so a policy decides the same way in both.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Callable
+
+from interfleet.router.fleet_view import FleetView
+from interfleet.router.interference import InterferenceDetector
+from interfleet.router.placements import PlacementBuilder
+from interfleet.router.policies import Candidate, Decision, RouteRequest, RoutingPolicy
+
+
+class RouterCore:
+    def __init__(self, policy: RoutingPolicy, eject_s: float = 5.0, detector: InterferenceDetector | None = None,
+                 hop_ms: Callable[[str], float] = lambda worker_id: 0.0):
+        self.policy = policy
+        self.detector = detector
+        self._eject_s = eject_s
+        self._hop_ms = hop_ms
+        self._with_placement = policy.uses_placement
+        self.view = FleetView()
+        self.in_flight: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+        self.outstanding: collections.Counter[str] = collections.Counter()   # per worker, all models
+        self._ejected_until: dict[str, float] = {}
+        self.placements = PlacementBuilder(self.in_flight.__getitem__)
+
+    def update(self, view: FleetView) -> None:
+        for worker_id in [w for w in self._ejected_until if w not in view.workers]:
+            del self._ejected_until[worker_id]
+        for worker_id in [w for w in self.in_flight if w not in view.workers and not self.outstanding[w]]:
+            del self.in_flight[worker_id], self.outstanding[worker_id]
+        self.view = view
+        self.placements.update(view)
+
+    def candidates(self, model: str, now: float, exclude: frozenset[str] = frozenset()) -> list[Candidate]:
+        """Live, non-ejected workers hosting `model`, each as the policy sees it."""
+        view, with_placement = self.view, self._with_placement
+        result = []
+        for worker_id in view.by_model.get(model, ()):
+            if worker_id in exclude or self._ejected_until.get(worker_id, 0.0) > now:
+                continue
+            load = view.loads.get((worker_id, model))
+            solo_ms = view.solo_ms.get((worker_id, model), 0.0)
+            placed = self.placements.placement(worker_id, model, solo_ms) if with_placement else None
+            result.append(Candidate(
+                worker_id=worker_id, outstanding=self.outstanding[worker_id], device=view.workers[worker_id].device.name,
+                queue_depth=load.queue_depth if load else 0, in_flight=load.in_flight if load else 0,
+                p50_latency_ms=load.p50_latency_ms if load else 0.0,
+                outstanding_model=self.in_flight[worker_id][model], solo_ms=solo_ms, hop_ms=self._hop_ms(worker_id),
+                placement=placed[0] if placed else None, beside=placed[1] if placed else (),
+            ))
+        return result
+
+    def route(self, model: str, budget_ms: float | None, now: float,
+              exclude: frozenset[str] = frozenset()) -> Decision | None:
+        candidates = self.candidates(model, now, exclude)
+        if not candidates:
+            return None
+        decision = self.policy.decide(RouteRequest(model, budget_ms), candidates)
+        worker_id = decision.worker.worker_id
+        self.outstanding[worker_id] += 1
+        self.in_flight[worker_id][model] += 1
+        return decision
+
+    def _done(self, decision: Decision, model: str) -> None:
+        worker_id = decision.worker.worker_id
+        self.outstanding[worker_id] -= 1
+        self.in_flight[worker_id][model] -= 1
+
+    def answered(self, decision: Decision, model: str, observed_ms: float) -> None:
+        self._done(decision, model)
+        if decision.predicted_ms is None:
+            return
+        self.policy.observe(decision, observed_ms)
+        if self.detector is not None and decision.uncorrected_ms is not None:
+            self.detector.observe(decision.worker.worker_id, decision.uncorrected_ms, observed_ms)
+
+    def failed(self, decision: Decision, model: str, now: float, eject: bool = False) -> None:
+        self._done(decision, model)
+        if eject:
+            self._ejected_until[decision.worker.worker_id] = now + self._eject_s
