@@ -47,8 +47,8 @@ class CandidateScorer:
 
     def _key(self, p: Placement) -> tuple:
         runners = tuple(sorted((c.model, c.batch, round(c.load / self._load_step)) for c in p.co_runners))
-        return (p.target, p.batch, round(p.solo_ms, 3), runners, p.cores, p.threads, p.shared_workers,
-                p.stress, round(p.stress_intensity / self._load_step))
+        return (p.target, p.batch, round(p.solo_ms, 3), runners, p.cores, p.threads, p.l2_bytes, p.l3_bytes,
+                p.peak_tflops, p.memory_gbps, p.shared_workers, p.stress, round(p.stress_intensity / self._load_step))
 
     def _remember(self, p: Placement, score: float) -> None:
         if len(self._seen) >= self._cache_size:

@@ -5,9 +5,10 @@ per worker and model, the workers ejected after a failed call, and each worker's
 Four events drive it:
 
 - `update(view)`: a new view of the fleet (workers, their loads, solo latencies, devices);
-- `route(model, budget_ms, now)`: build the candidates, ask the policy, count the request in
-  flight at the chosen worker; returns the `Decision` (None when no live worker hosts the model;
-  the policy may raise `NoWorkerMeetsDeadline`);
+- `route(model, budget_ms, now)`: build the candidates (all live hosts of the model, or
+  `max_candidates` of them drawn at random when there are more), ask the policy, count the
+  request in flight at the chosen worker; returns the `Decision` (None when no live worker
+  hosts the model; the policy may raise `NoWorkerMeetsDeadline`);
 - `answered(decision, observed_ms)`: the request is back; a predicting policy and the
   interference detector learn from the latency it took;
 - `failed(decision, now, eject)`: the call failed; an unreachable worker is ejected for a while.
@@ -19,6 +20,7 @@ methods of the same class from its event heap, so a policy decides the same way 
 from __future__ import annotations
 
 import collections
+import random
 from collections.abc import Callable
 
 from interfleet.router.fleet_view import FleetView
@@ -29,8 +31,13 @@ from interfleet.router.policies import Candidate, Decision, RouteRequest, Routin
 
 class RouterCore:
     def __init__(self, policy: RoutingPolicy, eject_s: float = 5.0, detector: InterferenceDetector | None = None,
-                 hop_ms: Callable[[str], float] = lambda worker_id: 0.0):
+                 hop_ms: Callable[[str], float] = lambda worker_id: 0.0, max_candidates: int = 0,
+                 seed: int | None = None):
         self.policy = policy
+        # A model hosted on thousands of workers: the policy sees this many of them, drawn at
+        # random per request (0: all), as power-of-d routers do at scale.
+        self._max_candidates = max_candidates
+        self._random = random.Random(seed)
         self.detector = detector
         self._eject_s = eject_s
         self._hop_ms = hop_ms
@@ -53,7 +60,10 @@ class RouterCore:
         """Live, non-ejected workers hosting `model`, each as the policy sees it."""
         view, with_placement = self.view, self._with_placement
         result = []
-        for worker_id in view.by_model.get(model, ()):
+        hosts = view.by_model.get(model, ())
+        if self._max_candidates and len(hosts) > self._max_candidates:
+            hosts = self._random.sample(hosts, self._max_candidates)
+        for worker_id in hosts:
             if worker_id in exclude or self._ejected_until.get(worker_id, 0.0) > now:
                 continue
             load = view.loads.get((worker_id, model))

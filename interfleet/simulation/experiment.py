@@ -1,0 +1,163 @@
+"""One simulated fleet, its policies, and runs of a trace through it.
+
+`Setup` gathers what every run of an evaluation shares: the fleet (`mixed_fleet`), the models'
+workloads and GPU SLOs, the device model (one seed: the hidden per-model factors), and the
+degradation predictor, trained the way the live predictor service trains: on the rows the
+workers' batch records make (`RowMaker`) during a warm-up run routed least-loaded. It never
+reads the device model's parameters; only the oracle does.
+
+SLOs: a model's SLO is `SLO_FACTOR` times its batch-1 latency alone on a T4, the slowest whole
+GPU of the mix, so every GPU type can serve every model within it when not overloaded.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from interfleet.emulation.device_model import DeviceModel
+from interfleet.emulation.gpus import GPUS, gpu
+from interfleet.emulation.oracle import OracleEstimator
+from interfleet.emulation.workload import Workload, repository_workloads
+from interfleet.loadgen.arrivals import ArrivalSpec
+from interfleet.loadgen.schedule import Schedule, build_schedule
+from interfleet.predictor.evaluate import Prepared, fit
+from interfleet.predictor.features import FeatureBuilder
+from interfleet.predictor.model import DegradationModel
+from interfleet.predictor.online_rows import RowMaker
+from interfleet.predictor.scoring import CandidateScorer
+from interfleet.repository import load_spec
+from interfleet.router.policies import RoutingPolicy, make_policy
+from interfleet.router.policies.oracle import Oracle
+from interfleet.simulation.engine import Simulation
+from interfleet.simulation.fleet_spec import GpuWorker
+from interfleet.simulation.worker import ModelSettings
+
+SLO_FACTOR = 5.0
+POLICIES = ("round-robin", "least-loaded", "power-of-two", "speed-aware", "interference-aware", "oracle")
+LOAD_ONLY = ("round-robin", "least-loaded", "power-of-two", "speed-aware")
+DEFAULT_MIX = {"mobilenet": 3, "transformer": 3, "resnet10": 2, "resnet18": 1, "mlp": 2, "tiny_cnn": 2}
+
+
+@dataclass
+class Setup:
+    repository: Path
+    fleet: list[GpuWorker]
+    mix: dict[str, float]
+    device: DeviceModel
+    workloads: dict[str, Workload]
+    settings: dict[str, ModelSettings]
+    predictor: DegradationModel | None = None
+    training_rows: int = 0
+    heartbeat_s: float = 0.5
+    hop_ms: float = 0.1
+    max_candidates: int = 0
+    _features: FeatureBuilder | None = field(default=None, repr=False)
+
+    @classmethod
+    def make(cls, repository: Path, fleet: list[GpuWorker], mix: dict[str, float] | None = None,
+             seed: int = 0, **kwargs) -> "Setup":
+        mix = mix or DEFAULT_MIX
+        total = sum(mix.values())
+        models = sorted(mix)
+        workloads = repository_workloads(Path(repository), models)
+        device = DeviceModel(seed)
+        settings = {}
+        for m in models:
+            spec = load_spec(Path(repository), m)
+            slo_ms = round(SLO_FACTOR * device.solo_s(workloads[m], gpu("T4"), 1) * 1e3, 2)
+            settings[m] = ModelSettings(slo_ms, spec.max_batch_size)
+        return cls(Path(repository), fleet, {m: w / total for m, w in mix.items()}, device, workloads, settings,
+                   **kwargs)
+
+    @property
+    def features(self) -> FeatureBuilder:
+        if self._features is None:
+            self._features = FeatureBuilder(self.repository)
+        return self._features
+
+    def fastest_solo_ms(self) -> dict[str, float]:
+        """Each model's batch-1 latency alone on the fastest GPU of the fleet that hosts it."""
+        best: dict[str, float] = {}
+        for worker in self.fleet:
+            for m in worker.models:
+                ms = self.device.solo_s(self.workloads[m], GPUS[worker.gpu], 1) * 1e3
+                best[m] = min(best.get(m, ms), ms)
+        return best
+
+    def schedule(self, rate: float, duration_s: float, seed: int) -> Schedule:
+        return build_schedule(ArrivalSpec.parse(f"poisson:rate={rate}"), self.mix,
+                              lambda m: self.settings[m].slo_ms, duration_s, seed)
+
+    def policy(self, name: str, seed: int = 0) -> RoutingPolicy:
+        if name == "oracle":
+            return Oracle(oracle=OracleEstimator(self.device, self.workloads), seed=seed)
+        if name == "interference-aware":
+            if self.predictor is None:
+                raise ValueError("interference-aware needs a trained predictor: call train_predictor first")
+            scorer = CandidateScorer(self.predictor, self.features)
+            return make_policy(name, {"seed": seed}, estimator=scorer.degradation)
+        return make_policy(name, {} if name == "round-robin" else {"seed": seed})
+
+    def simulation(self, policy: RoutingPolicy, seed: int) -> Simulation:
+        return Simulation(self.fleet, policy, self.device, self.workloads, self.settings, seed=seed,
+                          heartbeat_s=self.heartbeat_s, hop_ms=self.hop_ms, max_candidates=self.max_candidates)
+
+    def run(self, policy: str, rate: float, duration_s: float, seed: int, warmup_s: float = 1.0) -> dict:
+        simulation = self.simulation(self.policy(policy, seed), seed)
+        outcomes = simulation.run(self.schedule(rate, duration_s, seed))
+        summary = outcomes.summary(self.fastest_solo_ms(), warmup_s=warmup_s)
+        return {"policy": policy, "rate_rps": rate, "seed": seed, **summary, "events": simulation.events,
+                "wall_s": round(simulation.wall_s, 3),
+                "simulated_requests_per_wall_s": round(len(outcomes.schedule) / max(simulation.wall_s, 1e-9))}
+
+    def train_predictor(self, rate: float, duration_s: float, seed: int = 1, max_rows: int = 30_000) -> None:
+        """Fit the degradation model on the rows a least-loaded warm-up run's telemetry makes."""
+        maker = RowMaker(lambda m: m in self.workloads)
+        rows: list[dict] = []
+
+        def on_batch(record):
+            if len(rows) < max_rows:
+                row = maker.row(record)
+                if row is not None:
+                    rows.append(row)
+
+        simulation = self.simulation(self.policy("least-loaded", seed), seed)
+        simulation.on_batch = on_batch
+        simulation.on_states = lambda states: maker.states.update({s.worker_id: s for s in states})
+        simulation.run(self.schedule(rate, duration_s, seed))
+        # Keep a spread of co-location states: lone rows dominate a lightly loaded fleet.
+        rng = random.Random(seed)
+        rng.shuffle(rows)
+        self.training_rows = len(rows)
+        self.predictor = fit(Prepared(rows, self.features), rows, info={"trained_on": "emulated telemetry",
+                                                                         "rows": len(rows)})
+
+
+def load_levels(reference_rps: float, shares: Sequence[float] = (0.5, 0.8, 0.95)) -> list[float]:
+    return [round(reference_rps * s, 1) for s in shares]
+
+
+def max_load_at(setup: Setup, policy: str, low: float, high: float, duration_s: float, seed: int,
+                attainment: float = 0.99, steps: int = 6) -> tuple[float, list[dict]]:
+    """The highest rate (requests/s) at which `policy` still meets `attainment`, by bisection
+    between a rate it meets (`low`) and one it does not (`high`); also every run made."""
+    runs = []
+    for _ in range(steps):
+        middle = (low + high) / 2
+        result = setup.run(policy, middle, duration_s, seed)
+        runs.append(result)
+        if result["slo_attainment"] >= attainment:
+            low = middle
+        else:
+            high = middle
+    return low, runs
+
+
+def spread(values: Sequence[float]) -> dict:
+    array = np.asarray(values, dtype=float)
+    return {"mean": float(array.mean()), "min": float(array.min()), "max": float(array.max()), "n": len(array)}
