@@ -22,6 +22,7 @@ SUBCOMMANDS = {
     "stress": ("interfleet.predictor.stressor", "run an external CPU, cache or memory-bandwidth stressor"),
     "profile": ("interfleet.predictor.profiler", "measure solo and co-located latencies into a dataset"),
     "predictor": ("interfleet.predictor.main", "train and evaluate the colocation-degradation predictor"),
+    "simulate": ("interfleet.simulation.cli", "simulate a fleet of emulated GPUs under a routing policy"),
 }
 
 

@@ -47,6 +47,7 @@ class RouterCore:
         self.outstanding: collections.Counter[str] = collections.Counter()   # per worker, all models
         self._ejected_until: dict[str, float] = {}
         self.placements = PlacementBuilder(self.in_flight.__getitem__)
+        self._hosts: dict[str, list[tuple]] = {}
 
     def update(self, view: FleetView) -> None:
         for worker_id in [w for w in self._ejected_until if w not in view.workers]:
@@ -55,27 +56,34 @@ class RouterCore:
             del self.in_flight[worker_id], self.outstanding[worker_id]
         self.view = view
         self.placements.update(view)
+        # What a candidate takes from the view, read once per view instead of once per request.
+        self._hosts = {}
+        for model, worker_ids in view.by_model.items():
+            hosts = []
+            for worker_id in worker_ids:
+                load = view.loads.get((worker_id, model))
+                max_batch, full_batch_ms = view.full_batch.get((worker_id, model), (1, 0.0))
+                hosts.append((worker_id, view.workers[worker_id].device.name, load.queue_depth if load else 0,
+                              load.in_flight if load else 0, load.p50_latency_ms if load else 0.0,
+                              view.solo_ms.get((worker_id, model), 0.0), max_batch, full_batch_ms,
+                              self.in_flight[worker_id]))
+            self._hosts[model] = hosts
 
     def candidates(self, model: str, now: float, exclude: frozenset[str] = frozenset()) -> list[Candidate]:
         """Live, non-ejected workers hosting `model`, each as the policy sees it."""
-        view, with_placement = self.view, self._with_placement
-        result = []
-        hosts = view.by_model.get(model, ())
+        hosts = self._hosts.get(model, ())
         if self._max_candidates and len(hosts) > self._max_candidates:
             hosts = self._random.sample(hosts, self._max_candidates)
-        for worker_id in hosts:
-            if worker_id in exclude or self._ejected_until.get(worker_id, 0.0) > now:
+        with_placement, ejected, outstanding = self._with_placement, self._ejected_until, self.outstanding
+        result = []
+        for worker_id, device, queue_depth, in_flight, p50_ms, solo_ms, max_batch, full_batch_ms, counts in hosts:
+            if worker_id in exclude or (ejected and ejected.get(worker_id, 0.0) > now):
                 continue
-            load = view.loads.get((worker_id, model))
-            solo_ms = view.solo_ms.get((worker_id, model), 0.0)
             placed = self.placements.placement(worker_id, model, solo_ms) if with_placement else None
-            result.append(Candidate(
-                worker_id=worker_id, outstanding=self.outstanding[worker_id], device=view.workers[worker_id].device.name,
-                queue_depth=load.queue_depth if load else 0, in_flight=load.in_flight if load else 0,
-                p50_latency_ms=load.p50_latency_ms if load else 0.0,
-                outstanding_model=self.in_flight[worker_id][model], solo_ms=solo_ms, hop_ms=self._hop_ms(worker_id),
-                placement=placed[0] if placed else None, beside=placed[1] if placed else (),
-            ))
+            result.append(Candidate(      # positional: a busy router builds hundreds of thousands a second
+                worker_id, outstanding[worker_id], queue_depth, in_flight, p50_ms, device, counts[model], solo_ms,
+                self._hop_ms(worker_id), placed[0] if placed else None, placed[1] if placed else (),
+                max_batch, full_batch_ms))
         return result
 
     def route(self, model: str, budget_ms: float | None, now: float,

@@ -48,6 +48,8 @@ class FleetView:
     by_model: dict[str, tuple[str, ...]] = field(default_factory=dict)   # model -> worker ids
     loads: dict[tuple[str, str], fleet_pb2.ModelLoad] = field(default_factory=dict)  # (worker, model)
     solo_ms: dict[tuple[str, str], float] = field(default_factory=dict)   # (worker, model): measured solo
+    # (worker, model): (max batch size, latency of a full batch in ms), how fast its queue drains
+    full_batch: dict[tuple[str, str], tuple[int, float]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, states: Iterable[fleet_pb2.WorkerState]) -> "FleetView":
@@ -58,7 +60,9 @@ class FleetView:
                 by_model.setdefault(model.name, []).append(worker_id)
         loads = {(s.worker_id, load.model): load for s in workers.values() for load in s.load}
         solo = {(s.worker_id, m.name): m.solo_latency_ms for s in workers.values() for m in s.models}
-        return cls(workers, {m: tuple(ids) for m, ids in by_model.items()}, loads, solo)
+        full = {(s.worker_id, m.name): (m.max_batch_size, m.full_batch_latency_ms) for s in workers.values()
+                for m in s.models}
+        return cls(workers, {m: tuple(ids) for m, ids in by_model.items()}, loads, solo, full)
 
 
 class FleetWatcher:

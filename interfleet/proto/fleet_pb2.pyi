@@ -71,7 +71,7 @@ class TensorSpec(_message.Message):
     def __init__(self, name: _Optional[str] = ..., datatype: _Optional[str] = ..., shape: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class HostedModel(_message.Message):
-    __slots__ = ("name", "version", "platform", "max_batch_size", "slo_ms", "inputs", "outputs", "flops_per_sample", "parameter_count", "solo_latency_ms")
+    __slots__ = ("name", "version", "platform", "max_batch_size", "slo_ms", "inputs", "outputs", "flops_per_sample", "parameter_count", "solo_latency_ms", "full_batch_latency_ms")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     PLATFORM_FIELD_NUMBER: _ClassVar[int]
@@ -82,6 +82,7 @@ class HostedModel(_message.Message):
     FLOPS_PER_SAMPLE_FIELD_NUMBER: _ClassVar[int]
     PARAMETER_COUNT_FIELD_NUMBER: _ClassVar[int]
     SOLO_LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    FULL_BATCH_LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: str
     platform: str
@@ -92,7 +93,8 @@ class HostedModel(_message.Message):
     flops_per_sample: int
     parameter_count: int
     solo_latency_ms: float
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., platform: _Optional[str] = ..., max_batch_size: _Optional[int] = ..., slo_ms: _Optional[float] = ..., inputs: _Optional[_Iterable[_Union[TensorSpec, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[TensorSpec, _Mapping]]] = ..., flops_per_sample: _Optional[int] = ..., parameter_count: _Optional[int] = ..., solo_latency_ms: _Optional[float] = ...) -> None: ...
+    full_batch_latency_ms: float
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., platform: _Optional[str] = ..., max_batch_size: _Optional[int] = ..., slo_ms: _Optional[float] = ..., inputs: _Optional[_Iterable[_Union[TensorSpec, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[TensorSpec, _Mapping]]] = ..., flops_per_sample: _Optional[int] = ..., parameter_count: _Optional[int] = ..., solo_latency_ms: _Optional[float] = ..., full_batch_latency_ms: _Optional[float] = ...) -> None: ...
 
 class ModelLoad(_message.Message):
     __slots__ = ("model", "queue_depth", "in_flight", "p50_latency_ms", "p99_latency_ms", "throughput_rps", "busy_fraction")

@@ -3,9 +3,9 @@
 Every request counts. One answered within its SLO is met; one answered late counts with its
 latency; one refused (by the router as unmeetable, or by a worker: queue full, deadline out of
 reach) is missed and counts as if answered at its deadline, so a policy cannot improve its
-latency figures by refusing. Degradation is a request's latency so counted over its model's
-fastest solo latency anywhere in the fleet: 1.0 is the best the fleet could have done for it,
-and both slow devices and co-location push it up.
+latency figures by refusing. Degradation is a request's latency so counted over the best the
+fleet could have done for it (its model's fastest solo latency anywhere in the fleet, plus the
+hop to a worker and back): 1.0 is ideal, and slow devices, queues and co-location push it up.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class Outcomes:
         self.finished[index] = at
         self.worker[index] = worker_id
 
-    def summary(self, fastest_solo_ms: Mapping[str, float], warmup_s: float = 0.0) -> dict:
+    def summary(self, best_ms: Mapping[str, float], warmup_s: float = 0.0) -> dict:
         s = self.schedule
         keep = s.times >= warmup_s
         slo = s.slo_ms[keep]
@@ -40,8 +40,8 @@ class Outcomes:
         latency = (self.finished[keep] - s.times[keep]) * 1e3
         counted = np.where(answered, latency, np.maximum(slo, np.nan_to_num(latency)))
         met = answered & (latency <= slo)
-        solo = np.array([fastest_solo_ms[m] for m in s.models])[s.model_index[keep]]
-        degradation = counted / solo
+        best = np.array([best_ms[m] for m in s.models])[s.model_index[keep]]
+        degradation = counted / best
         span = max(1e-9, float(s.times[keep][-1] - s.times[keep][0])) if keep.any() else 1e-9
         total = int(keep.sum())
         return {

@@ -119,7 +119,9 @@ class SimWorker:
         state = fleet_pb2.WorkerState()
         state.CopyFrom(self._template)
         for name, model in self.models.items():
-            state.models.add(name=name, solo_latency_ms=model.solo.value * 1e3)
+            state.models.add(name=name, solo_latency_ms=model.solo.value * 1e3,
+                             max_batch_size=model.queue.profile.max_batch_size,
+                             full_batch_latency_ms=model.queue.profile.latency(model.queue.profile.max_batch_size) * 1e3)
             state.load.add(model=name, busy_fraction=min(1.0, model.busy_s / interval_s) if interval_s > 0 else 0.0,
                            queue_depth=len(model.queue), in_flight=len(model.queue) + (1 if model.running else 0))
             model.busy_s = 0.0

@@ -35,6 +35,20 @@ class Candidate:
     # This router's requests in flight on the worker's cores that a request sent there would
     # slow down: (their solo ms, count x the share of the cores they reach).
     beside: tuple[tuple[float, float], ...] = ()
+    max_batch: int = 1          # the model's largest batch there, and its latency (0: unknown)
+    full_batch_ms: float = 0.0
+
+    def drain_ms(self, count: int, per_request_ms: float) -> float:
+        """How long `count` requests of the model take to run here, batched as the worker would:
+        full batches of `max_batch`, then the rest, each batch's latency read off the line from
+        solo (1 item) to `full_batch_ms` (`max_batch` items), scaled from solo to `per_request_ms`
+        (solo times a degradation). Without a batch profile: one after another."""
+        if self.max_batch <= 1 or self.full_batch_ms <= 0 or self.solo_ms <= 0:
+            return count * per_request_ms
+        per_item = max(0.0, self.full_batch_ms - self.solo_ms) / (self.max_batch - 1)
+        full, rest = divmod(count, self.max_batch)
+        batches_ms = full * self.full_batch_ms + (self.solo_ms + (rest - 1) * per_item if rest else 0.0)
+        return batches_ms * per_request_ms / self.solo_ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +64,7 @@ class Decision:
     uncorrected_ms: float | None = None  # the same before online interference correction
     predictions: tuple[tuple[str, float], ...] = ()   # (worker id, predicted ms) of every candidate
     service_ms: float | None = None     # of the prediction, the request's own execution on `worker`
+    model: str = ""                     # the request's model, when the policy predicts
 
 
 class NoWorkerMeetsDeadline(Exception):

@@ -27,20 +27,26 @@ class InterferenceAware(RoutingPolicy):
     For candidate worker w hosting model m:
 
         service(w)   = solo(m, w) x max(1, degradation(m | what runs on w's device now))
-        predicted(w) = (overhead(others(w)) + (ahead(w) + 1) x service(w)) x correction(w)
+        predicted(w) = (overhead(others(w)) + drain(w, ahead(w) + 1) x service(w) / solo(m, w)) x correction(w)
 
     - solo(m, w) is m's batch-1 latency on w with nothing beside it, measured by the worker;
     - degradation comes from the degradation model, given the models active on w's device with
       their loads (w's own co-located models, and those of other workers sharing its cores,
       weighted by the share they hold), as `Candidate.placement` describes;
     - ahead(w) is this router's requests for m in flight at w, which run before this one;
+      drain(w, n) is how long n requests of m take at w batched as the worker batches them (full
+      batches, then the rest; each batch's latency from the worker's published batch profile),
+      so a deep queue of a model that batches well is not mistaken for a long wait;
     - others(w) is its requests for other models in flight at w;
     - overhead(others) is what a request costs beyond its compute, a + b x others: the network,
-      the router and the worker's request handling, which the other requests there share. It is
-      fitted to the answers (`observe`, see `overhead.OverheadModel`) over the whole fleet, so
-      what the degradation model misses about every worker (this machine's Python and gRPC
-      costs) is learnt, while what sets one worker apart is left to the detector. Before the
-      first answer, the probed round trip of a no-op call stands in (`Candidate.hop_ms`);
+      the router and the worker's request handling, which the other requests there share, and
+      the time the worker's batcher holds it for a fuller batch. It is fitted to the answers
+      (`observe`, see `overhead.OverheadModel`) per model over the whole fleet (the batcher's
+      wait scales with the model's SLO, so a 5 ms model's overhead must not be charged to a
+      0.5 ms one), so what the degradation model misses about every worker (this machine's
+      Python and gRPC costs) is learnt, while what sets one worker apart is left to the
+      detector. Before a model's first answer, the probed round trip of a no-op call stands in
+      (`Candidate.hop_ms`);
     - correction(w) is the online detector's factor: above 1 while w runs persistently slower
       than predicted (a tenant outside the fleet, a throttled device), 1 otherwise.
 
@@ -58,9 +64,11 @@ class InterferenceAware(RoutingPolicy):
     them at random. Without that, routing feeds on its own predictions: a worker that gets no
     traffic gives the detector no evidence, and the overhead model, fitted to the answers of the
     workers that do, absorbs their slowness as if it were everyone's, so a slow worker that once
-    looked fastest could keep every request. When none is (the smallest prediction exceeds the time left),
-    no worker can meet it: with `on_unmeetable="reject"` the request is refused at once
-    (NoWorkerMeetsDeadline), with "least-bad" it goes to the smallest prediction anyway. Without a usable degradation
+    looked fastest could keep every request. When none is (the smallest prediction exceeds the
+    time left), no worker can meet it: with `on_unmeetable="reject"` the request is refused at
+    once (NoWorkerMeetsDeadline), except that a share `explore` of them goes to the smallest
+    prediction anyway (predictions that refused a model everything would never be corrected),
+    and with "least-bad" all of them do. Without a usable degradation
     model, or a candidate the worker has not described yet, the decision falls back to
     least-loaded.
     """
@@ -78,7 +86,8 @@ class InterferenceAware(RoutingPolicy):
         self.explore = explore
         self._random = random.Random(seed)
         self.on_unmeetable = on_unmeetable
-        self.overhead = OverheadModel(overhead_decay, prior_ms=hop_ms)
+        self._overhead_decay, self._hop_ms = overhead_decay, hop_ms
+        self.overheads: dict[str, OverheadModel] = {}     # per model
         self.estimator = estimator
         self.correction = correction
         self.fallback = LeastLoaded(seed)
@@ -93,27 +102,35 @@ class InterferenceAware(RoutingPolicy):
             self.fallbacks += 1
             return Decision(self.fallback.choose(request.model, candidates))
         services = [c.solo_ms * max(1.0, d) for c, d in zip(candidates, degradations)]
-        raw = [self._predict(c, service) for c, service in zip(candidates, services)]
+        overhead = self._overhead(request.model)
+        raw = [self._predict(overhead, c, service) for c, service in zip(candidates, services)]
         corrected = [ms * (self.correction(c.worker_id) if self.correction else 1.0)
                      for c, ms in zip(candidates, raw)]
         predictions = tuple((c.worker_id, ms) for c, ms in zip(candidates, corrected))
         indices = range(len(candidates))
         if request.budget_ms is not None:
             meeting = [i for i in indices if corrected[i] <= request.budget_ms]
-            if not meeting and self.on_unmeetable == "reject":
+            if not meeting and self.on_unmeetable == "reject" and self._random.random() >= self.explore:
                 raise NoWorkerMeetsDeadline(request.model, request.budget_ms, predictions)
             indices = meeting or [min(indices, key=corrected.__getitem__)]
         if self.explore and len(indices) > 1 and self._random.random() < self.explore:
             best = self._random.choice(list(indices))
         else:
             best = min(indices, key=lambda i: corrected[i] + self._imposed(candidates[i], services[i]))
-        return Decision(candidates[best], corrected[best], raw[best], predictions, services[best])
+        return Decision(candidates[best], corrected[best], raw[best], predictions, services[best], request.model)
 
     def observe(self, decision: Decision, observed_ms: float) -> None:
         if decision.service_ms is None:
             return
         c = decision.worker
-        self.overhead.observe(self._others(c), max(0.0, observed_ms - (c.outstanding_model + 1) * decision.service_ms))
+        self._overhead(decision.model).observe(
+            self._others(c), max(0.0, observed_ms - c.drain_ms(c.outstanding_model + 1, decision.service_ms)))
+
+    def _overhead(self, model: str) -> OverheadModel:
+        overhead = self.overheads.get(model)
+        if overhead is None:
+            overhead = self.overheads[model] = OverheadModel(self._overhead_decay, prior_ms=self._hop_ms)
+        return overhead
 
     @staticmethod
     def _imposed(c: Candidate, service_ms: float) -> float:
@@ -123,8 +140,9 @@ class InterferenceAware(RoutingPolicy):
     def _others(c: Candidate) -> int:
         return c.outstanding - c.outstanding_model
 
-    def _predict(self, c: Candidate, service_ms: float) -> float:
-        return self.overhead.predict(self._others(c), c.hop_ms) + (c.outstanding_model + 1) * service_ms
+    @classmethod
+    def _predict(cls, overhead: OverheadModel, c: Candidate, service_ms: float) -> float:
+        return overhead.predict(cls._others(c), c.hop_ms) + c.drain_ms(c.outstanding_model + 1, service_ms)
 
     def _degradations(self, candidates: Sequence[Candidate]) -> Sequence[float] | None:
         if self.estimator is None or any(c.solo_ms <= 0 or c.placement is None for c in candidates):

@@ -11,11 +11,12 @@ from interfleet.router.policies.base import Candidate, RoutingPolicy
 class SpeedAware(RoutingPolicy):
     """Picks the candidate where the request is expected to finish first if nothing interfered:
 
-        work(w) = (ahead(w) + 1) x solo(m, w) + sum over this router's other requests on w's
+        work(w) = drain(w, ahead(w) + 1) + sum over this router's other requests on w's
                   device of their solo latencies
 
-    with ahead(w) this router's requests for the model in flight at w, solo latencies as the
-    workers measured them alone. It knows that devices differ in speed (a fast GPU takes more of
+    with ahead(w) this router's requests for the model in flight at w, drain(w, n) the time n
+    of them take batched at solo speed (`Candidate.drain_ms`), solo latencies as the workers
+    measured them alone. It knows that devices differ in speed (a fast GPU takes more of
     the load than least-loaded would give it) but not that co-located models slow each other:
     the baseline that interference-aware routing has to beat to earn its predictor. A worker
     that has not measured its solo latency yet counts as the slowest known.
@@ -29,7 +30,7 @@ class SpeedAware(RoutingPolicy):
 
     def choose(self, model: str, candidates: Sequence[Candidate]) -> Candidate:
         slowest = max((c.solo_ms for c in candidates), default=0.0) or 1.0
-        work = [(c.outstanding_model + 1) * (c.solo_ms or slowest) + sum(ms * n for ms, n in c.beside)
+        work = [c.drain_ms(c.outstanding_model + 1, c.solo_ms or slowest) + sum(ms * n for ms, n in c.beside)
                 for c in candidates]
         best = min(work)
         tied = [c for c, w in zip(candidates, work) if w == best]

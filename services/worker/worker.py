@@ -30,7 +30,9 @@ class Worker:
     def hosted(self) -> list[fleet_pb2.HostedModel]:
         """The hosted models, with their solo latencies as refined by the runs so far."""
         for name, hosted in self._hosted.items():
-            hosted.solo_latency_ms = self.runners[name].model.solo_latency_s * 1e3
+            runner = self.runners[name]
+            hosted.solo_latency_ms = runner.model.solo_latency_s * 1e3
+            hosted.full_batch_latency_ms = runner.profile.latency(hosted.max_batch_size) * 1e3
         return list(self._hosted.values())
 
     def _model(self, name: str, version: str) -> fleet_pb2.HostedModel:
