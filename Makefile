@@ -11,7 +11,7 @@ REPOSITORY ?= model_repository
 export INTERFLEET_ROUTER_PORT
 export REDIS_URL
 
-.PHONY: run test compose-test chaos certs install zoo bench-router bench-peer bench-loadgen bench-batching bench-predictor bench-decision profile eval-predictor eval-routing protos clean
+.PHONY: run test compose-test chaos certs install zoo bench-router bench-peer bench-loadgen bench-batching bench-predictor bench-decision profile eval-predictor eval-routing eval-routing-gpu eval-scale protos clean
 
 run: install zoo
 	$(INTERFLEET) up --config $(CONFIG)
@@ -81,6 +81,17 @@ eval-predictor: install zoo
 # load and with a noisy neighbour, interleaved, 3 repeats (about 21 minutes): results/routing/.
 eval-routing: install zoo
 	$(PYTHON) bench/routing.py --repository $(REPOSITORY) --out results/routing
+
+# Emulated GPUs, simulated (about 10 minutes): every policy on 100, 1,000 and 10,000 emulated GPUs
+# through the router's own decision core; results/eval-scale/ (report.md, results.json).
+eval-scale: install zoo
+	$(PYTHON) bench/eval_scale.py --repository $(REPOSITORY) --out results/eval-scale
+
+# Emulated GPUs, for real (about 15 minutes): workers on emulated T4/L4/A10/A100/H100 behind the
+# real router, Redis and predictor; every policy at three loads, and the same fleet simulated
+# beside it (the cross-check); results/eval-routing-gpu/.
+eval-routing-gpu: install zoo
+	$(PYTHON) bench/routing_gpu.py --repository $(REPOSITORY) --out results/eval-routing-gpu
 
 # The fleet's own messages; the generated code is committed so installs need no protoc.
 protos: install

@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> None:
     models = [m for m in DEFAULT_MIX if m in set(list_models(Path(args.repository)))]
     setup = Setup.make(Path(args.repository), mixed_fleet(args.gpus, models, seed=args.seed),
                        {m: DEFAULT_MIX[m] for m in models}, seed=args.seed, max_candidates=args.max_candidates)
-    if args.policy == "interference-aware":
+    if args.policy.startswith("interference-aware"):
         setup.train_predictor(rate=args.rate / 2, duration_s=min(args.duration, 2.0))
     if args.arrivals:
         schedule = build_schedule(ArrivalSpec.parse(args.arrivals), setup.mix,

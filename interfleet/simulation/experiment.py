@@ -38,7 +38,15 @@ from interfleet.simulation.fleet_spec import GpuWorker
 from interfleet.simulation.worker import ModelSettings
 
 SLO_FACTOR = 3.0
-POLICIES = ("round-robin", "least-loaded", "power-of-two", "speed-aware", "interference-aware", "oracle")
+BALANCED = {"objective": "balanced", "headroom": 0.8}
+# Variant name -> (policy, its arguments). The oracle runs with each objective interference-aware does.
+VARIANTS: dict[str, tuple[str, dict]] = {
+    "round-robin": ("round-robin", {}), "least-loaded": ("least-loaded", {}), "power-of-two": ("power-of-two", {}),
+    "speed-aware": ("speed-aware", {}), "interference-aware": ("interference-aware", {}),
+    "interference-aware (balanced)": ("interference-aware", BALANCED),
+    "oracle": ("oracle", {}), "oracle (balanced)": ("oracle", BALANCED),
+}
+POLICIES = tuple(VARIANTS)
 LOAD_ONLY = ("round-robin", "least-loaded", "power-of-two", "speed-aware")
 DEFAULT_MIX = {"mobilenet": 3, "transformer": 3, "resnet10": 2, "resnet18": 1, "mlp": 2, "tiny_cnn": 2}
 
@@ -93,15 +101,16 @@ class Setup:
         return build_schedule(ArrivalSpec.parse(f"poisson:rate={rate}"), self.mix,
                               lambda m: self.settings[m].slo_ms, duration_s, seed)
 
-    def policy(self, name: str, seed: int = 0) -> RoutingPolicy:
+    def policy(self, variant: str, seed: int = 0) -> RoutingPolicy:
+        name, args = VARIANTS[variant]
         if name == "oracle":
-            return Oracle(oracle=OracleEstimator(self.device, self.workloads), seed=seed)
+            return Oracle(oracle=OracleEstimator(self.device, self.workloads), seed=seed, **args)
         if name == "interference-aware":
             if self.predictor is None:
                 raise ValueError("interference-aware needs a trained predictor: call train_predictor first")
             scorer = CandidateScorer(self.predictor, self.features)
-            return make_policy(name, {"seed": seed}, estimator=scorer.degradation)
-        return make_policy(name, {} if name == "round-robin" else {"seed": seed})
+            return make_policy(name, {"seed": seed, **args}, estimator=scorer.degradation)
+        return make_policy(name, {**args, **({} if name == "round-robin" else {"seed": seed})})
 
     def simulation(self, policy: RoutingPolicy, seed: int) -> Simulation:
         return Simulation(self.fleet, policy, self.device, self.workloads, self.settings, seed=seed,

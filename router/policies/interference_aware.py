@@ -18,6 +18,7 @@ DegradationEstimator = Callable[[Sequence[Placement]], Sequence[float] | None]
 Correction = Callable[[str], float]
 
 ON_UNMEETABLE = ("reject", "least-bad")
+OBJECTIVES = ("fastest", "balanced")
 
 
 class InterferenceAware(RoutingPolicy):
@@ -78,11 +79,16 @@ class InterferenceAware(RoutingPolicy):
 
     def __init__(self, on_unmeetable: str = "reject", hop_ms: float = 0.5, overhead_decay: float = 0.995,
                  seed: int | None = None, explore: float = 0.02, estimator: DegradationEstimator | None = None,
-                 correction: Correction | None = None):
+                 correction: Correction | None = None, objective: str = "fastest", headroom: float = 0.5):
         if on_unmeetable not in ON_UNMEETABLE:
             raise ConfigError(f"on_unmeetable must be one of {', '.join(ON_UNMEETABLE)}, not {on_unmeetable!r}")
         if not 0.0 <= explore < 1.0:
             raise ConfigError(f"explore must be in [0, 1), not {explore!r}")
+        if objective not in OBJECTIVES:
+            raise ConfigError(f"objective must be one of {', '.join(OBJECTIVES)}, not {objective!r}")
+        if not 0.0 < headroom <= 1.0:
+            raise ConfigError(f"headroom must be in (0, 1], not {headroom!r}")
+        self.objective, self.headroom = objective, headroom
         self.explore = explore
         self._random = random.Random(seed)
         self.on_unmeetable = on_unmeetable
@@ -115,6 +121,14 @@ class InterferenceAware(RoutingPolicy):
             indices = meeting or [min(indices, key=corrected.__getitem__)]
         if self.explore and len(indices) > 1 and self._random.random() < self.explore:
             best = self._random.choice(list(indices))
+        elif self.objective == "balanced" and request.budget_ms is not None:
+            # Of the workers predicted to answer with `headroom` of the budget to spare, the one
+            # with the fewest requests in flight; without such a worker, the fastest meeting it.
+            roomy = [i for i in indices if corrected[i] <= self.headroom * request.budget_ms]
+            if roomy:
+                best = min(roomy, key=lambda i: (candidates[i].outstanding, corrected[i]))
+            else:
+                best = min(indices, key=lambda i: corrected[i] + self._imposed(candidates[i], services[i]))
         else:
             best = min(indices, key=lambda i: corrected[i] + self._imposed(candidates[i], services[i]))
         return Decision(candidates[best], corrected[best], raw[best], predictions, services[best], request.model)
