@@ -131,8 +131,11 @@ class Setup:
                 "wall_s": round(simulation.wall_s, 3),
                 "simulated_requests_per_wall_s": round(len(outcomes.schedule) / max(simulation.wall_s, 1e-9))}
 
-    def train_predictor(self, rate: float, duration_s: float, seed: int = 1, max_rows: int = 30_000) -> None:
-        """Fit the degradation model on the rows a least-loaded warm-up run's telemetry makes."""
+    def train_predictor(self, rate: float, duration_s: float, seed: int = 1, max_rows: int = 30_000,
+                        time_scale: float = 1.0) -> None:
+        """Fit the degradation model on the rows a least-loaded warm-up run's telemetry makes.
+        `time_scale`: the latencies as a fleet whose emulated devices run that much slower on
+        the wall clock would report them (its solo latencies are a feature)."""
         maker = RowMaker(lambda m: m in self.workloads)
         rows: list[dict] = []
 
@@ -146,9 +149,12 @@ class Setup:
         simulation.on_batch = on_batch
         simulation.on_states = lambda states: maker.states.update({s.worker_id: s for s in states})
         simulation.run(self.schedule(rate, duration_s, seed))
-        # Keep a spread of co-location states: lone rows dominate a lightly loaded fleet.
         rng = random.Random(seed)
         rng.shuffle(rows)
+        for row in rows:
+            for key in ("solo_ms", "mean_ms", "p95_ms"):
+                row[key] *= time_scale
+            row["samples_ms"] = [ms * time_scale for ms in row["samples_ms"]]
         self.training_rows = len(rows)
         self.predictor = fit(Prepared(rows, self.features), rows, info={"trained_on": "emulated telemetry",
                                                                          "rows": len(rows)})

@@ -10,14 +10,54 @@ hop to a worker and back): 1.0 is ideal, and slow devices, queues and co-locatio
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from interfleet.loadgen.schedule import Schedule
 
 ANSWERED, REFUSED_AT_ROUTER, REFUSED_AT_WORKER = 1, 2, 3
+
+
+def _figures(slo: np.ndarray, answered: np.ndarray, latency: np.ndarray, best: np.ndarray, span_s: float) -> dict:
+    """The figures of a run, every request counted (see the module docstring); times in ms."""
+    total = len(slo)
+    if not total:
+        return {"requests": 0}
+    counted = np.where(answered, latency, np.maximum(slo, np.nan_to_num(latency)))
+    met = answered & (latency <= slo)
+    degradation = counted / best
+    return {
+        "requests": total,
+        "slo_attainment": float(met.mean()),
+        "goodput_rps": float(met.sum() / max(span_s, 1e-9)),
+        "offered_rps": float(total / max(span_s, 1e-9)),
+        "refused_share": float((~answered).mean()),
+        "late_share": float((answered & ~met).mean()),
+        "p50_ms": float(np.percentile(counted, 50)),
+        "p99_ms": float(np.percentile(counted, 99)),
+        "mean_degradation": float(degradation.mean()),
+        "p99_degradation": float(np.percentile(degradation, 99)),
+    }
+
+
+def loadgen_summary(rows_file: Path, best_ms: Mapping[str, float], time_scale: float = 1.0,
+                    warmup_s: float = 0.0) -> dict:
+    """A load generator's `requests.csv` counted the same way, in device time (wall / `time_scale`)."""
+    with Path(rows_file).open(newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if float(r["scheduled_s"]) >= warmup_s]
+    if not rows:
+        return {"requests": 0}
+    slo = np.array([float(r["slo_ms"]) for r in rows]) / time_scale
+    answered = np.array([r["status"] == "OK" for r in rows])
+    latency = np.array([float(r["latency_ms"]) if r["latency_ms"] else np.nan for r in rows]) / time_scale
+    best = np.array([best_ms[r["model"]] for r in rows])
+    span_s = (float(rows[-1]["scheduled_s"]) - float(rows[0]["scheduled_s"])) / time_scale
+    statuses = {s: sum(r["status"] == s for r in rows) for s in sorted({r["status"] for r in rows})}
+    return {**_figures(slo, answered, latency, best, span_s), "statuses": statuses}
 
 
 @dataclass
@@ -35,25 +75,9 @@ class Outcomes:
     def summary(self, best_ms: Mapping[str, float], warmup_s: float = 0.0) -> dict:
         s = self.schedule
         keep = s.times >= warmup_s
-        slo = s.slo_ms[keep]
-        answered = self.outcome[keep] == ANSWERED
-        latency = (self.finished[keep] - s.times[keep]) * 1e3
-        counted = np.where(answered, latency, np.maximum(slo, np.nan_to_num(latency)))
-        met = answered & (latency <= slo)
+        times = s.times[keep]
         best = np.array([best_ms[m] for m in s.models])[s.model_index[keep]]
-        degradation = counted / best
-        span = max(1e-9, float(s.times[keep][-1] - s.times[keep][0])) if keep.any() else 1e-9
-        total = int(keep.sum())
-        return {
-            "requests": total,
-            "slo_attainment": float(met.mean()) if total else 0.0,
-            "goodput_rps": float(met.sum() / span),
-            "offered_rps": float(total / span),
-            "refused_share": float((~answered).mean()) if total else 0.0,
-            "late_share": float((answered & ~met).mean()) if total else 0.0,
-            "unanswered": int((self.outcome[keep] < 0).sum()),
-            "p50_ms": float(np.percentile(counted, 50)) if total else 0.0,
-            "p99_ms": float(np.percentile(counted, 99)) if total else 0.0,
-            "mean_degradation": float(degradation.mean()) if total else 0.0,
-            "p99_degradation": float(np.percentile(degradation, 99)) if total else 0.0,
-        }
+        latency = (self.finished[keep] - times) * 1e3
+        span_s = float(times[-1] - times[0]) if len(times) else 0.0
+        return {**_figures(s.slo_ms[keep], self.outcome[keep] == ANSWERED, latency, best, span_s),
+                "unanswered": int((self.outcome[keep] < 0).sum())}
