@@ -1,7 +1,10 @@
 """`interfleet predictor eval`: how well the predictor ranks and sizes latency under co-location.
 
-Three splits of a profiled dataset:
-- random: 5 folds over all rows;
+Four splits of a profiled dataset:
+- random: 5 folds over all rows (optimistic: a row's solo measurement, the base of its label,
+  is shared with rows on the other side);
+- grouped: 5 folds over solo measurements, (device, model, batch): rows sharing one are never
+  on both sides, so the test rows' solo runs were never seen in training;
 - leave one model out: each model held out of training entirely (as target *and* co-runner),
   then predicted as a target: a model the predictor has never seen;
 - held-out degree: trained on placements with at most 2 co-runners, tested on those with 3.
@@ -10,8 +13,10 @@ Metrics, on predicted latency (solo x predicted degradation) against measured me
 MAPE, the 90th percentile of absolute percentage error, and the Spearman correlation between
 predicted and measured latency among the candidate placements of the same model and batch (the
 ranking a router acts on), averaged over those groups. Baselines: no interference
-(degradation 1) and a linear model of degradation on summed co-runner and stressor load, as
-gpulet-style schedulers use.
+(degradation 1), a linear model of degradation on summed co-runner and stressor load, as
+gpulet-style schedulers use, and the same line fitted per (device, model, batch), as a
+profile-per-placement scheduler would (falling back to the global line for a group it never
+profiled, which is every group under the grouped split).
 """
 
 from __future__ import annotations
@@ -43,18 +48,14 @@ class Prepared:
 def lightgbm_predictor(prepared: Prepared) -> Predictor:
     def predict(train: list[dict], test: list[dict]) -> np.ndarray:
         model = fit(prepared, train)
-        return model.predict(prepared.x(test))[0]
+        return model.predict(prepared.x(test))
 
     return predict
 
 
 def fit(prepared: Prepared, rows: list[dict], info: dict | None = None) -> DegradationModel:
-    x = prepared.x(rows)
     y = log_ratio([r["mean_ms"] for r in rows], [r["solo_ms"] for r in rows])
-    counts = [len(r["samples_ms"]) for r in rows]
-    sample_x = np.repeat(x, counts, axis=0)
-    sample_y = np.log(np.concatenate([np.asarray(r["samples_ms"]) / r["solo_ms"] for r in rows]))
-    return DegradationModel.train(x, y, sample_x, sample_y, info)
+    return DegradationModel.train(prepared.x(rows), y, info)
 
 
 def no_interference(train: list[dict], test: list[dict]) -> np.ndarray:
@@ -70,6 +71,28 @@ def linear_on_summed_load(train: list[dict], test: list[dict]) -> np.ndarray:
     target = np.array([r["mean_ms"] / r["solo_ms"] for r in train])
     coefficients, *_ = np.linalg.lstsq(design, target, rcond=None)
     return np.array([[1.0, _summed_load(r)] for r in test]) @ coefficients
+
+
+def _group(row: dict) -> tuple:
+    """The solo measurement a row's label divides by."""
+    return row.get("device"), row["target"], row["batch"]
+
+
+def linear_per_group(train: list[dict], test: list[dict]) -> np.ndarray:
+    fallback = linear_on_summed_load(train, test)
+    by_group = collections.defaultdict(list)
+    for r in train:
+        by_group[_group(r)].append(r)
+    out = np.array(fallback, dtype=float)
+    for i, r in enumerate(test):
+        members = by_group.get(_group(r), [])
+        loads = [_summed_load(m) for m in members]
+        if len(members) >= 2 and np.ptp(loads) > 0:
+            design = np.array([[1.0, x] for x in loads])
+            target = np.array([m["mean_ms"] / m["solo_ms"] for m in members])
+            coefficients, *_ = np.linalg.lstsq(design, target, rcond=None)
+            out[i] = coefficients[0] + coefficients[1] * _summed_load(r)
+    return out
 
 
 def score(test: list[dict], degradation: np.ndarray) -> dict:
@@ -97,13 +120,20 @@ def splits(rows: list[dict], seed: int = 0) -> dict[str, list[tuple[list[dict], 
     order = rng.permutation(len(rows))
     folds = np.array_split(order, 5)
     random_split = [([rows[i] for i in order if i not in set(f)], [rows[i] for i in f]) for f in folds]
+    groups = sorted({_group(r) for r in rows}, key=str)
+    group_order = [groups[i] for i in rng.permutation(len(groups))]
+    grouped = []
+    for fold in np.array_split(np.arange(len(group_order)), 5):
+        held = {group_order[i] for i in fold}
+        grouped.append(([r for r in rows if _group(r) not in held], [r for r in rows if _group(r) in held]))
     models = sorted({r["target"] for r in rows})
     leave_one_out = []
     for held in models:
         train = [r for r in rows if r["target"] != held and held not in {m for m, _, _ in r["co_runners"]}]
         leave_one_out.append((train, [r for r in rows if r["target"] == held]))
     degree = [([r for r in rows if r["degree"] <= 2], [r for r in rows if r["degree"] == 3])]
-    return {"random (5-fold)": random_split, "leave-one-model-out": leave_one_out, "held-out degree 3": degree}
+    return {"random (5-fold)": random_split, "grouped by solo (5-fold)": grouped,
+            "leave-one-model-out": leave_one_out, "held-out degree 3": degree}
 
 
 def noise_floor(rows: list[dict]) -> float:
@@ -125,7 +155,8 @@ def noise_floor(rows: list[dict]) -> float:
 def evaluate(rows: list[dict], builder: FeatureBuilder, seed: int = 0) -> dict:
     prepared = Prepared(rows, builder)
     methods: dict[str, Predictor] = {"lightgbm": lightgbm_predictor(prepared), "no interference": no_interference,
-                                     "linear (summed load)": linear_on_summed_load}
+                                     "linear (summed load)": linear_on_summed_load,
+                                     "linear per placement": linear_per_group}
     report: dict = {"noise floor (MAPE of a perfect predictor)": noise_floor(rows)}
     for split_name, parts in splits(rows, seed).items():
         if not any(test and train for train, test in parts):
@@ -143,16 +174,16 @@ def evaluate(rows: list[dict], builder: FeatureBuilder, seed: int = 0) -> dict:
 
 
 def format_report(report: dict) -> str:
-    lines = [f"{'split':<22}{'method':<22}{'MAPE':>8}{'p90 APE':>9}{'Spearman':>10}{'rows':>6}"]
+    lines = [f"{'split':<26}{'method':<22}{'MAPE':>8}{'p90 APE':>9}{'Spearman':>10}{'rows':>6}"]
     for split_name, methods in report.items():
         if not isinstance(methods, dict):
             lines.append(f"{split_name}: {100 * methods:.1f}%")
             continue
         if "skipped" in methods:
-            lines.append(f"{split_name:<22}skipped: {methods['skipped']}")
+            lines.append(f"{split_name:<26}skipped: {methods['skipped']}")
             continue
         for method, m in methods.items():
             rho = f"{m['spearman']:.3f}" if m["spearman"] is not None else "-"
-            lines.append(f"{split_name:<22}{method:<22}{100 * m['mape']:>7.1f}%{100 * m['p90_ape']:>8.1f}%"
+            lines.append(f"{split_name:<26}{method:<22}{100 * m['mape']:>7.1f}%{100 * m['p90_ape']:>8.1f}%"
                          f"{rho:>10}{m['rows']:>6}")
     return "\n".join(lines)

@@ -15,7 +15,7 @@ DEFAULT_MODEL = "predictor/models/reference.json"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="predictor_command", required=True)
-    for name, help_text in (("train", "fit the mean and p95 models on a dataset"),
+    for name, help_text in (("train", "fit the degradation model on a dataset"),
                             ("eval", "random, leave-one-model-out and held-out-degree evaluation")):
         command = sub.add_parser(name, help=help_text)
         command.add_argument("--data", default=DEFAULT_DATA, help="dataset from `interfleet profile`")

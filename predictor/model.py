@@ -1,9 +1,10 @@
-"""The degradation model: LightGBM regressors of log degradation, for the mean and the p95.
+"""The degradation model: a LightGBM regressor of log mean degradation.
 
-The mean model is fitted to each placement's mean latency over solo; the p95 model uses the
-quantile objective (alpha 0.95) on every measured run, so it learns the tail rather than one
-summary number. Both are saved as LightGBM's text format beside a small JSON header (feature
-names, version, what it was trained on), which is what gets published and loaded.
+It is fitted to each placement's mean latency over its solo latency, and saved as LightGBM's
+text format beside a small JSON header (feature names, version, what it was trained on), which
+is what gets published and loaded. (A p95 model was trained beside it until nothing used it: the
+router's deadline checks use the mean with the online correction; models saved with one still
+load, and it is ignored.)
 """
 
 from __future__ import annotations
@@ -35,46 +36,34 @@ class ModelFormatError(ValueError):
 @dataclass
 class DegradationModel:
     mean: lgb.Booster
-    p95: lgb.Booster
     info: dict = field(default_factory=dict)
 
     @classmethod
-    def train(cls, features: np.ndarray, log_degradation: np.ndarray,
-              sample_features: np.ndarray, sample_log_degradation: np.ndarray, info: dict | None = None,
+    def train(cls, features: np.ndarray, log_degradation: np.ndarray, info: dict | None = None,
               rounds: int = ROUNDS) -> "DegradationModel":
         mean = lgb.train({**PARAMS, "objective": "regression"},
                          lgb.Dataset(features, log_degradation, feature_name=list(FEATURE_NAMES)), rounds)
-        p95 = lgb.train({**PARAMS, "objective": "quantile", "alpha": 0.95},
-                        lgb.Dataset(sample_features, sample_log_degradation, feature_name=list(FEATURE_NAMES)),
-                        rounds)
-        return cls(mean, p95, {"features": list(FEATURE_NAMES), **(info or {})})
+        return cls(mean, {"features": list(FEATURE_NAMES), **(info or {})})
 
-    def predict(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(mean degradation, p95 degradation) for each row: one batched call per model."""
-        return np.exp(self.mean.predict(features, **PREDICT)), np.exp(self.p95.predict(features, **PREDICT))
-
-    def predict_mean(self, features: np.ndarray) -> np.ndarray:
-        """Mean degradation only: what routing needs per request, at half the cost."""
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """Mean degradation of each row: one batched call."""
         return np.exp(self.mean.predict(features, **PREDICT))
 
     def dumps(self) -> str:
-        return json.dumps({"info": self.info, "mean": self.mean.model_to_string(),
-                           "p95": self.p95.model_to_string()})
+        return json.dumps({"info": self.info, "mean": self.mean.model_to_string()})
 
     @classmethod
     def loads(cls, text: str | bytes) -> "DegradationModel":
         try:
             payload = json.loads(text)
             mean = lgb.Booster(model_str=payload["mean"])
-            p95 = lgb.Booster(model_str=payload["p95"])
             info = payload.get("info", {})
         except (ValueError, KeyError, TypeError, lgb.basic.LightGBMError) as exc:
             raise ModelFormatError(f"not a degradation model: {exc}") from exc
-        for booster in (mean, p95):
-            if booster.num_feature() != len(FEATURE_NAMES) or info.get("features") != list(FEATURE_NAMES):
-                raise ModelFormatError(f"model expects {booster.num_feature()} features "
-                                       f"({info.get('features')}), this build computes {len(FEATURE_NAMES)}")
-        return cls(mean, p95, info)
+        if mean.num_feature() != len(FEATURE_NAMES) or info.get("features") != list(FEATURE_NAMES):
+            raise ModelFormatError(f"model expects {mean.num_feature()} features "
+                                   f"({info.get('features')}), this build computes {len(FEATURE_NAMES)}")
+        return cls(mean, info)
 
     def save(self, path: Path) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)

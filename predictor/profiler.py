@@ -5,8 +5,9 @@ process pinned to those cores loads every model, then for each target model and 
 measures it solo; measures it while sampled co-runner sets of degree 1 to 3 run beside it in
 their own threads (as co-located models do in a worker), each at a load level (duty cycle); and
 measures it beside an external stressor (cpu, cache, memory bandwidth) on the same cores, so
-interference from outside the fleet is in the data. Each row keeps every run's latency, so the
-p95 model can be fitted to samples rather than to one summary number.
+interference from outside the fleet is in the data. Each row keeps every run's latency (its
+solo latency is the median of the lone runs, `interfleet.predictor.solo`; the noise floor and
+any tail model read the samples).
 """
 
 from __future__ import annotations

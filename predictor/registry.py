@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 
 def holdout_mape(model: DegradationModel, features: np.ndarray, solo_ms: np.ndarray, measured_ms: np.ndarray) -> float:
-    predicted = solo_ms * model.predict(features)[0]
+    predicted = solo_ms * model.predict(features)
     return float(np.mean(np.abs(predicted - measured_ms) / measured_ms))
 
 

@@ -81,7 +81,7 @@ class CandidateScorer:
             if len(missing) <= ROW_BY_ROW:
                 predicted = [math.exp(self._predict_row(self._builder.row(candidates[i]))) for i in missing]
             else:
-                predicted = self._model.predict_mean(self._builder.matrix([candidates[i] for i in missing]))
+                predicted = self._model.predict(self._builder.matrix([candidates[i] for i in missing]))
             for i, value in zip(missing, predicted):
                 scores[i] = self._cache[keys[i]] = float(value)
                 self._remember(candidates[i], float(value))

@@ -51,7 +51,7 @@ async def test_publish_validate_load_cycle_and_a_corrupt_model_is_refused(store,
     assert validation["passed"] and validation["candidate_mape"] < 0.2
     assert await publish(client, keys, model, validation, wall_clock=lambda: clock[0]) == 1
     assert await watcher.refresh_once() == "ok" and watcher.version == 1
-    np.testing.assert_allclose(watcher.model.predict(features)[0], model.predict(features)[0])
+    np.testing.assert_allclose(watcher.model.predict(features), model.predict(features))
 
     # A corrupt model under a newer version: refused with a logged reason, v1 stays in use.
     await client.set(keys.predictor_model, b'{"version": 2, "model": "{truncated')
@@ -83,8 +83,7 @@ def test_a_worse_candidate_fails_validation(trained):
 
     class Inflated:
         def predict(self, x):
-            mean, p95 = model.predict(x)
-            return mean * 2.0, p95 * 2.0
+            return model.predict(x) * 2.0
 
     bad = validate_candidate(Inflated(), model, features, solo, measured)
     assert not bad["passed"] and bad["candidate_mape"] > bad["current_mape"]
