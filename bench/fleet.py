@@ -46,3 +46,11 @@ def start_router(config: Path, redis_url: str, name: str, scratch: Path, flags: 
          "--port", "0", "--metrics-port", "-1", "--ready-file", str(ready), "--log-level", "WARNING", *flags],
         env={**os.environ, **{f"INTERFLEET_ROUTER_{k.upper()}": json.dumps(v) for k, v in (settings or {}).items()}})
     return process, wait_for_ready_file(ready, 60, lambda: process.poll() is None)["address"]
+
+
+def stop_routers(routers: dict[str, tuple[subprocess.Popen | None, str]]) -> None:
+    """Stop the extra routers `start_router` started (a None process is the fleet's own)."""
+    for process, _ in routers.values():
+        if process is not None:
+            process.terminate()
+            process.wait()

@@ -41,7 +41,7 @@ from interfleet.predictor.stressor import start_stressor
 from interfleet.zoo.build import build_zoo
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fleet import start_router  # noqa: E402
+from fleet import start_router, stop_routers  # noqa: E402
 from routing_report import write_report  # noqa: E402
 
 # The four policies, and interference-aware leaving unmeetable requests to the workers' own
@@ -211,10 +211,7 @@ def main() -> None:
                               f"p99 {summary['p99_ms']:7.2f} ms", flush=True)
                         time.sleep(2.0)      # let queues drain and heartbeats settle between runs
         finally:
-            for process, _ in routers.values():
-                if process is not None:
-                    process.terminate()
-                    process.wait()
+            stop_routers(routers)
             supervisor.stop(grace=2.0)
     (out / "report.json").write_text(json.dumps(results, indent=2))    # kept if the analysis fails
     write_report(results, out)

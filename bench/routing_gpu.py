@@ -40,7 +40,7 @@ from interfleet.simulation.outcomes import loadgen_summary
 from interfleet.zoo.build import build_zoo
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fleet import start_router  # noqa: E402
+from fleet import start_router, stop_routers  # noqa: E402
 from routing_gpu_report import write_report  # noqa: E402
 
 MODELS = ("mobilenet", "transformer", "resnet10", "resnet18", "mlp", "tiny_cnn")
@@ -152,10 +152,7 @@ def main() -> None:
                           f"deg {sim['mean_degradation']:.2f}", flush=True)
                     time.sleep(2.0)
         finally:
-            for process, _ in routers.values():
-                if process is not None:
-                    process.terminate()
-                    process.wait()
+            stop_routers(routers)
             supervisor.stop(grace=2.0)
     report["wall_s"] = round(time.perf_counter() - started, 1)
     (out / "results.json").write_text(json.dumps(report, indent=1))
