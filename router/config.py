@@ -25,6 +25,7 @@ class RouterConfig:
     worker_hold_s: float = 3.0                # a worker missing from Redis stays in view this long past its heartbeat
     worker_expiry_s: float = 600.0            # a departed worker's metrics series are dropped this long after
     eject_s: float = 5.0                      # how long a worker that failed a call is skipped
+    max_candidates: int = 0                   # hosts of a model a policy sees per request, drawn at random; 0: all
     max_in_flight: int = 10_000               # beyond it requests get RESOURCE_EXHAUSTED at once
     worker_streams: int = 2                   # multiplexed streams per worker; 0: a unary call per request
     stream_window: int = 512                  # requests in flight per stream before callers wait

@@ -62,7 +62,8 @@ class RouterService:
         self.estimator: PublishedModelEstimator | None = None
         self.policy = make_policy(config.policy, config.policy_args, estimator=self._estimate,
                                   correction=self.detector.correction)
-        self.core = RouterCore(self.policy, config.eject_s, self.detector, hop_ms=self.pool.hop_ms)
+        self.core = RouterCore(self.policy, config.eject_s, self.detector, hop_ms=self.pool.hop_ms,
+                               max_candidates=config.max_candidates)
         self.dispatcher = Dispatcher(self.pool, self.core, self.stats, config.max_in_flight,
                                      config.decision_log_sample, default_timeout_s=config.default_timeout_s)
         self.sealer = Sealer(load_fleet_key(config.fleet_key, config.fleet_key_file))

@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--advertise-host", dest="advertise_host", help="host routers dial (default: --host)")
     parser.add_argument("--port", type=int)
     parser.add_argument("--metrics-port", dest="metrics_port", type=int, help="0: ephemeral, -1: off")
-    parser.add_argument("--device", help="cpu or cuda:N")
+    parser.add_argument("--device", help="cpu, cuda:N or emulated:<type> (e.g. emulated:A100)")
     parser.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads per model")
     parser.add_argument("--cpus", help="comma-separated cores to pin to, e.g. 0,1")
     parser.add_argument("--max-queue", dest="max_queue", type=int)
