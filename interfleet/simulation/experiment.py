@@ -12,6 +12,7 @@ GPU of the mix, so every GPU type can serve every model within it when not overl
 
 from __future__ import annotations
 
+import collections
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -127,7 +128,11 @@ class Setup:
         outcomes = simulation.run(schedule)
         best = {m: ms + self.hop_ms for m, ms in self.fastest_solo_ms().items()}
         summary = outcomes.summary(best, warmup_s=warmup_s)
+        gpu_of = {w.worker_id: w.gpu for w in self.fleet}
+        served = collections.Counter(gpu_of[w] for w in outcomes.worker if w)
+        total = sum(served.values()) or 1
         return {"policy": policy, "seed": seed, **summary, "events": simulation.events,
+                "served_by_gpu": {g: round(n / total, 4) for g, n in sorted(served.items())},
                 "wall_s": round(simulation.wall_s, 3),
                 "simulated_requests_per_wall_s": round(len(outcomes.schedule) / max(simulation.wall_s, 1e-9))}
 
