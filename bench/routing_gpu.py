@@ -89,7 +89,7 @@ def main() -> None:
     parser.add_argument("--repository", default="model_repository")
     parser.add_argument("--out", default="results/eval-routing-gpu")
     parser.add_argument("--seconds", type=float, default=20.0, help="wall seconds per live run")
-    parser.add_argument("--time-scale", type=float, default=150.0, help="wall seconds per emulated device second")
+    parser.add_argument("--time-scale", type=float, default=1000.0, help="wall seconds per emulated device second")
     parser.add_argument("--hop-ms", type=float, default=1.5, help="the live router's hop, wall ms (for the simulator)")
     args = parser.parse_args()
     repository, out, scale = Path(args.repository).resolve(), Path(args.out), args.time_scale
@@ -105,7 +105,7 @@ def main() -> None:
 
     # The reference load: the best load-only baseline's max load at 99% attainment, simulated.
     window = 0.5
-    max_load = {p: max_load_at(setup, p, low=2_000, high=60_000, duration_s=window, seed=1, steps=6)[0]
+    max_load = {p: max_load_at(setup, p, low=2_000, high=250_000, duration_s=window, seed=1, steps=7)[0]
                 for p in LOAD_ONLY}
     reference = max(max_load.values())
     report["sim_max_load_rps"] = max_load

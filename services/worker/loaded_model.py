@@ -75,10 +75,11 @@ class LoadedModel:
         self.session.run(None, feeds)
         return time.perf_counter() - started
 
-    def measure_profile(self, max_batch_size: int) -> dict[int, float]:
+    def measure_profile(self, max_batch_size: int, warm_every_size: bool = True) -> dict[int, float]:
         """Warm up every batch size a batcher may use, so no request pays a first-run cost, and
-        time a second run at powers of two (and the maximum) to seed the latency profile."""
-        for size in range(1, max_batch_size + 1):
+        time a second run at powers of two (and the maximum) to seed the latency profile. An
+        emulated GPU has no first-run cost (`warm_every_size=False`): only the timed runs."""
+        for size in range(1, max_batch_size + 1) if warm_every_size else ():
             self.warm_up(size)
         sizes = sorted({*(2**k for k in range(max_batch_size.bit_length()) if 2**k <= max_batch_size),
                         max_batch_size})

@@ -18,6 +18,7 @@ from pathlib import Path
 import grpc
 from prometheus_client import CollectorRegistry
 
+from interfleet.emulation.gpus import is_emulated
 from interfleet.kserve.endpoint import GrpcEndpoint
 from interfleet.kserve.service import SERVICE_NAME, add_inference_service
 from interfleet.metrics_http import MetricsEndpoint
@@ -77,7 +78,7 @@ class WorkerService:
             model = load(spec)
             profile = LatencyProfile(spec.max_batch_size)
             # Clients may send batches up to the model's maximum whatever the policy: warm them all.
-            profile.seed(model.measure_profile(spec.max_batch_size))
+            profile.seed(model.measure_profile(spec.max_batch_size, warm_every_size=not is_emulated(config.device)))
             model.measure_solo()
             log.info("loaded %s on %s: %s batching up to %d, %.2f ms at batch 1, %.2f ms at %d", name,
                      config.device, batching.policy, batcher.max_batch_size, profile.latency(1) * 1e3,
