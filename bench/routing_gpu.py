@@ -65,7 +65,7 @@ def fleet_config(setup: Setup, repository: Path, scratch: Path, time_scale: floa
     config = {
         "fleet": "eval-routing-gpu", "model_repository": str(repository),
         "router": {"port": 0, "metrics_port": -1, "policy": "least-loaded"},
-        "predictor": {"initial_model": str(predictor), "retrain_interval_s": 1e9, "metrics_port": -1},
+        "predictor": {"initial_model": str(predictor), "retrain_interval_s": 1e9},
         "workers": [{"worker_id": w.worker_id, "models": list(w.models), "device": f"emulated:{w.gpu}",
                      "emulation_time_scale": time_scale, "emulation_seed": 0, "metrics_port": -1}
                     for w in setup.fleet],
