@@ -82,12 +82,12 @@ eval-predictor: install zoo
 eval-routing: install zoo
 	$(PYTHON) bench/routing.py --repository $(REPOSITORY) --out results/routing
 
-# Emulated GPUs, simulated (about 10 minutes): every policy on 100, 1,000 and 10,000 emulated GPUs
+# Emulated GPUs, simulated (about 17 minutes): every policy on 100, 1,000 and 10,000 emulated GPUs
 # through the router's own decision core; results/eval-scale/ (report.md, results.json).
 eval-scale: install zoo
 	$(PYTHON) bench/eval_scale.py --repository $(REPOSITORY) --out results/eval-scale
 
-# Emulated GPUs, for real (about 15 minutes): workers on emulated T4/L4/A10/A100/H100 behind the
+# Emulated GPUs, for real (about 13 minutes): workers on emulated T4/L4/A10/A100/H100 behind the
 # real router, Redis and predictor; every policy at three loads, and the same fleet simulated
 # beside it (the cross-check); results/eval-routing-gpu/.
 eval-routing-gpu: install zoo
