@@ -72,6 +72,14 @@ class InterferenceAware(RoutingPolicy):
     and with "least-bad" all of them do. Without a usable degradation
     model, or a candidate the worker has not described yet, the decision falls back to
     least-loaded.
+
+    That choice is `objective="fastest"`. It is greedy: each request goes where it finishes
+    first, and in a large fleet of mixed GPUs the fastest type draws most of the traffic until
+    its co-located models and batch holds make requests late (see the README's emulated
+    results). With `objective="balanced"` the prediction only vetoes: among the workers
+    predicted to answer within `headroom` (0.8) of the time left, the one with the fewest
+    requests in flight wins, as least-loaded would choose; without such a worker, the fastest
+    that meets the deadline.
     """
 
     name = "interference-aware"
@@ -79,7 +87,7 @@ class InterferenceAware(RoutingPolicy):
 
     def __init__(self, on_unmeetable: str = "reject", hop_ms: float = 0.5, overhead_decay: float = 0.995,
                  seed: int | None = None, explore: float = 0.02, estimator: DegradationEstimator | None = None,
-                 correction: Correction | None = None, objective: str = "fastest", headroom: float = 0.5):
+                 correction: Correction | None = None, objective: str = "fastest", headroom: float = 0.8):
         if on_unmeetable not in ON_UNMEETABLE:
             raise ConfigError(f"on_unmeetable must be one of {', '.join(ON_UNMEETABLE)}, not {on_unmeetable!r}")
         if not 0.0 <= explore < 1.0:
