@@ -143,3 +143,20 @@ def test_a_small_share_of_decisions_explores_so_every_worker_keeps_giving_eviden
     # Never to a worker predicted to miss the deadline.
     budget = RouteRequest("mobilenet", budget_ms=5.0)
     assert {explorer.decide(budget, candidates).worker.worker_id for _ in range(500)} == {"fast"}
+
+
+def test_the_balanced_objective_spreads_over_workers_with_headroom_and_vetoes_the_rest():
+    balanced = policy(objective="balanced", headroom=0.8)
+    busy_fast = candidate("fast", 2.0, outstanding=3)
+    idle_slow = candidate("slow", 6.0)
+    too_slow = candidate("t4", 9.0, outstanding=0)
+    # Fastest would take `fast` (predicted 2 ms); balanced takes the idle one that still has headroom.
+    choice = balanced.decide(RouteRequest("mobilenet", budget_ms=10.0), [busy_fast, idle_slow, too_slow])
+    assert choice.worker.worker_id == "slow"          # 6 <= 0.8 x 10; the T4's 9 ms is vetoed
+    assert policy().decide(RouteRequest("mobilenet", budget_ms=10.0), [busy_fast, idle_slow]).worker.worker_id \
+        == "fast"
+    # With no worker inside the headroom, the fastest that meets the deadline.
+    tight = balanced.decide(RouteRequest("mobilenet", budget_ms=7.0), [too_slow, idle_slow])
+    assert tight.worker.worker_id == "slow"           # 6 ms meets 7 but not 0.8 x 7; the T4 misses
+    with pytest.raises(ConfigError, match="objective"):
+        policy(objective="cheapest")
