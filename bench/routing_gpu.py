@@ -114,13 +114,12 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as scratch_dir:
         scratch = Path(scratch_dir)
-        # The same telemetry twice: in device time for the simulator, in wall time for the live fleet.
-        setup.train_predictor(rate=0.5 * reference, duration_s=1.0)
-        wall_setup = Setup.make(repository, setup.fleet, hop_ms=setup.hop_ms)
-        wall_setup.train_predictor(rate=0.5 * reference, duration_s=1.0, time_scale=scale)
+        # One warm-up's telemetry, fitted in device time for the simulator and in wall time for the live fleet.
+        rows = setup.telemetry_rows(rate=0.5 * reference, duration_s=1.0)
+        setup.predictor = setup.fit_predictor(rows)
         predictor = scratch / "predictor.json"
-        wall_setup.predictor.save(predictor)
-        report["predictor_training_rows"] = wall_setup.training_rows
+        setup.fit_predictor(rows, time_scale=scale).save(predictor)
+        report["predictor_training_rows"] = len(rows)
         config = fleet_config(setup, scratch_repository(setup, repository, scratch, scale), scratch, scale, predictor)
         shutil.copy(config, out / "fleet.yaml")
         supervisor = FleetSupervisor(str(config), worker_ids(yaml.safe_load(config.read_text())), 0, None,

@@ -34,7 +34,6 @@ class SharedDevice:
         self.model = model
         self._jobs: dict[object, _Running] = {}
         self._at = 0.0
-        self.busy_s = 0.0            # time with at least one batch running
 
     def __len__(self) -> int:
         return len(self._jobs)
@@ -55,30 +54,20 @@ class SharedDevice:
     def advance(self, now: float) -> None:
         elapsed = now - self._at
         if elapsed > 0:
-            if self._jobs:
-                self.busy_s += elapsed
             for job in self._jobs.values():
                 job.remaining = max(0.0, job.remaining - job.rate * elapsed)
         self._at = max(self._at, now)
 
     def next_finish(self) -> tuple[float, object] | None:
         """When the first running batch will finish if nothing changes, and which."""
-        best = None
-        for key, job in self._jobs.items():
-            at = self._at + (job.remaining / job.rate if job.remaining > _DONE else 0.0)
-            if best is None or at < best[0]:
-                best = (at, key)
-        return best
-
-    def remaining(self, key: object) -> float:
-        return self._jobs[key].remaining
+        if not self._jobs:
+            return None
+        key = min(self._jobs, key=self.finishes_at)
+        return self.finishes_at(key), key
 
     def finishes_at(self, key: object) -> float:
         job = self._jobs[key]
         return self._at + (job.remaining / job.rate if job.remaining > _DONE else 0.0)
-
-    def demands(self) -> list[Demand]:
-        return [job.demand for job in self._jobs.values()]
 
     def _rerate(self) -> None:
         jobs = list(self._jobs.values())

@@ -50,7 +50,6 @@ class Simulation:
         self.workers = {w.worker_id: SimWorker(w, device_model, workloads, settings, random.Random(rng.random()))
                         for w in fleet}
         self.core = RouterCore(policy, max_candidates=max_candidates, seed=seed, hop_ms=lambda worker_id: hop_ms)
-        self.settings = settings
         self._heartbeat_s = heartbeat_s
         self._hop_s = hop_ms / 1e3
         self._heap: list[tuple] = []

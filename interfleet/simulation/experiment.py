@@ -18,8 +18,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from interfleet.emulation.device_model import DeviceModel
 from interfleet.emulation.gpus import GPUS, gpu
 from interfleet.emulation.oracle import OracleEstimator
@@ -136,11 +134,14 @@ class Setup:
                 "wall_s": round(simulation.wall_s, 3),
                 "simulated_requests_per_wall_s": round(len(outcomes.schedule) / max(simulation.wall_s, 1e-9))}
 
-    def train_predictor(self, rate: float, duration_s: float, seed: int = 1, max_rows: int = 30_000,
-                        time_scale: float = 1.0) -> None:
-        """Fit the degradation model on the rows a least-loaded warm-up run's telemetry makes.
-        `time_scale`: the latencies as a fleet whose emulated devices run that much slower on
-        the wall clock would report them (its solo latencies are a feature)."""
+    def train_predictor(self, rate: float, duration_s: float, seed: int = 1, max_rows: int = 30_000) -> None:
+        """Fit the degradation model on the rows a least-loaded warm-up run's telemetry makes."""
+        rows = self.telemetry_rows(rate, duration_s, seed, max_rows)
+        self.training_rows = len(rows)
+        self.predictor = self.fit_predictor(rows)
+
+    def telemetry_rows(self, rate: float, duration_s: float, seed: int = 1, max_rows: int = 30_000) -> list[dict]:
+        """The training rows the workers' batch records make during a least-loaded warm-up run."""
         maker = RowMaker(lambda m: m in self.workloads)
         rows: list[dict] = []
 
@@ -154,15 +155,17 @@ class Setup:
         simulation.on_batch = on_batch
         simulation.on_states = lambda states: maker.states.update({s.worker_id: s for s in states})
         simulation.run(self.schedule(rate, duration_s, seed))
-        rng = random.Random(seed)
-        rng.shuffle(rows)
-        for row in rows:
-            for key in ("solo_ms", "mean_ms", "p95_ms"):
-                row[key] *= time_scale
-            row["samples_ms"] = [ms * time_scale for ms in row["samples_ms"]]
-        self.training_rows = len(rows)
-        self.predictor = fit(Prepared(rows, self.features), rows, info={"trained_on": "emulated telemetry",
-                                                                         "rows": len(rows)})
+        random.Random(seed).shuffle(rows)
+        return rows
+
+    def fit_predictor(self, rows: list[dict], time_scale: float = 1.0) -> DegradationModel:
+        """The degradation model fitted on `rows`, with their latencies as a fleet whose emulated
+        devices run `time_scale` times slower on the wall clock reports them (solo latency is a
+        feature)."""
+        scaled = [{**row, **{key: row[key] * time_scale for key in ("solo_ms", "mean_ms", "p95_ms")},
+                   "samples_ms": [ms * time_scale for ms in row["samples_ms"]]} for row in rows]
+        return fit(Prepared(scaled, self.features), scaled, info={"trained_on": "emulated telemetry",
+                                                                  "rows": len(scaled)})
 
 
 def load_levels(reference_rps: float, shares: Sequence[float] = (0.5, 0.8, 0.95)) -> list[float]:
@@ -183,8 +186,3 @@ def max_load_at(setup: Setup, policy: str, low: float, high: float, duration_s: 
         else:
             high = middle
     return low, runs
-
-
-def spread(values: Sequence[float]) -> dict:
-    array = np.asarray(values, dtype=float)
-    return {"mean": float(array.mean()), "min": float(array.min()), "max": float(array.max()), "n": len(array)}

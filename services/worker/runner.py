@@ -3,19 +3,14 @@
 Requests are validated before they are queued and wait in a bounded queue (`ModelQueue`, the
 pure core the fleet simulator runs too). Whenever the model's execution thread is free, the
 batcher (`services/worker/batching/`) decides from the queue and the model's latency profile
-whether to run a batch now, how many requests it takes, or how long to wait for more. A batch runs in the model's own thread, so models on one worker run
-concurrently, as co-located models share a GPU: that is where interference comes from. The
-event loop never runs a model.
+whether to run a batch now, how many requests it takes, or how long to wait for more. A batch
+runs in the model's own thread, so models on one worker run concurrently, as co-located models
+share a GPU: that is where interference comes from. The event loop never runs a model.
 
-Deadlines: batching aims every request at its arrival plus the model's SLO, or earlier if the
-client says so (gRPC deadline, or the `timeout` parameter). The client's deadline is also a hard
-limit: a request that cannot meet it (on admission, given the queue ahead and the profile, or
-later, at a decision) is answered DEADLINE_EXCEEDED at once rather than after its time is gone.
-The SLO is a hard limit too when the model's `late` policy is `reject`; with `serve` (the
-default) a request that misses its SLO is still served, after those that can make theirs.
-
-Admission: a full queue answers RESOURCE_EXHAUSTED at once; a request whose caller went away is
-dropped before it runs.
+Deadlines and admission are the queue's (see `ModelQueue`): the client's deadline, from gRPC or
+the `timeout` parameter, is a hard limit, the SLO one too when the model's `late` policy is
+`reject`; a request that cannot make a hard limit is answered DEADLINE_EXCEEDED at once, a full
+queue RESOURCE_EXHAUSTED. A request whose caller went away is dropped before it runs.
 
 The batching loop runs under the worker's `Supervisor`: a bug in a pass answers the requests it
 held INTERNAL and the loop goes on.
