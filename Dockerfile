@@ -31,10 +31,13 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY protos protos
 COPY interfleet interfleet
+COPY emulation emulation
 COPY router router
 COPY services services
 COPY loadgen loadgen
 COPY predictor predictor
+COPY simulation simulation
+COPY fleet fleet
 RUN "$PYTHON" -m venv /opt/interfleet \
  && /opt/interfleet/bin/pip install --no-cache-dir ".${EXTRAS}" \
  && if [ -n "$EXTRAS" ]; then /opt/interfleet/bin/pip uninstall -y onnxruntime \

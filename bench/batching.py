@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import tritonclient.grpc.aio as tc_aio
 
-from interfleet.loadgen.inputs import random_inputs
+from loadgen.inputs import random_inputs
 from interfleet.ready_file import wait_for_ready_file
 from interfleet.zoo.build import build_zoo
 
@@ -43,7 +43,7 @@ def start_worker(scratch: Path, repository: str, batching: dict) -> tuple[subpro
     ready = scratch / "worker.ready.json"
     ready.unlink(missing_ok=True)
     process = subprocess.Popen(
-        [sys.executable, "-m", "interfleet", "worker", "--worker-id", "bench", "--models", "mobilenet,transformer",
+        [sys.executable, "-m", "fleet", "worker", "--worker-id", "bench", "--models", "mobilenet,transformer",
          "--model-repository", repository, "--cpus", str(WORKER_CORE), "--threads", "1", "--metrics-port", "-1",
          "--batching", json.dumps({"*": batching}), "--ready-file", str(ready), "--log-level", "WARNING"],
         stderr=subprocess.DEVNULL)
@@ -51,7 +51,7 @@ def start_worker(scratch: Path, repository: str, batching: dict) -> tuple[subpro
 
 
 def loadgen(target: str, trace: str, seconds: float, out: Path) -> dict:
-    subprocess.run([sys.executable, "-m", "interfleet", "loadgen", "--target", target, "--trace", trace,
+    subprocess.run([sys.executable, "-m", "fleet", "loadgen", "--target", target, "--trace", trace,
                     "--models", MODELS, "--duration", str(seconds), "--seed", "1", "--out", str(out),
                     "--no-progress"], check=True, capture_output=True,
                    preexec_fn=lambda: os.sched_setaffinity(0, {GENERATOR_CORE}))

@@ -1,7 +1,7 @@
 """`make eval-scale`: the routing policies on simulated fleets of 100, 1,000 and 10,000 emulated GPUs.
 
-Everything here is an emulation: GPUs are the emulated device model (`interfleet.emulation`),
-run by the fleet simulator (`interfleet.simulation`) through the router's own decision core,
+Everything here is an emulation: GPUs are the emulated device model (`emulation`),
+run by the fleet simulator (`simulation`) through the router's own decision core,
 the workers' own queues and batchers, and a predictor trained on the emulated workers'
 telemetry. Fleets are `mixed_fleet` (T4, L4, A10, A100, H100 in turn, 2-4 models each); every
 policy sees 16 random hosts of the model per request (`max_candidates`).
@@ -24,8 +24,8 @@ import sys
 import time
 from pathlib import Path
 
-from interfleet.simulation.experiment import LOAD_ONLY, POLICIES, Setup, load_levels, max_load_at
-from interfleet.simulation.fleet_spec import mixed_fleet
+from simulation.experiment import LOAD_ONLY, POLICIES, Setup, load_levels, max_load_at
+from simulation.fleet_spec import mixed_fleet
 
 sys.path.insert(0, str(Path(__file__).parent))
 from eval_scale_report import write_report  # noqa: E402

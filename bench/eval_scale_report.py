@@ -39,7 +39,7 @@ def level_table(runs: list[dict], policies: list[str]) -> list[str]:
 def write_report(report: dict, path: Path) -> None:
     policies = report["policies"]
     lines = ["# Routing at scale, simulated (emulated GPUs)", "",
-             "**Every figure here is from an emulation**: emulated GPUs (`interfleet.emulation`, calibrated to "
+             "**Every figure here is from an emulation**: emulated GPUs (`emulation`, calibrated to "
              "published measurements) in the fleet simulator, which runs the router's decision core, the workers' "
              "queues and batchers and the predictor unchanged. Nothing ran on a GPU.", "",
              f"Predictor trained on {report['predictor_training_rows']:,} rows of emulated telemetry. "

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import yaml
 
-from interfleet.fleet.config_file import worker_ids
-from interfleet.fleet.supervisor import FleetSupervisor
+from interfleet.config_file import worker_ids
+from fleet.supervisor import FleetSupervisor
 from interfleet.ready_file import wait_for_ready_file
 
 
@@ -42,7 +42,7 @@ def start_router(config: Path, redis_url: str, name: str, scratch: Path, flags: 
     `settings` (as INTERFLEET_ROUTER_* variables); returns the process and its address once ready."""
     ready = scratch / f"router-{name}.ready.json"
     process = subprocess.Popen(
-        [sys.executable, "-m", "interfleet", "router", "--config", str(config), "--redis-url", redis_url,
+        [sys.executable, "-m", "fleet", "router", "--config", str(config), "--redis-url", redis_url,
          "--port", "0", "--metrics-port", "-1", "--ready-file", str(ready), "--log-level", "WARNING", *flags],
         env={**os.environ, **{f"INTERFLEET_ROUTER_{k.upper()}": json.dumps(v) for k, v in (settings or {}).items()}})
     return process, wait_for_ready_file(ready, 60, lambda: process.poll() is None)["address"]

@@ -38,7 +38,7 @@ def main() -> None:
     with running_fleet(args.repository, workers) as (supervisor, run_dir):
         for rate in [float(r) for r in args.rates.split(",")]:
             out = run_dir / f"rate{rate:g}"
-            subprocess.run([sys.executable, "-m", "interfleet", "loadgen", "--target", supervisor.router_address,
+            subprocess.run([sys.executable, "-m", "fleet", "loadgen", "--target", supervisor.router_address,
                             "--trace", f"poisson:rate={rate:g}", "--models", MODEL, "--duration",
                             str(args.seconds), "--seed", "1", "--out", str(out), "--no-progress"],
                            check=True, capture_output=True)

@@ -17,10 +17,12 @@ import json
 import time
 from pathlib import Path
 
-from interfleet.predictor.features import CoRunner, FeatureBuilder, placement_of
-from interfleet.predictor.model import DegradationModel
-from interfleet.predictor.profiler import read_dataset
-from interfleet.predictor.scoring import CandidateScorer
+from interfleet.placement import CoRunner
+
+from predictor.features import FeatureBuilder, placement_of
+from predictor.model import DegradationModel
+from predictor.profiler import read_dataset
+from predictor.scoring import CandidateScorer
 
 
 def candidate_sets(rows: list[dict]) -> list[list]:

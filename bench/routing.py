@@ -34,10 +34,10 @@ import numpy as np
 import tritonclient.grpc.aio as tc_aio
 import yaml
 
-from interfleet.fleet.config_file import load_fleet_file, worker_ids
-from interfleet.fleet.supervisor import FleetSupervisor
-from interfleet.loadgen.inputs import random_inputs
-from interfleet.predictor.stressor import start_stressor
+from interfleet.config_file import load_fleet_file, worker_ids
+from fleet.supervisor import FleetSupervisor
+from loadgen.inputs import random_inputs
+from predictor.stressor import start_stressor
 from interfleet.zoo.build import build_zoo
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -126,7 +126,7 @@ def run_loadgen(target: str, rate: float, seconds: float, seed: int, out: Path,
                 stress_after_s: float | None) -> float | None:
     """One load generator run; returns when the stressor started, in the run's schedule seconds."""
     mix = ",".join(f"{m}={w}" for m, w in MIX.items())
-    command = [sys.executable, "-m", "interfleet", "loadgen", "--target", target, "--trace",
+    command = [sys.executable, "-m", "fleet", "loadgen", "--target", target, "--trace",
                f"poisson:rate={rate:.1f}", "--models", mix, "--duration", str(seconds), "--seed", str(seed),
                "--deadline", "--out", str(out), "--no-progress"]
     loadgen = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

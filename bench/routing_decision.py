@@ -18,13 +18,13 @@ import random
 import time
 from pathlib import Path
 
-from interfleet.fleet.config_file import load_fleet_file
-from interfleet.predictor.model import DegradationModel
+from interfleet.config_file import load_fleet_file
+from predictor.model import DegradationModel
 from interfleet.proto import fleet_pb2
-from interfleet.router.degradation import PublishedModelEstimator
-from interfleet.router.fleet_view import FleetView
-from interfleet.router.policies import POLICIES, RouteRequest, make_policy
-from interfleet.router.core import RouterCore
+from router.degradation import PublishedModelEstimator
+from router.fleet_view import FleetView
+from router.policies import POLICIES, RouteRequest, make_policy
+from router.core import RouterCore
 from interfleet.zoo.build import build_zoo
 
 SOLO_MS = {"resnet18": 17.0, "resnet10": 9.0, "mobilenet": 4.0, "transformer": 0.9, "mlp": 0.12, "tiny_cnn": 0.06}

@@ -16,7 +16,7 @@ Loads: 50%, 80% and 95% of the best load-only baseline's max load at 99% attainm
 bisection in the simulator. Each policy runs open-loop Poisson for `--seconds` wall at each
 load, with a gRPC deadline of its SLO per request; the simulator runs the same fleet, policy and
 rate for the same number of requests beside it: the cross-check. Every request counts (see
-`interfleet.simulation.outcomes`). Writes results.json, report.md and each run's requests.csv.
+`simulation.outcomes`). Writes results.json, report.md and each run's requests.csv.
 """
 
 from __future__ import annotations
@@ -32,11 +32,11 @@ from pathlib import Path
 
 import yaml
 
-from interfleet.fleet.config_file import worker_ids
-from interfleet.fleet.supervisor import FleetSupervisor
-from interfleet.simulation.experiment import LOAD_ONLY, POLICIES, VARIANTS, Setup, max_load_at
-from interfleet.simulation.fleet_spec import mixed_fleet
-from interfleet.simulation.outcomes import loadgen_summary
+from interfleet.config_file import worker_ids
+from fleet.supervisor import FleetSupervisor
+from simulation.experiment import LOAD_ONLY, ORACLES, POLICIES, VARIANTS, Setup, max_load_at
+from simulation.fleet_spec import mixed_fleet
+from simulation.outcomes import loadgen_summary
 from interfleet.zoo.build import build_zoo
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -76,7 +76,7 @@ def fleet_config(setup: Setup, repository: Path, scratch: Path, time_scale: floa
 
 
 def run_loadgen(target: str, mix: dict, rate: float, seconds: float, seed: int, out: Path) -> None:
-    command = [sys.executable, "-m", "interfleet", "loadgen", "--target", target, "--trace",
+    command = [sys.executable, "-m", "fleet", "loadgen", "--target", target, "--trace",
                f"poisson:rate={rate:.2f}", "--models", ",".join(f"{m}={w}" for m, w in mix.items()),
                "--duration", str(seconds), "--seed", str(seed), "--deadline", "--out", str(out), "--no-progress"]
     done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=seconds * 4 + 60)
@@ -129,10 +129,10 @@ def main() -> None:
             supervisor.start()
             for variant in POLICIES:
                 policy, policy_args = VARIANTS[variant]
-                if policy == "oracle":
-                    policy_args = {**policy_args, "repository": str(repository), "emulation_seed": 0}
+                oracle = {"degradation": "emulator", "emulation_seed": 0}
                 routers[variant] = start_router(config, supervisor.redis_url, variant.replace(" ", "-"), scratch,
-                                                ["--policy", policy, "--policy-args", json.dumps(policy_args)])
+                                                ["--policy", policy, "--policy-args", json.dumps(policy_args)],
+                                                settings=oracle if variant in ORACLES else None)
             time.sleep(3.0)
             for share in SHARES:
                 rate = reference * share

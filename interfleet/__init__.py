@@ -1,7 +1,7 @@
 """interfleet: an interference-aware inference-serving fleet.
 
-The router (`interfleet.router`, in `router/`) speaks the KServe v2 / Triton gRPC protocol and
-dispatches each request to a worker (`interfleet.services.worker`, in `services/`) that hosts
+The router (`router`, in `router/`) speaks the KServe v2 / Triton gRPC protocol and
+dispatches each request to a worker (`services.worker`, in `services/`) that hosts
 several ONNX models on one device. Workers publish telemetry to Redis; the router keeps a view
 of it in memory.
 """

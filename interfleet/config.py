@@ -25,14 +25,12 @@ from typing import Any, TypeVar
 import pydantic
 import yaml
 
+from interfleet.errors import ConfigError
+
 T = TypeVar("T")
 
 # Numbers become text where a field is text (`worker_id: 7` in YAML); nothing else is bent.
 _VALIDATION = pydantic.ConfigDict(extra="forbid", coerce_numbers_to_str=True)
-
-
-class ConfigError(ValueError):
-    """A configuration value that cannot be used; the message names where it came from."""
 
 
 def config_class(cls: type[T]) -> type[T]:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from interfleet.loadgen.errors import LoadgenError
+from loadgen.errors import LoadgenError
 
 SYNTHETIC = ("poisson", "gamma", "onoff", "ramp", "diurnal")
 REPLAY = ("csv", "azure")

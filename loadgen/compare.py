@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from interfleet.loadgen.errors import LoadgenError
-from interfleet.loadgen.report import ROWS_FILE, SUMMARY_FILE
+from loadgen.errors import LoadgenError
+from loadgen.report import ROWS_FILE, SUMMARY_FILE
 
 METRICS = ("offered_rps", "throughput_rps", "goodput_rps", "slo_attainment", "p50_ms", "p90_ms", "p99_ms", "max_ms")
 
@@ -41,7 +41,7 @@ def compare_table(names: list[str], summaries: list[dict]) -> str:
 
 
 def overlay_plot(path: Path, names: list[str], folders: list[Path]) -> None:
-    from interfleet.loadgen.plots import finish_cdf, plot_cdf, plt
+    from loadgen.plots import finish_cdf, plot_cdf, plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name, folder in zip(names, folders):

@@ -6,7 +6,7 @@ import numpy as np
 import tritonclient.grpc.aio as tc_aio
 
 from interfleet.kserve.datatypes import NUMPY_DTYPE
-from interfleet.loadgen.errors import LoadgenError
+from loadgen.errors import LoadgenError
 
 VARIANTS = 8   # distinct random inputs per model, cycled, so building them costs nothing per request
 

@@ -20,8 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from interfleet.config import ConfigError, build_config, cli_values, config_class, env_aliases, load_file
-from interfleet.loadgen.errors import LoadgenError
+from interfleet.errors import ConfigError
+
+from interfleet.config import build_config, cli_values, config_class, env_aliases, load_file
+from loadgen.errors import LoadgenError
 from interfleet.security.client import ClientAccess
 from interfleet.security.tls import TlsFiles
 
@@ -80,7 +82,7 @@ def run(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     try:
         if args.mode == "compare":
-            from interfleet.loadgen.compare import compare
+            from loadgen.compare import compare
 
             print(compare([Path(f) for f in args.folders], Path(args.plot)))
             return
@@ -112,10 +114,10 @@ def _parse_slo(text: str) -> tuple[float | None, dict[str, float]]:
 
 
 def execute(config: LoadgenConfig) -> tuple[str, float | None]:
-    from interfleet.loadgen import plots, report
-    from interfleet.loadgen.arrivals import ArrivalSpec
-    from interfleet.loadgen.schedule import build_schedule, parse_mix
-    from interfleet.loadgen.target import Target
+    from loadgen import plots, report
+    from loadgen.arrivals import ArrivalSpec
+    from loadgen.schedule import build_schedule, parse_mix
+    from loadgen.target import Target
 
     out = Path(config.out)
     try:

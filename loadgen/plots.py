@@ -10,8 +10,8 @@ matplotlib.use("Agg")  # files only; no display here or in CI
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from interfleet.loadgen.schedule import Schedule  # noqa: E402
-from interfleet.loadgen.sender import Outcomes  # noqa: E402
+from loadgen.schedule import Schedule  # noqa: E402
+from loadgen.sender import Outcomes  # noqa: E402
 
 CDF_FILE = "latency_cdf.png"
 TIMELINE_FILE = "timeline.png"

@@ -7,8 +7,8 @@ import asyncio
 import numpy as np
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from interfleet.loadgen.schedule import Schedule
-from interfleet.loadgen.sender import Outcomes
+from loadgen.schedule import Schedule
+from loadgen.sender import Outcomes
 
 REFRESH_S = 0.25
 RECENT_S = 2.0

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from interfleet.loadgen.schedule import Schedule
-from interfleet.loadgen.sender import Outcomes
+from loadgen.schedule import Schedule
+from loadgen.sender import Outcomes
 
 ROWS_FILE = "requests.csv"
 SUMMARY_FILE = "summary.json"

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from interfleet.loadgen.arrivals import REPLAY, ArrivalSpec, synthetic_times
-from interfleet.loadgen.errors import LoadgenError
-from interfleet.loadgen.traces import read_azure_trace, read_csv_trace
+from loadgen.arrivals import REPLAY, ArrivalSpec, synthetic_times
+from loadgen.errors import LoadgenError
+from loadgen.traces import read_azure_trace, read_csv_trace
 
 
 @dataclass(frozen=True)

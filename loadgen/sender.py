@@ -21,7 +21,7 @@ import numpy as np
 import tritonclient.grpc.aio as tc_aio
 from tritonclient.utils import InferenceServerException
 
-from interfleet.loadgen.schedule import Schedule
+from loadgen.schedule import Schedule
 
 COARSE_SLEEP_MARGIN_S = 0.0015
 START_LEAD_S = 0.25

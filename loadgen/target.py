@@ -9,11 +9,11 @@ import tritonclient.grpc as tc
 import tritonclient.grpc.aio as tc_aio
 from tritonclient.utils import InferenceServerException
 
-from interfleet.loadgen.errors import LoadgenError
-from interfleet.loadgen.inputs import random_inputs
-from interfleet.loadgen.progress import ProgressDisplay
-from interfleet.loadgen.schedule import Schedule
-from interfleet.loadgen.sender import Outcomes, send_schedule
+from loadgen.errors import LoadgenError
+from loadgen.inputs import random_inputs
+from loadgen.progress import ProgressDisplay
+from loadgen.schedule import Schedule
+from loadgen.sender import Outcomes, send_schedule
 from interfleet.security.client import ClientAccess
 
 CHECK_TIMEOUT_S = 5.0

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from interfleet.loadgen.errors import LoadgenError
+from loadgen.errors import LoadgenError
 
 AZURE_KEY_COLUMNS = ("HashOwner", "HashApp", "HashFunction", "Trigger")
 

@@ -27,8 +27,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from scipy.stats import spearmanr
 
-from interfleet.predictor.features import FeatureBuilder, placement_of
-from interfleet.predictor.model import DegradationModel, log_ratio
+from predictor.features import FeatureBuilder, placement_of
+from predictor.model import DegradationModel, log_ratio
 
 Predictor = Callable[[list[dict], list[dict]], np.ndarray]   # (train rows, test rows) -> degradation
 

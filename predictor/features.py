@@ -21,14 +21,13 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 
-from interfleet.predictor.graph_features import GraphFeatures, model_features
-from interfleet.predictor.stressor import KINDS
+from interfleet.graph_features import GraphFeatures, model_features
+from interfleet.placement import CoRunner, Placement
+from predictor.stressor import KINDS
 from interfleet.repository import load_spec
 
 _WEIGHTED = ("flops", "param_bytes", "activation_bytes", "arithmetic_intensity")
@@ -42,33 +41,6 @@ FEATURE_NAMES: tuple[str, ...] = (
     "d_cores", "d_threads", "d_log_l2", "d_log_l3", "d_shared_workers", "d_log_tflops", "d_log_memory_gbps",
     "oversubscription",
 )
-
-
-class CoRunner(NamedTuple):
-    """A model running beside the target (a named tuple: the router builds many per second)."""
-
-    model: str
-    batch: int
-    load: float            # busy fraction, 0..1
-
-
-@dataclass(frozen=True)
-class Placement:
-    """A target on a device, with what runs beside it: everything a prediction needs."""
-
-    target: str
-    batch: int
-    solo_ms: float
-    co_runners: tuple[CoRunner, ...]
-    cores: int
-    threads: int
-    l2_bytes: int
-    l3_bytes: int
-    shared_workers: int = 0
-    peak_tflops: float = 0.0         # a GPU's spec-sheet compute and bandwidth; 0 for CPUs
-    memory_gbps: float = 0.0
-    stress: str = ""
-    stress_intensity: float = 0.0
 
 
 class FeatureBuilder:

@@ -34,8 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def predictor_config_from(args: argparse.Namespace, env: dict[str, str]):
     from interfleet.config import build_config, cli_values
-    from interfleet.fleet.config_file import load_fleet_file, predictor_section
-    from interfleet.predictor.service import ENV_PREFIX, PredictorConfig
+    from interfleet.config_file import load_fleet_file, predictor_section
+    from predictor.service import ENV_PREFIX, PredictorConfig
 
     file_section = predictor_section(load_fleet_file(args.config)) if args.config else {}
     return build_config(PredictorConfig, cli=cli_values(args, PredictorConfig), env=env,
@@ -45,7 +45,7 @@ def predictor_config_from(args: argparse.Namespace, env: dict[str, str]):
 def serve(args: argparse.Namespace) -> None:
     import os
 
-    from interfleet.predictor.service import PredictorService
+    from predictor.service import PredictorService
     from interfleet.runtime import configure_logging, run_service
 
     config = predictor_config_from(args, dict(os.environ))
@@ -57,9 +57,9 @@ def run(args: argparse.Namespace) -> None:
     if args.predictor_command == "serve":
         serve(args)
         return
-    from interfleet.predictor.evaluate import Prepared, evaluate, fit, format_report
-    from interfleet.predictor.features import FeatureBuilder
-    from interfleet.predictor.profiler import read_dataset
+    from predictor.evaluate import Prepared, evaluate, fit, format_report
+    from predictor.features import FeatureBuilder
+    from predictor.profiler import read_dataset
 
     data = Path(args.data)
     if not data.is_file():

@@ -17,7 +17,7 @@ from pathlib import Path
 import lightgbm as lgb
 import numpy as np
 
-from interfleet.predictor.features import FEATURE_NAMES
+from predictor.features import FEATURE_NAMES
 
 PARAMS = {"num_leaves": 15, "min_data_in_leaf": 5, "learning_rate": 0.05, "feature_fraction": 0.9,
           "bagging_fraction": 0.9, "bagging_freq": 1, "lambda_l2": 1.0, "seed": 7, "deterministic": True,

@@ -2,14 +2,14 @@
 
 A BatchRecord says which model ran, at what batch size, for how long, and which other models'
 executions overlapped it. To make it a placement we also need the model's solo latency on that
-worker (`interfleet.predictor.solo`: the median of its recent lone batches of that size), each
+worker (`interfleet.solo`: the median of its recent lone batches of that size), each
 co-runner's load (its busy fraction in the worker's latest heartbeat) and the device's
 descriptors (from the same heartbeat). A record does not carry its co-runners' batch sizes;
 they are taken as 1. Records that lack any of these are skipped and counted,
 never fatal: a worker that has not yet run a model alone simply has nothing to teach yet.
 
 A record a worker produced while a router had it marked interfered (slower than predicted for
-reasons outside the fleet, see `interfleet.router.interference`) is labelled as running beside
+reasons outside the fleet, see `router.interference`) is labelled as running beside
 an external stressor of unknown kind, taken as "cpu", with intensity the observed slowdown less
 one (capped at 1); it never counts as a solo run.
 """
@@ -17,15 +17,15 @@ one (capped at 1); it never counts as a solo run.
 from __future__ import annotations
 
 import collections
-import json
 from collections.abc import Callable
 
-from interfleet.predictor.devices import device_terms
-from interfleet.predictor.features import CoRunner, row_of
-from interfleet.predictor.solo import SoloLatency
+from interfleet.devices import device_terms
+from interfleet.placement import MIN_CO_RUNNER_LOAD, CoRunner
+from predictor.features import row_of
+from interfleet.solo import SoloLatency
 from interfleet.proto import fleet_pb2
+from interfleet.telemetry.marks import InterferenceMark
 
-MIN_LOAD = 0.05      # a co-runner's load is never taken below this (it was running: the record says so)
 
 
 class RowMaker:
@@ -33,7 +33,7 @@ class RowMaker:
         self._known_model = known_model
         self._solo: dict[tuple[str, str, int], SoloLatency] = collections.defaultdict(SoloLatency)
         self.states: dict[str, fleet_pb2.WorkerState] = {}
-        self.marks: dict[str, dict] = {}       # worker id -> interference mark {ratio, since, until}
+        self.marks: dict[str, InterferenceMark] = {}     # worker id -> its latest interference mark
         self.skipped: collections.Counter[str] = collections.Counter()
 
     def row(self, record: fleet_pb2.BatchRecord) -> dict | None:
@@ -49,7 +49,7 @@ class RowMaker:
             return None
         key = (record.worker_id, record.model, record.batch_size)
         mark = self.marks.get(record.worker_id)
-        if mark is not None and not mark["since"] <= record.started_at <= mark["until"]:
+        if mark is not None and not mark.covers(record.started_at):
             mark = None
         if not record.co_runners and mark is None:
             self._solo[key].observe(record.compute_ms)
@@ -57,21 +57,8 @@ class RowMaker:
             self.skipped["no solo latency yet"] += 1
             return None
         loads = {load.model: load.busy_fraction for load in state.load}
-        co_runners = [CoRunner(m, 1, round(max(loads.get(m, 1.0), MIN_LOAD), 3)) for m in sorted(record.co_runners)]
+        co_runners = [CoRunner(m, 1, round(max(loads.get(m, 1.0), MIN_CO_RUNNER_LOAD), 3)) for m in sorted(record.co_runners)]
         placement = device_terms(state.device).placement(
             record.model, record.batch_size, self._solo[key].value, co_runners, stress="cpu" if mark else "",
-            stress_intensity=min(1.0, max(0.0, mark["ratio"] - 1.0)) if mark else 0.0)
+            stress_intensity=min(1.0, max(0.0, mark.ratio - 1.0)) if mark else 0.0)
         return row_of(placement, state.worker_id, [record.compute_ms])
-
-
-def parse_marks(raw: dict) -> dict[str, dict]:
-    """The interference hash as read from Redis (bytes to bytes), skipping unparsable entries."""
-    marks = {}
-    for worker_id, value in raw.items():
-        try:
-            mark = json.loads(value)
-            marks[worker_id.decode() if isinstance(worker_id, bytes) else worker_id] = {
-                "ratio": float(mark["ratio"]), "since": float(mark["since"]), "until": float(mark["until"])}
-        except (ValueError, KeyError, TypeError):
-            continue
-    return marks

@@ -6,7 +6,7 @@ measures it solo; measures it while sampled co-runner sets of degree 1 to 3 run 
 their own threads (as co-located models do in a worker), each at a load level (duty cycle); and
 measures it beside an external stressor (cpu, cache, memory bandwidth) on the same cores, so
 interference from outside the fleet is in the data. Each row keeps every run's latency (its
-solo latency is the median of the lone runs, `interfleet.predictor.solo`; the noise floor and
+solo latency is the median of the lone runs, `interfleet.solo`; the noise floor and
 any tail model read the samples).
 """
 
@@ -29,8 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from interfleet.predictor.solo import solo_latency
-from interfleet.predictor.stressor import KINDS, start_stressor
+from interfleet.solo import solo_latency
+from predictor.stressor import KINDS, start_stressor
+from interfleet.cpu_caches import cache_bytes
 from interfleet.repository import list_models, load_spec
 
 # (name, cores, ONNX Runtime threads): the default fleet's three worker shapes on a 2-core box.
@@ -107,20 +108,6 @@ class CoRunner(threading.Thread):
         return self.busy_s / max(time.perf_counter() - self.started_at, 1e-9)
 
 
-def _cache_bytes() -> tuple[int, int]:
-    from interfleet.services.worker.device import _parse_size
-
-    sizes = {"2": 0, "3": 0}
-    for index in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*"):
-        try:
-            level = (index / "level").read_text().strip()
-            if level in sizes:
-                sizes[level] = _parse_size((index / "size").read_text().strip())
-        except (OSError, ValueError):
-            continue
-    return sizes["2"], sizes["3"]
-
-
 def profile_device(device: str, cores: tuple[int, ...], threads: int, repository: str, samples: int,
                    seed: int, out_path: str, budget_s: float) -> None:
     """Runs in a child process pinned to `cores`; writes its rows as JSON lines to `out_path`."""
@@ -137,7 +124,7 @@ def profile_device(device: str, cores: tuple[int, ...], threads: int, repository
                                        providers=["CPUExecutionProvider"]) for m in names}
     runners = {m: ort.InferenceSession(str(load_spec(Path(repository), m).path), options,
                                        providers=["CPUExecutionProvider"]) for m in names}
-    l2, l3 = _cache_bytes()
+    l2, l3 = cache_bytes()
     rng = random.Random(f"{seed}-{device}")
     base = {"device": device, "cores": len(cores), "threads": threads, "l2_bytes": l2, "l3_bytes": l3}
     with open(out_path, "w") as out:

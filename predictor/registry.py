@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from redis.exceptions import RedisError, WatchError
 
-from interfleet.predictor.model import DegradationModel, ModelFormatError
+from predictor.model import DegradationModel, ModelFormatError
 from interfleet.security.signing import PREDICTOR_MODEL, BadSignature, Sealer
 from interfleet.telemetry.keys import FleetKeys
 

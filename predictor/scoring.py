@@ -18,9 +18,11 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from interfleet.predictor.features import FeatureBuilder, Placement
-from interfleet.predictor.model import DegradationModel
-from interfleet.predictor.row_predictor import RowPredictor
+from interfleet.placement import Placement
+
+from predictor.features import FeatureBuilder
+from predictor.model import DegradationModel
+from predictor.row_predictor import RowPredictor
 
 # Up to this many placements missing from the cache are predicted row by row (8 us a row, where
 # a batched call costs 30 us plus about 4 us a row); more go in one batched call.

@@ -22,20 +22,24 @@ import redis.asyncio as aioredis
 from google.protobuf.message import DecodeError
 from redis.exceptions import RedisError
 
-from interfleet.config import ConfigError, config_class, env_aliases
-from interfleet.predictor.evaluate import Prepared, fit
-from interfleet.predictor.features import FeatureBuilder, placement_of
-from interfleet.predictor.model import DegradationModel, ModelFormatError
-from interfleet.predictor.online_rows import RowMaker, parse_marks
-from interfleet.predictor.profiler import read_dataset
-from interfleet.predictor.registry import ModelWatcher, publish, validate_candidate
+from interfleet.errors import ConfigError
+
+from interfleet.config import config_class, env_aliases
+from predictor.evaluate import Prepared, fit
+from predictor.features import FeatureBuilder, placement_of
+from predictor.model import DegradationModel, ModelFormatError
+from predictor.online_rows import RowMaker
+from predictor.profiler import read_dataset
+from predictor.registry import ModelWatcher, publish, validate_candidate
 from interfleet.proto import fleet_pb2
 from interfleet.ready_file import write_ready_file
 from interfleet.repository import list_models
 from interfleet.security.redis_access import redis_client
-from interfleet.security.signing import BadSignature, Sealer, load_fleet_key, worker_state
+from interfleet.security.signing import Sealer, load_fleet_key
 from interfleet.supervision import Supervisor
+from interfleet.telemetry.heartbeats import HeartbeatReader
 from interfleet.telemetry.keys import STREAM_FIELD, FleetKeys
+from interfleet.telemetry.marks import parse_marks
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +62,7 @@ class PredictorConfig:
     max_recent_rows: int = 20_000
     fleet_key: str | None = field(default=None, metadata=env_aliases("INTERFLEET_FLEET_KEY"))
     fleet_key_file: str | None = None         # models are published signed with it; states are checked
+    allowed_workers: tuple[str, ...] = ()     # worker addresses trusted without a signature, as the router's
     ready_file: str | None = None
     log_level: str = "INFO"
 
@@ -79,6 +84,7 @@ class PredictorService:
         self.seed: list[dict] = []
         self.new_rows = 0
         self.skipped_records = 0
+        self.refused: collections.Counter = collections.Counter()   # heartbeats not trusted, by reason
         self._client: aioredis.Redis | None = None
         self._current: ModelWatcher | None = None
         self.sealer = Sealer(load_fleet_key(config.fleet_key, config.fleet_key_file))
@@ -97,6 +103,8 @@ class PredictorService:
             log.info("seed dataset: %d of %d rows use models in %s", len(self.seed), len(all_seed),
                      config.model_repository)
         self._client = redis_client(config.redis_url, config.redis_password_file, socket_timeout=5, socket_connect_timeout=2)
+        self._heartbeats = HeartbeatReader(self._client, self.keys, self.sealer, frozenset(config.allowed_workers),
+                                           self.refused)
         self._current = ModelWatcher(self._client, self.keys, max_age_s=float("inf"), sealer=self.sealer)
         if await self._current.refresh_once() == "missing":
             await self._publish_initial()
@@ -151,15 +159,8 @@ class PredictorService:
         return added
 
     async def _refresh_states(self) -> None:
-        ids = [i.decode() for i in await self._client.zrange(self.keys.workers, 0, -1)]
-        blobs = await self._client.mget([self.keys.worker_state(i) for i in ids]) if ids else []
-        for worker_id, blob in zip(ids, blobs):
-            if blob is None:
-                continue
-            try:
-                state = fleet_pb2.WorkerState.FromString(self.sealer.open(worker_state(worker_id), blob))
-            except (BadSignature, DecodeError):
-                continue       # its records stay unlabelled (skipped), as the router refuses it too
+        # A worker the router would refuse is not read: its records stay unlabelled (skipped).
+        for state in await self._heartbeats.read():
             self.rows.states[state.worker_id] = state
             self._seen[state.worker_id] = time.monotonic()
         # Marks only ever extend `until`; keep the latest seen, so a record read after the mark
@@ -174,7 +175,7 @@ class PredictorService:
             del self._seen[worker_id]
             rows.states.pop(worker_id, None)
         ended_before = time.time() - STATE_EXPIRY_S
-        for worker_id in [w for w, mark in rows.marks.items() if mark["until"] < ended_before]:
+        for worker_id in [w for w, mark in rows.marks.items() if mark.until < ended_before]:
             del rows.marks[worker_id]
 
     async def retrain_once(self) -> dict | None:

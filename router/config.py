@@ -5,10 +5,13 @@ from __future__ import annotations
 from dataclasses import field
 from typing import Any
 
-from interfleet.config import ConfigError, config_class, env_aliases
+from interfleet.errors import ConfigError
+
+from interfleet.config import config_class, env_aliases
 from interfleet.security.tls import TlsFiles
 
 ENV_PREFIX = "INTERFLEET_ROUTER_"
+DEGRADATION_SOURCES = ("predictor", "emulator")
 
 
 @config_class
@@ -21,6 +24,12 @@ class RouterConfig:
     fleet: str = field(default="default", metadata=env_aliases("INTERFLEET_FLEET"))
     policy: str = "least-loaded"
     policy_args: dict[str, Any] = field(default_factory=dict)
+    # Where a policy that needs degradation gets it: the published predictor model, or (fleets of
+    # emulated GPUs, evaluations only) the emulated device model itself, which makes the policy
+    # the oracle; the emulation settings must be the workers'.
+    degradation: str = "predictor"
+    emulation_seed: int = 0
+    emulation_sharing: str = "mps"
     refresh_interval_s: float = 0.25          # how often the in-memory view re-reads Redis
     worker_hold_s: float = 3.0                # a worker missing from Redis stays in view this long past its heartbeat
     worker_expiry_s: float = 600.0            # a departed worker's metrics series are dropped this long after
@@ -53,6 +62,9 @@ class RouterConfig:
     log_level: str = "INFO"
 
     def __post_init__(self) -> None:
+        if self.degradation not in DEGRADATION_SOURCES:
+            raise ConfigError(f"degradation must be one of {', '.join(DEGRADATION_SOURCES)}, "
+                              f"not {self.degradation!r}")
         if not self.redis_url:
             raise ConfigError("the router needs redis_url (or REDIS_URL) to discover workers")
         if self.refresh_interval_s <= 0:

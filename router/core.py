@@ -23,10 +23,10 @@ import collections
 import random
 from collections.abc import Callable
 
-from interfleet.router.fleet_view import FleetView
-from interfleet.router.interference import InterferenceDetector
-from interfleet.router.placements import PlacementBuilder
-from interfleet.router.policies import Candidate, Decision, RouteRequest, RoutingPolicy
+from router.fleet_view import FleetView
+from router.interference import InterferenceDetector
+from router.placements import PlacementBuilder
+from router.policies import Candidate, Decision, Needs, RouteRequest, RoutingPolicy
 
 
 class RouterCore:
@@ -41,7 +41,7 @@ class RouterCore:
         self.detector = detector
         self._eject_s = eject_s
         self._hop_ms = hop_ms
-        self._with_placement = policy.uses_placement
+        self._with_placement = Needs.PLACEMENT in policy.needs
         self.view = FleetView()
         self.in_flight: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
         self.outstanding: collections.Counter[str] = collections.Counter()   # per worker, all models

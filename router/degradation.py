@@ -14,9 +14,11 @@ import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from interfleet.predictor.features import FeatureBuilder, Placement
-from interfleet.predictor.registry import ModelWatcher
-from interfleet.predictor.scoring import CandidateScorer
+from interfleet.placement import Placement
+
+from predictor.features import FeatureBuilder
+from predictor.registry import ModelWatcher
+from predictor.scoring import CandidateScorer
 from interfleet.errors import ModelNotFound
 from interfleet.repository import RepositoryError
 

@@ -17,25 +17,24 @@ import random
 import time
 from collections.abc import Callable
 
-import grpc
 from tritonclient.grpc import service_pb2
 
-from interfleet.errors import DeadlineExceeded, ModelNotFound, Overloaded, ServingError, Unavailable
+from interfleet.errors import Code, DeadlineExceeded, ModelNotFound, Overloaded, ServingError, Unavailable
 from interfleet.kserve import model_metadata
 from interfleet.kserve.call import request_deadline
 from interfleet.kserve.status import code_of
 from interfleet.proto import fleet_pb2
-from interfleet.router.core import RouterCore
-from interfleet.router.policies import Decision, NoWorkerMeetsDeadline
-from interfleet.router.statistics import merge_statistics
-from interfleet.router.stats import RouterStats
-from interfleet.router.worker_pool import WorkerPool, predicted_suffix
+from router.core import RouterCore
+from router.policies import Decision, NoWorkerMeetsDeadline
+from router.statistics import merge_statistics
+from router.stats import RouterStats
+from router.worker_pool import WorkerPool, predicted_suffix
 
 log = logging.getLogger(__name__)
-decisions_log = logging.getLogger("interfleet.router.decisions")
+decisions_log = logging.getLogger("router.decisions")
 
 # A worker answering UNAVAILABLE is dead, unreachable or draining: the request never ran there.
-_RETRYABLE = {grpc.StatusCode.UNAVAILABLE}
+_RETRYABLE = {Code.UNAVAILABLE}
 
 
 class Dispatcher:

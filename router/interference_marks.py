@@ -1,21 +1,20 @@
-"""Interference marks in Redis: which workers a router found persistently slower than predicted.
+"""Publishing this router's interference marks: the workers it finds persistently slower than predicted.
 
 The predictor service reads them to label the batch records those workers produced while
-marked, so the outside pressure the router detected flows back into the training data (see
-`interfleet.predictor.online_rows`). Each mark carries `until`, a few seconds ahead, extended at
-every refresh while the mark lasts, so a mark of a router that died lapses by itself.
+marked, so the outside pressure the router detected flows back into the training data. The
+format, and why each mark's `until` lies a few seconds ahead, is `interfleet.telemetry.marks`.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 
 from redis.exceptions import RedisError
 
-from interfleet.router.interference import InterferenceDetector
+from router.interference import InterferenceDetector
 from interfleet.telemetry.keys import FleetKeys
+from interfleet.telemetry.marks import InterferenceMark
 
 MARK_TTL_S = 5.0
 
@@ -33,8 +32,7 @@ class MarkPublisher:
     async def publish_once(self) -> None:
         now, wall = self._clock(), self._wall_clock()
         marks = {
-            worker_id: json.dumps({"ratio": round(e.ratio, 3), "since": wall - (now - e.interfered_since),
-                                   "until": wall + MARK_TTL_S})
+            worker_id: InterferenceMark(e.ratio, wall - (now - e.interfered_since), wall + MARK_TTL_S).encode()
             for worker_id, e in self._detector.workers.items() if e.interfered_since is not None
         }
         cleared = self._published - set(marks)

@@ -6,8 +6,8 @@ import argparse
 import os
 
 from interfleet.config import build_config, cli_values
-from interfleet.fleet.config_file import load_fleet_file, router_section
-from interfleet.router.config import ENV_PREFIX, RouterConfig
+from interfleet.config_file import load_fleet_file, router_section
+from router.config import ENV_PREFIX, RouterConfig
 from interfleet.runtime import add_service_arguments, configure_logging, run_service
 
 
@@ -38,7 +38,7 @@ def config_from(args: argparse.Namespace, env: dict[str, str]) -> RouterConfig:
 
 
 def run(args: argparse.Namespace) -> None:
-    from interfleet.router.service import RouterService  # loads gRPC and Redis clients: only when run
+    from router.service import RouterService  # loads gRPC and Redis clients: only when run
 
     config = config_from(args, dict(os.environ))
     configure_logging(config.log_level, "router")

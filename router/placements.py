@@ -21,7 +21,7 @@ for a heartbeat: the herding that stale load signals cause).
 The same pass lists this router's requests in flight on those cores (`Beside`), the ones a
 request sent there would slow down. Overlaps, device descriptors and the heartbeats' part
 change only with the view, so they are computed once per view; the device's terms come from
-`interfleet.predictor.devices`, the mapping the predictor's online rows use too. Within a view, a placement is
+`interfleet.devices`, the mapping the predictor's online rows use too. Within a view, a placement is
 a function of this router's in-flight counts on the device, which take few distinct values:
 it is built once per distinct state and handed out again (the same object, which lets the
 degradation scorer recognise it at once), so a request pays for reading the counts only.
@@ -32,12 +32,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from interfleet.predictor.devices import DeviceTerms, device_terms
-from interfleet.predictor.features import CoRunner, Placement
+from interfleet.devices import DeviceTerms, device_terms
+from interfleet.placement import MIN_CO_RUNNER_LOAD, CoRunner, Placement
 from interfleet.proto import fleet_pb2
-from interfleet.router.fleet_view import FleetView
+from router.fleet_view import FleetView
 
-MIN_LOAD = 0.05      # a co-runner below this is idle for the model's purposes
 # This router's requests in flight on a device's cores, other than those queued ahead in the
 # target's own queue: (their solo latency, how many x the share of the device they reach).
 Beside = tuple[tuple[float, float], ...]
@@ -119,7 +118,7 @@ class PlacementBuilder:
             if other == worker_id and co_model == model:
                 continue      # ahead of this request in the same queue: not slowed by it
             busy = share if in_flight > 0 else background
-            if busy >= MIN_LOAD:
+            if busy >= MIN_CO_RUNNER_LOAD:
                 co_runners.append(CoRunner(co_model, 1, min(busy, 1.0)))
             if in_flight > 0 and co_solo_ms > 0:
                 beside.append((co_solo_ms, in_flight * share))

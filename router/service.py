@@ -15,25 +15,27 @@ from pathlib import Path
 import grpc
 from prometheus_client import CollectorRegistry
 
-from interfleet.config import ConfigError
+from emulation.oracle import OracleEstimator
+from interfleet.errors import ConfigError
 from interfleet.kserve.endpoint import MAX_MESSAGE_BYTES, GrpcEndpoint
 from interfleet.kserve.message_size import message_cap
 from interfleet.kserve.service import SERVICE_NAME, add_inference_service
 from interfleet.metrics_http import MetricsEndpoint
-from interfleet.predictor.registry import ModelWatcher
+from predictor.registry import ModelWatcher
 from interfleet.ready_file import write_ready_file
-from interfleet.router.config import RouterConfig
-from interfleet.router.degradation import PublishedModelEstimator
-from interfleet.router.departures import Departures
-from interfleet.router.core import RouterCore
-from interfleet.router.dispatcher import Dispatcher
-from interfleet.router.fleet_view import FleetView, FleetWatcher
-from interfleet.router.interference import InterferenceDetector
-from interfleet.router.interference_marks import MarkPublisher
-from interfleet.router.policies import make_policy
-from interfleet.router.servicer import RAW_METHODS, RouterServicer
-from interfleet.router.stats import RouterCollector, RouterStats
-from interfleet.router.worker_pool import HopSettings, WorkerPool
+from router.config import RouterConfig
+from router.degradation import PublishedModelEstimator
+from router.departures import Departures
+from router.core import RouterCore
+from router.dispatcher import Dispatcher
+from router.fleet_view import FleetView
+from router.fleet_watcher import FleetWatcher
+from router.interference import InterferenceDetector
+from router.interference_marks import MarkPublisher
+from router.policies import Needs, make_policy
+from router.servicer import RAW_METHODS, RouterServicer
+from router.stats import RouterCollector, RouterStats
+from router.worker_pool import HopSettings, WorkerPool
 from interfleet.security.redis_access import redis_client
 from interfleet.security.signing import Sealer, load_fleet_key
 from interfleet.security.tokens import TokenAuth, load_tokens
@@ -60,8 +62,18 @@ class RouterService:
         # The model watcher needs a Redis client, made in start(); the estimator reads it from there.
         self.predictor: ModelWatcher | None = None
         self.estimator: PublishedModelEstimator | None = None
-        self.policy = make_policy(config.policy, config.policy_args, estimator=self._estimate,
-                                  correction=self.detector.correction)
+        if config.degradation == "emulator":
+            # The oracle: nothing outside the device model interferes, so no online correction.
+            oracle = OracleEstimator.for_repository(Path(config.model_repository), config.emulation_seed,
+                                                    config.emulation_sharing)
+            self.policy = make_policy(config.policy, config.policy_args, estimator=oracle)
+        else:
+            self.policy = make_policy(config.policy, config.policy_args, estimator=self._estimate,
+                                      correction=self.detector.correction)
+        needs = self.policy.needs
+        self._predicts = Needs.DEGRADATION in needs and config.degradation == "predictor"
+        self._corrects = Needs.CORRECTION in needs and config.degradation == "predictor"
+        self._probes = Needs.HOP in needs
         self.core = RouterCore(self.policy, config.eject_s, self.detector, hop_ms=self.pool.hop_ms,
                                max_candidates=config.max_candidates)
         self.dispatcher = Dispatcher(self.pool, self.core, self.stats, config.max_in_flight,
@@ -101,9 +113,11 @@ class RouterService:
 
     async def _refresh(self) -> None:
         await self._refresh_predictor()
-        if self.policy.uses_placement:
+        if self._predicts:
             await self.estimator.prepare(self.core.view.by_model)
+        if self._corrects:
             await self._marks.publish_once()
+        if self._probes:
             await self.pool.probe()
 
     async def start(self) -> None:
@@ -120,7 +134,7 @@ class RouterService:
         self._watcher = FleetWatcher(client, keys, self._on_view, hold_s=config.worker_hold_s, sealer=self.sealer,
                                      allowed=frozenset(config.allowed_workers), refused=self.stats.refused)
         await self._watcher.refresh_once()
-        if self.policy.uses_placement:
+        if self._predicts:
             await self.estimator.prepare(self.core.view.by_model)
 
         def register(server: grpc.aio.Server) -> list[str]:
@@ -136,8 +150,8 @@ class RouterService:
             self.stats, lambda: len(self.core.view.workers),
             lambda: time.time() - self._watcher.last_refresh if self._watcher.last_refresh else -1.0,
             lambda: (self.predictor.version, self.predictor.status),
-            supervisor=self.supervisor, detector=self.detector if self.policy.uses_placement else None,
-            fallbacks=(lambda: self.policy.fallbacks) if self.policy.uses_placement else None,
+            supervisor=self.supervisor, detector=self.detector if self._corrects else None,
+            fallbacks=lambda: self.policy.fallbacks,
         ))
         self._metrics = MetricsEndpoint(registry, config.host, config.metrics_port)
         await self._metrics.start()

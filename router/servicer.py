@@ -13,7 +13,7 @@ from interfleet.kserve.call import deadline_of, parse_infer_request, server_meta
 from interfleet.kserve.status import stream_error_message
 from interfleet.kserve.streaming import serve_stream
 from interfleet.multiplex.frames import varint
-from interfleet.router.dispatcher import Dispatcher
+from router.dispatcher import Dispatcher
 
 RAW_METHODS = ("ModelInfer", "ModelStreamInfer")
 

@@ -5,7 +5,7 @@ tensor. By default they travel multiplexed over a few long-lived streams per wor
 (`interfleet.multiplex`), a unary call each with `HopSettings(streams=0)`. Each connection
 keeps the round trip of a no-op call to its worker current, the hop a request pays on top of
 queue and compute. What routing needs to know of each worker beyond that (requests in flight,
-ejections) is the decision core's (`interfleet.router.core`).
+ejections) is the decision core's (`router.core`).
 """
 
 from __future__ import annotations
@@ -21,10 +21,11 @@ import grpc
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 
 from interfleet.errors import RemoteError
+from interfleet.kserve.status import domain_code
 from interfleet.kserve.endpoint import MAX_MESSAGE_BYTES
 from interfleet.kserve.service import method_path
 from interfleet.multiplex.client import WorkerStreams
-from interfleet.router.fleet_view import FleetView
+from router.fleet_view import FleetView
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ class WorkerConnection:
         try:
             return await self._unary(request, timeout=timeout)
         except grpc.aio.AioRpcError as exc:
-            raise RemoteError(exc.code(), exc.details() or exc.code().name) from None
+            raise RemoteError(domain_code(exc.code()), exc.details() or exc.code().name) from None
 
     async def probe(self, timeout: float) -> None:
         started = time.perf_counter()

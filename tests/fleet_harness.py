@@ -48,7 +48,7 @@ class Fleet:
         dropped = ("INTERFLEET_ROUTER_PORT",) if env_redis else ("REDIS_URL", "INTERFLEET_ROUTER_PORT")
         env = {k: v for k, v in os.environ.items() if k not in dropped}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "interfleet", "up", "--config", str(self.config_path), "--router-port", "0",
+            [sys.executable, "-m", "fleet", "up", "--config", str(self.config_path), "--router-port", "0",
              "--run-dir", str(self.run_dir), "--ready-file", str(ready), "--grace", "5"],
             stdout=self.log.open("w"), stderr=subprocess.STDOUT, env=env,
         )

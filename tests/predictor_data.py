@@ -6,7 +6,7 @@ import random
 
 import numpy as np
 
-from interfleet.predictor.features import FeatureBuilder
+from predictor.features import FeatureBuilder
 
 MODELS = ("tiny_cnn", "mlp", "transformer")
 

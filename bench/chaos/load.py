@@ -18,7 +18,7 @@ import numpy as np
 import tritonclient.grpc.aio as tc_aio
 from tritonclient.utils import InferenceServerException
 
-from interfleet.loadgen.inputs import random_inputs
+from loadgen.inputs import random_inputs
 
 LOST_AFTER_S = 1.0
 # Reconnect at once when the router comes back, instead of gRPC's backoff of up to two minutes.

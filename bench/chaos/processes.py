@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from interfleet.fleet.embedded_redis import EmbeddedRedis, free_port
+from fleet.embedded_redis import EmbeddedRedis, free_port
 from interfleet.ready_file import wait_for_ready_file
 
 
@@ -32,7 +32,7 @@ class Service:
         ready.unlink(missing_ok=True)
         log = (self._run_dir / f"{self.name}.log").open("a")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "interfleet", *self._args, "--ready-file", str(ready), "--log-level", "WARNING"],
+            [sys.executable, "-m", "fleet", *self._args, "--ready-file", str(ready), "--log-level", "WARNING"],
             stdout=log, stderr=subprocess.STDOUT, env=self._env)
         self.info = wait_for_ready_file(ready, timeout_s, lambda: self.process.poll() is None)
         return self.info

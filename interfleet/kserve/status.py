@@ -13,15 +13,25 @@ from collections.abc import Awaitable, Callable
 
 import grpc
 
-from interfleet.errors import ServingError
+from interfleet.errors import Code, ServingError
 
 log = logging.getLogger(__name__)
+
+
+def grpc_code(code: Code) -> grpc.StatusCode:
+    """The gRPC status of a domain code (they share names and numbers)."""
+    return grpc.StatusCode[code.name]
+
+
+def domain_code(code: grpc.StatusCode) -> Code:
+    """The domain code of a gRPC status, for errors passed on from another service."""
+    return Code.of_name(code.name)
 
 
 def code_of(exc: BaseException) -> grpc.StatusCode:
     """The status code that classifies `exc` (INTERNAL for anything unexpected)."""
     if isinstance(exc, ServingError):
-        return exc.code
+        return grpc_code(exc.code)
     if isinstance(exc, grpc.aio.AioRpcError):
         return exc.code()
     return grpc.StatusCode.INTERNAL
@@ -30,7 +40,7 @@ def code_of(exc: BaseException) -> grpc.StatusCode:
 def status_of(exc: BaseException) -> tuple[grpc.StatusCode, str]:
     """The status code and message a client should see for `exc`."""
     if isinstance(exc, ServingError):
-        return exc.code, exc.message
+        return grpc_code(exc.code), exc.message
     if isinstance(exc, grpc.aio.AioRpcError):  # a worker's status, passed through as it was
         return exc.code(), exc.details() or exc.code().name
     log.error("unexpected error while serving a request", exc_info=exc)

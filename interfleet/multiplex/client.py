@@ -26,13 +26,12 @@ import logging
 
 import grpc
 
-from interfleet.errors import DeadlineExceeded, RemoteError, Unavailable
+from interfleet.errors import Code, DeadlineExceeded, RemoteError, Unavailable
 from interfleet.multiplex import frames
 
 log = logging.getLogger(__name__)
 
 INFER_METHOD = "/interfleet.v1.WorkerInference/Infer"
-_STATUS = {code.value[0]: code for code in grpc.StatusCode}
 
 
 class MultiplexedStream:
@@ -137,7 +136,7 @@ class MultiplexedStream:
                     if reply.code == 0:
                         future.set_result(reply.response)
                     else:
-                        future.set_exception(RemoteError(_STATUS.get(reply.code, grpc.StatusCode.UNKNOWN),
+                        future.set_exception(RemoteError(Code.of_number(reply.code),
                                                          reply.message))
         except grpc.aio.AioRpcError as exc:
             reason = f"{exc.code().name}: {exc.details()}"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 
-from interfleet.config import ConfigError
+from interfleet.errors import ConfigError
 
 
 def redis_client(url: str, password_file: str | None = None, **options) -> aioredis.Redis:

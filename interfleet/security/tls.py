@@ -13,7 +13,7 @@ from pathlib import Path
 
 import grpc
 
-from interfleet.config import ConfigError
+from interfleet.errors import ConfigError
 
 
 def _read(path: str, what: str) -> bytes:

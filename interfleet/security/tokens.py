@@ -23,7 +23,7 @@ from pathlib import Path
 
 import grpc
 
-from interfleet.config import ConfigError
+from interfleet.errors import ConfigError
 
 SCOPES = ("infer", "read")
 OPEN_SERVICES = ("/grpc.health.v1.Health/",)

@@ -7,15 +7,31 @@ unit tests and a fleet simulator can drive the very same classes the router runs
 Simple policies implement `choose(model, candidates)`. A policy that predicts latency or may
 refuse a request implements `decide(request, candidates)` instead, which also sees the time left
 until the request's deadline and returns its prediction with the choice.
+
+A policy declares the inputs it reads beyond each candidate's load (`needs`, a set of `Needs`);
+whoever runs it, the router or the simulator, supplies exactly those and nothing it did not ask
+for, so no caller has to know which policy is which.
 """
 
 from __future__ import annotations
 
 import abc
+import enum
 from collections.abc import Sequence
+from typing import ClassVar
 from dataclasses import dataclass
 
-from interfleet.predictor.features import Placement
+from interfleet.placement import Placement
+
+
+class Needs(enum.Flag):
+    """An input a policy reads beyond each candidate's load."""
+
+    NOTHING = 0
+    PLACEMENT = enum.auto()     # candidates carry `placement` and `beside` (it costs a little per request)
+    HOP = enum.auto()           # candidates carry `hop_ms`, a probed round trip to the worker
+    DEGRADATION = enum.auto()   # the constructor takes `estimator`: predicted degradation of placements
+    CORRECTION = enum.auto()    # the constructor takes `correction`: the online interference factor per worker
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +97,10 @@ class RoutingPolicy(abc.ABC):
     """Chooses the worker for one request. `candidates` is never empty."""
 
     name: str = ""
-    uses_placement: bool = False     # whether candidates need `placement` (it costs a little per request)
+    needs: ClassVar[Needs] = Needs.NOTHING
+    # Decisions made without the inputs the policy wanted (no usable model, an undescribed
+    # worker), by its fallback; a policy that always has what it needs leaves it at 0.
+    fallbacks: int = 0
 
     @abc.abstractmethod
     def choose(self, model: str, candidates: Sequence[Candidate]) -> Candidate: ...

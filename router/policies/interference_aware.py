@@ -5,12 +5,11 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 
-from interfleet.config import ConfigError
-from interfleet.predictor.features import Placement
-from interfleet.router.policies.base import (Candidate, Decision, NoWorkerMeetsDeadline, RouteRequest,
-                                             RoutingPolicy)
-from interfleet.router.policies.least_loaded import LeastLoaded
-from interfleet.router.policies.overhead import OverheadModel
+from interfleet.errors import ConfigError
+from interfleet.placement import Placement
+from router.policies.base import Candidate, Decision, Needs, NoWorkerMeetsDeadline, RouteRequest, RoutingPolicy
+from router.policies.least_loaded import LeastLoaded
+from router.policies.overhead import OverheadModel
 
 # Predicted degradation of each placement (co-located latency over solo), or None without a model.
 DegradationEstimator = Callable[[Sequence[Placement]], Sequence[float] | None]
@@ -83,7 +82,7 @@ class InterferenceAware(RoutingPolicy):
     """
 
     name = "interference-aware"
-    uses_placement = True
+    needs = Needs.PLACEMENT | Needs.HOP | Needs.DEGRADATION | Needs.CORRECTION
 
     def __init__(self, on_unmeetable: str = "reject", hop_ms: float = 0.5, overhead_decay: float = 0.995,
                  seed: int | None = None, explore: float = 0.02, estimator: DegradationEstimator | None = None,

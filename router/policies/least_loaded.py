@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from interfleet.router.policies.base import Candidate, RoutingPolicy
+from router.policies.base import Candidate, RoutingPolicy
 
 
 class LeastLoaded(RoutingPolicy):

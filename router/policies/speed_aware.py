@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from interfleet.router.policies.base import Candidate, RoutingPolicy
+from router.policies.base import Candidate, Needs, RoutingPolicy
 
 
 class SpeedAware(RoutingPolicy):
@@ -23,7 +23,7 @@ class SpeedAware(RoutingPolicy):
     """
 
     name = "speed-aware"
-    uses_placement = True       # for `beside`: the other requests in flight on the device
+    needs = Needs.PLACEMENT     # for `beside`: the other requests in flight on the device
 
     def __init__(self, seed: int | None = None) -> None:
         self._random = random.Random(seed)

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import field
 from typing import Any
 
-from interfleet.config import ConfigError, config_class, env_aliases
-from interfleet.emulation.device_model import SHARING
-from interfleet.emulation.gpus import UnknownGpu, gpu, is_emulated
+from interfleet.errors import ConfigError
+
+from interfleet.config import config_class, env_aliases
+from emulation.device_model import SHARING
+from emulation.gpus import UnknownGpu, gpu, is_emulated
 from interfleet.security.tls import TlsFiles
 
 ENV_PREFIX = "INTERFLEET_WORKER_"
@@ -23,7 +25,7 @@ class WorkerConfig:
     advertise_host: str | None = None         # host routers should dial (a service name, a pod IP); default: host
     metrics_port: int = 0                     # Prometheus /metrics; 0: ephemeral; -1: off
     device: str = "cpu"                       # "cpu", "cuda:N", or "emulated:<type>" (e.g. emulated:A100)
-    # An emulated GPU (interfleet.emulation): the seed of its hidden per-model factors (one per
+    # An emulated GPU (emulation): the seed of its hidden per-model factors (one per
     # fleet, so its workers agree on them), MPS or time-slicing, and how much slower than device
     # time it runs on the wall clock.
     emulation_seed: int = 0

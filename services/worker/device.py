@@ -3,7 +3,7 @@
 CPU workers are pinned to their CPU set before any session or thread exists, so every thread
 ONNX Runtime creates inherits the affinity. GPU workers use CUDAExecutionProvider and describe
 the device through NVML. Workers on an emulated GPU (`emulated:<type>`) run no model at all:
-their sessions spend each batch's time on the emulated device (`interfleet.emulation`) and
+their sessions spend each batch's time on the emulated device (`emulation`) and
 they describe it by its spec sheet, marked emulated.
 """
 
@@ -17,15 +17,16 @@ from pathlib import Path
 
 import onnxruntime as ort
 
-from interfleet.emulation.device_model import DeviceModel
-from interfleet.emulation.gpus import gpu, is_emulated
-from interfleet.emulation.realtime import RealtimeDevice
-from interfleet.emulation.session import EmulatedSession
-from interfleet.emulation.workload import workload_of
+from emulation.device_model import DeviceModel
+from emulation.gpus import gpu, is_emulated
+from emulation.realtime import RealtimeDevice
+from emulation.session import EmulatedSession
+from emulation.workload import workload_of
+from interfleet.cpu_caches import cache_bytes
 from interfleet.proto import fleet_pb2
 from interfleet.repository import ModelSpec
-from interfleet.services.worker.config import WorkerConfig
-from interfleet.services.worker.loaded_model import LoadedModel
+from services.worker.config import WorkerConfig
+from services.worker.loaded_model import LoadedModel
 
 log = logging.getLogger(__name__)
 
@@ -102,17 +103,7 @@ def describe_cpu(config: WorkerConfig) -> fleet_pb2.CpuInfo:
                 break
     except OSError:
         pass
-    cache_dir = Path("/sys/devices/system/cpu/cpu0/cache")
-    for index in sorted(cache_dir.glob("index*")) if cache_dir.is_dir() else []:
-        try:
-            level = (index / "level").read_text().strip()
-            size = _parse_size((index / "size").read_text().strip())
-        except (OSError, ValueError):
-            continue
-        if level == "2":
-            info.l2_cache_bytes = size
-        elif level == "3":
-            info.l3_cache_bytes = size
+    info.l2_cache_bytes, info.l3_cache_bytes = cache_bytes()
     return info
 
 
@@ -142,10 +133,3 @@ def describe_gpu(index: int) -> fleet_pb2.GpuInfo:
         return info
     except pynvml.NVMLError as exc:
         raise DeviceError(f"NVML cannot describe GPU {index}: {exc}") from exc
-
-
-def _parse_size(text: str) -> int:
-    units = {"K": 1024, "M": 1024**2, "G": 1024**3}
-    if text[-1:].upper() in units:
-        return int(text[:-1]) * units[text[-1].upper()]
-    return int(text)

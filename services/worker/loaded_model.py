@@ -11,10 +11,10 @@ import numpy as np
 import onnxruntime as ort
 
 from interfleet.kserve.datatypes import FROM_ONNXRUNTIME, NUMPY_DTYPE
-from interfleet.predictor.solo import SoloLatency
+from interfleet.solo import SoloLatency
 from interfleet.proto import fleet_pb2
 from interfleet.repository import ModelSpec, RepositoryError
-from interfleet.services.worker.tensors import EncodedTensor, TensorSpec
+from services.worker.tensors import EncodedTensor, TensorSpec
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ class LoadedModel:
 
     @property
     def solo_latency_s(self) -> float:
-        """Batch-1 seconds with nothing beside it (`interfleet.predictor.solo`); 0 until measured."""
+        """Batch-1 seconds with nothing beside it (`interfleet.solo`); 0 until measured."""
         return self.solo.value
 
     def measure_solo(self, runs: int = 7) -> float:

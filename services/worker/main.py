@@ -6,9 +6,9 @@ import argparse
 import os
 
 from interfleet.config import build_config, cli_values
-from interfleet.fleet.config_file import load_fleet_file, worker_section
+from interfleet.config_file import load_fleet_file, worker_section
 from interfleet.runtime import add_service_arguments, configure_logging, run_service
-from interfleet.services.worker.config import ENV_PREFIX, WorkerConfig
+from services.worker.config import ENV_PREFIX, WorkerConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,8 +42,8 @@ def config_from(args: argparse.Namespace, env: dict[str, str]) -> WorkerConfig:
 
 def run(args: argparse.Namespace) -> None:
     # Imported here: they load ONNX Runtime, which other subcommands do not need.
-    from interfleet.services.worker.device import pin_cpus
-    from interfleet.services.worker.service import WorkerService
+    from services.worker.device import pin_cpus
+    from services.worker.service import WorkerService
 
     config = config_from(args, dict(os.environ))
     configure_logging(config.log_level, f"worker[{config.worker_id}]")

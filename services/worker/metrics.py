@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from interfleet.services.worker.runner import ModelRunner
+from services.worker.runner import ModelRunner
 from interfleet.supervision import Supervisor, loop_metrics
 
 

@@ -30,12 +30,12 @@ import numpy as np
 
 from interfleet.errors import DeadlineExceeded, Internal, Unavailable
 from interfleet.proto import fleet_pb2
-from interfleet.services.worker.activity import DeviceActivity
-from interfleet.services.worker.batching import Batcher, LatencyProfile
-from interfleet.services.worker.batching.queue import ModelQueue, Queued
-from interfleet.services.worker.loaded_model import LoadedModel
-from interfleet.services.worker.stats import ModelStats
-from interfleet.services.worker.tensors import DecodedRequest, EncodedTensor
+from services.worker.activity import DeviceActivity
+from services.worker.batching import Batcher, LatencyProfile
+from services.worker.batching.queue import ModelQueue, Queued
+from services.worker.loaded_model import LoadedModel
+from services.worker.stats import ModelStats
+from services.worker.tensors import DecodedRequest, EncodedTensor
 from interfleet.supervision import SupervisedLoop, Supervisor
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,6 @@ class ModelRunner:
         self._loop: SupervisedLoop | None = None
         self._running: list[Queued[_Pending]] = []     # the batch taken from the queue and not yet answered
         self._accepting = False
-        self.in_flight = 0
 
     @property
     def batcher(self) -> Batcher:
@@ -112,6 +111,10 @@ class ModelRunner:
     @property
     def queue_depth(self) -> int:
         return len(self._queue)
+
+    @property
+    def in_flight(self) -> int:
+        return self._queue.in_flight
 
     async def start(self, supervisor: Supervisor | None = None) -> None:
         """Start the execution thread and the batching loop (under the worker's `supervisor`)."""
@@ -146,11 +149,7 @@ class ModelRunner:
         self._queue.admit(pending, request.batch_size, self._clock(), math.inf if deadline is None else deadline,
                           _signature(request))
         self._arrived.set()
-        self.in_flight += 1
-        try:
-            return await pending.future
-        finally:
-            self.in_flight -= 1
+        return await pending.future
 
     @staticmethod
     def _fail(queued: Queued[_Pending], error: Exception) -> None:
@@ -162,6 +161,7 @@ class ModelRunner:
         answered INTERNAL (any of them may be what it trips on), never left hanging."""
         jobs = [*self._running, *self._queue.drain()]
         self._running = []
+        self._queue.failed(self._clock())
         for job in jobs:
             self._fail(job, Internal(f"model '{self.name}' on worker {self._worker_id} failed: {error!r}"))
 
@@ -191,7 +191,7 @@ class ModelRunner:
                     pass
             return
         batch, items = step.batch, step.items
-        self._queue.started(items, now)
+        self._queue.started(batch, now)
         self._running = batch
         try:
             execution = await asyncio.get_running_loop().run_in_executor(

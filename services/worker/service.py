@@ -18,7 +18,7 @@ from pathlib import Path
 import grpc
 from prometheus_client import CollectorRegistry
 
-from interfleet.emulation.gpus import is_emulated
+from emulation.gpus import is_emulated
 from interfleet.kserve.endpoint import GrpcEndpoint
 from interfleet.kserve.service import SERVICE_NAME, add_inference_service
 from interfleet.metrics_http import MetricsEndpoint
@@ -26,14 +26,14 @@ from interfleet.multiplex.server import MultiplexedInferService
 from interfleet.proto import fleet_pb2, fleet_pb2_grpc
 from interfleet.ready_file import write_ready_file
 from interfleet.repository import load_spec
-from interfleet.services.worker import device
-from interfleet.services.worker.activity import DeviceActivity
-from interfleet.services.worker.batching import LatencyProfile, make_batcher, settings
-from interfleet.services.worker.config import WorkerConfig
-from interfleet.services.worker.metrics import WorkerCollector
-from interfleet.services.worker.runner import ModelRunner
-from interfleet.services.worker.servicer import RAW_METHODS, InferenceServicer, WorkerControlServicer
-from interfleet.services.worker.worker import Worker
+from services.worker import device
+from services.worker.activity import DeviceActivity
+from services.worker.batching import LatencyProfile, make_batcher, settings
+from services.worker.config import WorkerConfig
+from services.worker.metrics import WorkerCollector
+from services.worker.runner import ModelRunner
+from services.worker.servicer import RAW_METHODS, InferenceServicer, WorkerControlServicer
+from services.worker.worker import Worker
 from interfleet.security.redis_access import redis_client
 from interfleet.security.signing import Sealer, load_fleet_key
 from interfleet.supervision import Supervisor

@@ -10,7 +10,7 @@ from interfleet.kserve.call import deadline_of, parse_infer_request, server_meta
 from interfleet.kserve.status import stream_error_message
 from interfleet.kserve.streaming import serve_stream
 from interfleet.proto import fleet_pb2, fleet_pb2_grpc
-from interfleet.services.worker.worker import Worker
+from services.worker.worker import Worker
 
 
 # Bytes in, bytes out: parsed here, so a message that does not parse is INVALID_ARGUMENT.

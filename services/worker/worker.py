@@ -14,8 +14,8 @@ from interfleet.errors import ModelNotFound, ServingError
 from interfleet.kserve import model_metadata
 from interfleet.kserve.call import request_deadline
 from interfleet.proto import fleet_pb2
-from interfleet.services.worker.runner import ModelRunner
-from interfleet.services.worker.tensors import decode_request, encode_response
+from services.worker.runner import ModelRunner
+from services.worker.tensors import decode_request, encode_response
 
 
 class Worker:

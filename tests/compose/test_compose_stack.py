@@ -77,7 +77,7 @@ def test_every_service_of_the_cpu_profile_runs_and_is_healthy(fleet):
 def test_a_30_s_load_through_the_published_port_is_served_within_slo(fleet):
     out = RESULTS / "loadgen"
     done = subprocess.run(
-        [sys.executable, "-m", "interfleet", "loadgen", "--target", fleet.address, "--trace",
+        [sys.executable, "-m", "fleet", "loadgen", "--target", fleet.address, "--trace",
          f"poisson:rate={LOADGEN_RATE}", "--models", LOADGEN_MODELS, "--duration", "30", "--seed", "7",
          "--out", str(out), "--no-progress"], capture_output=True, text=True, timeout=180, cwd=ROOT)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -15,7 +15,7 @@ import redis
 import tritonclient.grpc.aio as tc_aio
 from fleet_harness import Fleet
 
-from interfleet.loadgen.inputs import random_inputs
+from loadgen.inputs import random_inputs
 from interfleet.proto import fleet_pb2
 from interfleet.telemetry.keys import FleetKeys
 

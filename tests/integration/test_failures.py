@@ -17,7 +17,7 @@ import tritonclient.grpc.aio as tc_aio
 from fleet_harness import Fleet, pid_alive
 from tritonclient.utils import InferenceServerException
 
-from interfleet.fleet.embedded_redis import EmbeddedRedis
+from fleet.embedded_redis import EmbeddedRedis
 
 pytestmark = pytest.mark.fleet
 

@@ -5,9 +5,10 @@ import logging
 import pytest
 import redis.asyncio as aioredis
 
-from interfleet.fleet.embedded_redis import EmbeddedRedis
+from fleet.embedded_redis import EmbeddedRedis
 from interfleet.proto import fleet_pb2
-from interfleet.router.fleet_view import FleetView, FleetWatcher
+from router.fleet_view import FleetView
+from router.fleet_watcher import FleetWatcher
 from interfleet.security.signing import Sealer
 from interfleet.telemetry.keys import FleetKeys
 

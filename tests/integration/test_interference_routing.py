@@ -23,14 +23,15 @@ import redis.asyncio as aioredis
 import tritonclient.grpc.aio as tc_aio
 from fleet_harness import Fleet
 
-from interfleet.fleet.embedded_redis import EmbeddedRedis
-from interfleet.loadgen.inputs import random_inputs
-from interfleet.predictor.online_rows import RowMaker, parse_marks
-from interfleet.predictor.stressor import start_stressor
+from fleet.embedded_redis import EmbeddedRedis
+from loadgen.inputs import random_inputs
+from interfleet.telemetry.marks import parse_marks
+from predictor.online_rows import RowMaker
+from predictor.stressor import start_stressor
 from interfleet.proto import fleet_pb2
 from interfleet.ready_file import wait_for_ready_file
-from interfleet.router.interference import InterferenceDetector
-from interfleet.router.interference_marks import MarkPublisher
+from router.interference import InterferenceDetector
+from router.interference_marks import MarkPublisher
 from interfleet.telemetry.keys import FleetKeys
 
 pytestmark = [
@@ -75,7 +76,7 @@ def test_interference_aware_routes_around_a_stressed_worker(repository, tmp_path
         fleet.start(timeout_s=90)
         ready = tmp_path / "round-robin.ready.json"
         round_robin = subprocess.Popen(
-            [sys.executable, "-m", "interfleet", "router", "--config", str(fleet.config_path), "--redis-url",
+            [sys.executable, "-m", "fleet", "router", "--config", str(fleet.config_path), "--redis-url",
              fleet.redis_url, "--policy", "round-robin", "--port", "0", "--metrics-port", "-1",
              "--ready-file", str(ready)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         rr_address = wait_for_ready_file(ready, 30, lambda: round_robin.poll() is None)["address"]
@@ -121,14 +122,14 @@ async def test_interference_marks_reach_redis_and_label_training_rows(tmp_path):
         published = parse_marks(await client.hgetall(keys.interference))
         assert set(published) == {"stressed"}
         mark = published["stressed"]
-        assert mark["ratio"] == pytest.approx(slowdown, rel=0.01) and mark["since"] < 1000.0 + clock.now < mark["until"]
+        assert mark.ratio == pytest.approx(slowdown, rel=0.01) and mark.since < 1000.0 + clock.now < mark.until
 
         rows = RowMaker(lambda name: True)
         state = fleet_pb2.WorkerState(worker_id="stressed")
         state.device.cpu.cpu_set.append(1)
         rows.states["stressed"], rows.marks = state, published
         rows.row(fleet_pb2.BatchRecord(worker_id="stressed", model=MODEL, batch_size=1, compute_ms=1.0,
-                                       started_at=mark["since"] - 60))
+                                       started_at=mark.since - 60))
         labelled = rows.row(fleet_pb2.BatchRecord(worker_id="stressed", model=MODEL, batch_size=1, compute_ms=2.0,
                                                   started_at=1000.0 + clock.now))
         assert labelled["stress"] == "cpu" and labelled["stress_intensity"] == pytest.approx(slowdown - 1, abs=0.01)

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.fleet
 
 
 def loadgen(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "interfleet", "loadgen", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "fleet", "loadgen", *args], capture_output=True, text=True,
                           timeout=timeout)
 
 

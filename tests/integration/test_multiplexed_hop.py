@@ -12,7 +12,7 @@ import pytest
 from fleet_harness import Fleet
 from tritonclient.grpc import service_pb2
 
-from interfleet.errors import DeadlineExceeded, RemoteError
+from interfleet.errors import Code, DeadlineExceeded, RemoteError
 from interfleet.multiplex.client import INFER_METHOD, WorkerStreams
 
 pytestmark = pytest.mark.fleet
@@ -66,9 +66,9 @@ async def test_errors_come_back_in_band_with_their_status_and_the_stream_goes_on
         results = await asyncio.gather(
             streams.infer(bad.SerializeToString(), 10.0), streams.infer(b"\xff\xff garbage", 10.0),
             streams.infer(tiny_cnn("good"), 10.0), return_exceptions=True)
-        assert isinstance(results[0], RemoteError) and results[0].code == grpc.StatusCode.INVALID_ARGUMENT
+        assert isinstance(results[0], RemoteError) and results[0].code == Code.INVALID_ARGUMENT
         assert "pixels" in results[0].message
-        assert isinstance(results[1], RemoteError) and results[1].code == grpc.StatusCode.INVALID_ARGUMENT
+        assert isinstance(results[1], RemoteError) and results[1].code == Code.INVALID_ARGUMENT
         assert "not a valid ModelInferRequest" in results[1].message
         assert response_id(results[2]) == "good"
         await streams.close()
@@ -84,7 +84,7 @@ async def test_deadlines_and_cancellation_end_only_their_own_request(worker_addr
             await streams.infer(transformer("too-slow", 16), 0.002)
         assert time.monotonic() - started < 1.0
         if isinstance(caught.value, RemoteError):   # the worker refused it first
-            assert caught.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
+            assert caught.value.code == Code.DEADLINE_EXCEEDED
         abandoned = asyncio.ensure_future(streams.infer(transformer("abandoned", 16), 30.0))
         await asyncio.sleep(0.001)
         abandoned.cancel()

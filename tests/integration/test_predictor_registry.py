@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import redis.asyncio as aioredis
 
-from interfleet.fleet.embedded_redis import EmbeddedRedis
-from interfleet.predictor.evaluate import Prepared, fit
-from interfleet.predictor.features import FeatureBuilder, placement_of
-from interfleet.predictor.registry import ModelWatcher, publish, validate_candidate
+from fleet.embedded_redis import EmbeddedRedis
+from predictor.evaluate import Prepared, fit
+from predictor.features import FeatureBuilder, placement_of
+from predictor.registry import ModelWatcher, publish, validate_candidate
 from interfleet.security.signing import Sealer
 from interfleet.telemetry.keys import FleetKeys
 from predictor_data import synthetic_rows

@@ -15,12 +15,12 @@ import redis.asyncio as aioredis
 from fleet_harness import Fleet
 from predictor_data import synthetic_rows
 
-from interfleet.fleet.embedded_redis import EmbeddedRedis
-from interfleet.predictor.evaluate import Prepared, fit
-from interfleet.predictor.features import FeatureBuilder
-from interfleet.predictor.profiler import write_dataset
-from interfleet.predictor.registry import ModelWatcher
-from interfleet.predictor.service import PredictorConfig, PredictorService
+from fleet.embedded_redis import EmbeddedRedis
+from predictor.evaluate import Prepared, fit
+from predictor.features import FeatureBuilder
+from predictor.profiler import write_dataset
+from predictor.registry import ModelWatcher
+from predictor.service import PredictorConfig, PredictorService
 from interfleet.proto import fleet_pb2
 from interfleet.telemetry.keys import STREAM_FIELD, FleetKeys
 
@@ -91,7 +91,7 @@ def test_interfleet_up_starts_the_predictor_and_routers_load_its_model(repositor
             metrics = urllib.request.urlopen(f"http://{fleet.router()['metrics']}/metrics", timeout=5).read().decode()
             time.sleep(0.2)
         assert 'interfleet_router_predictor_version{status="ok"} 1.0' in metrics
-        checked = subprocess.run([sys.executable, "-m", "interfleet", "health", "--address", fleet.address,
+        checked = subprocess.run([sys.executable, "-m", "fleet", "health", "--address", fleet.address,
                                   "--service", "interfleet.predictor"], capture_output=True, text=True, timeout=30)
         assert checked.returncode == 0 and "SERVING" in checked.stdout
         assert json.loads((fleet.run_dir / "predictor.ready.json").read_text())["version"] == 1

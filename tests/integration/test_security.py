@@ -104,7 +104,7 @@ def test_a_client_without_tls_or_without_a_certificate_is_refused(secured):
 def test_health_is_open_to_a_tls_probe_without_a_token(secured):
     fleet, certs, _ = secured
     probe = subprocess.run(
-        [sys.executable, "-m", "interfleet", "health", "--address", fleet.address, "--tls-ca", str(certs / "ca.pem"),
+        [sys.executable, "-m", "fleet", "health", "--address", fleet.address, "--tls-ca", str(certs / "ca.pem"),
          "--tls-cert", str(certs / "client.pem"), "--tls-key", str(certs / "client.key")],
         capture_output=True, text=True, timeout=30)
     assert probe.returncode == 0 and "SERVING" in probe.stdout, probe.stderr

@@ -179,9 +179,9 @@ def test_health_reflection_and_metrics(fleet):
 
 
 def test_health_subcommand_for_container_health_checks(fleet):
-    ok = subprocess.run([sys.executable, "-m", "interfleet", "health", "--address", fleet.address],
+    ok = subprocess.run([sys.executable, "-m", "fleet", "health", "--address", fleet.address],
                         capture_output=True, text=True, timeout=30)
     assert ok.returncode == 0 and "SERVING" in ok.stdout
-    down = subprocess.run([sys.executable, "-m", "interfleet", "health", "--address", "127.0.0.1:1"],
+    down = subprocess.run([sys.executable, "-m", "fleet", "health", "--address", "127.0.0.1:1"],
                           capture_output=True, text=True, timeout=30)
     assert down.returncode == 1 and "UNAVAILABLE" in down.stderr

@@ -3,7 +3,7 @@
 Two workers, an emulated T4 and an emulated A100, host mlp and transformer behind the real
 router (least-loaded); the load generator replays a Poisson trace with a deadline per request.
 The simulator runs the same fleet, policy, SLOs and rate. Both are counted the same way
-(`interfleet.simulation.outcomes`), in device time; they must agree on SLO attainment, p50 and
+(`simulation.outcomes`), in device time; they must agree on SLO attainment, p50 and
 p99. The tolerances are wider than `make eval-routing-gpu`'s 10% because this run is short
 (about 300 requests) and shares two cores with the rest of the suite.
 """
@@ -17,10 +17,10 @@ import pytest
 import yaml
 from fleet_harness import Fleet
 
-from interfleet.simulation.experiment import Setup
-from interfleet.simulation.fleet_spec import GpuWorker
-from interfleet.simulation.outcomes import loadgen_summary
-from interfleet.simulation.worker import ModelSettings
+from simulation.experiment import Setup
+from simulation.fleet_spec import GpuWorker
+from simulation.outcomes import loadgen_summary
+from simulation.worker import ModelSettings
 
 pytestmark = pytest.mark.fleet
 SCALE = 100.0                    # wall seconds per device second
@@ -49,7 +49,7 @@ def test_the_simulator_agrees_with_a_live_emulated_fleet(tmp_path, repository):
     try:
         out = tmp_path / "live"
         done = subprocess.run(
-            [sys.executable, "-m", "interfleet", "loadgen", "--target", fleet.address, "--trace",
+            [sys.executable, "-m", "fleet", "loadgen", "--target", fleet.address, "--trace",
              f"poisson:rate={RATE / SCALE}", "--models", "mlp=1,transformer=1", "--duration", str(SECONDS),
              "--seed", "5", "--deadline", "--out", str(out), "--no-progress"], capture_output=True, text=True,
             timeout=120)

@@ -1,6 +1,6 @@
 """Co-runner tracking: an execution learns every other model whose execution overlapped it."""
 
-from interfleet.services.worker.activity import DeviceActivity
+from services.worker.activity import DeviceActivity
 
 
 def test_overlaps_in_both_directions_and_not_self():

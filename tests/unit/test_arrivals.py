@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from interfleet.loadgen.arrivals import ArrivalSpec, synthetic_times
-from interfleet.loadgen.errors import LoadgenError
-from interfleet.loadgen.schedule import build_schedule, parse_mix
+from loadgen.arrivals import ArrivalSpec, synthetic_times
+from loadgen.errors import LoadgenError
+from loadgen.schedule import build_schedule, parse_mix
 
 
 def times(spec: str, duration: float, seed: int = 1) -> np.ndarray:

@@ -4,9 +4,9 @@ import math
 
 import pytest
 
-from interfleet.config import ConfigError
-from interfleet.services.worker.batching import LatencyProfile, QueueView, make_batcher
-from interfleet.services.worker.batching.arrival_rate import ArrivalRate
+from interfleet.errors import ConfigError
+from services.worker.batching import LatencyProfile, QueueView, make_batcher
+from services.worker.batching.arrival_rate import ArrivalRate
 
 INF = math.inf
 

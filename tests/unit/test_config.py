@@ -2,10 +2,12 @@
 
 import pytest
 
-from interfleet.config import ConfigError, build_config
-from interfleet.fleet.config_file import check_fleet_file, router_section, worker_section
-from interfleet.router.config import ENV_PREFIX, RouterConfig
-from interfleet.services.worker.config import WorkerConfig
+from interfleet.errors import ConfigError
+
+from interfleet.config import build_config
+from interfleet.config_file import check_fleet_file, router_section, worker_section
+from router.config import ENV_PREFIX, RouterConfig
+from services.worker.config import WorkerConfig
 
 
 def test_precedence_cli_over_env_over_file_over_default():

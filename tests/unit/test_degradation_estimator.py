@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from interfleet.predictor.features import CoRunner, Placement
-from interfleet.predictor.model import DegradationModel
-from interfleet.router.degradation import PublishedModelEstimator
+from interfleet.placement import CoRunner, Placement
+from predictor.model import DegradationModel
+from router.degradation import PublishedModelEstimator
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,7 +1,7 @@
 """Per-worker state of departed workers expires; a worker back in time keeps it."""
 
-from interfleet.router.departures import Departures
-from interfleet.router.stats import RouterStats
+from router.departures import Departures
+from router.stats import RouterStats
 
 
 def test_a_worker_gone_past_expiry_is_forgotten_and_one_back_in_time_is_not():

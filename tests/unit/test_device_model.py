@@ -8,13 +8,13 @@ import time
 import numpy as np
 import pytest
 
-from interfleet.emulation.calibrate import TARGETS, figures
-from interfleet.emulation.device_model import CLOCK_UNDER_COLOCATION, CONTEXT_SWITCH, DeviceModel
-from interfleet.emulation.gpus import GPUS, T4, gpu
-from interfleet.emulation.realtime import RealtimeDevice
-from interfleet.emulation.session import EmulatedSession
-from interfleet.emulation.shared_device import SharedDevice
-from interfleet.emulation.workload import Workload, repository_workloads
+from emulation.calibrate import TARGETS, figures
+from emulation.device_model import CLOCK_UNDER_COLOCATION, CONTEXT_SWITCH, DeviceModel
+from emulation.gpus import GPUS, T4, gpu
+from emulation.realtime import RealtimeDevice
+from emulation.session import EmulatedSession
+from emulation.shared_device import SharedDevice
+from emulation.workload import Workload, repository_workloads
 from interfleet.repository import load_spec
 from interfleet.zoo.architectures import ZOO
 

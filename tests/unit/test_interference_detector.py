@@ -2,7 +2,7 @@
 
 import pytest
 
-from interfleet.router.interference import InterferenceDetector
+from router.interference import InterferenceDetector
 
 
 class Clock:

@@ -4,12 +4,12 @@ import collections
 
 import pytest
 
-from interfleet.config import ConfigError
-from interfleet.predictor.features import CoRunner, Placement
-from interfleet.router.policies import Candidate, NoWorkerMeetsDeadline, RouteRequest, make_policy
-from interfleet.router.policies.interference_aware import InterferenceAware
-from interfleet.router.policies.overhead import OverheadModel
-from interfleet.router.policies.power_of_two import PowerOfTwoChoices
+from interfleet.errors import ConfigError
+from interfleet.placement import CoRunner, Placement
+from router.policies import Candidate, NoWorkerMeetsDeadline, RouteRequest, make_policy
+from router.policies.interference_aware import InterferenceAware
+from router.policies.overhead import OverheadModel
+from router.policies.power_of_two import PowerOfTwoChoices
 
 
 def placement(model="mobilenet", solo_ms=4.0, co=()):

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from interfleet.loadgen.report import format_table, summarise
-from interfleet.loadgen.schedule import Schedule
-from interfleet.loadgen.sender import Outcomes
+from loadgen.report import format_table, summarise
+from loadgen.schedule import Schedule
+from loadgen.sender import Outcomes
 
 
 def test_summary_counts_and_rates():

@@ -7,8 +7,8 @@ import math
 import pytest
 
 from interfleet.errors import DeadlineExceeded, Overloaded
-from interfleet.services.worker.batching import LatencyProfile, make_batcher
-from interfleet.services.worker.batching.queue import ModelQueue
+from services.worker.batching import LatencyProfile, make_batcher
+from services.worker.batching.queue import ModelQueue
 
 
 def queue(policy="fixed", max_queue=4, reject_late=False, **args) -> ModelQueue[str]:
@@ -37,7 +37,7 @@ def test_a_step_runs_a_batch_and_refuses_what_cannot_run_in_time():
     step = q.step(now=0.005)          # b would need 10 ms from 5 ms: past its 12 ms deadline
     assert [x.payload for x in step.refused] == ["b"]
     assert [x.payload for x in step.batch] == ["a", "c"] and step.items == 2
-    q.started(step.items, now=0.005)
+    q.started(step.batch, now=0.005)
     assert q.predicted_finish(0.005, 1) > 0.005 + 0.010       # the running batch is ahead of a new one
     q.finished(step.items, 0.020, now=0.025)
     assert q.profile.latency(2) == pytest.approx(0.020)
@@ -54,3 +54,20 @@ def test_requests_that_do_not_batch_together_are_cut_and_abandoned_ones_dropped(
     assert [x.payload for x in q.step(0.0).batch] == ["x1"]
     assert [x.payload for x in q.step(0.0).batch] == ["y"]
     assert [x.payload for x in q.drain()] == ["x2"] and len(q) == 0
+
+
+def test_in_flight_counts_queued_and_running_requests_until_answered():
+    """The one rule the live and the simulated worker both report: admitted, not yet answered."""
+    q = queue()
+    for name in ("a", "b", "c"):
+        q.admit(name, 1, now=0.0)
+    assert q.in_flight == 3
+    step = q.step(now=0.0)
+    q.started(step.batch, now=0.0)
+    assert q.in_flight == 3 and len(q) == 3 - len(step.batch)    # taken into the batch, still in flight
+    q.finished(step.items, 0.010, now=0.010)
+    assert q.in_flight == 3 - len(step.batch)
+    rest = q.step(now=0.010)
+    q.started(rest.batch, now=0.010)
+    q.failed(now=0.011)
+    assert q.in_flight == len(q)

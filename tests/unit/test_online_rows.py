@@ -2,7 +2,8 @@
 
 import pytest
 
-from interfleet.predictor.online_rows import RowMaker, parse_marks
+from interfleet.telemetry.marks import parse_marks
+from predictor.online_rows import RowMaker
 from interfleet.proto import fleet_pb2
 
 

@@ -5,8 +5,8 @@ import collections
 import pytest
 
 from interfleet.proto import fleet_pb2
-from interfleet.router.fleet_view import FleetView
-from interfleet.router.placements import PlacementBuilder
+from router.fleet_view import FleetView
+from router.placements import PlacementBuilder
 
 
 def worker(worker_id, cpus, threads, loads):

@@ -4,10 +4,10 @@ import collections
 
 import pytest
 
-from interfleet.config import ConfigError
-from interfleet.router.policies import Candidate, make_policy
-from interfleet.router.policies.least_loaded import LeastLoaded
-from interfleet.router.policies.round_robin import RoundRobin
+from interfleet.errors import ConfigError
+from router.policies import Candidate, make_policy
+from router.policies.least_loaded import LeastLoaded
+from router.policies.round_robin import RoundRobin
 
 
 def candidates(*outstanding, in_flight=None):

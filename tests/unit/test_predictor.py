@@ -7,10 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from interfleet.predictor.evaluate import Prepared, evaluate, fit
-from interfleet.predictor.features import FEATURE_NAMES, CoRunner, FeatureBuilder, Placement, placement_of
-from interfleet.predictor.graph_features import model_features, multiply_accumulate_flops
-from interfleet.predictor.model import DegradationModel, ModelFormatError
+from predictor.evaluate import Prepared, evaluate, fit
+from interfleet.placement import CoRunner, Placement
+from predictor.features import FEATURE_NAMES, FeatureBuilder, placement_of
+from interfleet.graph_features import model_features, multiply_accumulate_flops
+from predictor.model import DegradationModel, ModelFormatError
 from predictor_data import synthetic_rows
 
 def test_conv_net_flops_from_the_graph_match_a_hand_count(repository):
@@ -86,7 +87,7 @@ def test_the_shipped_model_matches_the_features_this_build_computes():
 
 
 def test_candidate_scores_are_cached_until_the_co_location_state_changes(repository):
-    from interfleet.predictor.scoring import CandidateScorer
+    from predictor.scoring import CandidateScorer
 
     rows = synthetic_rows(repository, n=80)
     builder = FeatureBuilder(repository)

@@ -15,11 +15,11 @@ import pytest
 from tritonclient.grpc import service_pb2
 
 from interfleet.proto import fleet_pb2
-from interfleet.router.core import RouterCore
-from interfleet.router.dispatcher import Dispatcher
-from interfleet.router.fleet_view import FleetView
-from interfleet.router.policies import make_policy
-from interfleet.router.stats import RouterStats
+from router.core import RouterCore
+from router.dispatcher import Dispatcher
+from router.fleet_view import FleetView
+from router.policies import make_policy
+from router.stats import RouterStats
 
 MODELS = ("resnet18", "mlp")
 SOLO_MS = {"t4": {"resnet18": 3.0, "mlp": 0.3}, "a100": {"resnet18": 1.0, "mlp": 0.2}, "h100": {"resnet18": 0.8,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from interfleet.router.stats import LATENCY_BUCKETS_S, RouterCollector, RouterStats
+from router.stats import LATENCY_BUCKETS_S, RouterCollector, RouterStats
 
 
 def exposition(stats: RouterStats) -> dict[str, float]:

@@ -4,7 +4,7 @@ import lightgbm as lgb
 import numpy as np
 import pytest
 
-from interfleet.predictor.row_predictor import RowPredictor
+from predictor.row_predictor import RowPredictor
 
 
 def test_fast_row_prediction_equals_booster_predict():

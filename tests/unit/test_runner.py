@@ -8,11 +8,11 @@ import pytest
 
 from interfleet.errors import DeadlineExceeded, Internal, Overloaded
 from interfleet.repository import ModelSpec
-from interfleet.services.worker.activity import DeviceActivity
-from interfleet.services.worker.batching import LatencyProfile, make_batcher
-from interfleet.services.worker.loaded_model import LoadedModel
-from interfleet.services.worker.runner import ModelRunner
-from interfleet.services.worker.tensors import DecodedRequest, TensorSpec
+from services.worker.activity import DeviceActivity
+from services.worker.batching import LatencyProfile, make_batcher
+from services.worker.loaded_model import LoadedModel
+from services.worker.runner import ModelRunner
+from services.worker.tensors import DecodedRequest, TensorSpec
 
 
 class GatedSession:

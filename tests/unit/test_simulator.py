@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from interfleet.simulation.experiment import Setup
-from interfleet.simulation.fleet_spec import GpuWorker, mixed_fleet
-from interfleet.simulation.outcomes import ANSWERED
+from simulation.experiment import Setup
+from simulation.fleet_spec import GpuWorker, mixed_fleet
+from simulation.outcomes import ANSWERED
 
 MODELS = {"mlp": 1.0, "transformer": 1.0, "tiny_cnn": 1.0}
 

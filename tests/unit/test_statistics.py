@@ -2,7 +2,7 @@
 
 from tritonclient.grpc import service_pb2
 
-from interfleet.router.statistics import merge_statistics
+from router.statistics import merge_statistics
 
 
 def stats(name, count, success_ns, batch_sizes, last):

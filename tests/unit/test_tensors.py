@@ -5,7 +5,7 @@ import pytest
 from tritonclient.grpc import service_pb2
 
 from interfleet.errors import InvalidInput
-from interfleet.services.worker.tensors import TensorSpec, decode_request
+from services.worker.tensors import TensorSpec, decode_request
 
 INPUTS = (TensorSpec("ids", "INT64", (-1, 4)), TensorSpec("mask", "FP32", (-1, 4)))
 OUTPUTS = (TensorSpec("logits", "FP32", (-1, 2)), TensorSpec("probabilities", "FP32", (-1, 2)))

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from interfleet.loadgen.arrivals import ArrivalSpec
-from interfleet.loadgen.errors import LoadgenError
-from interfleet.loadgen.schedule import build_schedule
-from interfleet.loadgen.traces import read_azure_trace, read_csv_trace
+from loadgen.arrivals import ArrivalSpec
+from loadgen.errors import LoadgenError
+from loadgen.schedule import build_schedule
+from loadgen.traces import read_azure_trace, read_csv_trace
 
 
 def test_csv_trace_with_header_comments_and_slo(tmp_path):

@@ -2,8 +2,8 @@
 
 from tritonclient.grpc import service_pb2
 
-from interfleet.router.servicer import stream_frame
-from interfleet.router.worker_pool import SERVED_BY_PARAMETER, served_by_suffix
+from router.servicer import stream_frame
+from router.worker_pool import SERVED_BY_PARAMETER, served_by_suffix
 
 
 def response_with_tensor(size: int) -> service_pb2.ModelInferResponse:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from interfleet.config import ConfigError
-from interfleet.services.worker.batching.adaptive import AdaptiveBatching
-from interfleet.services.worker.batching.aimd import AimdBatching
-from interfleet.services.worker.batching.base import Batcher, Decision, QueueView
-from interfleet.services.worker.batching.fixed import FixedBatching, NoBatching
-from interfleet.services.worker.batching.profile import LatencyProfile
+from interfleet.errors import ConfigError
+from services.worker.batching.adaptive import AdaptiveBatching
+from services.worker.batching.aimd import AimdBatching
+from services.worker.batching.base import Batcher, Decision, QueueView
+from services.worker.batching.fixed import FixedBatching, NoBatching
+from services.worker.batching.profile import LatencyProfile
 
 BATCHERS: dict[str, type[Batcher]] = {cls.name: cls for cls in (NoBatching, FixedBatching, AimdBatching,
                                                                   AdaptiveBatching)}

@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import math
 
-from interfleet.services.worker.batching.base import Batcher, Decision, QueueView
-from interfleet.services.worker.batching.profile import LatencyProfile
+from services.worker.batching.base import Batcher, Decision, QueueView
+from services.worker.batching.profile import LatencyProfile
 
 
 class AdaptiveBatching(Batcher):

@@ -4,8 +4,8 @@ the cap, without waiting; it learns the cap from latency alone, never from deadl
 
 from __future__ import annotations
 
-from interfleet.services.worker.batching.base import Batcher, Decision, QueueView, items_fitting
-from interfleet.services.worker.batching.profile import LatencyProfile
+from services.worker.batching.base import Batcher, Decision, QueueView, items_fitting
+from services.worker.batching.profile import LatencyProfile
 
 
 class AimdBatching(Batcher):

@@ -6,7 +6,7 @@ import abc
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from interfleet.services.worker.batching.profile import LatencyProfile
+from services.worker.batching.profile import LatencyProfile
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from interfleet.services.worker.batching.base import Batcher, Decision, QueueView, items_fitting
-from interfleet.services.worker.batching.profile import LatencyProfile
+from services.worker.batching.base import Batcher, Decision, QueueView, items_fitting
+from services.worker.batching.profile import LatencyProfile
 
 
 class NoBatching(Batcher):

@@ -8,8 +8,11 @@ Three events drive it:
 - `step(now)`: the device is free; returns the requests to refuse (too late to run even alone),
   and either a batch to run now (the batcher's choice, cut to requests that batch together) or
   when to decide again;
-- `started(items, now)` / `finished(items, seconds, now)`: a batch began and ended; the latency
-  profile and the batcher learn from its duration.
+- `started(batch, now)` / `finished(items, seconds, now)` (or `failed(now)`): the batch `step`
+  gave began and ended; the latency profile and the batcher learn from its duration.
+
+`in_flight` is the one count of a model's requests in flight that workers report, live and
+simulated: admitted and not yet answered, whether queued or in the running batch.
 
 Deadlines: batching aims every request at its arrival plus the model's SLO, or earlier if the
 client says so. The client's deadline is also a hard limit; the SLO is one too when late
@@ -29,9 +32,9 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from interfleet.errors import DeadlineExceeded, Overloaded
-from interfleet.services.worker.batching.arrival_rate import ArrivalRate
-from interfleet.services.worker.batching.base import Batcher, QueueView
-from interfleet.services.worker.batching.profile import LatencyProfile
+from services.worker.batching.arrival_rate import ArrivalRate
+from services.worker.batching.base import Batcher, QueueView
+from services.worker.batching.profile import LatencyProfile
 
 P = TypeVar("P")
 
@@ -74,9 +77,15 @@ class ModelQueue(Generic[P]):
         self._queue: collections.deque[Queued[P]] = collections.deque()
         self._arrivals = ArrivalRate()
         self._busy_until = 0.0              # predicted end of the running batch
+        self._running = 0                   # requests in the running batch
 
     def __len__(self) -> int:
         return len(self._queue)
+
+    @property
+    def in_flight(self) -> int:
+        """Requests admitted and not yet answered: queued, or in the batch running now."""
+        return len(self._queue) + self._running
 
     def admit(self, payload: P, items: int, now: float, client_deadline: float = math.inf,
               signature: tuple = ()) -> Queued[P]:
@@ -134,15 +143,18 @@ class ModelQueue(Generic[P]):
             self._queue.popleft()
         return Step(batch, refused)
 
-    def started(self, items: int, now: float) -> None:
-        self._busy_until = now + self.profile.latency(items)
+    def started(self, batch: list[Queued[P]], now: float) -> None:
+        self._running = len(batch)
+        self._busy_until = now + self.profile.latency(sum(q.items for q in batch))
 
     def finished(self, items: int, seconds: float, now: float) -> None:
+        self._running = 0
         self._busy_until = now
         self.profile.observe(items, seconds, now)
         self.batcher.observe(items, seconds)
 
     def failed(self, now: float) -> None:
+        self._running = 0
         self._busy_until = now
 
     @staticmethod

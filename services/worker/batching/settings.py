@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from interfleet.config import ConfigError
+from interfleet.errors import ConfigError
 from interfleet.repository import ModelSpec
 
 DEFAULT_POLICY = "adaptive"

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from interfleet.predictor.features import CoRunner, Placement
+from interfleet.placement import CoRunner, Placement
 from interfleet.proto import fleet_pb2
 
 

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from interfleet.fleet.embedded_redis import EmbeddedRedis
+from fleet.embedded_redis import EmbeddedRedis
 from interfleet.ready_file import wait_for_ready_file
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ class FleetSupervisor:
     def _spawn(self, name: str, args: list[str]) -> Child:
         ready = self._run_dir / f"{name}.ready.json"
         ready.unlink(missing_ok=True)
-        command = [sys.executable, "-m", "interfleet", *args, "--ready-file", str(ready), "--log-level",
+        command = [sys.executable, "-m", "fleet", *args, "--ready-file", str(ready), "--log-level",
                    self._log_level]
         # The Redis URL (it holds the password) goes through the environment, not the command line,
         # where any user of the machine could read it.

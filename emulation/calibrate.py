@@ -1,6 +1,6 @@
 """The device model's figures next to the published ones it is calibrated to.
 
-`python -m interfleet.emulation.calibrate [--repository model_repository]` prints them; the unit
+`python -m emulation.calibrate [--repository model_repository]` prints them; the unit
 tests hold each within 10% of its target. The population is the zoo's models at batch sizes 1
 to 16, under many seeds (each seed a different draw of the hidden per-model factors, as if the
 zoo were many models), on a V100 like the published measurements.
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from interfleet.emulation.device_model import DeviceModel
-from interfleet.emulation.gpus import GPUS, V100
-from interfleet.emulation.workload import Workload, repository_workloads
+from emulation.device_model import DeviceModel
+from emulation.gpus import GPUS, V100
+from emulation.workload import Workload, repository_workloads
 
 TARGETS = {
     "pair_p50": 1.31, "pair_p90": 1.72, "pair_p99": 2.66,       # gpu-lets, MPS pairs

@@ -18,33 +18,34 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from interfleet.emulation.device_model import DeviceModel
-from interfleet.emulation.gpus import GPUS, gpu
-from interfleet.emulation.oracle import OracleEstimator
-from interfleet.emulation.workload import Workload, repository_workloads
-from interfleet.loadgen.arrivals import ArrivalSpec
-from interfleet.loadgen.schedule import Schedule, build_schedule
-from interfleet.predictor.evaluate import Prepared, fit
-from interfleet.predictor.features import FeatureBuilder
-from interfleet.predictor.model import DegradationModel
-from interfleet.predictor.online_rows import RowMaker
-from interfleet.predictor.scoring import CandidateScorer
+from emulation.device_model import DeviceModel
+from emulation.gpus import GPUS, gpu
+from emulation.oracle import OracleEstimator
+from emulation.workload import Workload, repository_workloads
+from loadgen.arrivals import ArrivalSpec
+from loadgen.schedule import Schedule, build_schedule
+from predictor.evaluate import Prepared, fit
+from predictor.features import FeatureBuilder
+from predictor.model import DegradationModel
+from predictor.online_rows import RowMaker
+from predictor.scoring import CandidateScorer
 from interfleet.repository import load_spec
-from interfleet.router.policies import RoutingPolicy, make_policy
-from interfleet.router.policies.oracle import Oracle
-from interfleet.simulation.engine import Simulation
-from interfleet.simulation.fleet_spec import GpuWorker
-from interfleet.simulation.worker import ModelSettings
+from router.policies import RoutingPolicy, make_policy
+from simulation.engine import Simulation
+from simulation.fleet_spec import GpuWorker
+from simulation.worker import ModelSettings
 
 SLO_FACTOR = 3.0
 BALANCED = {"objective": "balanced", "headroom": 0.8}
-# Variant name -> (policy, its arguments). The oracle runs with each objective interference-aware does.
+# Variant name -> (policy, its arguments). The oracle is interference-aware fed the emulated
+# device model's true degradation instead of the predictor's (`ORACLES`), with each objective.
 VARIANTS: dict[str, tuple[str, dict]] = {
     "round-robin": ("round-robin", {}), "least-loaded": ("least-loaded", {}), "power-of-two": ("power-of-two", {}),
     "speed-aware": ("speed-aware", {}), "interference-aware": ("interference-aware", {}),
     "interference-aware (balanced)": ("interference-aware", BALANCED),
-    "oracle": ("oracle", {}), "oracle (balanced)": ("oracle", BALANCED),
+    "oracle": ("interference-aware", {}), "oracle (balanced)": ("interference-aware", BALANCED),
 }
+ORACLES = frozenset({"oracle", "oracle (balanced)"})
 POLICIES = tuple(VARIANTS)
 LOAD_ONLY = ("round-robin", "least-loaded", "power-of-two", "speed-aware")
 DEFAULT_MIX = {"mobilenet": 3, "transformer": 3, "resnet10": 2, "resnet18": 1, "mlp": 2, "tiny_cnn": 2}
@@ -102,8 +103,8 @@ class Setup:
 
     def policy(self, variant: str, seed: int = 0) -> RoutingPolicy:
         name, args = VARIANTS[variant]
-        if name == "oracle":
-            return Oracle(oracle=OracleEstimator(self.device, self.workloads), seed=seed, **args)
+        if variant in ORACLES:
+            return make_policy(name, {"seed": seed, **args}, estimator=OracleEstimator(self.device, self.workloads))
         if name == "interference-aware":
             if self.predictor is None:
                 raise ValueError("interference-aware needs a trained predictor: call train_predictor first")

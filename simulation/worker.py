@@ -13,15 +13,15 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from interfleet.emulation.device_model import DeviceModel
-from interfleet.emulation.gpus import gpu
-from interfleet.emulation.shared_device import SharedDevice
-from interfleet.emulation.workload import Workload
-from interfleet.predictor.solo import SoloLatency
+from emulation.device_model import DeviceModel
+from emulation.gpus import gpu
+from emulation.shared_device import SharedDevice
+from emulation.workload import Workload
+from interfleet.solo import SoloLatency
 from interfleet.proto import fleet_pb2
-from interfleet.services.worker.batching import LatencyProfile, make_batcher
-from interfleet.services.worker.batching.queue import ModelQueue, Queued
-from interfleet.simulation.fleet_spec import GpuWorker
+from services.worker.batching import LatencyProfile, make_batcher
+from services.worker.batching.queue import ModelQueue, Queued
+from simulation.fleet_spec import GpuWorker
 
 MAX_QUEUE = 256
 SEED_RUNS = 7           # batch-1 runs at start-up that seed the solo latency, as the live worker does
@@ -84,7 +84,7 @@ class SimWorker:
         items = sum(q.items for q in batch)
         work = self._run_alone(model, items)
         self.device.start(model, self.device_model.demand(self.workloads[model], self.gpu, items), work, now)
-        state.queue.started(items, now)
+        state.queue.started(batch, now)
         state.running = _Running(batch, items, now)
         self.version += 1
 
@@ -123,6 +123,6 @@ class SimWorker:
                              max_batch_size=model.queue.profile.max_batch_size,
                              full_batch_latency_ms=model.queue.profile.latency(model.queue.profile.max_batch_size) * 1e3)
             state.load.add(model=name, busy_fraction=min(1.0, model.busy_s / interval_s) if interval_s > 0 else 0.0,
-                           queue_depth=len(model.queue), in_flight=len(model.queue) + (1 if model.running else 0))
+                           queue_depth=len(model.queue), in_flight=model.queue.in_flight)
             model.busy_s = 0.0
         return state

@@ -1,7 +1,7 @@
 """The emulated GPU's physics: how long a batch takes alone, and how co-runners slow it.
 
 This is an emulation, calibrated to published measurements, not a measurement. Nothing outside
-`interfleet.emulation` reads it: workers run on it, the predictor learns from what they report,
+`emulation` reads it: workers run on it, the predictor learns from what they report,
 and only the oracle policy of the evaluations is allowed to look inside.
 
 Solo latency (a roofline with launch overhead):
@@ -42,8 +42,8 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from interfleet.emulation.gpus import GpuSpec
-from interfleet.emulation.workload import Workload
+from emulation.gpus import GpuSpec
+from emulation.workload import Workload
 
 SHARING = ("mps", "time-slicing")
 FLOPS_TO_HALF_FILL = 1.0e6          # per SM: a kernel this large per SM keeps half the device busy
@@ -56,7 +56,7 @@ SPIKE_PROBABILITY, SPIKE_RANGE = 0.001, (2.0, 4.0)
 MODEL_EFFICIENCY_SIGMA = 0.15
 LAUNCH_CONTENTION = 0.45            # how much two jobs' kernel launches get in each other's way
 # The hidden sensitivity s of a model to its co-runners: lognormal. Fitted (by
-# `python -m interfleet.emulation.calibrate`) to the pair and k-copies figures above.
+# `python -m emulation.calibrate`) to the pair and k-copies figures above.
 SENSITIVITY_MEDIAN, SENSITIVITY_SIGMA = 1.0, 0.76
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from interfleet.predictor.graph_features import GraphFeatures, model_features
+from interfleet.graph_features import GraphFeatures, model_features
 from interfleet.repository import load_spec
 
 

@@ -27,17 +27,17 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-from interfleet.emulation.device_model import DeviceModel
-from interfleet.emulation.workload import Workload
+from emulation.device_model import DeviceModel
+from emulation.workload import Workload
 from interfleet.errors import ServingError
-from interfleet.loadgen.schedule import Schedule
+from loadgen.schedule import Schedule
 from interfleet.proto import fleet_pb2
-from interfleet.router.core import RouterCore
-from interfleet.router.fleet_view import FleetView
-from interfleet.router.policies import Decision, NoWorkerMeetsDeadline, RoutingPolicy
-from interfleet.simulation.fleet_spec import GpuWorker
-from interfleet.simulation.outcomes import ANSWERED, REFUSED_AT_ROUTER, REFUSED_AT_WORKER, Outcomes
-from interfleet.simulation.worker import ModelSettings, SimWorker
+from router.core import RouterCore
+from router.fleet_view import FleetView
+from router.policies import Decision, NoWorkerMeetsDeadline, RoutingPolicy
+from simulation.fleet_spec import GpuWorker
+from simulation.outcomes import ANSWERED, REFUSED_AT_ROUTER, REFUSED_AT_WORKER, Outcomes
+from simulation.worker import ModelSettings, SimWorker
 
 _ARRIVAL, _STEP, _FINISH, _HEARTBEAT = 0, 1, 2, 3
 

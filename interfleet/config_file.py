@@ -17,7 +17,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from interfleet.config import ConfigError, load_file
+from interfleet.errors import ConfigError
+
+from interfleet.config import load_file
 
 # Top-level keys that apply to every section whose service has them, unless the section sets its own.
 SHARED_KEYS = ("fleet", "model_repository", "redis_url", "redis_password_file", "fleet_key_file")

@@ -18,10 +18,10 @@ import threading
 import time
 from collections.abc import Callable
 
-from interfleet.emulation.device_model import DeviceModel
-from interfleet.emulation.gpus import GpuSpec
-from interfleet.emulation.shared_device import SharedDevice
-from interfleet.emulation.workload import Workload
+from emulation.device_model import DeviceModel
+from emulation.gpus import GpuSpec
+from emulation.shared_device import SharedDevice
+from emulation.workload import Workload
 
 
 class RealtimeDevice:

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from interfleet.emulation.realtime import RealtimeDevice
-from interfleet.emulation.workload import Workload
+from emulation.realtime import RealtimeDevice
+from emulation.workload import Workload
 
 _ONNX_TYPES = {onnx.TensorProto.FLOAT: "tensor(float)", onnx.TensorProto.FLOAT16: "tensor(float16)",
                onnx.TensorProto.DOUBLE: "tensor(double)", onnx.TensorProto.INT64: "tensor(int64)",

@@ -14,8 +14,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from interfleet.emulation.device_model import Demand, DeviceModel
-from interfleet.emulation.gpus import GpuSpec
+from emulation.device_model import Demand, DeviceModel
+from emulation.gpus import GpuSpec
 
 _DONE = 1e-12     # seconds of work left below which a batch is finished (float rounding)
 

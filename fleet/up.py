@@ -9,10 +9,12 @@ import signal
 from dataclasses import field
 from pathlib import Path
 
-from interfleet.config import ConfigError, build_config, cli_values, config_class, env_aliases
-from interfleet.fleet.config_file import load_fleet_file, worker_ids
-from interfleet.fleet.embedded_redis import redacted
-from interfleet.fleet.supervisor import FleetSupervisor
+from interfleet.errors import ConfigError
+
+from interfleet.config import build_config, cli_values, config_class, env_aliases
+from interfleet.config_file import load_fleet_file, worker_ids
+from fleet.embedded_redis import redacted
+from fleet.supervisor import FleetSupervisor
 from interfleet.ready_file import write_ready_file
 from interfleet.repository import list_models
 

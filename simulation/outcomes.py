@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from interfleet.loadgen.schedule import Schedule
+from loadgen.schedule import Schedule
 
 ANSWERED, REFUSED_AT_ROUTER, REFUSED_AT_WORKER = 1, 2, 3
 

@@ -5,7 +5,7 @@
 The fleet is `mixed_fleet` (T4, L4, A10, A100 and H100 in turn, 2 to 4 models each); the trace
 is the load generator's (`--arrivals`, Poisson at `--rate` unless given); interference-aware
 first trains its predictor on the telemetry of a least-loaded warm-up run. Prints the run's
-figures as JSON (every request counted, see `interfleet.simulation.outcomes`) with the
+figures as JSON (every request counted, see `simulation.outcomes`) with the
 simulator's own speed. All figures are of an emulation.
 """
 
@@ -15,11 +15,11 @@ import argparse
 import json
 from pathlib import Path
 
-from interfleet.loadgen.arrivals import ArrivalSpec
-from interfleet.loadgen.schedule import build_schedule
+from loadgen.arrivals import ArrivalSpec
+from loadgen.schedule import build_schedule
 from interfleet.repository import list_models
-from interfleet.simulation.experiment import DEFAULT_MIX, POLICIES, Setup
-from interfleet.simulation.fleet_spec import mixed_fleet
+from simulation.experiment import DEFAULT_MIX, POLICIES, Setup
+from simulation.fleet_spec import mixed_fleet
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -14,13 +14,24 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 
-from interfleet.emulation.device_model import DeviceModel
-from interfleet.emulation.gpus import GPUS, GpuSpec
-from interfleet.emulation.workload import Workload
-from interfleet.predictor.features import Placement
+from pathlib import Path
+
+from emulation.device_model import DeviceModel
+from emulation.gpus import GPUS, GpuSpec
+from emulation.workload import Workload, repository_workloads
+from interfleet.placement import Placement
+from interfleet.repository import list_models
 
 
 class OracleEstimator:
+    """A degradation estimator (`router.policies.DegradationEstimator`) that reads the emulated
+    device model: fed to interference-aware routing, it makes that policy the oracle."""
+
+    @classmethod
+    def for_repository(cls, repository: Path, seed: int = 0, sharing: str = "mps") -> OracleEstimator:
+        """The oracle of a fleet whose emulated workers serve `repository` with this `seed` and `sharing`."""
+        return cls(DeviceModel(seed, sharing), repository_workloads(repository, list_models(repository)))
+
     def __init__(self, device: DeviceModel, workloads: Mapping[str, Workload]):
         self._device = device
         self._workloads = workloads

@@ -1,5 +1,0 @@
-"""`python -m interfleet` is the `interfleet` command."""
-
-from interfleet.cli import main
-
-main()

@@ -1,1 +1,0 @@
-"""A local fleet: the fleet config file and the supervisor behind `interfleet up`."""

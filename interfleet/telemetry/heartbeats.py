@@ -1,0 +1,89 @@
+"""Reading the workers' heartbeats from Redis, with the one rule for which of them to trust.
+
+The router builds its view of the fleet from them and the predictor labels batch records with
+them; both read through `HeartbeatReader`, so a worker the router refuses teaches the predictor
+nothing either.
+
+Trust: with a fleet key, a worker's state must be sealed with it (`interfleet.security.signing`)
+unless its address is in the allow-list; with only an allow-list, only those addresses are
+accepted; with neither, every parsable state is. A state must also name the worker whose key
+holds it. A refused state is left out, counted by (kind, reason) in `refused` and logged once.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+
+import redis.asyncio as aioredis
+from google.protobuf.message import DecodeError
+
+from interfleet.proto import fleet_pb2
+from interfleet.security.signing import BadSignature, Sealer, unsealed, worker_state
+from interfleet.telemetry.keys import FleetKeys
+
+log = logging.getLogger(__name__)
+
+MAX_REFUSALS_REMEMBERED = 10_000
+_DISTRUST = {
+    "unsigned": "not signed with the fleet key",
+    "bad_signature": "its signature does not match the fleet key",
+    "not_allowed": "its address is not in the allow-list",
+}
+
+
+class HeartbeatReader:
+    def __init__(self, client: aioredis.Redis, keys: FleetKeys, sealer: Sealer = Sealer(None),
+                 allowed: frozenset[str] = frozenset(), refused: collections.Counter | None = None):
+        self._client = client
+        self._keys = keys
+        self._sealer = sealer
+        self._allowed = allowed
+        self.refused = refused if refused is not None else collections.Counter()   # (kind, reason) -> n
+        self._refusal_logged: set[tuple[str, str]] = set()
+
+    async def read(self) -> list[fleet_pb2.WorkerState]:
+        """Every registered worker's latest trusted state. A worker whose state key has expired
+        (it stopped heartbeating) is pruned from the index: whoever reads the index prunes it.
+        Raises RedisError or OSError when Redis cannot be reached."""
+        ids = [i.decode() for i in await self._client.zrange(self._keys.workers, 0, -1)]
+        if not ids:
+            return []
+        blobs = await self._client.mget([self._keys.worker_state(i) for i in ids])
+        states, expired = [], []
+        for worker_id, blob in zip(ids, blobs):
+            if blob is None:
+                expired.append(worker_id)
+                continue
+            state = self.trusted(worker_id, blob)
+            if state is not None:
+                states.append(state)
+        if expired:
+            await self._client.zrem(self._keys.workers, *expired)
+        return states
+
+    def trusted(self, worker_id: str, blob: bytes) -> fleet_pb2.WorkerState | None:
+        """The worker's state if it parses and may be trusted (see the module docstring)."""
+        vouched, reason = not self._sealer.enabled and not self._allowed, "not_allowed"
+        try:
+            payload = self._sealer.open(worker_state(worker_id), blob)
+            vouched = vouched or self._sealer.enabled
+        except BadSignature as exc:
+            payload, reason = unsealed(blob), exc.reason
+        try:
+            state = fleet_pb2.WorkerState.FromString(payload)
+        except DecodeError:
+            return self._refuse(worker_id, "unparsable", "its state does not parse")
+        if not vouched and state.address not in self._allowed:
+            return self._refuse(worker_id, reason, f"{_DISTRUST[reason]} (address {state.address})")
+        if state.worker_id != worker_id:
+            return self._refuse(worker_id, "mismatched", f"its state names another worker ({state.worker_id!r})")
+        return state
+
+    def _refuse(self, worker_id: str, reason: str, why: str) -> None:
+        self.refused["worker", reason] += 1
+        if (worker_id, reason) not in self._refusal_logged:
+            if len(self._refusal_logged) >= MAX_REFUSALS_REMEMBERED:   # ids are chosen by whoever writes
+                self._refusal_logged.clear()
+            self._refusal_logged.add((worker_id, reason))
+            log.warning("refusing worker %s: %s", worker_id, why)
