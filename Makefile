@@ -11,13 +11,26 @@ REPOSITORY ?= model_repository
 export INTERFLEET_ROUTER_PORT
 export REDIS_URL
 
-.PHONY: run test compose-test chaos certs install zoo bench-router bench-peer bench-loadgen bench-batching bench-predictor bench-decision profile eval-predictor eval-routing eval-routing-gpu eval-scale protos clean
+.PHONY: run test test-unit lint typecheck compose-test chaos certs install zoo bench-cli bench-router bench-peer bench-loadgen bench-batching bench-predictor bench-decision profile eval-predictor eval-routing eval-routing-gpu eval-scale protos clean
 
 run: install zoo
 	$(INTERFLEET) up --config $(CONFIG)
 
 test: install
 	$(PYTHON) -m pytest
+
+# The fast half: unit tests of pure logic, no processes started (about 15 s).
+test-unit: install
+	$(PYTHON) -m pytest tests/unit
+
+# ruff's lint and format check over the tree (`ruff format .` and `ruff check --fix .` mend most).
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+# mypy over the pure layers (policies, batchers, router core, model queue, emulation, simulation).
+typecheck: install
+	$(VENV)/bin/mypy
 
 # docker-compose.yml for real (on 2 cores: about 3 minutes from no images, under 2 with them cached):
 # installs Debian's docker.io, docker-compose and mmdebstrap where missing (as root), starts dockerd
@@ -48,6 +61,10 @@ $(VENV)/.installed: pyproject.toml
 # Generates only the zoo models that are missing (`interfleet models build --force` rebuilds).
 zoo: install
 	$(INTERFLEET) models build --repository $(REPOSITORY)
+
+# What starting `interfleet` costs (health checks run it every few seconds): lazy beside eager.
+bench-cli: install
+	$(PYTHON) bench/cli_startup.py --out results/bench-cli.json
 
 bench-router: install
 	$(PYTHON) bench/router_overhead.py --out results/bench-router.json

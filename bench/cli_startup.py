@@ -56,23 +56,28 @@ def main() -> None:
     samples: dict[str, list[dict]] = {f"{case} {mode}": [] for case in CASES for mode in ("lazy", "eager")}
     for round_index in range(args.rounds):
         order = list(samples)
-        order = order[round_index % len(order):] + order[:round_index % len(order)]
+        order = order[round_index % len(order) :] + order[: round_index % len(order)]
         for key in order:
             case, mode = key.rsplit(" ", 1)
             samples[key].append(probe(CASES[case], eager=mode == "eager"))
     report: dict = {"rounds": args.rounds, "python": sys.version.split()[0], "cases": {}}
     for key, runs in samples.items():
-        report["cases"][key] = {"median_ms": round(statistics.median(r["s"] for r in runs) * 1e3, 1),
-                                "modules": runs[-1]["modules"], "project_modules": runs[-1]["project"],
-                                "heavy": runs[-1]["heavy"]}
+        report["cases"][key] = {
+            "median_ms": round(statistics.median(r["s"] for r in runs) * 1e3, 1),
+            "modules": runs[-1]["modules"],
+            "project_modules": runs[-1]["project"],
+            "heavy": runs[-1]["heavy"],
+        }
     for case in CASES:
         lazy, eager = report["cases"][f"{case} lazy"], report["cases"][f"{case} eager"]
         report["cases"][f"{case} lazy"]["eager_over_lazy"] = round(eager["median_ms"] / lazy["median_ms"], 1)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=1))
     for key, case in report["cases"].items():
-        print(f"{key:<14} {case['median_ms']:>8.1f} ms  {case['modules']:>5} modules "
-              f"({case['project_modules']} of interfleet's)  heavy: {', '.join(case['heavy']) or 'none'}")
+        print(
+            f"{key:<14} {case['median_ms']:>8.1f} ms  {case['modules']:>5} modules "
+            f"({case['project_modules']} of interfleet's)  heavy: {', '.join(case['heavy']) or 'none'}"
+        )
     print(f"written to {args.out}")
 
 

@@ -28,7 +28,7 @@ from simulation.experiment import LOAD_ONLY, POLICIES, Setup, load_levels, max_l
 from simulation.fleet_spec import mixed_fleet
 
 sys.path.insert(0, str(Path(__file__).parent))
-from eval_scale_report import write_report  # noqa: E402
+from eval_scale_report import write_report
 
 MODELS = ("mobilenet", "transformer", "resnet10", "resnet18", "mlp", "tiny_cnn")
 SHARES = (0.5, 0.8, 0.95)
@@ -62,7 +62,9 @@ def main() -> None:
 
     max_load = {}
     for policy in POLICIES:
-        rate, runs = max_load_at(small, policy, low=50_000, high=600_000, duration_s=args.window, seed=1, steps=5)
+        rate, runs = max_load_at(
+            small, policy, low=50_000, high=600_000, duration_s=args.window, seed=1, steps=5
+        )
         max_load[policy] = rate
         report["runs"] += [{**r, "gpus": 100, "phase": "max-load"} for r in runs]
         print(f"100 GPUs, {policy}: max load at 99% attainment {rate:,.0f} req/s", flush=True)
@@ -92,7 +94,10 @@ def main() -> None:
         for policy in ("least-loaded", "interference-aware (balanced)"):
             result = huge.run(policy, 1_000_000 / 60, 60.0, seed=2, warmup_s=6.0)
             report["runs"].append({**result, "gpus": 10_000, "phase": "1M per minute"})
-            print(f"10,000 GPUs, {policy}: 1M requests per simulated minute in {result['wall_s']:.0f} s wall", flush=True)
+            print(
+                f"10,000 GPUs, {policy}: 1M requests per simulated minute in {result['wall_s']:.0f} s wall",
+                flush=True,
+            )
 
     report["wall_s"] = round(time.perf_counter() - started, 1)
     (out / "results.json").write_text(json.dumps(report, indent=1))

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import yaml
 
-from interfleet.config_file import worker_ids
 from fleet.supervisor import FleetSupervisor
+from interfleet.config_file import worker_ids
 from interfleet.ready_file import wait_for_ready_file
 
 
@@ -23,8 +23,12 @@ from interfleet.ready_file import wait_for_ready_file
 def running_fleet(repository: str, workers: list[dict]) -> Iterator[tuple[FleetSupervisor, Path]]:
     """Embedded Redis, `workers` and a router on ephemeral ports (metrics off); yields (supervisor, run dir)."""
     with tempfile.TemporaryDirectory() as scratch:
-        config = {"fleet": "bench", "model_repository": str(Path(repository).resolve()),
-                  "router": {"metrics_port": -1}, "workers": [{"metrics_port": -1, **w} for w in workers]}
+        config = {
+            "fleet": "bench",
+            "model_repository": str(Path(repository).resolve()),
+            "router": {"metrics_port": -1},
+            "workers": [{"metrics_port": -1, **w} for w in workers],
+        }
         path = Path(scratch) / "fleet.yaml"
         path.write_text(yaml.safe_dump(config))
         run_dir = Path(scratch) / "run"
@@ -36,15 +40,42 @@ def running_fleet(repository: str, workers: list[dict]) -> Iterator[tuple[FleetS
             supervisor.stop(grace=2.0)
 
 
-def start_router(config: Path, redis_url: str, name: str, scratch: Path, flags: list[str] = (),
-                 settings: dict | None = None) -> tuple[subprocess.Popen, str]:
+def start_router(
+    config: Path,
+    redis_url: str,
+    name: str,
+    scratch: Path,
+    flags: list[str] = (),
+    settings: dict | None = None,
+) -> tuple[subprocess.Popen, str]:
     """Another router over the fleet of `config`, with extra command-line `flags` and router
     `settings` (as INTERFLEET_ROUTER_* variables); returns the process and its address once ready."""
     ready = scratch / f"router-{name}.ready.json"
     process = subprocess.Popen(
-        [sys.executable, "-m", "fleet", "router", "--config", str(config), "--redis-url", redis_url,
-         "--port", "0", "--metrics-port", "-1", "--ready-file", str(ready), "--log-level", "WARNING", *flags],
-        env={**os.environ, **{f"INTERFLEET_ROUTER_{k.upper()}": json.dumps(v) for k, v in (settings or {}).items()}})
+        [
+            sys.executable,
+            "-m",
+            "fleet",
+            "router",
+            "--config",
+            str(config),
+            "--redis-url",
+            redis_url,
+            "--port",
+            "0",
+            "--metrics-port",
+            "-1",
+            "--ready-file",
+            str(ready),
+            "--log-level",
+            "WARNING",
+            *flags,
+        ],
+        env={
+            **os.environ,
+            **{f"INTERFLEET_ROUTER_{k.upper()}": json.dumps(v) for k, v in (settings or {}).items()},
+        },
+    )
     return process, wait_for_ready_file(ready, 60, lambda: process.poll() is None)["address"]
 
 

@@ -28,10 +28,10 @@ from pathlib import Path
 
 import grpc
 import uvloop
-from fleet import running_fleet
 from router_overhead import MODEL, run_rounds, write_report
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 
+from fleet import running_fleet
 from interfleet.zoo.build import build_zoo
 
 MLSERVER = ["mlserver==1.7.1", "onnxruntime==1.31.1", "numpy==2.4.6"]
@@ -44,7 +44,9 @@ def mlserver_venv(path: Path) -> Path:
     if not marker.exists():
         print(f"installing {', '.join(MLSERVER)} into {path} (once)", flush=True)
         subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
-        subprocess.run([str(path / "bin" / "python"), "-m", "pip", "install", "--quiet", *MLSERVER], check=True)
+        subprocess.run(
+            [str(path / "bin" / "python"), "-m", "pip", "install", "--quiet", *MLSERVER], check=True
+        )
         marker.write_text(" ".join(MLSERVER))
     return path / "bin" / "mlserver"
 
@@ -58,14 +60,30 @@ def free_port() -> int:
 def mlserver_repository(root: Path, onnx: Path, parallel_workers: int) -> int:
     """Settings and one model folder for MLServer; returns its gRPC port."""
     grpc_port = free_port()
-    (root / "settings.json").write_text(json.dumps({
-        "host": "127.0.0.1", "grpc_port": grpc_port, "http_port": free_port(), "metrics_port": free_port(),
-        "parallel_workers": parallel_workers, "load_models_at_startup": True}))
+    (root / "settings.json").write_text(
+        json.dumps(
+            {
+                "host": "127.0.0.1",
+                "grpc_port": grpc_port,
+                "http_port": free_port(),
+                "metrics_port": free_port(),
+                "parallel_workers": parallel_workers,
+                "load_models_at_startup": True,
+            }
+        )
+    )
     model_dir = root / MODEL
     model_dir.mkdir()
     shutil.copy(RUNTIME, model_dir / RUNTIME.name)
-    (model_dir / "model-settings.json").write_text(json.dumps({
-        "name": MODEL, "implementation": "onnx_runtime.OnnxRuntimeModel", "parameters": {"uri": str(onnx)}}))
+    (model_dir / "model-settings.json").write_text(
+        json.dumps(
+            {
+                "name": MODEL,
+                "implementation": "onnx_runtime.OnnxRuntimeModel",
+                "parameters": {"uri": str(onnx)},
+            }
+        )
+    )
     return grpc_port
 
 
@@ -99,20 +117,31 @@ def main() -> None:
     executable = mlserver_venv(Path(args.venv).resolve())
     onnx = (Path(args.repository) / MODEL / "model.onnx").resolve()
 
-    with tempfile.TemporaryDirectory() as scratch, \
-            running_fleet(args.repository, [{"worker_id": "w0", "models": [MODEL]}]) as (supervisor, run_dir):
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        running_fleet(args.repository, [{"worker_id": "w0", "models": [MODEL]}]) as (supervisor, run_dir),
+    ):
         port = mlserver_repository(Path(scratch), onnx, args.parallel_workers)
         log_path = Path(scratch) / "mlserver.log"
         log = log_path.open("w")
-        mlserver = subprocess.Popen([str(executable), "start", scratch], stdout=log, stderr=subprocess.STDOUT,
-                                    env={**os.environ, "PYTHONPATH": ""}, process_group=0)
+        mlserver = subprocess.Popen(
+            [str(executable), "start", scratch],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONPATH": ""},
+            process_group=0,
+        )
         try:
             try:
                 wait_for_model(f"127.0.0.1:{port}", mlserver)
             except (RuntimeError, TimeoutError) as exc:
                 raise RuntimeError(f"{exc}; its log ends:\n{log_path.read_text()[-3000:]}") from None
             worker = json.loads((run_dir / "worker-w0.ready.json").read_text())["address"]
-            paths = {"mlserver": f"127.0.0.1:{port}", "fleet": supervisor.router_address, "worker-direct": worker}
+            paths = {
+                "mlserver": f"127.0.0.1:{port}",
+                "fleet": supervisor.router_address,
+                "worker-direct": worker,
+            }
             results = uvloop.run(run_rounds(paths, args.rounds, args.seconds))
         finally:
             mlserver.terminate()
@@ -121,18 +150,25 @@ def main() -> None:
     def ratio(path: str, key: str, concurrency: int) -> float:
         return results[f"{path}@c{concurrency}"][key] / results[f"mlserver@c{concurrency}"][key]
 
-    report = {"model": MODEL, "rounds": args.rounds, "seconds_per_cell": args.seconds,
-              "mlserver": {"packages": MLSERVER, "parallel_workers": args.parallel_workers}, "results": results,
-              "fleet_over_mlserver_throughput_at_c16": ratio("fleet", "throughput_rps", 16),
-              "fleet_over_mlserver_p50_at_c1": ratio("fleet", "p50_ms", 1),
-              "worker_over_mlserver_throughput_at_c16": ratio("worker-direct", "throughput_rps", 16),
-              "worker_over_mlserver_p50_at_c1": ratio("worker-direct", "p50_ms", 1),
-              "targets": {"throughput_ratio_at_c16": 2.0, "p50_ratio_at_c1": 0.6}}
+    report = {
+        "model": MODEL,
+        "rounds": args.rounds,
+        "seconds_per_cell": args.seconds,
+        "mlserver": {"packages": MLSERVER, "parallel_workers": args.parallel_workers},
+        "results": results,
+        "fleet_over_mlserver_throughput_at_c16": ratio("fleet", "throughput_rps", 16),
+        "fleet_over_mlserver_p50_at_c1": ratio("fleet", "p50_ms", 1),
+        "worker_over_mlserver_throughput_at_c16": ratio("worker-direct", "throughput_rps", 16),
+        "worker_over_mlserver_p50_at_c1": ratio("worker-direct", "p50_ms", 1),
+        "targets": {"throughput_ratio_at_c16": 2.0, "p50_ratio_at_c1": 0.6},
+    }
     write_report(report, Path(args.out))
-    print(f"fleet / MLServer: {report['fleet_over_mlserver_throughput_at_c16']:.2f}x the throughput at "
-          f"concurrency 16 (goal >= 2x), {report['fleet_over_mlserver_p50_at_c1']:.2f}x the p50 at concurrency 1 "
-          f"(goal <= 0.6x); the worker alone {report['worker_over_mlserver_throughput_at_c16']:.2f}x and "
-          f"{report['worker_over_mlserver_p50_at_c1']:.2f}x")
+    print(
+        f"fleet / MLServer: {report['fleet_over_mlserver_throughput_at_c16']:.2f}x the throughput at "
+        f"concurrency 16 (goal >= 2x), {report['fleet_over_mlserver_p50_at_c1']:.2f}x the p50 at concurrency 1 "
+        f"(goal <= 0.6x); the worker alone {report['worker_over_mlserver_throughput_at_c16']:.2f}x and "
+        f"{report['worker_over_mlserver_p50_at_c1']:.2f}x"
+    )
     print(f"written to {args.out}")
 
 

@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 from interfleet.placement import CoRunner
-
 from predictor.features import FeatureBuilder, placement_of
 from predictor.model import DegradationModel
 from predictor.profiler import read_dataset
@@ -36,7 +35,9 @@ def candidate_sets(rows: list[dict]) -> list[list]:
 def shifted(placement, step: int):
     runners = list(placement.co_runners)
     first = runners[0]
-    runners[0] = CoRunner(first.model, first.batch, round((first.load + 0.1 * (step % 5 + 1)) % 1.0 + 0.05, 2))
+    runners[0] = CoRunner(
+        first.model, first.batch, round((first.load + 0.1 * (step % 5 + 1)) % 1.0 + 0.05, 2)
+    )
     return dataclasses.replace(placement, co_runners=tuple(runners))
 
 
@@ -60,7 +61,7 @@ def main() -> None:
                 which[0] = shifted(which[0], i)
             yield state[i % len(state)]
 
-    for candidates in sets:                    # warm: graph features, LightGBM's first calls
+    for candidates in sets:  # warm: graph features, LightGBM's first calls
         model.predict(builder.matrix(candidates))
     started = time.perf_counter()
     for candidates in stream():
@@ -75,17 +76,26 @@ def main() -> None:
         scorer.degradation(sets[0])
     hit_us = (time.perf_counter() - started) / args.requests * 1e6
     m = 1 / args.change_every
-    report = {"candidates": 3, "requests": args.requests, "change_every": args.change_every,
-              "stream_hit_rate": scorer.hits / (scorer.hits + scorer.misses), "stream_us_per_request": cached_us,
-              "hit_us": hit_us, "miss_us": miss_us, "conservative_us_per_request": (1 - m) * hit_us + m * miss_us,
-              "target_us": 50}
+    report = {
+        "candidates": 3,
+        "requests": args.requests,
+        "change_every": args.change_every,
+        "stream_hit_rate": scorer.hits / (scorer.hits + scorer.misses),
+        "stream_us_per_request": cached_us,
+        "hit_us": hit_us,
+        "miss_us": miss_us,
+        "conservative_us_per_request": (1 - m) * hit_us + m * miss_us,
+        "target_us": 50,
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2))
-    print(f"3 candidates per request, a state change every {args.change_every} requests: "
-          f"{cached_us:.1f} us per request on the stream (hit rate {report['stream_hit_rate']:.0%}); "
-          f"a hit costs {hit_us:.1f} us, a miss {miss_us:.1f} us (one batched call, rows built); if every change "
-          f"were new: {report['conservative_us_per_request']:.1f} us per request. Target <= 50 us. "
-          f"Written to {args.out}")
+    print(
+        f"3 candidates per request, a state change every {args.change_every} requests: "
+        f"{cached_us:.1f} us per request on the stream (hit rate {report['stream_hit_rate']:.0%}); "
+        f"a hit costs {hit_us:.1f} us, a miss {miss_us:.1f} us (one batched call, rows built); if every change "
+        f"were new: {report['conservative_us_per_request']:.1f} us per request. Target <= 50 us. "
+        f"Written to {args.out}"
+    )
 
 
 if __name__ == "__main__":

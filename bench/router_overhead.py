@@ -22,9 +22,9 @@ from pathlib import Path
 import grpc
 import numpy as np
 import uvloop
-from fleet import running_fleet, start_router
 from tritonclient.grpc import service_pb2
 
+from fleet import running_fleet, start_router
 from interfleet.kserve.service import method_path
 from interfleet.zoo.build import build_zoo
 
@@ -42,8 +42,14 @@ def bare_forwarder(worker: str, ports: multiprocessing.Queue) -> None:
             return await call(raw)
 
         server = grpc.aio.server()
-        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
-            "inference.GRPCInferenceService", {"ModelInfer": grpc.unary_unary_rpc_method_handler(forward)}),))
+        server.add_generic_rpc_handlers(
+            (
+                grpc.method_handlers_generic_handler(
+                    "inference.GRPCInferenceService",
+                    {"ModelInfer": grpc.unary_unary_rpc_method_handler(forward)},
+                ),
+            )
+        )
         ports.put(server.add_insecure_port("127.0.0.1:0"))
         await server.start()
         await server.wait_for_termination()
@@ -54,11 +60,15 @@ def bare_forwarder(worker: str, ports: multiprocessing.Queue) -> None:
 def serialized_request() -> bytes:
     request = service_pb2.ModelInferRequest(model_name=MODEL, id="bench")
     request.inputs.add(name="input", datatype="FP32", shape=[1, 3, 64, 64])
-    request.raw_input_contents.append(np.random.default_rng(0).random((1, 3, 64, 64), dtype=np.float32).tobytes())
+    request.raw_input_contents.append(
+        np.random.default_rng(0).random((1, 3, 64, 64), dtype=np.float32).tobytes()
+    )
     return request.SerializeToString()
 
 
-async def measure(address: str, payload: bytes, concurrency: int, seconds: float) -> tuple[list[float], float]:
+async def measure(
+    address: str, payload: bytes, concurrency: int, seconds: float
+) -> tuple[list[float], float]:
     """Closed loop: `concurrency` callers back to back for `seconds`; returns (latencies s, elapsed s)."""
     async with grpc.aio.insecure_channel(address) as channel:
         call = channel.unary_unary(method_path("ModelInfer"))
@@ -80,8 +90,12 @@ async def measure(address: str, payload: bytes, concurrency: int, seconds: float
 
 def summarise(latencies: list[float], elapsed: float) -> dict:
     ms = np.array(latencies) * 1e3
-    return {"requests": len(ms), "p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)),
-            "throughput_rps": len(ms) / elapsed}
+    return {
+        "requests": len(ms),
+        "p50_ms": float(np.percentile(ms, 50)),
+        "p99_ms": float(np.percentile(ms, 99)),
+        "throughput_rps": len(ms) / elapsed,
+    }
 
 
 async def run_rounds(paths: dict[str, str], rounds: int, seconds: float) -> dict:
@@ -89,7 +103,7 @@ async def run_rounds(paths: dict[str, str], rounds: int, seconds: float) -> dict
     pooled = {(p, c): ([], 0.0) for p in paths for c in (1, 16)}
     names = list(paths)
     for round_index in range(rounds):
-        order = names[round_index % len(names):] + names[:round_index % len(names)]
+        order = names[round_index % len(names) :] + names[: round_index % len(names)]
         for concurrency in (1, 16):
             for path in order:
                 latencies, elapsed = await measure(paths[path], payload, concurrency, seconds)
@@ -104,7 +118,9 @@ def write_report(report: dict, out: Path) -> None:
     out.write_text(json.dumps(report, indent=2))
     print(f"{'path':<20}{'requests':>10}{'p50 ms':>10}{'p99 ms':>10}{'req/s':>10}")
     for name, r in report["results"].items():
-        print(f"{name:<20}{r['requests']:>10}{r['p50_ms']:>10.3f}{r['p99_ms']:>10.3f}{r['throughput_rps']:>10.0f}")
+        print(
+            f"{name:<20}{r['requests']:>10}{r['p50_ms']:>10.3f}{r['p99_ms']:>10.3f}{r['throughput_rps']:>10.0f}"
+        )
 
 
 def main() -> None:
@@ -122,11 +138,16 @@ def main() -> None:
         ports: multiprocessing.Queue = multiprocessing.Queue()
         floor = multiprocessing.Process(target=bare_forwarder, args=(worker, ports), daemon=True)
         floor.start()
-        unary, unary_address = start_router(run_dir.parent / "fleet.yaml", supervisor.redis_url, "unary", run_dir,
-                                            ["--worker-streams", "0"])
+        unary, unary_address = start_router(
+            run_dir.parent / "fleet.yaml", supervisor.redis_url, "unary", run_dir, ["--worker-streams", "0"]
+        )
         try:
-            paths = {"direct": worker, "bare-hop": f"127.0.0.1:{ports.get(timeout=30)}",
-                     "router-unary": unary_address, "router": supervisor.router_address}
+            paths = {
+                "direct": worker,
+                "bare-hop": f"127.0.0.1:{ports.get(timeout=30)}",
+                "router-unary": unary_address,
+                "router": supervisor.router_address,
+            }
             results = uvloop.run(run_rounds(paths, args.rounds, args.seconds))
         finally:
             floor.terminate()
@@ -139,17 +160,26 @@ def main() -> None:
     def kept(path: str) -> float:
         return results[f"{path}@c16"]["throughput_rps"] / results["direct@c16"]["throughput_rps"]
 
-    report = {"model": MODEL, "rounds": args.rounds, "seconds_per_cell": args.seconds, "results": results,
-              "router_added_p50_ms_at_c1": added("router"), "router_throughput_ratio_at_c16": kept("router"),
-              "router_unary_added_p50_ms_at_c1": added("router-unary"),
-              "router_unary_throughput_ratio_at_c16": kept("router-unary"),
-              "bare_hop_added_p50_ms_at_c1": added("bare-hop"), "bare_hop_throughput_ratio_at_c16": kept("bare-hop"),
-              "targets": {"added_p50_ms_at_c1": 0.35, "throughput_ratio_at_c16": 0.85}}
+    report = {
+        "model": MODEL,
+        "rounds": args.rounds,
+        "seconds_per_cell": args.seconds,
+        "results": results,
+        "router_added_p50_ms_at_c1": added("router"),
+        "router_throughput_ratio_at_c16": kept("router"),
+        "router_unary_added_p50_ms_at_c1": added("router-unary"),
+        "router_unary_throughput_ratio_at_c16": kept("router-unary"),
+        "bare_hop_added_p50_ms_at_c1": added("bare-hop"),
+        "bare_hop_throughput_ratio_at_c16": kept("bare-hop"),
+        "targets": {"added_p50_ms_at_c1": 0.35, "throughput_ratio_at_c16": 0.85},
+    }
     write_report(report, Path(args.out))
-    print(f"router adds {added('router'):.3f} ms to p50 at concurrency 1 (target <= 0.35; with a unary call per "
-          f"request {added('router-unary'):.3f}; a bare Python gRPC hop {added('bare-hop'):.3f}); keeps "
-          f"{kept('router'):.0%} of direct throughput at concurrency 16 (target >= 85%; unary "
-          f"{kept('router-unary'):.0%}; bare hop {kept('bare-hop'):.0%})")
+    print(
+        f"router adds {added('router'):.3f} ms to p50 at concurrency 1 (target <= 0.35; with a unary call per "
+        f"request {added('router-unary'):.3f}; a bare Python gRPC hop {added('bare-hop'):.3f}); keeps "
+        f"{kept('router'):.0%} of direct throughput at concurrency 16 (target >= 85%; unary "
+        f"{kept('router-unary'):.0%}; bare hop {kept('bare-hop'):.0%})"
+    )
     print(f"written to {args.out}")
 
 

@@ -34,24 +34,30 @@ import numpy as np
 import tritonclient.grpc.aio as tc_aio
 import yaml
 
-from interfleet.config_file import load_fleet_file, worker_ids
 from fleet.supervisor import FleetSupervisor
+from interfleet.config_file import load_fleet_file, worker_ids
+from interfleet.zoo.build import build_zoo
 from loadgen.inputs import random_inputs
 from predictor.stressor import start_stressor
-from interfleet.zoo.build import build_zoo
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fleet import start_router, stop_routers  # noqa: E402
-from routing_report import write_report  # noqa: E402
+from routing_report import write_report
+
+from fleet import start_router, stop_routers
 
 # The four policies, and interference-aware leaving unmeetable requests to the workers' own
 # admission instead of refusing them at the router.
-VARIANTS = ("round-robin", "least-loaded", "power-of-two", "interference-aware",
-            "interference-aware (least-bad)=interference-aware:{on_unmeetable: least-bad}")
+VARIANTS = (
+    "round-robin",
+    "least-loaded",
+    "power-of-two",
+    "interference-aware",
+    "interference-aware (least-bad)=interference-aware:{on_unmeetable: least-bad}",
+)
 MIX = {"mobilenet": 4, "transformer": 4, "tiny_cnn": 2, "resnet10": 1, "resnet18": 1}
 SCENARIOS = (("50%", 0.5, False), ("80%", 0.8, False), ("50% + stressor", 0.5, True))
 STRESSED_CORE = 1
-LOADGEN_STARTUP_S = 1.5       # from launching the generator to its first request, on this machine
+LOADGEN_STARTUP_S = 1.5  # from launching the generator to its first request, on this machine
 
 
 def fleet_config(scratch: Path, repository: Path) -> Path:
@@ -94,7 +100,7 @@ async def solo_latencies(target: str, per_model: int) -> dict[str, dict[str, flo
     await client.close()
     solo: dict[str, dict[str, float]] = collections.defaultdict(dict)
     for (worker, model), values in samples.items():
-        solo[model][worker] = statistics.median(values[1:] or values)    # the first may pay a cold start
+        solo[model][worker] = statistics.median(values[1:] or values)  # the first may pay a cold start
     return dict(solo)
 
 
@@ -122,13 +128,31 @@ async def capacity(target: str, seconds: float, callers: int = 16) -> float:
     return rate
 
 
-def run_loadgen(target: str, rate: float, seconds: float, seed: int, out: Path,
-                stress_after_s: float | None) -> float | None:
+def run_loadgen(
+    target: str, rate: float, seconds: float, seed: int, out: Path, stress_after_s: float | None
+) -> float | None:
     """One load generator run; returns when the stressor started, in the run's schedule seconds."""
     mix = ",".join(f"{m}={w}" for m, w in MIX.items())
-    command = [sys.executable, "-m", "fleet", "loadgen", "--target", target, "--trace",
-               f"poisson:rate={rate:.1f}", "--models", mix, "--duration", str(seconds), "--seed", str(seed),
-               "--deadline", "--out", str(out), "--no-progress"]
+    command = [
+        sys.executable,
+        "-m",
+        "fleet",
+        "loadgen",
+        "--target",
+        target,
+        "--trace",
+        f"poisson:rate={rate:.1f}",
+        "--models",
+        mix,
+        "--duration",
+        str(seconds),
+        "--seed",
+        str(seed),
+        "--deadline",
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
     loadgen = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     stressor, stressed_at = None, None
     try:
@@ -156,64 +180,116 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--repository", default="model_repository")
     parser.add_argument("--out", default="results/routing")
-    parser.add_argument("--variant", action="append", default=[],
-                        help="NAME=POLICY[:YAML-ARGS][@YAML-ROUTER-SETTINGS] to compare instead of the default "
-                             "variants (repeatable)")
-    parser.add_argument("--scenario", action="append", default=[], help="run only these scenarios (repeatable)")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        help="NAME=POLICY[:YAML-ARGS][@YAML-ROUTER-SETTINGS] to compare instead of the default "
+        "variants (repeatable)",
+    )
+    parser.add_argument(
+        "--scenario", action="append", default=[], help="run only these scenarios (repeatable)"
+    )
     args = parser.parse_args()
     variants = [parse_variant(v) for v in args.variant or VARIANTS]
     names = tuple(name for name, *_ in variants)
     scenarios = [s for s in SCENARIOS if not args.scenario or s[0] in args.scenario]
     repository = Path(args.repository).resolve()
-    build_zoo(repository, sorted({m for w in load_fleet_file("configs/local.yaml")["workers"] for m in w["models"]}))
+    build_zoo(
+        repository, sorted({m for w in load_fleet_file("configs/local.yaml")["workers"] for m in w["models"]})
+    )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    results: dict = {"mix": MIX, "seconds": args.seconds, "repeats": args.repeats, "policies": list(names),
-                     "variants": {name: {"policy": policy, "args": a, "router": r} for name, policy, a, r in variants},
-                     "stressor": {"core": STRESSED_CORE, "kind": "cpu", "from_s": args.seconds / 2}, "runs": []}
+    results: dict = {
+        "mix": MIX,
+        "seconds": args.seconds,
+        "repeats": args.repeats,
+        "policies": list(names),
+        "variants": {name: {"policy": policy, "args": a, "router": r} for name, policy, a, r in variants},
+        "stressor": {"core": STRESSED_CORE, "kind": "cpu", "from_s": args.seconds / 2},
+        "runs": [],
+    }
     with tempfile.TemporaryDirectory() as scratch_dir:
         scratch = Path(scratch_dir)
         config = fleet_config(scratch, repository)
-        supervisor = FleetSupervisor(str(config), worker_ids(load_fleet_file(str(config))), 0, None,
-                                     scratch / "run", log_level="WARNING", with_predictor=True)
+        supervisor = FleetSupervisor(
+            str(config),
+            worker_ids(load_fleet_file(str(config))),
+            0,
+            None,
+            scratch / "run",
+            log_level="WARNING",
+            with_predictor=True,
+        )
         routers: dict[str, tuple[subprocess.Popen | None, str]] = {}
         try:
             supervisor.start()
-            routers["least-loaded"] = (None, supervisor.router_address)     # the fleet file's policy
+            routers["least-loaded"] = (None, supervisor.router_address)  # the fleet file's policy
             for name, policy, policy_args, settings in variants:
                 if name not in routers:
-                    routers[name] = start_router(config, supervisor.redis_url, name, scratch,
-                                                 ["--policy", policy, "--policy-args", json.dumps(policy_args)],
-                                                 settings)
+                    routers[name] = start_router(
+                        config,
+                        supervisor.redis_url,
+                        name,
+                        scratch,
+                        ["--policy", policy, "--policy-args", json.dumps(policy_args)],
+                        settings,
+                    )
             if "round-robin" not in routers:
-                routers["round-robin"] = start_router(config, supervisor.redis_url, "round-robin", scratch,
-                                                      ["--policy", "round-robin"])
+                routers["round-robin"] = start_router(
+                    config, supervisor.redis_url, "round-robin", scratch, ["--policy", "round-robin"]
+                )
             time.sleep(1.0)
             results["solo_ms"] = asyncio.run(solo_latencies(routers["round-robin"][1], per_model=31))
             results["capacity_rps"] = asyncio.run(capacity(routers["least-loaded"][1], 8.0))
-            print(f"capacity of the mix (closed loop, 16 callers, least-loaded): {results['capacity_rps']:.0f} req/s",
-                  flush=True)
+            print(
+                f"capacity of the mix (closed loop, 16 callers, least-loaded): {results['capacity_rps']:.0f} req/s",
+                flush=True,
+            )
             for label, load, stressed in scenarios:
                 rate = load * results["capacity_rps"]
                 for repeat in range(args.repeats):
-                    order = names[repeat % len(names):] + names[:repeat % len(names)]
+                    order = names[repeat % len(names) :] + names[: repeat % len(names)]
                     for policy in order:
-                        folder = out / "runs" / "".join(ch for ch in f"{label}-{policy}-{repeat}".replace("%", "pct")
-                                                        if ch.isalnum() or ch in "-_")
-                        stress_from_s = run_loadgen(routers[policy][1], rate, args.seconds, seed=repeat,
-                                                    out=folder, stress_after_s=args.seconds / 2 if stressed else None)
+                        folder = (
+                            out
+                            / "runs"
+                            / "".join(
+                                ch
+                                for ch in f"{label}-{policy}-{repeat}".replace("%", "pct")
+                                if ch.isalnum() or ch in "-_"
+                            )
+                        )
+                        stress_from_s = run_loadgen(
+                            routers[policy][1],
+                            rate,
+                            args.seconds,
+                            seed=repeat,
+                            out=folder,
+                            stress_after_s=args.seconds / 2 if stressed else None,
+                        )
                         summary = json.loads((folder / "summary.json").read_text())["overall"]
-                        results["runs"].append({"scenario": label, "policy": policy, "repeat": repeat,
-                                                "rate_rps": rate, "folder": str(folder),
-                                                "stress_from_s": stress_from_s})
-                        print(f"{label:<15} {policy:<19} #{repeat}  goodput {summary['goodput_rps']:6.1f}/s  "
-                              f"SLO {100 * summary['slo_attainment']:5.1f}%  p50 {summary['p50_ms']:6.2f} ms  "
-                              f"p99 {summary['p99_ms']:7.2f} ms", flush=True)
-                        time.sleep(2.0)      # let queues drain and heartbeats settle between runs
+                        results["runs"].append(
+                            {
+                                "scenario": label,
+                                "policy": policy,
+                                "repeat": repeat,
+                                "rate_rps": rate,
+                                "folder": str(folder),
+                                "stress_from_s": stress_from_s,
+                            }
+                        )
+                        print(
+                            f"{label:<15} {policy:<19} #{repeat}  goodput {summary['goodput_rps']:6.1f}/s  "
+                            f"SLO {100 * summary['slo_attainment']:5.1f}%  p50 {summary['p50_ms']:6.2f} ms  "
+                            f"p99 {summary['p99_ms']:7.2f} ms",
+                            flush=True,
+                        )
+                        time.sleep(2.0)  # let queues drain and heartbeats settle between runs
         finally:
             stop_routers(routers)
             supervisor.stop(grace=2.0)
-    (out / "report.json").write_text(json.dumps(results, indent=2))    # kept if the analysis fails
+    (out / "report.json").write_text(json.dumps(results, indent=2))  # kept if the analysis fails
     write_report(results, out)
     print(f"report written to {out}/report.md (and report.json, the PNGs)")
 

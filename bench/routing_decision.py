@@ -19,15 +19,22 @@ import time
 from pathlib import Path
 
 from interfleet.config_file import load_fleet_file
-from predictor.model import DegradationModel
 from interfleet.proto import fleet_pb2
+from interfleet.zoo.build import build_zoo
+from predictor.model import DegradationModel
+from router.core import RouterCore
 from router.degradation import PublishedModelEstimator
 from router.fleet_view import FleetView
 from router.policies import POLICIES, RouteRequest, make_policy
-from router.core import RouterCore
-from interfleet.zoo.build import build_zoo
 
-SOLO_MS = {"resnet18": 17.0, "resnet10": 9.0, "mobilenet": 4.0, "transformer": 0.9, "mlp": 0.12, "tiny_cnn": 0.06}
+SOLO_MS = {
+    "resnet18": 17.0,
+    "resnet10": 9.0,
+    "mobilenet": 4.0,
+    "transformer": 0.9,
+    "mlp": 0.12,
+    "tiny_cnn": 0.06,
+}
 
 
 class PublishedModel:
@@ -48,7 +55,7 @@ def fleet_view(config: dict, rng: random.Random) -> FleetView:
         state.device.cpu.threads = worker["threads"]
         state.device.cpu.l2_cache_bytes = 1 << 20
         for model in worker["models"]:
-            scale = 2.0 / (len(worker["cpus"]) + 1)        # a two-core worker runs a model faster
+            scale = 2.0 / (len(worker["cpus"]) + 1)  # a two-core worker runs a model faster
             state.models.add(name=model, solo_latency_ms=SOLO_MS[model] * scale)
             state.load.add(model=model, busy_fraction=round(rng.random(), 2))
         states.append(state)
@@ -61,8 +68,10 @@ async def measure(args: argparse.Namespace) -> dict:
     view = fleet_view(config, rng)
     estimator = PublishedModelEstimator(PublishedModel(Path(args.model)), Path(args.repository))
     await estimator.prepare(view.by_model)
-    cores = {name: RouterCore(make_policy(name, {"seed": 1} if name != "round-robin" else {}, estimator=estimator))
-             for name in POLICIES}
+    cores = {
+        name: RouterCore(make_policy(name, {"seed": 1} if name != "round-robin" else {}, estimator=estimator))
+        for name in POLICIES
+    }
     for core in cores.values():
         core.update(view)
     workers, models = list(view.workers), sorted(view.by_model)
@@ -77,9 +86,9 @@ async def measure(args: argparse.Namespace) -> dict:
     spent = dict.fromkeys(cores, 0.0)
     names = list(cores)
     for round_ in range(args.rounds):
-        for name in names[round_ % len(names):] + names[:round_ % len(names)]:
+        for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
             core = cores[name]
-            draw = random.Random(round_)          # the same in-flight states for every policy
+            draw = random.Random(round_)  # the same in-flight states for every policy
             started = time.process_time()
             for i in range(args.decisions):
                 draw_in_flight(core, draw)
@@ -94,9 +103,12 @@ async def measure(args: argparse.Namespace) -> dict:
         draw_in_flight(core, draw)
     bookkeeping = (time.process_time() - started) / (args.decisions * args.rounds)
     per_decision = {name: s / (args.decisions * args.rounds) - bookkeeping for name, s in spent.items()}
-    return {"decisions": args.decisions * args.rounds, "busy": args.busy,
-            "us_per_decision": {name: round(s * 1e6, 1) for name, s in per_decision.items()},
-            "cache_hit_rate": estimator.hit_rate}
+    return {
+        "decisions": args.decisions * args.rounds,
+        "busy": args.busy,
+        "us_per_decision": {name: round(s * 1e6, 1) for name, s in per_decision.items()},
+        "cache_hit_rate": estimator.hit_rate,
+    }
 
 
 def main() -> None:
@@ -106,7 +118,9 @@ def main() -> None:
     parser.add_argument("--model", default="predictor/models/reference.json")
     parser.add_argument("--decisions", type=int, default=2000, help="per policy per round")
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--busy", type=float, default=0.3, help="chance that a (worker, model) has requests in flight")
+    parser.add_argument(
+        "--busy", type=float, default=0.3, help="chance that a (worker, model) has requests in flight"
+    )
     parser.add_argument("--out", default="results/bench-decision.json")
     args = parser.parse_args()
     build_zoo(Path(args.repository), sorted(SOLO_MS))
@@ -114,8 +128,10 @@ def main() -> None:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2))
     costs = ", ".join(f"{name} {us:.1f} us" for name, us in report["us_per_decision"].items())
-    print(f"CPU per routing decision (candidates + policy), default fleet: {costs}; "
-          f"degradation cache hit rate {report['cache_hit_rate']:.0%}. Written to {args.out}")
+    print(
+        f"CPU per routing decision (candidates + policy), default fleet: {costs}; "
+        f"degradation cache hit rate {report['cache_hit_rate']:.0%}. Written to {args.out}"
+    )
 
 
 if __name__ == "__main__":

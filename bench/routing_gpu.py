@@ -32,16 +32,17 @@ from pathlib import Path
 
 import yaml
 
-from interfleet.config_file import worker_ids
 from fleet.supervisor import FleetSupervisor
+from interfleet.config_file import worker_ids
+from interfleet.zoo.build import build_zoo
 from simulation.experiment import LOAD_ONLY, ORACLES, POLICIES, VARIANTS, Setup, max_load_at
 from simulation.fleet_spec import mixed_fleet
 from simulation.outcomes import loadgen_summary
-from interfleet.zoo.build import build_zoo
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fleet import start_router, stop_routers  # noqa: E402
-from routing_gpu_report import write_report  # noqa: E402
+from routing_gpu_report import write_report
+
+from fleet import start_router, stop_routers
 
 MODELS = ("mobilenet", "transformer", "resnet10", "resnet18", "mlp", "tiny_cnn")
 SHARES = (0.5, 0.8, 0.95)
@@ -63,12 +64,21 @@ def scratch_repository(setup: Setup, repository: Path, scratch: Path, time_scale
 
 def fleet_config(setup: Setup, repository: Path, scratch: Path, time_scale: float, predictor: Path) -> Path:
     config = {
-        "fleet": "eval-routing-gpu", "model_repository": str(repository),
+        "fleet": "eval-routing-gpu",
+        "model_repository": str(repository),
         "router": {"port": 0, "metrics_port": -1, "policy": "least-loaded"},
         "predictor": {"initial_model": str(predictor), "retrain_interval_s": 1e9},
-        "workers": [{"worker_id": w.worker_id, "models": list(w.models), "device": f"emulated:{w.gpu}",
-                     "emulation_time_scale": time_scale, "emulation_seed": 0, "metrics_port": -1}
-                    for w in setup.fleet],
+        "workers": [
+            {
+                "worker_id": w.worker_id,
+                "models": list(w.models),
+                "device": f"emulated:{w.gpu}",
+                "emulation_time_scale": time_scale,
+                "emulation_seed": 0,
+                "metrics_port": -1,
+            }
+            for w in setup.fleet
+        ],
     }
     path = scratch / "fleet.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -76,10 +86,29 @@ def fleet_config(setup: Setup, repository: Path, scratch: Path, time_scale: floa
 
 
 def run_loadgen(target: str, mix: dict, rate: float, seconds: float, seed: int, out: Path) -> None:
-    command = [sys.executable, "-m", "fleet", "loadgen", "--target", target, "--trace",
-               f"poisson:rate={rate:.2f}", "--models", ",".join(f"{m}={w}" for m, w in mix.items()),
-               "--duration", str(seconds), "--seed", str(seed), "--deadline", "--out", str(out), "--no-progress"]
-    done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=seconds * 4 + 60)
+    command = [
+        sys.executable,
+        "-m",
+        "fleet",
+        "loadgen",
+        "--target",
+        target,
+        "--trace",
+        f"poisson:rate={rate:.2f}",
+        "--models",
+        ",".join(f"{m}={w}" for m, w in mix.items()),
+        "--duration",
+        str(seconds),
+        "--seed",
+        str(seed),
+        "--deadline",
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
+    done = subprocess.run(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=seconds * 4 + 60
+    )
     if done.returncode != 0:
         raise RuntimeError(f"loadgen failed: {done.stderr.decode()[-2000:]}")
 
@@ -89,28 +118,41 @@ def main() -> None:
     parser.add_argument("--repository", default="model_repository")
     parser.add_argument("--out", default="results/eval-routing-gpu")
     parser.add_argument("--seconds", type=float, default=20.0, help="wall seconds per live run")
-    parser.add_argument("--time-scale", type=float, default=1000.0, help="wall seconds per emulated device second")
-    parser.add_argument("--hop-ms", type=float, default=1.5, help="the live router's hop, wall ms (for the simulator)")
+    parser.add_argument(
+        "--time-scale", type=float, default=1000.0, help="wall seconds per emulated device second"
+    )
+    parser.add_argument(
+        "--hop-ms", type=float, default=1.5, help="the live router's hop, wall ms (for the simulator)"
+    )
     args = parser.parse_args()
     repository, out, scale = Path(args.repository).resolve(), Path(args.out), args.time_scale
     build_zoo(repository, list(MODELS))
     out.mkdir(parents=True, exist_ok=True)
     setup = Setup.make(repository, mixed_fleet(GPUS, MODELS, seed=0), hop_ms=args.hop_ms / scale)
     best_ms = {m: ms + setup.hop_ms for m, ms in setup.fastest_solo_ms().items()}
-    report: dict = {"emulated": True, "time_scale": scale, "gpus": [[w.worker_id, w.gpu, list(w.models)]
-                                                                     for w in setup.fleet],
-                    "slo_ms": {m: s.slo_ms for m, s in setup.settings.items()}, "policies": list(POLICIES),
-                    "seconds": args.seconds, "runs": []}
+    report: dict = {
+        "emulated": True,
+        "time_scale": scale,
+        "gpus": [[w.worker_id, w.gpu, list(w.models)] for w in setup.fleet],
+        "slo_ms": {m: s.slo_ms for m, s in setup.settings.items()},
+        "policies": list(POLICIES),
+        "seconds": args.seconds,
+        "runs": [],
+    }
     started = time.perf_counter()
 
     # The reference load: the best load-only baseline's max load at 99% attainment, simulated.
     window = 0.5
-    max_load = {p: max_load_at(setup, p, low=2_000, high=250_000, duration_s=window, seed=1, steps=7)[0]
-                for p in LOAD_ONLY}
+    max_load = {
+        p: max_load_at(setup, p, low=2_000, high=250_000, duration_s=window, seed=1, steps=7)[0]
+        for p in LOAD_ONLY
+    }
     reference = max(max_load.values())
     report["sim_max_load_rps"] = max_load
     report["reference_rps"] = reference
-    print(f"simulated max load at 99%: {max_load}; reference {reference:,.0f} req/s (device time)", flush=True)
+    print(
+        f"simulated max load at 99%: {max_load}; reference {reference:,.0f} req/s (device time)", flush=True
+    )
 
     with tempfile.TemporaryDirectory() as scratch_dir:
         scratch = Path(scratch_dir)
@@ -120,35 +162,64 @@ def main() -> None:
         predictor = scratch / "predictor.json"
         setup.fit_predictor(rows, time_scale=scale).save(predictor)
         report["predictor_training_rows"] = len(rows)
-        config = fleet_config(setup, scratch_repository(setup, repository, scratch, scale), scratch, scale, predictor)
+        config = fleet_config(
+            setup, scratch_repository(setup, repository, scratch, scale), scratch, scale, predictor
+        )
         shutil.copy(config, out / "fleet.yaml")
-        supervisor = FleetSupervisor(str(config), worker_ids(yaml.safe_load(config.read_text())), 0, None,
-                                     scratch / "run", log_level="WARNING", with_predictor=True)
+        supervisor = FleetSupervisor(
+            str(config),
+            worker_ids(yaml.safe_load(config.read_text())),
+            0,
+            None,
+            scratch / "run",
+            log_level="WARNING",
+            with_predictor=True,
+        )
         routers: dict[str, tuple[subprocess.Popen | None, str]] = {}
         try:
             supervisor.start()
             for variant in POLICIES:
                 policy, policy_args = VARIANTS[variant]
                 oracle = {"degradation": "emulator", "emulation_seed": 0}
-                routers[variant] = start_router(config, supervisor.redis_url, variant.replace(" ", "-"), scratch,
-                                                ["--policy", policy, "--policy-args", json.dumps(policy_args)],
-                                                settings=oracle if variant in ORACLES else None)
+                routers[variant] = start_router(
+                    config,
+                    supervisor.redis_url,
+                    variant.replace(" ", "-"),
+                    scratch,
+                    ["--policy", policy, "--policy-args", json.dumps(policy_args)],
+                    settings=oracle if variant in ORACLES else None,
+                )
             time.sleep(3.0)
             for share in SHARES:
                 rate = reference * share
                 for index, variant in enumerate(POLICIES):
                     folder = out / "runs" / f"{int(share * 100)}pct-{variant.replace(' ', '-').strip('()')}"
                     folder = folder.with_name(folder.name.replace("(", "").replace(")", ""))
-                    run_loadgen(routers[variant][1], setup.mix, rate / scale, args.seconds, seed=index, out=folder)
-                    live = loadgen_summary(folder / "requests.csv", best_ms, scale, warmup_s=args.seconds / 10)
+                    run_loadgen(
+                        routers[variant][1], setup.mix, rate / scale, args.seconds, seed=index, out=folder
+                    )
+                    live = loadgen_summary(
+                        folder / "requests.csv", best_ms, scale, warmup_s=args.seconds / 10
+                    )
                     requests = int(rate * args.seconds / scale)
                     sim = setup.run(variant, rate, requests / rate, seed=index)
-                    report["runs"].append({"share": share, "rate_rps": rate, "policy": variant, "live": live,
-                                           "sim": sim, "folder": str(folder)})
-                    print(f"{share:.0%} {variant:<30} live: SLO {live['slo_attainment']:.2%} p50 {live['p50_ms']:.3f} "
-                          f"p99 {live['p99_ms']:.3f} deg {live['mean_degradation']:.2f} | sim: SLO "
-                          f"{sim['slo_attainment']:.2%} p50 {sim['p50_ms']:.3f} p99 {sim['p99_ms']:.3f} "
-                          f"deg {sim['mean_degradation']:.2f}", flush=True)
+                    report["runs"].append(
+                        {
+                            "share": share,
+                            "rate_rps": rate,
+                            "policy": variant,
+                            "live": live,
+                            "sim": sim,
+                            "folder": str(folder),
+                        }
+                    )
+                    print(
+                        f"{share:.0%} {variant:<30} live: SLO {live['slo_attainment']:.2%} p50 {live['p50_ms']:.3f} "
+                        f"p99 {live['p99_ms']:.3f} deg {live['mean_degradation']:.2f} | sim: SLO "
+                        f"{sim['slo_attainment']:.2%} p50 {sim['p50_ms']:.3f} p99 {sim['p99_ms']:.3f} "
+                        f"deg {sim['mean_degradation']:.2f}",
+                        flush=True,
+                    )
                     time.sleep(2.0)
         finally:
             stop_routers(routers)

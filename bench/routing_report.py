@@ -19,11 +19,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 BASELINE = "least-loaded"
-STRESSED_WORKERS = ("core1", "both")      # the workers whose cores include the stressed core
+STRESSED_WORKERS = ("core1", "both")  # the workers whose cores include the stressed core
 
 
 def _rows(folder: Path) -> list[dict]:
@@ -38,14 +38,19 @@ def _summarise(rows: list[dict], solo: dict, seconds: float, repeats: int, stres
     within = sum(1 for r in ok if float(r["latency_ms"]) <= float(r["slo_ms"]))
     stressed = [r for r in ok if float(r["scheduled_s"]) >= stress_from_s]
     return {
-        "requests": len(rows), "answered": len(ok),
+        "requests": len(rows),
+        "answered": len(ok),
         "errors": dict(collections.Counter(r["status"] for r in rows if r["status"] != "OK")),
-        "mean_degradation": float(degradation.mean()), "p99_degradation": float(np.percentile(degradation, 99)),
+        "mean_degradation": float(degradation.mean()),
+        "p99_degradation": float(np.percentile(degradation, 99)),
         "mean_excess": float(degradation.mean() - 1.0),
-        "p50_ms": float(np.percentile(latency, 50)), "p99_ms": float(np.percentile(latency, 99)),
-        "slo_attainment": within / len(rows), "goodput_rps": within / (seconds * repeats),
-        "stressed_period_to_stressed_workers": (sum(1 for r in stressed if r["worker"] in STRESSED_WORKERS)
-                                                / max(1, len(stressed))),
+        "p50_ms": float(np.percentile(latency, 50)),
+        "p99_ms": float(np.percentile(latency, 99)),
+        "slo_attainment": within / len(rows),
+        "goodput_rps": within / (seconds * repeats),
+        "stressed_period_to_stressed_workers": (
+            sum(1 for r in stressed if r["worker"] in STRESSED_WORKERS) / max(1, len(stressed))
+        ),
     }
 
 
@@ -86,20 +91,26 @@ def analyse(results: dict) -> dict:
 
 def _markdown(results: dict, scenarios: dict) -> str:
     lines = [
-        "# Routing evaluation", "",
+        "# Routing evaluation",
+        "",
         f"Mix {results['mix']} with an SLO deadline on every request; {results['repeats']} repeats of "
         f"{results['seconds']:g} s per policy and scenario, interleaved. Capacity of the mix "
         f"(closed loop, least-loaded): {results['capacity_rps']:.0f} req/s. Stressor: `interfleet stress "
         f"--cpus {results['stressor']['core']} --kind cpu` (the same stressor, started in process) from about "
-        f"{results['stressor']['from_s']:g} s.", "",
+        f"{results['stressor']['from_s']:g} s.",
+        "",
         "Degradation: latency over the model's solo latency on the serving worker. Excess: degradation - 1. "
-        "'x lower' compares with least-loaded (above 1: better than least-loaded).", "",
+        "'x lower' compares with least-loaded (above 1: better than least-loaded).",
+        "",
     ]
     for scenario, policies in scenarios.items():
-        lines += [f"## {scenario}", "",
-                  "| policy | mean degr. (per repeat) | p99 degr. | mean excess | p50 ms | p99 ms | SLO | goodput/s "
-                  "| errors | degr. x lower | excess x lower | SLO pts vs LL |",
-                  "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|"]
+        lines += [
+            f"## {scenario}",
+            "",
+            "| policy | mean degr. (per repeat) | p99 degr. | mean excess | p50 ms | p99 ms | SLO | goodput/s "
+            "| errors | degr. x lower | excess x lower | SLO pts vs LL |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|",
+        ]
         for policy in results["policies"]:
             s = policies.get(policy)
             if s is None:
@@ -111,14 +122,21 @@ def _markdown(results: dict, scenarios: dict) -> str:
                 f"| {policy} | {s['mean_degradation']:.2f} ({repeats}) | {s['p99_degradation']:.1f} | "
                 f"{s['mean_excess']:.2f} | {s['p50_ms']:.2f} | {s['p99_ms']:.1f} | {100 * s['slo_attainment']:.1f}% | "
                 f"{s['goodput_rps']:.1f} | {errors} | {vs.get('mean_degradation_x_lower', 1):.2f} | "
-                f"{vs.get('mean_excess_x_lower', 1):.2f} | {vs.get('slo_attainment_points', 0):+.1f} |")
+                f"{vs.get('mean_excess_x_lower', 1):.2f} | {vs.get('slo_attainment_points', 0):+.1f} |"
+            )
         if "stressor" in scenario:
-            shares = ", ".join(f"{p} {100 * policies[p]['stressed_period_to_stressed_workers']:.0f}%"
-                               for p in results["policies"] if p in policies)
+            shares = ", ".join(
+                f"{p} {100 * policies[p]['stressed_period_to_stressed_workers']:.0f}%"
+                for p in results["policies"]
+                if p in policies
+            )
             starts = [t for p in policies.values() for t in p["stress_from_s"]]
-            lines += ["", f"The stressor started {min(starts):.1f} to {max(starts):.1f} s into the runs. Share of "
-                          f"the requests answered while it ran that {' and '.join(STRESSED_WORKERS)} (on the "
-                          f"stressed core) served: {shares}."]
+            lines += [
+                "",
+                f"The stressor started {min(starts):.1f} to {max(starts):.1f} s into the runs. Share of "
+                f"the requests answered while it ran that {' and '.join(STRESSED_WORKERS)} (on the "
+                f"stressed core) served: {shares}.",
+            ]
         lines.append("")
     lines += ["![mean degradation](degradation.png)", "", "![stressor run](stressor-timeline.png)", ""]
     return "\n".join(lines)

@@ -46,15 +46,15 @@ from emulation.gpus import GpuSpec
 from emulation.workload import Workload
 
 SHARING = ("mps", "time-slicing")
-FLOPS_TO_HALF_FILL = 1.0e6          # per SM: a kernel this large per SM keeps half the device busy
-L2_SPEEDUP = 4.0                    # L2 bandwidth over DRAM bandwidth
-CLOCK_UNDER_COLOCATION = 1530 / 1431   # iGniter's V100: boost clock alone, clock beside another job
-CONTEXT_SWITCH = 1.03               # time-slicing's cost over an even split
-THRASH = 0.6                        # added slowdown at a working set twice L2, for a job that fit alone
+FLOPS_TO_HALF_FILL = 1.0e6  # per SM: a kernel this large per SM keeps half the device busy
+L2_SPEEDUP = 4.0  # L2 bandwidth over DRAM bandwidth
+CLOCK_UNDER_COLOCATION = 1530 / 1431  # iGniter's V100: boost clock alone, clock beside another job
+CONTEXT_SWITCH = 1.03  # time-slicing's cost over an even split
+THRASH = 0.6  # added slowdown at a working set twice L2, for a job that fit alone
 JITTER_SIGMA = 0.04
 SPIKE_PROBABILITY, SPIKE_RANGE = 0.001, (2.0, 4.0)
 MODEL_EFFICIENCY_SIGMA = 0.15
-LAUNCH_CONTENTION = 0.45            # how much two jobs' kernel launches get in each other's way
+LAUNCH_CONTENTION = 0.45  # how much two jobs' kernel launches get in each other's way
 # The hidden sensitivity s of a model to its co-runners: lognormal. Fitted (by
 # `python -m emulation.calibrate`) to the pair and k-copies figures above.
 SENSITIVITY_MEDIAN, SENSITIVITY_SIGMA = 1.0, 0.76
@@ -62,9 +62,9 @@ SENSITIVITY_MEDIAN, SENSITIVITY_SIGMA = 1.0, 0.76
 
 @dataclass(frozen=True)
 class Architecture:
-    launch_us: float                # per kernel: launch, and the gap before the next
-    compute_efficiency: float       # share of tensor peak a large kernel reaches
-    memory_efficiency: float        # share of DRAM bandwidth a streaming kernel reaches
+    launch_us: float  # per kernel: launch, and the gap before the next
+    compute_efficiency: float  # share of tensor peak a large kernel reaches
+    memory_efficiency: float  # share of DRAM bandwidth a streaming kernel reaches
 
 
 # Volta's are typical achieved fractions; Turing's and Ada's are fitted to PPipe's T4 / V100 / L4
@@ -84,11 +84,11 @@ class Demand:
     """What one running batch asks of its device: the inputs to everyone's slowdown."""
 
     model: str
-    compute: float          # share of the device's compute it keeps busy, alone (0..1)
-    memory: float           # share of the DRAM bandwidth, alone (0..1)
-    launch: float           # share of its time spent launching kernels (0..1)
-    working_set: float      # bytes it wants resident in L2
-    sensitivity: float      # how much it suffers from the others' pressure
+    compute: float  # share of the device's compute it keeps busy, alone (0..1)
+    memory: float  # share of the DRAM bandwidth, alone (0..1)
+    launch: float  # share of its time spent launching kernels (0..1)
+    working_set: float  # bytes it wants resident in L2
+    sensitivity: float  # how much it suffers from the others' pressure
 
 
 def _unit(*key: object) -> float:
@@ -131,9 +131,9 @@ class DeviceModel:
         per_kernel = flops / max(1, workload.kernels)
         occupancy = per_kernel / (per_kernel + FLOPS_TO_HALF_FILL * gpu.sm_count)
         t_compute = flops / (gpu.peak_tflops * 1e12 * arch.compute_efficiency * occupancy)
-        weights = workload.param_bytes / 2                           # FP16
+        weights = workload.param_bytes / 2  # FP16
         activations = workload.activation_bytes(batch) / 2
-        moved = weights + 2 * activations                            # written once, read once
+        moved = weights + 2 * activations  # written once, read once
         working_set = weights + activations / max(1, workload.kernels) * 2
         in_l2 = min(1.0, gpu.l2_bytes / max(working_set, 1.0))
         bandwidth = gpu.memory_gbps * 1e9 * arch.memory_efficiency
@@ -142,9 +142,14 @@ class DeviceModel:
         busy = max(t_compute, t_memory)
         solo = self.efficiency(workload.model, gpu) * (t_launch + busy)
         share = busy / (t_launch + busy)
-        demand = Demand(workload.model, compute=share * occupancy * t_compute / busy,
-                        memory=share * t_memory / busy, launch=1.0 - share, working_set=working_set,
-                        sensitivity=self.sensitivity(workload.model))
+        demand = Demand(
+            workload.model,
+            compute=share * occupancy * t_compute / busy,
+            memory=share * t_memory / busy,
+            launch=1.0 - share,
+            working_set=working_set,
+            sensitivity=self.sensitivity(workload.model),
+        )
         return solo, demand
 
     def slowdown(self, job: Demand, others: Sequence[Demand], gpu: GpuSpec) -> float:
@@ -153,8 +158,10 @@ class DeviceModel:
             return 1.0
         if self.sharing == "time-slicing":
             return (1 + len(others)) * CONTEXT_SWITCH
-        overlap = sum(job.compute * o.compute + job.memory * o.memory + LAUNCH_CONTENTION * job.launch * o.launch
-                      for o in others)
+        overlap = sum(
+            job.compute * o.compute + job.memory * o.memory + LAUNCH_CONTENTION * job.launch * o.launch
+            for o in others
+        )
         slowdown = CLOCK_UNDER_COLOCATION * (1.0 + job.sensitivity * overlap)
         if job.working_set <= gpu.l2_bytes:
             total = job.working_set + sum(o.working_set for o in others)

@@ -21,18 +21,26 @@ PREFIX = "emulated:"
 class GpuSpec:
     name: str
     architecture: str
-    peak_tflops: float          # dense FP16 tensor
-    memory_gbps: float          # DRAM bandwidth, GB/s
+    peak_tflops: float  # dense FP16 tensor
+    memory_gbps: float  # DRAM bandwidth, GB/s
     l2_bytes: int
     sm_count: int
     boost_mhz: int
     memory_bytes: int
 
-    def slice(self, name: str, sms: int, eighths_of_memory: int) -> "GpuSpec":
+    def slice(self, name: str, sms: int, eighths_of_memory: int) -> GpuSpec:
         """A MIG slice: its SMs' share of compute, its memory slices' share of bandwidth and L2."""
         share = eighths_of_memory / 8
-        return GpuSpec(name, self.architecture, self.peak_tflops * sms / self.sm_count, self.memory_gbps * share,
-                       int(self.l2_bytes * share), sms, self.boost_mhz, int(self.memory_bytes * share))
+        return GpuSpec(
+            name,
+            self.architecture,
+            self.peak_tflops * sms / self.sm_count,
+            self.memory_gbps * share,
+            int(self.l2_bytes * share),
+            sms,
+            self.boost_mhz,
+            int(self.memory_bytes * share),
+        )
 
 
 _MB, _GB = 1 << 20, 1 << 30
@@ -43,11 +51,21 @@ L4 = GpuSpec("L4", "ada", 121.0, 300.0, 48 * _MB, 58, 2040, 24 * _GB)
 A100 = GpuSpec("A100", "ampere", 312.0, 1555.0, 40 * _MB, 108, 1410, 40 * _GB)
 H100 = GpuSpec("H100", "hopper", 989.0, 3350.0, 50 * _MB, 132, 1980, 80 * _GB)
 
-GPUS: dict[str, GpuSpec] = {g.name: g for g in (
-    V100, T4, A10, L4, A100, H100,
-    A100.slice("A100-1g", 14, 1), A100.slice("A100-3g", 42, 4),
-    H100.slice("H100-1g", 16, 1), H100.slice("H100-3g", 60, 4),
-)}
+GPUS: dict[str, GpuSpec] = {
+    g.name: g
+    for g in (
+        V100,
+        T4,
+        A10,
+        L4,
+        A100,
+        H100,
+        A100.slice("A100-1g", 14, 1),
+        A100.slice("A100-3g", 42, 4),
+        H100.slice("H100-1g", 16, 1),
+        H100.slice("H100-3g", 60, 4),
+    )
+}
 
 
 class UnknownGpu(ValueError):
@@ -56,7 +74,7 @@ class UnknownGpu(ValueError):
 
 def gpu(name: str) -> GpuSpec:
     """The spec of `name` ("A100", "A100-1g"), or of a device string "emulated:A100"."""
-    key = name[len(PREFIX):] if name.startswith(PREFIX) else name
+    key = name[len(PREFIX) :] if name.startswith(PREFIX) else name
     try:
         return GPUS[key]
     except KeyError:

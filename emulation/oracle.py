@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
-
 from pathlib import Path
 
 from emulation.device_model import DeviceModel
@@ -35,7 +34,9 @@ class OracleEstimator:
     def __init__(self, device: DeviceModel, workloads: Mapping[str, Workload]):
         self._device = device
         self._workloads = workloads
-        self._gpus: dict[tuple[float, float], GpuSpec] = {(g.peak_tflops, g.memory_gbps): g for g in GPUS.values()}
+        self._gpus: dict[tuple[float, float], GpuSpec] = {
+            (g.peak_tflops, g.memory_gbps): g for g in GPUS.values()
+        }
         self._memo: dict[Placement, float] = {}
 
     def __call__(self, placements: Sequence[Placement]) -> Sequence[float] | None:
@@ -54,12 +55,17 @@ class OracleEstimator:
 
     def _expected(self, p: Placement) -> float | None:
         gpu = self._gpus.get((p.peak_tflops, p.memory_gbps))
-        if gpu is None or p.target not in self._workloads or any(c.model not in self._workloads
-                                                                  for c in p.co_runners):
+        if (
+            gpu is None
+            or p.target not in self._workloads
+            or any(c.model not in self._workloads for c in p.co_runners)
+        ):
             return None
         device = self._device
         job = device.demand(self._workloads[p.target], gpu, p.batch)
-        others = [(device.demand(self._workloads[c.model], gpu, c.batch), min(1.0, c.load)) for c in p.co_runners]
+        others = [
+            (device.demand(self._workloads[c.model], gpu, c.batch), min(1.0, c.load)) for c in p.co_runners
+        ]
         expected = 0.0
         for running in itertools.product((False, True), repeat=len(others)):
             chance = 1.0

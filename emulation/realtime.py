@@ -25,13 +25,19 @@ from emulation.workload import Workload
 
 
 class RealtimeDevice:
-    def __init__(self, gpu: GpuSpec, model: DeviceModel, time_scale: float = 1.0, seed: int = 0,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        gpu: GpuSpec,
+        model: DeviceModel,
+        time_scale: float = 1.0,
+        seed: int = 0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         if time_scale <= 0:
             raise ValueError(f"time_scale must be positive, not {time_scale!r}")
         self.gpu = gpu
         self.model = model
-        self._device = SharedDevice(gpu, model)
+        self._device: SharedDevice[object] = SharedDevice(gpu, model)
         self._scale = time_scale
         self._clock = clock
         self._origin = clock()
@@ -52,7 +58,7 @@ class RealtimeDevice:
         with self._changed:
             work = self.model.solo_s(workload, self.gpu, batch) * self.model.jitter(self._random)
             self._device.start(key, self.model.demand(workload, self.gpu, batch), work, self._now())
-            self._changed.notify_all()       # the others' rates changed: they recompute their waits
+            self._changed.notify_all()  # the others' rates changed: they recompute their waits
             while True:
                 now = self._now()
                 self._device.advance(now)

@@ -18,13 +18,26 @@ import onnx
 from emulation.realtime import RealtimeDevice
 from emulation.workload import Workload
 
-_ONNX_TYPES = {onnx.TensorProto.FLOAT: "tensor(float)", onnx.TensorProto.FLOAT16: "tensor(float16)",
-               onnx.TensorProto.DOUBLE: "tensor(double)", onnx.TensorProto.INT64: "tensor(int64)",
-               onnx.TensorProto.INT32: "tensor(int32)", onnx.TensorProto.INT8: "tensor(int8)",
-               onnx.TensorProto.UINT8: "tensor(uint8)", onnx.TensorProto.BOOL: "tensor(bool)"}
-_NUMPY = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
-          "tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(int8)": np.int8,
-          "tensor(uint8)": np.uint8, "tensor(bool)": np.bool_}
+_ONNX_TYPES: dict[int, str] = {
+    onnx.TensorProto.FLOAT: "tensor(float)",
+    onnx.TensorProto.FLOAT16: "tensor(float16)",
+    onnx.TensorProto.DOUBLE: "tensor(double)",
+    onnx.TensorProto.INT64: "tensor(int64)",
+    onnx.TensorProto.INT32: "tensor(int32)",
+    onnx.TensorProto.INT8: "tensor(int8)",
+    onnx.TensorProto.UINT8: "tensor(uint8)",
+    onnx.TensorProto.BOOL: "tensor(bool)",
+}
+_NUMPY = {
+    "tensor(float)": np.float32,
+    "tensor(float16)": np.float16,
+    "tensor(double)": np.float64,
+    "tensor(int64)": np.int64,
+    "tensor(int32)": np.int32,
+    "tensor(int8)": np.int8,
+    "tensor(uint8)": np.uint8,
+    "tensor(bool)": np.bool_,
+}
 
 
 @dataclass(frozen=True)
@@ -41,7 +54,9 @@ def _args(values: Sequence[onnx.ValueInfoProto]) -> list[NodeArg]:
     for value in values:
         tensor = value.type.tensor_type
         shape = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in tensor.shape.dim]
-        args.append(NodeArg(value.name, _ONNX_TYPES.get(tensor.elem_type, f"tensor({tensor.elem_type})"), shape))
+        args.append(
+            NodeArg(value.name, _ONNX_TYPES.get(tensor.elem_type, f"tensor({tensor.elem_type})"), shape)
+        )
     return args
 
 
@@ -65,5 +80,10 @@ class EmulatedSession:
         self._device.run(self._workload, batch)
         wanted = {a.name: a for a in self._outputs}
         names = list(output_names) if output_names else list(wanted)
-        return [np.zeros([batch, *(d if isinstance(d, int) and d > 0 else 1 for d in wanted[n].shape[1:])],
-                         _NUMPY[wanted[n].type]) for n in names]
+        return [
+            np.zeros(
+                [batch, *(d if isinstance(d, int) and d > 0 else 1 for d in wanted[n].shape[1:])],
+                _NUMPY[wanted[n].type],
+            )
+            for n in names
+        ]

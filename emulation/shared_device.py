@@ -13,38 +13,43 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from emulation.device_model import Demand, DeviceModel
 from emulation.gpus import GpuSpec
 
-_DONE = 1e-12     # seconds of work left below which a batch is finished (float rounding)
+K = TypeVar("K")
+
+_DONE = 1e-12  # seconds of work left below which a batch is finished (float rounding)
 
 
 @dataclass
 class _Running:
     demand: Demand
-    remaining: float            # seconds of solo work left
-    rate: float = 1.0           # solo seconds done per second
-    co_runners: set[str] = field(default_factory=set)   # models that ran beside it at any point
+    remaining: float  # seconds of solo work left
+    rate: float = 1.0  # solo seconds done per second
+    co_runners: set[str] = field(default_factory=set)  # models that ran beside it at any point
 
 
-class SharedDevice:
+class SharedDevice(Generic[K]):
+    """Batches running on one emulated GPU, each under a key of the caller's (a model, a token)."""
+
     def __init__(self, gpu: GpuSpec, model: DeviceModel):
         self.gpu = gpu
         self.model = model
-        self._jobs: dict[object, _Running] = {}
+        self._jobs: dict[K, _Running] = {}
         self._at = 0.0
 
     def __len__(self) -> int:
         return len(self._jobs)
 
-    def start(self, key: object, demand: Demand, solo_s: float, now: float) -> None:
+    def start(self, key: K, demand: Demand, solo_s: float, now: float) -> None:
         """A batch of `solo_s` seconds' solo work starts at `now`."""
         self.advance(now)
         self._jobs[key] = _Running(demand, solo_s)
         self._rerate()
 
-    def finish(self, key: object, now: float) -> frozenset[str]:
+    def finish(self, key: K, now: float) -> frozenset[str]:
         """Take a finished batch off the device; returns the models that ran beside it."""
         self.advance(now)
         job = self._jobs.pop(key)
@@ -58,14 +63,14 @@ class SharedDevice:
                 job.remaining = max(0.0, job.remaining - job.rate * elapsed)
         self._at = max(self._at, now)
 
-    def next_finish(self) -> tuple[float, object] | None:
+    def next_finish(self) -> tuple[float, K] | None:
         """When the first running batch will finish if nothing changes, and which."""
         if not self._jobs:
             return None
         key = min(self._jobs, key=self.finishes_at)
         return self.finishes_at(key), key
 
-    def finishes_at(self, key: object) -> float:
+    def finishes_at(self, key: K) -> float:
         job = self._jobs[key]
         return self._at + (job.remaining / job.rate if job.remaining > _DONE else 0.0)
 

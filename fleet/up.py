@@ -9,12 +9,11 @@ import signal
 from dataclasses import field
 from pathlib import Path
 
-from interfleet.errors import ConfigError
-
-from interfleet.config import build_config, cli_values, config_class, env_aliases
-from interfleet.config_file import load_fleet_file, worker_ids
 from fleet.embedded_redis import redacted
 from fleet.supervisor import FleetSupervisor
+from interfleet.config import build_config, cli_values, config_class, env_aliases
+from interfleet.config_file import load_fleet_file, worker_ids
+from interfleet.errors import ConfigError
 from interfleet.ready_file import write_ready_file
 from interfleet.repository import list_models
 
@@ -34,18 +33,30 @@ class UpConfig:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="fleet config file (default configs/local.yaml)")
-    parser.add_argument("--router-port", dest="router_port", type=int,
-                        help="router gRPC port (default 8001; env INTERFLEET_ROUTER_PORT; 0: ephemeral)")
-    parser.add_argument("--redis-url", dest="redis_url", help="use this Redis (env REDIS_URL); default: embedded")
+    parser.add_argument(
+        "--router-port",
+        dest="router_port",
+        type=int,
+        help="router gRPC port (default 8001; env INTERFLEET_ROUTER_PORT; 0: ephemeral)",
+    )
+    parser.add_argument(
+        "--redis-url", dest="redis_url", help="use this Redis (env REDIS_URL); default: embedded"
+    )
     parser.add_argument("--run-dir", dest="run_dir", help="ready files and the embedded Redis (default run/)")
-    parser.add_argument("--grace", dest="grace_s", type=float, help="seconds in-flight requests get on shutdown")
+    parser.add_argument(
+        "--grace", dest="grace_s", type=float, help="seconds in-flight requests get on shutdown"
+    )
     parser.add_argument("--ready-file", dest="ready_file", help="write the router address here once serving")
     parser.add_argument("--log-level", dest="log_level")
 
 
 def run(args: argparse.Namespace) -> None:
-    config = build_config(UpConfig, cli=cli_values(args, UpConfig), env=dict(os.environ), env_prefix="INTERFLEET_UP_")
-    logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s up %(name)s: %(message)s")
+    config = build_config(
+        UpConfig, cli=cli_values(args, UpConfig), env=dict(os.environ), env_prefix="INTERFLEET_UP_"
+    )
+    logging.basicConfig(
+        level=config.log_level.upper(), format="%(asctime)s %(levelname)s up %(name)s: %(message)s"
+    )
     data = load_fleet_file(config.config)
     ids = worker_ids(data)
     if not ids:
@@ -54,7 +65,9 @@ def run(args: argparse.Namespace) -> None:
     needed = {m for w in data["workers"] for m in w.get("models", [])}
     missing = sorted(needed - set(list_models(repository)))
     if missing:
-        raise ConfigError(f"models {', '.join(missing)} are not in {repository}; run `interfleet models build`")
+        raise ConfigError(
+            f"models {', '.join(missing)} are not in {repository}; run `interfleet models build`"
+        )
 
     stopping = False
 
@@ -64,14 +77,25 @@ def run(args: argparse.Namespace) -> None:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    supervisor = FleetSupervisor(config.config, ids, config.router_port, config.redis_url, Path(config.run_dir),
-                                 log_level=config.log_level, with_predictor="predictor" in data)
+    supervisor = FleetSupervisor(
+        config.config,
+        ids,
+        config.router_port,
+        config.redis_url,
+        Path(config.run_dir),
+        log_level=config.log_level,
+        with_predictor="predictor" in data,
+    )
     code = 0
     try:
         supervisor.start()
         write_ready_file(config.ready_file, address=supervisor.router_address, redis_url=supervisor.redis_url)
-        log.info("fleet ready: router on %s, %d workers, Redis at %s (Ctrl-C stops)",
-                 supervisor.router_address, len(ids), redacted(supervisor.redis_url))
+        log.info(
+            "fleet ready: router on %s, %d workers, Redis at %s (Ctrl-C stops)",
+            supervisor.router_address,
+            len(ids),
+            redacted(supervisor.redis_url),
+        )
         code = supervisor.watch(lambda: stopping)
     except RuntimeError as exc:
         log.error("%s", exc)

@@ -100,7 +100,9 @@ def build_config(
     try:
         return _adapter(cls).validate_python(values)
     except pydantic.ValidationError as exc:
-        raise ConfigError("; ".join(_explain(error, sources, cls.__name__) for error in exc.errors())) from None
+        raise ConfigError(
+            "; ".join(_explain(error, sources, cls.__name__) for error in exc.errors())
+        ) from None
 
 
 @functools.cache
@@ -112,7 +114,7 @@ def _explain(error: Mapping[str, Any], sources: Mapping[str, str], owner: str) -
     """One pydantic error as a sentence that names the setting's source and the value given."""
     loc = error["loc"]
     message = error["msg"].removeprefix("Value error, ")
-    if not loc:                                 # a check of the whole object (`__post_init__`)
+    if not loc:  # a check of the whole object (`__post_init__`)
         return message
     name = str(loc[0])
     if error["type"] == "missing":

@@ -17,20 +17,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from interfleet.errors import ConfigError
-
 from interfleet.config import load_file
+from interfleet.errors import ConfigError
 
 # Top-level keys that apply to every section whose service has them, unless the section sets its own.
 SHARED_KEYS = ("fleet", "model_repository", "redis_url", "redis_password_file", "fleet_key_file")
-TLS_KEYS = ("tls_cert", "tls_key", "tls_client_ca")       # router and workers
+TLS_KEYS = ("tls_cert", "tls_key", "tls_client_ca")  # router and workers
 TOP_LEVEL_KEYS = (*SHARED_KEYS, *TLS_KEYS, "tls_ca", "router", "workers", "predictor")
 
 
 def check_fleet_file(data: dict[str, Any], name: str) -> None:
     unknown = sorted(set(data) - set(TOP_LEVEL_KEYS))
     if unknown:
-        raise ConfigError(f"{name}: unknown top-level key(s) {', '.join(unknown)} (known: {', '.join(TOP_LEVEL_KEYS)})")
+        raise ConfigError(
+            f"{name}: unknown top-level key(s) {', '.join(unknown)} (known: {', '.join(TOP_LEVEL_KEYS)})"
+        )
     workers = data.get("workers") or []
     if not isinstance(workers, list) or not all(isinstance(w, dict) for w in workers):
         raise ConfigError(f"{name}: 'workers' must be a list of mappings")

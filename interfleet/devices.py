@@ -30,19 +30,46 @@ class DeviceTerms:
     peak_tflops: float = 0.0
     memory_gbps: float = 0.0
 
-    def placement(self, target: str, batch: int, solo_ms: float, co_runners: Sequence[CoRunner],
-                  stress: str = "", stress_intensity: float = 0.0) -> Placement:
-        return Placement(target=target, batch=batch, solo_ms=solo_ms, co_runners=tuple(co_runners),
-                         cores=self.cores, threads=self.threads, l2_bytes=self.l2_bytes, l3_bytes=self.l3_bytes,
-                         peak_tflops=self.peak_tflops, memory_gbps=self.memory_gbps, stress=stress,
-                         stress_intensity=stress_intensity)
+    def placement(
+        self,
+        target: str,
+        batch: int,
+        solo_ms: float,
+        co_runners: Sequence[CoRunner],
+        stress: str = "",
+        stress_intensity: float = 0.0,
+    ) -> Placement:
+        return Placement(
+            target=target,
+            batch=batch,
+            solo_ms=solo_ms,
+            co_runners=tuple(co_runners),
+            cores=self.cores,
+            threads=self.threads,
+            l2_bytes=self.l2_bytes,
+            l3_bytes=self.l3_bytes,
+            peak_tflops=self.peak_tflops,
+            memory_gbps=self.memory_gbps,
+            stress=stress,
+            stress_intensity=stress_intensity,
+        )
 
 
 def device_terms(device: fleet_pb2.DeviceInfo) -> DeviceTerms:
     if is_gpu(device):
         gpu = device.gpu
-        return DeviceTerms(cores=max(1, gpu.sm_count), threads=1, l2_bytes=gpu.l2_cache_bytes, l3_bytes=0,
-                           peak_tflops=gpu.peak_tflops, memory_gbps=gpu.memory_gbps)
+        return DeviceTerms(
+            cores=max(1, gpu.sm_count),
+            threads=1,
+            l2_bytes=gpu.l2_cache_bytes,
+            l3_bytes=0,
+            peak_tflops=gpu.peak_tflops,
+            memory_gbps=gpu.memory_gbps,
+        )
     cpu = device.cpu
-    return DeviceTerms(cores=len(cpu.cpu_set) or max(1, cpu.logical_cores), threads=max(1, cpu.threads),
-                       l2_bytes=cpu.l2_cache_bytes, l3_bytes=cpu.l3_cache_bytes)
+    return DeviceTerms(
+        cores=len(cpu.cpu_set) or max(1, cpu.logical_cores),
+        threads=max(1, cpu.threads),
+        l2_bytes=cpu.l2_cache_bytes,
+        l3_bytes=cpu.l3_cache_bytes,
+    )

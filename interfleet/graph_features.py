@@ -21,9 +21,9 @@ _MATRIX_OPS = {"MatMul", "Gemm"}
 
 @dataclass(frozen=True)
 class GraphFeatures:
-    flops: float                 # per batch
+    flops: float  # per batch
     param_bytes: float
-    activation_bytes: float      # per batch
+    activation_bytes: float  # per batch
     conv_flop_share: float
     matmul_flop_share: float
     other_flop_share: float
@@ -52,7 +52,7 @@ def node_flops(node: onnx.NodeProto, shapes: dict[str, list[int]]) -> float:
     out = shapes.get(node.output[0], [])
     out_elements = math.prod(out) if out else 0
     if node.op_type == "Conv":
-        weight = shapes[node.input[1]]                 # [Cout, Cin/groups, kh, kw]
+        weight = shapes[node.input[1]]  # [Cout, Cin/groups, kh, kw]
         return 2.0 * out_elements * math.prod(weight[1:])
     if node.op_type in _MATRIX_OPS:
         a = shapes[node.input[0]]
@@ -76,8 +76,11 @@ def graph_features(model: onnx.ModelProto, batch_size: int) -> GraphFeatures:
                 activation_bytes += 4.0 * math.prod(shapes[name])
     total = sum(by_kind.values()) or 1.0
     return GraphFeatures(
-        flops=total, param_bytes=param_bytes, activation_bytes=activation_bytes,
-        conv_flop_share=by_kind["conv"] / total, matmul_flop_share=by_kind["matmul"] / total,
+        flops=total,
+        param_bytes=param_bytes,
+        activation_bytes=activation_bytes,
+        conv_flop_share=by_kind["conv"] / total,
+        matmul_flop_share=by_kind["matmul"] / total,
         other_flop_share=by_kind["other"] / total,
         arithmetic_intensity=total / max(param_bytes + activation_bytes, 1.0),
         node_count=len(model.graph.node),
@@ -91,6 +94,3 @@ def model_features(path: Path, batch_size: int) -> GraphFeatures:
 def multiply_accumulate_flops(features: GraphFeatures) -> float:
     """Conv + matrix FLOPs only: the figure the zoo records, for cross-checking."""
     return features.flops * (features.conv_flop_share + features.matmul_flop_share)
-
-
-

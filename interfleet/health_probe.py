@@ -19,27 +19,41 @@ from interfleet.security.tls import TlsFiles
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--address", default=None,
-                        help="host:port to check (default $INTERFLEET_HEALTH_ADDRESS or 127.0.0.1:8001)")
+    parser.add_argument(
+        "--address",
+        default=None,
+        help="host:port to check (default $INTERFLEET_HEALTH_ADDRESS or 127.0.0.1:8001)",
+    )
     parser.add_argument("--service", default="", help="service name to check ('' is the whole server)")
     parser.add_argument("--timeout", type=float, default=3.0)
-    parser.add_argument("--tls-ca", default=None, help="verify a TLS server against this CA "
-                        "(default $INTERFLEET_HEALTH_TLS_CA; unset: plaintext)")
-    parser.add_argument("--tls-cert", default=None, help="client certificate, where the server requires mTLS "
-                        "(default $INTERFLEET_HEALTH_TLS_CERT)")
+    parser.add_argument(
+        "--tls-ca",
+        default=None,
+        help="verify a TLS server against this CA (default $INTERFLEET_HEALTH_TLS_CA; unset: plaintext)",
+    )
+    parser.add_argument(
+        "--tls-cert",
+        default=None,
+        help="client certificate, where the server requires mTLS (default $INTERFLEET_HEALTH_TLS_CERT)",
+    )
     parser.add_argument("--tls-key", default=None, help="its key (default $INTERFLEET_HEALTH_TLS_KEY)")
 
 
 def run(args: argparse.Namespace) -> None:
     address = args.address or os.environ.get("INTERFLEET_HEALTH_ADDRESS") or "127.0.0.1:8001"
     env = os.environ.get
-    access = ClientAccess(TlsFiles(cert=args.tls_cert or env("INTERFLEET_HEALTH_TLS_CERT"),
-                                   key=args.tls_key or env("INTERFLEET_HEALTH_TLS_KEY"),
-                                   ca=args.tls_ca or env("INTERFLEET_HEALTH_TLS_CA")))
+    access = ClientAccess(
+        TlsFiles(
+            cert=args.tls_cert or env("INTERFLEET_HEALTH_TLS_CERT"),
+            key=args.tls_key or env("INTERFLEET_HEALTH_TLS_KEY"),
+            ca=args.tls_ca or env("INTERFLEET_HEALTH_TLS_CA"),
+        )
+    )
     with access.channel(address) as channel:
         try:
             reply = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(service=args.service), timeout=args.timeout)
+                health_pb2.HealthCheckRequest(service=args.service), timeout=args.timeout
+            )
         except grpc.RpcError as error:
             sys.exit(f"{address}: {error.code().name}: {error.details()}")
     status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-
 # A co-runner's load is never below this. The router leaves out a model idler than this beside
 # the target (idle for the target's purposes); the predictor raises the load of a co-runner a
 # batch record names to it (it overlapped the batch, so it ran, whatever its heartbeat's average).
@@ -22,7 +21,7 @@ class CoRunner(NamedTuple):
 
     model: str
     batch: int
-    load: float            # busy fraction, 0..1
+    load: float  # busy fraction, 0..1
 
 
 @dataclass(frozen=True)
@@ -38,7 +37,7 @@ class Placement:
     l2_bytes: int
     l3_bytes: int
     shared_workers: int = 0
-    peak_tflops: float = 0.0         # a GPU's spec-sheet compute and bandwidth; 0 for CPUs
+    peak_tflops: float = 0.0  # a GPU's spec-sheet compute and bandwidth; 0 for CPUs
     memory_gbps: float = 0.0
     stress: str = ""
     stress_intensity: float = 0.0

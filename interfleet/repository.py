@@ -28,14 +28,14 @@ class RepositoryError(ValueError):
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
-    path: Path                    # the model.onnx file
+    path: Path  # the model.onnx file
     slo_ms: float
     max_batch_size: int
     version: str = "1"
     description: str = ""
     flops_per_sample: int = 0
     parameter_count: int = 0
-    batching: dict = field(default_factory=dict)   # policy, max_batch_size, late, policy arguments
+    batching: dict = field(default_factory=dict)  # policy, max_batch_size, late, policy arguments
 
 
 def load_spec(repository: Path, name: str) -> ModelSpec:

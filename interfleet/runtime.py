@@ -47,13 +47,15 @@ class _ClientGoneFilter(logging.Filter):
         if self.dropped == 1:
             logging.getLogger(__name__).info(
                 "an answer could not be sent: the client had gone (deadline passed or cancelled); "
-                "further such events are not logged")
+                "further such events are not logged"
+            )
         return False
 
 
 def configure_logging(level: str, name: str) -> None:
     logging.basicConfig(
-        level=level.upper(), format=f"%(asctime)s %(levelname)s {name} %(name)s: %(message)s",
+        level=level.upper(),
+        format=f"%(asctime)s %(levelname)s {name} %(name)s: %(message)s",
     )
     logging.getLogger("grpc._cython.cygrpc").addFilter(_ClientGoneFilter())
 

@@ -13,7 +13,7 @@ import collections
 import statistics
 from collections.abc import Iterable
 
-WINDOW = 50          # lone runs kept: recent enough to follow a device that changed, enough for a median
+WINDOW = 50  # lone runs kept: recent enough to follow a device that changed, enough for a median
 
 
 def solo_latency(samples: Iterable[float]) -> float:

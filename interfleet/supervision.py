@@ -31,8 +31,12 @@ MAX_BACKOFF_S = 5.0
 class Supervisor:
     """The loops of one service, their error counts, and whether the service should serve."""
 
-    def __init__(self, fail_after: int = 5, on_health: Callable[[bool], Awaitable[None]] | None = None,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep):
+    def __init__(
+        self,
+        fail_after: int = 5,
+        on_health: Callable[[bool], Awaitable[None]] | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ):
         self.fail_after = fail_after
         self.errors: collections.Counter[str] = collections.Counter()
         self.failing: set[str] = set()
@@ -48,8 +52,13 @@ class Supervisor:
     def healthy(self) -> bool:
         return not self.failing
 
-    def loop(self, name: str, body: Callable[[], Awaitable[None]], every_s: float = 0.0,
-             on_error: Callable[[BaseException], None] | None = None) -> SupervisedLoop:
+    def loop(
+        self,
+        name: str,
+        body: Callable[[], Awaitable[None]],
+        every_s: float = 0.0,
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> SupervisedLoop:
         """A loop that awaits `body()` every `every_s` seconds (back to back when 0), started now."""
         supervised = SupervisedLoop(self, name, body, every_s, on_error)
         self._loops.append(supervised)
@@ -71,8 +80,11 @@ class Supervisor:
         if in_a_row >= self.fail_after and name not in self.failing:
             was_healthy = self.healthy
             self.failing.add(name)
-            log.error("loop %s failed %d times in a row: service health is NOT_SERVING until it recovers",
-                      name, in_a_row)
+            log.error(
+                "loop %s failed %d times in a row: service health is NOT_SERVING until it recovers",
+                name,
+                in_a_row,
+            )
             if was_healthy:
                 await self._tell(False)
         return min(MAX_BACKOFF_S, 0.05 * 2 ** (in_a_row - 1))
@@ -88,15 +100,21 @@ class Supervisor:
         if self.on_health is not None:
             try:
                 await self.on_health(serving)
-            except Exception:  # noqa: BLE001 - health reporting must not take the loop down with it
+            except Exception:
                 log.exception("could not set health to %s", "SERVING" if serving else "NOT_SERVING")
 
 
 class SupervisedLoop:
     """One named loop under a `Supervisor`; see the module docstring for what it survives."""
 
-    def __init__(self, supervisor: Supervisor, name: str, body: Callable[[], Awaitable[None]], every_s: float,
-                 on_error: Callable[[BaseException], None] | None):
+    def __init__(
+        self,
+        supervisor: Supervisor,
+        name: str,
+        body: Callable[[], Awaitable[None]],
+        every_s: float,
+        on_error: Callable[[BaseException], None] | None,
+    ):
         self.name = name
         self._supervisor = supervisor
         self._body = body
@@ -114,8 +132,9 @@ class SupervisedLoop:
             self._task.cancel()
             _, stuck = await asyncio.wait([self._task], timeout=timeout_s)
             if stuck:
-                log.warning("loop %s did not stop within %.1f s of being cancelled; left behind", self.name,
-                            timeout_s)
+                log.warning(
+                    "loop %s did not stop within %.1f s of being cancelled; left behind", self.name, timeout_s
+                )
             self._task = None
 
     async def _run(self) -> None:
@@ -137,7 +156,7 @@ class SupervisedLoop:
                 if self._on_error is not None:
                     try:
                         self._on_error(exc)
-                    except Exception:  # noqa: BLE001 - a failing clean-up must not end the loop either
+                    except Exception:
                         log.exception("loop %s: its error handler failed too", self.name)
                 await supervisor._sleep(await supervisor._failed(self.name, in_a_row))
                 continue
@@ -148,11 +167,14 @@ class SupervisedLoop:
 
 def loop_metrics(supervisor: Supervisor) -> Iterator[Metric]:
     """The supervisor's state for a service's /metrics collector."""
-    errors = CounterMetricFamily("interfleet_loop_errors", "Unexpected errors in a background loop (it went on)",
-                                 labels=["loop"])
-    failing = GaugeMetricFamily("interfleet_loop_failing",
-                                "1 while a background loop keeps failing (health is NOT_SERVING meanwhile)",
-                                labels=["loop"])
+    errors = CounterMetricFamily(
+        "interfleet_loop_errors", "Unexpected errors in a background loop (it went on)", labels=["loop"]
+    )
+    failing = GaugeMetricFamily(
+        "interfleet_loop_failing",
+        "1 while a background loop keeps failing (health is NOT_SERVING meanwhile)",
+        labels=["loop"],
+    )
     for loop in supervisor.names:
         errors.add_metric([loop], supervisor.errors[loop])
         failing.add_metric([loop], int(loop in supervisor.failing))

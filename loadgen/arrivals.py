@@ -34,11 +34,13 @@ class ArrivalSpec:
     params: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def parse(cls, text: str) -> "ArrivalSpec":
+    def parse(cls, text: str) -> ArrivalSpec:
         kind, _, rest = text.partition(":")
         kind = kind.strip().lower()
         if kind not in SYNTHETIC + REPLAY:
-            raise LoadgenError(f"unknown trace kind {kind!r} in {text!r} (kinds: {', '.join(SYNTHETIC + REPLAY)})")
+            raise LoadgenError(
+                f"unknown trace kind {kind!r} in {text!r} (kinds: {', '.join(SYNTHETIC + REPLAY)})"
+            )
         params = {}
         for item in filter(None, (p.strip() for p in rest.split(","))):
             key, eq, value = item.partition("=")
@@ -55,7 +57,9 @@ class ArrivalSpec:
         try:
             value = float(self.params[key])
         except ValueError:
-            raise LoadgenError(f"trace '{self.kind}': {key} must be a number, got {self.params[key]!r}") from None
+            raise LoadgenError(
+                f"trace '{self.kind}': {key} must be a number, got {self.params[key]!r}"
+            ) from None
         if value < 0:
             raise LoadgenError(f"trace '{self.kind}': {key} must be >= 0")
         return value
@@ -87,8 +91,9 @@ def renewal(draw: Callable[[int], np.ndarray], rate: float, duration: float) -> 
     return times[times < duration]
 
 
-def on_off(on_rate: float, off_rate: float, on_s: float, off_s: float, duration: float,
-           rng: np.random.Generator) -> np.ndarray:
+def on_off(
+    on_rate: float, off_rate: float, on_s: float, off_s: float, duration: float, rng: np.random.Generator
+) -> np.ndarray:
     """A two-state Markov-modulated Poisson process starting in the on state."""
     if on_s <= 0 or off_s <= 0:
         raise LoadgenError("onoff: on_s and off_s must be > 0")
@@ -103,8 +108,9 @@ def on_off(on_rate: float, off_rate: float, on_s: float, off_s: float, duration:
     return np.concatenate(pieces) if pieces else np.empty(0)
 
 
-def thinned(rate_at: Callable[[np.ndarray], np.ndarray], peak: float, duration: float,
-            rng: np.random.Generator) -> np.ndarray:
+def thinned(
+    rate_at: Callable[[np.ndarray], np.ndarray], peak: float, duration: float, rng: np.random.Generator
+) -> np.ndarray:
     candidates = poisson(peak, duration, rng)
     keep = rng.random(len(candidates)) * peak < rate_at(candidates)
     return candidates[keep]
@@ -116,15 +122,29 @@ def synthetic_times(spec: ArrivalSpec, duration: float, rng: np.random.Generator
     if spec.kind == "gamma":
         return gamma(spec.number("rate"), spec.number("cv", 1.0), duration, rng)
     if spec.kind == "onoff":
-        return on_off(spec.number("on_rate"), spec.number("off_rate", 0.0), spec.number("on_s", 1.0),
-                      spec.number("off_s", 1.0), duration, rng)
+        return on_off(
+            spec.number("on_rate"),
+            spec.number("off_rate", 0.0),
+            spec.number("on_s", 1.0),
+            spec.number("off_s", 1.0),
+            duration,
+            rng,
+        )
     if spec.kind == "ramp":
         start, end = spec.number("start"), spec.number("end")
         return thinned(lambda t: start + (end - start) * t / duration, max(start, end), duration, rng)
     if spec.kind == "diurnal":
-        mean, amplitude, period = spec.number("mean"), spec.number("amplitude", 0.5), spec.number("period_s", 60.0)
+        mean, amplitude, period = (
+            spec.number("mean"),
+            spec.number("amplitude", 0.5),
+            spec.number("period_s", 60.0),
+        )
         if amplitude > 1:
             raise LoadgenError("diurnal: amplitude is a fraction of the mean, at most 1")
-        return thinned(lambda t: mean * (1 + amplitude * np.sin(2 * np.pi * t / period)),
-                       mean * (1 + amplitude), duration, rng)
+        return thinned(
+            lambda t: mean * (1 + amplitude * np.sin(2 * np.pi * t / period)),
+            mean * (1 + amplitude),
+            duration,
+            rng,
+        )
     raise LoadgenError(f"'{spec.kind}' is a replayed trace, not a synthetic process")

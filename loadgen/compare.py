@@ -11,7 +11,16 @@ import numpy as np
 from loadgen.errors import LoadgenError
 from loadgen.report import ROWS_FILE, SUMMARY_FILE
 
-METRICS = ("offered_rps", "throughput_rps", "goodput_rps", "slo_attainment", "p50_ms", "p90_ms", "p99_ms", "max_ms")
+METRICS = (
+    "offered_rps",
+    "throughput_rps",
+    "goodput_rps",
+    "slo_attainment",
+    "p50_ms",
+    "p90_ms",
+    "p99_ms",
+    "max_ms",
+)
 
 
 def load_run(folder: Path) -> dict:

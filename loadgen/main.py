@@ -20,12 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from interfleet.errors import ConfigError
-
 from interfleet.config import build_config, cli_values, config_class, env_aliases, load_file
-from loadgen.errors import LoadgenError
+from interfleet.errors import ConfigError
 from interfleet.security.client import ClientAccess
 from interfleet.security.tls import TlsFiles
+from loadgen.errors import LoadgenError
 
 log = logging.getLogger(__name__)
 SEND_LAG_WARN_MS = 1.0
@@ -35,18 +34,18 @@ SEND_LAG_WARN_MS = 1.0
 class LoadgenConfig:
     target: str = "127.0.0.1:8001"
     trace: str = "poisson:rate=50"
-    models: str = ""                 # name[=weight],... ; a CSV trace names its own models
-    slo: str = ""                    # "ms" for all, or name=ms,... ; default: each model's configured SLO
+    models: str = ""  # name[=weight],... ; a CSV trace names its own models
+    slo: str = ""  # "ms" for all, or name=ms,... ; default: each model's configured SLO
     duration: float = 10.0
     seed: int = 0
     time_scale: float = 1.0
-    deadline: bool = False           # send each request with a gRPC deadline equal to its SLO
+    deadline: bool = False  # send each request with a gRPC deadline equal to its SLO
     out: str = "results/loadgen"
     progress: bool = True
-    tls_ca: str | None = None        # the target serves TLS: verify it against this CA
-    tls_cert: str | None = None      # client certificate and key, where the target requires mTLS
+    tls_ca: str | None = None  # the target serves TLS: verify it against this CA
+    tls_cert: str | None = None  # client certificate and key, where the target requires mTLS
     tls_key: str | None = None
-    token: str | None = field(default=None, metadata=env_aliases("INTERFLEET_TOKEN"))   # bearer token
+    token: str | None = field(default=None, metadata=env_aliases("INTERFLEET_TOKEN"))  # bearer token
 
     @property
     def access(self) -> ClientAccess:
@@ -54,21 +53,32 @@ class LoadgenConfig:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("mode", nargs="?", choices=["run", "compare"], default="run",
-                        help="run (default) or compare DIR...")
+    parser.add_argument(
+        "mode", nargs="?", choices=["run", "compare"], default="run", help="run (default) or compare DIR..."
+    )
     parser.add_argument("folders", nargs="*", help="compare: output folders of earlier runs")
     parser.add_argument("--config", help="experiment file with the keys below")
     parser.add_argument("--target", help="host:port of a KServe v2 gRPC endpoint (default 127.0.0.1:8001)")
-    parser.add_argument("--trace", help="poisson:rate=R | gamma:rate=R,cv=C | onoff:on_rate=..,off_rate=..,on_s=..,"
-                        "off_s=.. | ramp:start=..,end=.. | diurnal:mean=..,amplitude=..,period_s=.. | "
-                        "csv:path=F | azure:path=F[,minutes=N]")
+    parser.add_argument(
+        "--trace",
+        help="poisson:rate=R | gamma:rate=R,cv=C | onoff:on_rate=..,off_rate=..,on_s=..,"
+        "off_s=.. | ramp:start=..,end=.. | diurnal:mean=..,amplitude=..,period_s=.. | "
+        "csv:path=F | azure:path=F[,minutes=N]",
+    )
     parser.add_argument("--models", help="model mix, name[=weight],...")
     parser.add_argument("--slo", help="SLO override: ms for all models, or name=ms,...")
     parser.add_argument("--duration", type=float, help="seconds")
     parser.add_argument("--seed", type=int)
-    parser.add_argument("--time-scale", dest="time_scale", type=float, help="stretch (>1) or compress (<1) time")
-    parser.add_argument("--deadline", action="store_const", const=True, default=None,
-                        help="give each request a gRPC deadline equal to its SLO")
+    parser.add_argument(
+        "--time-scale", dest="time_scale", type=float, help="stretch (>1) or compress (<1) time"
+    )
+    parser.add_argument(
+        "--deadline",
+        action="store_const",
+        const=True,
+        default=None,
+        help="give each request a gRPC deadline equal to its SLO",
+    )
     parser.add_argument("--out", help="output folder (default results/loadgen)")
     parser.add_argument("--tls-ca", dest="tls_ca", help="the target serves TLS: verify it against this CA")
     parser.add_argument("--tls-cert", dest="tls_cert", help="client certificate (the target requires mTLS)")
@@ -88,15 +98,22 @@ def run(args: argparse.Namespace) -> None:
             return
         if args.folders:
             raise LoadgenError(f"unexpected arguments: {' '.join(args.folders)}")
-        config = build_config(LoadgenConfig, cli=cli_values(args, LoadgenConfig), env=dict(os.environ),
-                              env_prefix="INTERFLEET_LOADGEN_",
-                              file=load_file(args.config), file_name=args.config or "config file")
+        config = build_config(
+            LoadgenConfig,
+            cli=cli_values(args, LoadgenConfig),
+            env=dict(os.environ),
+            env_prefix="INTERFLEET_LOADGEN_",
+            file=load_file(args.config),
+            file_name=args.config or "config file",
+        )
         summary_text, lag_p99 = execute(config)
         print(summary_text)
         if lag_p99 is not None and lag_p99 > SEND_LAG_WARN_MS:
-            print(f"WARNING: send-lag p99 {lag_p99:.2f} ms exceeds {SEND_LAG_WARN_MS} ms: the generator, not the "
-                  "server, may be limiting this run; lower the rate or run the generator on another machine",
-                  file=sys.stderr)
+            print(
+                f"WARNING: send-lag p99 {lag_p99:.2f} ms exceeds {SEND_LAG_WARN_MS} ms: the generator, not the "
+                "server, may be limiting this run; lower the rate or run the generator on another machine",
+                file=sys.stderr,
+            )
     except (LoadgenError, ConfigError) as exc:
         sys.exit(f"interfleet loadgen: {exc}")
 
@@ -137,7 +154,7 @@ def execute(config: LoadgenConfig) -> tuple[str, float | None]:
     target.check_live()
 
     def slo_of(model: str) -> float:
-        target.metadata(model)   # rejects unknown models, naming what the target serves
+        target.metadata(model)  # rejects unknown models, naming what the target serves
         return slo_each.get(model) or slo_all or target.slo_ms(model)
 
     schedule = build_schedule(spec, mix, slo_of, config.duration, config.seed, config.time_scale)
@@ -151,6 +168,8 @@ def execute(config: LoadgenConfig) -> tuple[str, float | None]:
     report.write_summary(out / report.SUMMARY_FILE, summary)
     plots.latency_cdf(out / plots.CDF_FILE, schedule, outcomes)
     plots.timeline(out / plots.TIMELINE_FILE, schedule, outcomes)
-    text = report.format_table(summary) + f"\nwritten to {out}/ ({report.ROWS_FILE}, {report.SUMMARY_FILE}, " \
+    text = (
+        report.format_table(summary) + f"\nwritten to {out}/ ({report.ROWS_FILE}, {report.SUMMARY_FILE}, "
         f"{plots.CDF_FILE}, {plots.TIMELINE_FILE})"
+    )
     return text, summary["send_lag"]["p99_ms"]

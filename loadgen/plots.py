@@ -7,11 +7,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # files only; no display here or in CI
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from loadgen.schedule import Schedule  # noqa: E402
-from loadgen.sender import Outcomes  # noqa: E402
+from loadgen.schedule import Schedule
+from loadgen.sender import Outcomes
 
 CDF_FILE = "latency_cdf.png"
 TIMELINE_FILE = "timeline.png"
@@ -43,7 +43,9 @@ def latency_cdf(path: Path, schedule: Schedule, outcomes: Outcomes) -> None:
         plot_cdf(ax, outcomes.latency_s[mask] * 1e3, model)
         slos = np.unique(schedule.slo_ms[schedule.model_index == index])
         if len(slos) == 1:
-            ax.axvline(slos[0], linestyle=":", linewidth=1, color=ax.lines[-1].get_color() if ax.lines else None)
+            ax.axvline(
+                slos[0], linestyle=":", linewidth=1, color=ax.lines[-1].get_color() if ax.lines else None
+            )
     finish_cdf(fig, ax, path, "Latency CDF per model", "latency from scheduled send (ms); dotted: SLO")
 
 
@@ -55,8 +57,12 @@ def timeline(path: Path, schedule: Schedule, outcomes: Outcomes, bin_s: float = 
     finished = schedule.times + np.nan_to_num(outcomes.latency_s, nan=np.inf)
     answered, _ = np.histogram(finished[ok], edges)
     which = np.digitize(schedule.times, edges) - 1
-    p99 = [np.percentile(outcomes.latency_s[(which == b) & ok] * 1e3, 99) if ((which == b) & ok).any() else np.nan
-           for b in range(len(centres))]
+    p99 = [
+        np.percentile(outcomes.latency_s[(which == b) & ok] * 1e3, 99)
+        if ((which == b) & ok).any()
+        else np.nan
+        for b in range(len(centres))
+    ]
     fig, ax = plt.subplots(figsize=(8, 4.5))
     ax.plot(centres, offered / bin_s, label="offered (req/s)")
     ax.plot(centres, answered / bin_s, label="throughput (req/s)")

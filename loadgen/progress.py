@@ -18,8 +18,9 @@ class ProgressDisplay:
     def __init__(self, schedule: Schedule, outcomes: Outcomes):
         self._schedule = schedule
         self._outcomes = outcomes
-        self._progress = Progress(TextColumn("[bold]loadgen"), BarColumn(), TimeElapsedColumn(),
-                                  TextColumn("{task.fields[stats]}"))
+        self._progress = Progress(
+            TextColumn("[bold]loadgen"), BarColumn(), TimeElapsedColumn(), TextColumn("{task.fields[stats]}")
+        )
         self._task_id = None
         self._updater: asyncio.Task | None = None
 
@@ -34,12 +35,17 @@ class ProgressDisplay:
         sent, answered = int(sent_mask.sum()), int(answered_mask.sum())
         errors = sum(1 for s in self._outcomes.status if s not in ("OK", "NOT_SENT"))
         recent = np.flatnonzero(sent_mask)[-1] if sent else 0
-        horizon = np.searchsorted(self._schedule.times, self._schedule.times[recent] - RECENT_S) if sent else 0
-        window = self._outcomes.latency_s[horizon:recent + 1]
+        horizon = (
+            np.searchsorted(self._schedule.times, self._schedule.times[recent] - RECENT_S) if sent else 0
+        )
+        window = self._outcomes.latency_s[horizon : recent + 1]
         window = window[~np.isnan(window)]
         p99 = f"{np.percentile(window, 99) * 1e3:.1f} ms" if len(window) else "-"
-        self._progress.update(self._task_id, completed=answered,
-                              stats=f"sent {sent}  answered {answered}  p99 {p99}  errors {errors}")
+        self._progress.update(
+            self._task_id,
+            completed=answered,
+            stats=f"sent {sent}  answered {answered}  p99 {p99}  errors {errors}",
+        )
 
     async def _update_forever(self) -> None:
         while True:

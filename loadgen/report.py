@@ -30,17 +30,23 @@ def write_rows(path: Path, schedule: Schedule, outcomes: Outcomes) -> None:
         writer = csv.writer(handle)
         writer.writerow(ROW_FIELDS)
         for i in range(len(schedule)):
-            writer.writerow([
-                i, f"{schedule.times[i]:.6f}", schedule.models[schedule.model_index[i]], f"{schedule.slo_ms[i]:g}",
-                "" if np.isnan(outcomes.latency_s[i]) else f"{outcomes.latency_s[i] * 1e3:.4f}",
-                outcomes.status[i], outcomes.worker[i],
-                "" if np.isnan(outcomes.send_lag_s[i]) else f"{outcomes.send_lag_s[i] * 1e3:.4f}",
-            ])
+            writer.writerow(
+                [
+                    i,
+                    f"{schedule.times[i]:.6f}",
+                    schedule.models[schedule.model_index[i]],
+                    f"{schedule.slo_ms[i]:g}",
+                    "" if np.isnan(outcomes.latency_s[i]) else f"{outcomes.latency_s[i] * 1e3:.4f}",
+                    outcomes.status[i],
+                    outcomes.worker[i],
+                    "" if np.isnan(outcomes.send_lag_s[i]) else f"{outcomes.send_lag_s[i] * 1e3:.4f}",
+                ]
+            )
 
 
 @dataclass(frozen=True)
 class Selection:
-    latency_ms: np.ndarray    # latencies of the selected requests (NaN: not answered)
+    latency_ms: np.ndarray  # latencies of the selected requests (NaN: not answered)
     slo_ms: np.ndarray
     status: list[str]
 
@@ -57,11 +63,16 @@ def summarise_selection(sel: Selection, duration: float, span: float) -> dict:
         return float(np.percentile(answered, q)) if len(answered) else None
 
     return {
-        "scheduled": scheduled, "ok": int(ok.sum()), "errors": dict(sorted(errors.items())),
-        "offered_rps": scheduled / duration, "throughput_rps": float(ok.sum()) / span,
+        "scheduled": scheduled,
+        "ok": int(ok.sum()),
+        "errors": dict(sorted(errors.items())),
+        "offered_rps": scheduled / duration,
+        "throughput_rps": float(ok.sum()) / span,
         "goodput_rps": float(within.sum()) / span,
         "slo_attainment": float(within.sum()) / scheduled if scheduled else None,
-        "p50_ms": pct(50), "p90_ms": pct(90), "p99_ms": pct(99),
+        "p50_ms": pct(50),
+        "p90_ms": pct(90),
+        "p99_ms": pct(99),
         "max_ms": float(answered.max()) if len(answered) else None,
     }
 
@@ -76,16 +87,31 @@ def summarise(schedule: Schedule, outcomes: Outcomes, target: str, trace: str, s
         picked = np.flatnonzero(mask)
         per_model[model] = summarise_selection(
             Selection(latency_ms[mask], schedule.slo_ms[mask], [outcomes.status[i] for i in picked]),
-            schedule.duration, span)
-    overall = summarise_selection(Selection(latency_ms, schedule.slo_ms, outcomes.status), schedule.duration, span)
+            schedule.duration,
+            span,
+        )
+    overall = summarise_selection(
+        Selection(latency_ms, schedule.slo_ms, outcomes.status), schedule.duration, span
+    )
     lag_ms = outcomes.send_lag_s[~np.isnan(outcomes.send_lag_s)] * 1e3
-    lag = {"p50_ms": float(np.percentile(lag_ms, 50)) if len(lag_ms) else None,
-           "p99_ms": float(np.percentile(lag_ms, 99)) if len(lag_ms) else None,
-           "max_ms": float(lag_ms.max()) if len(lag_ms) else None}
+    lag = {
+        "p50_ms": float(np.percentile(lag_ms, 50)) if len(lag_ms) else None,
+        "p99_ms": float(np.percentile(lag_ms, 99)) if len(lag_ms) else None,
+        "max_ms": float(lag_ms.max()) if len(lag_ms) else None,
+    }
     served = collections.Counter(w for w in outcomes.worker if w)
-    return {"target": target, "trace": trace, "seed": seed, "started_at": outcomes.started_at,
-            "duration_s": schedule.duration, "span_s": span,
-            "overall": overall, "models": per_model, "send_lag": lag, "served_by": dict(sorted(served.items()))}
+    return {
+        "target": target,
+        "trace": trace,
+        "seed": seed,
+        "started_at": outcomes.started_at,
+        "duration_s": schedule.duration,
+        "span_s": span,
+        "overall": overall,
+        "models": per_model,
+        "send_lag": lag,
+        "served_by": dict(sorted(served.items())),
+    }
 
 
 def write_summary(path: Path, summary: dict) -> None:
@@ -93,20 +119,28 @@ def write_summary(path: Path, summary: dict) -> None:
 
 
 def format_table(summary: dict) -> str:
-    header = (f"{'model':<14}{'sched':>7}{'ok':>7}{'offered/s':>10}{'tput/s':>9}{'good/s':>9}{'SLO%':>7}"
-              f"{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'max ms':>9}  errors")
+    header = (
+        f"{'model':<14}{'sched':>7}{'ok':>7}{'offered/s':>10}{'tput/s':>9}{'good/s':>9}{'SLO%':>7}"
+        f"{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'max ms':>9}  errors"
+    )
     lines = [header]
     for name, s in [*summary["models"].items(), ("overall", summary["overall"])]:
+
         def ms(v):
             return f"{v:>9.2f}" if v is not None else f"{'-':>9}"
+
         attainment = f"{100 * s['slo_attainment']:>6.1f}%" if s["slo_attainment"] is not None else f"{'-':>7}"
         errors = ", ".join(f"{k}={v}" for k, v in s["errors"].items()) or "-"
-        lines.append(f"{name:<14}{s['scheduled']:>7}{s['ok']:>7}{s['offered_rps']:>10.1f}{s['throughput_rps']:>9.1f}"
-                     f"{s['goodput_rps']:>9.1f}{attainment}{ms(s['p50_ms'])}{ms(s['p90_ms'])}{ms(s['p99_ms'])}"
-                     f"{ms(s['max_ms'])}  {errors}")
+        lines.append(
+            f"{name:<14}{s['scheduled']:>7}{s['ok']:>7}{s['offered_rps']:>10.1f}{s['throughput_rps']:>9.1f}"
+            f"{s['goodput_rps']:>9.1f}{attainment}{ms(s['p50_ms'])}{ms(s['p90_ms'])}{ms(s['p99_ms'])}"
+            f"{ms(s['max_ms'])}  {errors}"
+        )
     lag = summary["send_lag"]
     if lag["p99_ms"] is not None:
-        lines.append(f"send lag: p50 {lag['p50_ms']:.3f} ms, p99 {lag['p99_ms']:.3f} ms, max {lag['max_ms']:.3f} ms")
+        lines.append(
+            f"send lag: p50 {lag['p50_ms']:.3f} ms, p99 {lag['p99_ms']:.3f} ms, max {lag['max_ms']:.3f} ms"
+        )
     if summary["served_by"]:
         lines.append("served by: " + ", ".join(f"{w}={n}" for w, n in summary["served_by"].items()))
     return "\n".join(lines)

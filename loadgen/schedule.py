@@ -19,9 +19,9 @@ from loadgen.traces import read_azure_trace, read_csv_trace
 
 @dataclass(frozen=True)
 class Schedule:
-    times: np.ndarray            # seconds from the start, sorted
-    model_index: np.ndarray      # index into `models`
-    slo_ms: np.ndarray           # per request
+    times: np.ndarray  # seconds from the start, sorted
+    model_index: np.ndarray  # index into `models`
+    slo_ms: np.ndarray  # per request
     models: tuple[str, ...]
     duration: float
 
@@ -48,7 +48,11 @@ def parse_mix(text: str) -> dict[str, float]:
 
 
 def build_schedule(
-    spec: ArrivalSpec, mix: dict[str, float], slo_of: Callable[[str], float], duration: float, seed: int,
+    spec: ArrivalSpec,
+    mix: dict[str, float],
+    slo_of: Callable[[str], float],
+    duration: float,
+    seed: int,
     time_scale: float = 1.0,
 ) -> Schedule:
     """`slo_of(model)` gives a model's SLO (and rejects unknown models); a trace's own per-request SLO wins.

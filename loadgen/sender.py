@@ -32,13 +32,13 @@ class Outcomes:
     """Per-request results, as arrays indexed like the schedule."""
 
     send_lag_s: np.ndarray
-    latency_s: np.ndarray          # from scheduled send time to response; NaN if never answered
-    status: list[str]              # "OK" or a gRPC status name
+    latency_s: np.ndarray  # from scheduled send time to response; NaN if never answered
+    status: list[str]  # "OK" or a gRPC status name
     worker: list[str]
-    started_at: float = 0.0        # unix time of the schedule's zero, to line runs up with outside events
+    started_at: float = 0.0  # unix time of the schedule's zero, to line runs up with outside events
 
     @classmethod
-    def empty(cls, n: int) -> "Outcomes":
+    def empty(cls, n: int) -> Outcomes:
         return cls(np.full(n, np.nan), np.full(n, np.nan), ["NOT_SENT"] * n, [""] * n)
 
 
@@ -68,8 +68,13 @@ async def send_schedule(
         timeout = schedule.slo_ms[i] / 1e3 if use_deadline else None
         outcomes.send_lag_s[i] = clock() - due
         try:
-            result = await client.infer(model, variants[counters[model] % len(variants)], request_id=str(i),
-                                        client_timeout=timeout, headers=headers)
+            result = await client.infer(
+                model,
+                variants[counters[model] % len(variants)],
+                request_id=str(i),
+                client_timeout=timeout,
+                headers=headers,
+            )
             outcomes.status[i] = "OK"
             outcomes.worker[i] = result.get_response().parameters["worker_id"].string_param
         except InferenceServerException as error:

@@ -9,12 +9,12 @@ import tritonclient.grpc as tc
 import tritonclient.grpc.aio as tc_aio
 from tritonclient.utils import InferenceServerException
 
+from interfleet.security.client import ClientAccess
 from loadgen.errors import LoadgenError
 from loadgen.inputs import random_inputs
 from loadgen.progress import ProgressDisplay
 from loadgen.schedule import Schedule
 from loadgen.sender import Outcomes, send_schedule
-from interfleet.security.client import ClientAccess
 
 CHECK_TIMEOUT_S = 5.0
 
@@ -36,7 +36,9 @@ class Target:
 
     def served_models(self) -> list[str]:
         try:
-            index = self._client.get_model_repository_index(headers=self._headers, client_timeout=CHECK_TIMEOUT_S)
+            index = self._client.get_model_repository_index(
+                headers=self._headers, client_timeout=CHECK_TIMEOUT_S
+            )
             return sorted(m.name for m in index.models)
         except InferenceServerException:
             return []
@@ -44,21 +46,29 @@ class Target:
     @functools.cache
     def metadata(self, model: str):
         try:
-            return self._client.get_model_metadata(model, headers=self._headers, client_timeout=CHECK_TIMEOUT_S)
+            return self._client.get_model_metadata(
+                model, headers=self._headers, client_timeout=CHECK_TIMEOUT_S
+            )
         except InferenceServerException as exc:
             if "NOT_FOUND" in (exc.status() or ""):
                 served = ", ".join(self.served_models()) or "none listed"
                 raise LoadgenError(f"unknown model '{model}': {self.address} serves {served}") from None
-            raise LoadgenError(f"cannot read metadata of '{model}' from {self.address}: {exc.message()}") from None
+            raise LoadgenError(
+                f"cannot read metadata of '{model}' from {self.address}: {exc.message()}"
+            ) from None
 
     def slo_ms(self, model: str) -> float:
         """The SLO the model's config declares (interfleet's `slo_ms` parameter)."""
-        config = self._client.get_model_config(model, headers=self._headers, client_timeout=CHECK_TIMEOUT_S).config
+        config = self._client.get_model_config(
+            model, headers=self._headers, client_timeout=CHECK_TIMEOUT_S
+        ).config
         if "slo_ms" in config.parameters:
             return float(config.parameters["slo_ms"].string_value)
         raise LoadgenError(f"model '{model}' declares no SLO: give --slo {model}=MS")
 
-    async def run(self, schedule: Schedule, rng: np.random.Generator, use_deadline: bool, progress: bool) -> Outcomes:
+    async def run(
+        self, schedule: Schedule, rng: np.random.Generator, use_deadline: bool, progress: bool
+    ) -> Outcomes:
         inputs = {m: random_inputs(self.metadata(m), rng) for m in schedule.models}
         outcomes = Outcomes.empty(len(schedule))
         client = tc_aio.InferenceServerClient(self.address, **self._access.tritonclient_args())

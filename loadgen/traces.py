@@ -27,9 +27,9 @@ AZURE_KEY_COLUMNS = ("HashOwner", "HashApp", "HashFunction", "Trigger")
 
 @dataclass(frozen=True)
 class Replayed:
-    times: np.ndarray                 # seconds, sorted
-    models: list[str]                 # model per request
-    slo_ms: np.ndarray                # per request; NaN where the trace gives none
+    times: np.ndarray  # seconds, sorted
+    models: list[str]  # model per request
+    slo_ms: np.ndarray  # per request; NaN where the trace gives none
 
 
 def _rows(path: Path) -> list[tuple[int, list[str]]]:
@@ -50,7 +50,9 @@ def read_csv_trace(path: Path) -> Replayed:
         if line == 1 and row[0].strip().lower() == "timestamp_s":
             continue
         if len(row) not in (2, 3):
-            raise LoadgenError(f"{path} line {line}: expected timestamp_s,model[,slo_ms], got {len(row)} fields")
+            raise LoadgenError(
+                f"{path} line {line}: expected timestamp_s,model[,slo_ms], got {len(row)} fields"
+            )
         try:
             timestamp = float(row[0])
         except ValueError:
@@ -77,14 +79,18 @@ def read_csv_trace(path: Path) -> Replayed:
     return Replayed(np.asarray(times)[order], [models[i] for i in order], np.asarray(slos)[order])
 
 
-def read_azure_trace(path: Path, mix: list[str], rng: np.random.Generator, minutes: int | None = None) -> Replayed:
+def read_azure_trace(
+    path: Path, mix: list[str], rng: np.random.Generator, minutes: int | None = None
+) -> Replayed:
     rows = _rows(path)
     if not rows:
         raise LoadgenError(f"{path}: empty file")
     _, header = rows[0]
     if tuple(h.strip() for h in header[:4]) != AZURE_KEY_COLUMNS or len(header) < 5:
-        raise LoadgenError(f"{path} line 1: expected the Azure Functions header "
-                           f"{','.join(AZURE_KEY_COLUMNS)},1,2,... ; got {','.join(header[:6])}...")
+        raise LoadgenError(
+            f"{path} line 1: expected the Azure Functions header "
+            f"{','.join(AZURE_KEY_COLUMNS)},1,2,... ; got {','.join(header[:6])}..."
+        )
     width = len(header) - 4 if minutes is None else min(minutes, len(header) - 4)
     counts = []
     for line, row in rows[1:]:
@@ -93,7 +99,7 @@ def read_azure_trace(path: Path, mix: list[str], rng: np.random.Generator, minut
         if len(row) != len(header):
             raise LoadgenError(f"{path} line {line}: {len(row)} fields, the header has {len(header)}")
         try:
-            values = [int(v) for v in row[4:4 + width]]
+            values = [int(v) for v in row[4 : 4 + width]]
         except ValueError:
             raise LoadgenError(f"{path} line {line}: invocation counts must be whole numbers") from None
         if min(values, default=0) < 0:
@@ -102,7 +108,7 @@ def read_azure_trace(path: Path, mix: list[str], rng: np.random.Generator, minut
     if not counts:
         raise LoadgenError(f"{path}: no functions in the trace")
     table = np.asarray(counts, dtype=np.int64)
-    ranking = np.argsort(-table.sum(axis=1), kind="stable")     # most invoked first
+    ranking = np.argsort(-table.sum(axis=1), kind="stable")  # most invoked first
     times, models = [], []
     for rank, function in enumerate(ranking):
         model = mix[rank % len(mix)]

@@ -30,7 +30,7 @@ from scipy.stats import spearmanr
 from predictor.features import FeatureBuilder, placement_of
 from predictor.model import DegradationModel, log_ratio
 
-Predictor = Callable[[list[dict], list[dict]], np.ndarray]   # (train rows, test rows) -> degradation
+Predictor = Callable[[list[dict], list[dict]], np.ndarray]  # (train rows, test rows) -> degradation
 
 
 class Prepared:
@@ -105,14 +105,18 @@ def score(test: list[dict], degradation: np.ndarray) -> dict:
     rhos = []
     for members in groups.values():
         if len(members) >= 3 and np.ptp(measured[members]) > 0:
-            if np.ptp(predicted[members]) == 0:   # a constant prediction ranks nothing
+            if np.ptp(predicted[members]) == 0:  # a constant prediction ranks nothing
                 rhos.append(0.0)
                 continue
             rho = spearmanr(predicted[members], measured[members]).statistic
             if np.isfinite(rho):
                 rhos.append(rho)
-    return {"mape": float(ape.mean()), "p90_ape": float(np.percentile(ape, 90)),
-            "spearman": float(np.mean(rhos)) if rhos else None, "rows": len(test)}
+    return {
+        "mape": float(ape.mean()),
+        "p90_ape": float(np.percentile(ape, 90)),
+        "spearman": float(np.mean(rhos)) if rhos else None,
+        "rows": len(test),
+    }
 
 
 def splits(rows: list[dict], seed: int = 0) -> dict[str, list[tuple[list[dict], list[dict]]]]:
@@ -132,8 +136,12 @@ def splits(rows: list[dict], seed: int = 0) -> dict[str, list[tuple[list[dict], 
         train = [r for r in rows if r["target"] != held and held not in {m for m, _, _ in r["co_runners"]}]
         leave_one_out.append((train, [r for r in rows if r["target"] == held]))
     degree = [([r for r in rows if r["degree"] <= 2], [r for r in rows if r["degree"] == 3])]
-    return {"random (5-fold)": random_split, "grouped by solo (5-fold)": grouped,
-            "leave-one-model-out": leave_one_out, "held-out degree 3": degree}
+    return {
+        "random (5-fold)": random_split,
+        "grouped by solo (5-fold)": grouped,
+        "leave-one-model-out": leave_one_out,
+        "held-out degree 3": degree,
+    }
 
 
 def noise_floor(rows: list[dict]) -> float:
@@ -142,11 +150,15 @@ def noise_floor(rows: list[dict]) -> float:
     Each row's degradation is a ratio of two sample means (co-located over solo); their relative
     standard errors combine, and a normal error's mean absolute value is 0.8 of its deviation.
     """
-    solo = {(r.get("device"), r["target"], r["batch"]): r for r in rows if r["degree"] == 0 and not r["stress"]}
+    solo = {
+        (r.get("device"), r["target"], r["batch"]): r for r in rows if r["degree"] == 0 and not r["stress"]
+    }
     errors = []
     for r in rows:
         reference = solo.get((r.get("device"), r["target"], r["batch"]))
-        parts = [r["samples_ms"]] + ([reference["samples_ms"]] if reference is not None and reference is not r else [])
+        parts = [r["samples_ms"]] + (
+            [reference["samples_ms"]] if reference is not None and reference is not r else []
+        )
         relative = [np.std(s, ddof=1) / np.sqrt(len(s)) / np.mean(s) for s in parts]
         errors.append(np.sqrt(np.sum(np.square(relative))))
     return float(0.8 * np.mean(errors))
@@ -154,9 +166,12 @@ def noise_floor(rows: list[dict]) -> float:
 
 def evaluate(rows: list[dict], builder: FeatureBuilder, seed: int = 0) -> dict:
     prepared = Prepared(rows, builder)
-    methods: dict[str, Predictor] = {"lightgbm": lightgbm_predictor(prepared), "no interference": no_interference,
-                                     "linear (summed load)": linear_on_summed_load,
-                                     "linear per placement": linear_per_group}
+    methods: dict[str, Predictor] = {
+        "lightgbm": lightgbm_predictor(prepared),
+        "no interference": no_interference,
+        "linear (summed load)": linear_on_summed_load,
+        "linear per placement": linear_per_group,
+    }
     report: dict = {"noise floor (MAPE of a perfect predictor)": noise_floor(rows)}
     for split_name, parts in splits(rows, seed).items():
         if not any(test and train for train, test in parts):
@@ -184,6 +199,8 @@ def format_report(report: dict) -> str:
             continue
         for method, m in methods.items():
             rho = f"{m['spearman']:.3f}" if m["spearman"] is not None else "-"
-            lines.append(f"{split_name:<26}{method:<22}{100 * m['mape']:>7.1f}%{100 * m['p90_ape']:>8.1f}%"
-                         f"{rho:>10}{m['rows']:>6}")
+            lines.append(
+                f"{split_name:<26}{method:<22}{100 * m['mape']:>7.1f}%{100 * m['p90_ape']:>8.1f}%"
+                f"{rho:>10}{m['rows']:>6}"
+            )
     return "\n".join(lines)

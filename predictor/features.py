@@ -27,18 +27,32 @@ import numpy as np
 
 from interfleet.graph_features import GraphFeatures, model_features
 from interfleet.placement import CoRunner, Placement
-from predictor.stressor import KINDS
 from interfleet.repository import load_spec
+from predictor.stressor import KINDS
 
 _WEIGHTED = ("flops", "param_bytes", "activation_bytes", "arithmetic_intensity")
 
 FEATURE_NAMES: tuple[str, ...] = (
-    "t_log_flops", "t_log_param_bytes", "t_log_activation_bytes", "t_conv_share", "t_matmul_share",
-    "t_log_intensity", "t_batch", "t_log_solo_ms",
-    "co_count", "co_load_sum", "co_load_max",
+    "t_log_flops",
+    "t_log_param_bytes",
+    "t_log_activation_bytes",
+    "t_conv_share",
+    "t_matmul_share",
+    "t_log_intensity",
+    "t_batch",
+    "t_log_solo_ms",
+    "co_count",
+    "co_load_sum",
+    "co_load_max",
     *(f"co_{name}_{agg}" for name in _WEIGHTED for agg in ("sum", "max")),
     *(f"stress_{kind}" for kind in KINDS),
-    "d_cores", "d_threads", "d_log_l2", "d_log_l3", "d_shared_workers", "d_log_tflops", "d_log_memory_gbps",
+    "d_cores",
+    "d_threads",
+    "d_log_l2",
+    "d_log_l3",
+    "d_shared_workers",
+    "d_log_tflops",
+    "d_log_memory_gbps",
     "oversubscription",
 )
 
@@ -49,11 +63,11 @@ class FeatureBuilder:
     def __init__(self, repository: Path):
         self._repository = Path(repository)
 
-    @functools.lru_cache(maxsize=None)
+    @functools.cache
     def graph(self, model: str, batch: int) -> GraphFeatures:
         return model_features(load_spec(self._repository, model).path, batch)
 
-    @functools.lru_cache(maxsize=None)
+    @functools.cache
     def _weighable(self, model: str, batch: int) -> tuple[float, ...]:
         """The graph features that co-runners contribute weighted by their load, in _WEIGHTED's order."""
         graph = self.graph(model, batch)
@@ -63,17 +77,35 @@ class FeatureBuilder:
         t = self.graph(p.target, p.batch)
         loads = [c.load for c in p.co_runners]
         per_runner = [(c.load, self._weighable(c.model, c.batch)) for c in p.co_runners]
-        weighted = {name: [load * features[k] for load, features in per_runner] for k, name in enumerate(_WEIGHTED)}
+        weighted = {
+            name: [load * features[k] for load, features in per_runner] for k, name in enumerate(_WEIGHTED)
+        }
         return [
-            math.log(t.flops), math.log1p(t.param_bytes), math.log1p(t.activation_bytes), t.conv_flop_share,
-            t.matmul_flop_share, math.log(t.arithmetic_intensity), float(p.batch), math.log(p.solo_ms),
+            math.log(t.flops),
+            math.log1p(t.param_bytes),
+            math.log1p(t.activation_bytes),
+            t.conv_flop_share,
+            t.matmul_flop_share,
+            math.log(t.arithmetic_intensity),
+            float(p.batch),
+            math.log(p.solo_ms),
             # math.fsum is exactly rounded, so the sums do not depend on the co-runners' order.
-            float(len(p.co_runners)), math.fsum(loads), max(loads, default=0.0),
-            *(v for name in _WEIGHTED for v in (math.log1p(math.fsum(weighted[name])),
-                                                 math.log1p(max(weighted[name], default=0.0)))),
+            float(len(p.co_runners)),
+            math.fsum(loads),
+            max(loads, default=0.0),
+            *(
+                v
+                for name in _WEIGHTED
+                for v in (math.log1p(math.fsum(weighted[name])), math.log1p(max(weighted[name], default=0.0)))
+            ),
             *(p.stress_intensity if p.stress == kind else 0.0 for kind in KINDS),
-            float(p.cores), float(p.threads), math.log1p(p.l2_bytes), math.log1p(p.l3_bytes),
-            float(p.shared_workers), math.log1p(p.peak_tflops), math.log1p(p.memory_gbps),
+            float(p.cores),
+            float(p.threads),
+            math.log1p(p.l2_bytes),
+            math.log1p(p.l3_bytes),
+            float(p.shared_workers),
+            math.log1p(p.peak_tflops),
+            math.log1p(p.memory_gbps),
             # Threads wanting the cores per core: co-runners (and a stressor) time-slice a core set.
             p.threads * (1.0 + math.fsum(loads) + p.stress_intensity) / p.cores,
         ]
@@ -85,20 +117,39 @@ class FeatureBuilder:
 def placement_of(row: dict) -> Placement:
     """A dataset row (profiled, or made online) as a placement."""
     return Placement(
-        target=row["target"], batch=row["batch"], solo_ms=row["solo_ms"],
+        target=row["target"],
+        batch=row["batch"],
+        solo_ms=row["solo_ms"],
         co_runners=tuple(CoRunner(m, int(b), float(load)) for m, b, load in row["co_runners"]),
-        cores=row["cores"], threads=row["threads"], l2_bytes=row["l2_bytes"], l3_bytes=row["l3_bytes"],
-        peak_tflops=row.get("peak_tflops", 0.0), memory_gbps=row.get("memory_gbps", 0.0),
-        stress=row["stress"], stress_intensity=row["stress_intensity"],
+        cores=row["cores"],
+        threads=row["threads"],
+        l2_bytes=row["l2_bytes"],
+        l3_bytes=row["l3_bytes"],
+        peak_tflops=row.get("peak_tflops", 0.0),
+        memory_gbps=row.get("memory_gbps", 0.0),
+        stress=row["stress"],
+        stress_intensity=row["stress_intensity"],
     )
 
 
 def row_of(p: Placement, device: str, samples_ms: Sequence[float]) -> dict:
     """A placement with its measured latencies as a dataset row (`placement_of`'s inverse)."""
     return {
-        "device": device, "cores": p.cores, "threads": p.threads, "l2_bytes": p.l2_bytes, "l3_bytes": p.l3_bytes,
-        "peak_tflops": p.peak_tflops, "memory_gbps": p.memory_gbps, "target": p.target, "batch": p.batch,
-        "solo_ms": p.solo_ms, "mean_ms": float(np.mean(samples_ms)), "p95_ms": float(np.percentile(samples_ms, 95)),
-        "degree": len(p.co_runners), "co_runners": [[c.model, c.batch, c.load] for c in p.co_runners],
-        "stress": p.stress, "stress_intensity": p.stress_intensity, "samples_ms": list(samples_ms),
+        "device": device,
+        "cores": p.cores,
+        "threads": p.threads,
+        "l2_bytes": p.l2_bytes,
+        "l3_bytes": p.l3_bytes,
+        "peak_tflops": p.peak_tflops,
+        "memory_gbps": p.memory_gbps,
+        "target": p.target,
+        "batch": p.batch,
+        "solo_ms": p.solo_ms,
+        "mean_ms": float(np.mean(samples_ms)),
+        "p95_ms": float(np.percentile(samples_ms, 95)),
+        "degree": len(p.co_runners),
+        "co_runners": [[c.model, c.batch, c.load] for c in p.co_runners],
+        "stress": p.stress,
+        "stress_intensity": p.stress_intensity,
+        "samples_ms": list(samples_ms),
     }

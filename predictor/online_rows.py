@@ -21,11 +21,10 @@ from collections.abc import Callable
 
 from interfleet.devices import device_terms
 from interfleet.placement import MIN_CO_RUNNER_LOAD, CoRunner
-from predictor.features import row_of
-from interfleet.solo import SoloLatency
 from interfleet.proto import fleet_pb2
+from interfleet.solo import SoloLatency
 from interfleet.telemetry.marks import InterferenceMark
-
+from predictor.features import row_of
 
 
 class RowMaker:
@@ -33,7 +32,7 @@ class RowMaker:
         self._known_model = known_model
         self._solo: dict[tuple[str, str, int], SoloLatency] = collections.defaultdict(SoloLatency)
         self.states: dict[str, fleet_pb2.WorkerState] = {}
-        self.marks: dict[str, InterferenceMark] = {}     # worker id -> its latest interference mark
+        self.marks: dict[str, InterferenceMark] = {}  # worker id -> its latest interference mark
         self.skipped: collections.Counter[str] = collections.Counter()
 
     def row(self, record: fleet_pb2.BatchRecord) -> dict | None:
@@ -57,8 +56,16 @@ class RowMaker:
             self.skipped["no solo latency yet"] += 1
             return None
         loads = {load.model: load.busy_fraction for load in state.load}
-        co_runners = [CoRunner(m, 1, round(max(loads.get(m, 1.0), MIN_CO_RUNNER_LOAD), 3)) for m in sorted(record.co_runners)]
+        co_runners = [
+            CoRunner(m, 1, round(max(loads.get(m, 1.0), MIN_CO_RUNNER_LOAD), 3))
+            for m in sorted(record.co_runners)
+        ]
         placement = device_terms(state.device).placement(
-            record.model, record.batch_size, self._solo[key].value, co_runners, stress="cpu" if mark else "",
-            stress_intensity=min(1.0, max(0.0, mark.ratio - 1.0)) if mark else 0.0)
+            record.model,
+            record.batch_size,
+            self._solo[key].value,
+            co_runners,
+            stress="cpu" if mark else "",
+            stress_intensity=min(1.0, max(0.0, mark.ratio - 1.0)) if mark else 0.0,
+        )
         return row_of(placement, state.worker_id, [record.compute_ms])

@@ -29,19 +29,36 @@ from pathlib import Path
 
 import numpy as np
 
-from interfleet.solo import solo_latency
-from predictor.stressor import KINDS, start_stressor
 from interfleet.cpu_caches import cache_bytes
 from interfleet.repository import list_models, load_spec
+from interfleet.solo import solo_latency
+from predictor.stressor import KINDS, start_stressor
 
 # (name, cores, ONNX Runtime threads): the default fleet's three worker shapes on a 2-core box.
 DEVICES = (("core0-1t", (0,), 1), ("core1-1t", (1,), 1), ("both-2t", (0, 1), 2))
 BATCHES = (1, 4)
 LOADS = (0.3, 0.6, 1.0)
-MAX_RUN_MS = 100.0            # skip (model, batch) pairs slower than this: they would dominate profiling time
-MAX_RUNS = 200                # per measurement; the time budget usually ends it first
-ROW_FIELDS = ("device", "cores", "threads", "l2_bytes", "l3_bytes", "peak_tflops", "memory_gbps", "target", "batch", "solo_ms",
-              "mean_ms", "p95_ms", "degree", "co_runners", "stress", "stress_intensity", "samples_ms")
+MAX_RUN_MS = 100.0  # skip (model, batch) pairs slower than this: they would dominate profiling time
+MAX_RUNS = 200  # per measurement; the time budget usually ends it first
+ROW_FIELDS = (
+    "device",
+    "cores",
+    "threads",
+    "l2_bytes",
+    "l3_bytes",
+    "peak_tflops",
+    "memory_gbps",
+    "target",
+    "batch",
+    "solo_ms",
+    "mean_ms",
+    "p95_ms",
+    "degree",
+    "co_runners",
+    "stress",
+    "stress_intensity",
+    "samples_ms",
+)
 
 
 @dataclass(frozen=True)
@@ -64,8 +81,11 @@ def _feeds(session, batch: int) -> dict[str, np.ndarray]:
     for arg in session.get_inputs():
         dtype = NUMPY_DTYPE[FROM_ONNXRUNTIME[arg.type]]
         shape = [batch, *(d if isinstance(d, int) else 1 for d in arg.shape[1:])]
-        feeds[arg.name] = (np.ones(shape, dtype) if dtype.kind == "i" else
-                           np.random.default_rng(0).random(shape).astype(dtype))
+        feeds[arg.name] = (
+            np.ones(shape, dtype)
+            if dtype.kind == "i"
+            else np.random.default_rng(0).random(shape).astype(dtype)
+        )
     return feeds
 
 
@@ -108,8 +128,16 @@ class CoRunner(threading.Thread):
         return self.busy_s / max(time.perf_counter() - self.started_at, 1e-9)
 
 
-def profile_device(device: str, cores: tuple[int, ...], threads: int, repository: str, samples: int,
-                   seed: int, out_path: str, budget_s: float) -> None:
+def profile_device(
+    device: str,
+    cores: tuple[int, ...],
+    threads: int,
+    repository: str,
+    samples: int,
+    seed: int,
+    out_path: str,
+    budget_s: float,
+) -> None:
     """Runs in a child process pinned to `cores`; writes its rows as JSON lines to `out_path`."""
     os.sched_setaffinity(0, set(cores))
     import onnxruntime as ort
@@ -120,10 +148,18 @@ def profile_device(device: str, cores: tuple[int, ...], threads: int, repository
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     names = list_models(Path(repository))
     # Each model gets two sessions: one to measure as the target, one to run as a co-runner.
-    targets = {m: ort.InferenceSession(str(load_spec(Path(repository), m).path), options,
-                                       providers=["CPUExecutionProvider"]) for m in names}
-    runners = {m: ort.InferenceSession(str(load_spec(Path(repository), m).path), options,
-                                       providers=["CPUExecutionProvider"]) for m in names}
+    targets = {
+        m: ort.InferenceSession(
+            str(load_spec(Path(repository), m).path), options, providers=["CPUExecutionProvider"]
+        )
+        for m in names
+    }
+    runners = {
+        m: ort.InferenceSession(
+            str(load_spec(Path(repository), m).path), options, providers=["CPUExecutionProvider"]
+        )
+        for m in names
+    }
     l2, l3 = cache_bytes()
     rng = random.Random(f"{seed}-{device}")
     base = {"device": device, "cores": len(cores), "threads": threads, "l2_bytes": l2, "l3_bytes": l3}
@@ -136,10 +172,24 @@ def profile_device(device: str, cores: tuple[int, ...], threads: int, repository
                     continue
                 row = {**base, "target": target, "batch": batch, "solo_ms": solo_latency(solo.samples_ms)}
 
-                def emit(m: Measurement, degree: int, co_runners: list, stress: str = "", intensity: float = 0.0):
-                    out.write(json.dumps({**row, "mean_ms": m.mean, "p95_ms": m.p95, "degree": degree,
-                                          "co_runners": co_runners, "stress": stress, "stress_intensity": intensity,
-                                          "samples_ms": [round(s, 4) for s in m.samples_ms]}) + "\n")
+                def emit(
+                    m: Measurement, degree: int, co_runners: list, stress: str = "", intensity: float = 0.0
+                ):
+                    out.write(
+                        json.dumps(
+                            {
+                                **row,  # noqa: B023 - emit is called only within this iteration
+                                "mean_ms": m.mean,
+                                "p95_ms": m.p95,
+                                "degree": degree,
+                                "co_runners": co_runners,
+                                "stress": stress,
+                                "stress_intensity": intensity,
+                                "samples_ms": [round(s, 4) for s in m.samples_ms],
+                            }
+                        )
+                        + "\n"
+                    )
 
                 emit(solo, 0, [])
                 for _ in range(samples):
@@ -165,13 +215,23 @@ def profile_device(device: str, cores: tuple[int, ...], threads: int, repository
 
 
 def provenance() -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     versions = {p: metadata.version(p) for p in ("interfleet", "onnxruntime", "numpy", "lightgbm")}
-    return {"machine": {"cpu": cpu, "logical_cores": os.cpu_count(), "platform": platform.platform()},
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "packages": versions, "devices": [list(d) for d in DEVICES], "batches": list(BATCHES),
-            "loads": list(LOADS)}
+    return {
+        "machine": {"cpu": cpu, "logical_cores": os.cpu_count(), "platform": platform.platform()},
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "packages": versions,
+        "devices": [list(d) for d in DEVICES],
+        "batches": list(BATCHES),
+        "loads": list(LOADS),
+    }
 
 
 def write_dataset(rows: list[dict], path: Path, info: dict) -> None:
@@ -180,8 +240,13 @@ def write_dataset(rows: list[dict], path: Path, info: dict) -> None:
         writer = csv.DictWriter(handle, fieldnames=ROW_FIELDS)
         writer.writeheader()
         for row in rows:
-            writer.writerow({**row, "co_runners": json.dumps(row["co_runners"]),
-                             "samples_ms": " ".join(str(s) for s in row["samples_ms"])})
+            writer.writerow(
+                {
+                    **row,
+                    "co_runners": json.dumps(row["co_runners"]),
+                    "samples_ms": " ".join(str(s) for s in row["samples_ms"]),
+                }
+            )
     path.with_suffix(".provenance.json").write_text(json.dumps({**info, "rows": len(rows)}, indent=2))
 
 
@@ -199,8 +264,11 @@ def read_dataset(path: Path) -> list[dict]:
             row[key] = float(row.get(key) or 0.0)
     if rows and "solo_ms" not in rows[0]:
         # Written before solo latency meant the median of the lone runs: recompute it from them.
-        lone = {(r["device"], r["target"], r["batch"]): solo_latency(r["samples_ms"]) for r in rows
-                if r["degree"] == 0 and not r["stress"]}
+        lone = {
+            (r["device"], r["target"], r["batch"]): solo_latency(r["samples_ms"])
+            for r in rows
+            if r["degree"] == 0 and not r["stress"]
+        }
         for row in rows:
             row["solo_ms"] = lone[row["device"], row["target"], row["batch"]]
             row.pop("solo_mean_ms", None)
@@ -212,11 +280,20 @@ def read_dataset(path: Path) -> list[dict]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repository", default="model_repository")
-    parser.add_argument("--samples", type=int, default=8, help="co-located scenarios per model and batch size")
-    parser.add_argument("--devices", default=",".join(d[0] for d in DEVICES), help="which device shapes to profile")
+    parser.add_argument(
+        "--samples", type=int, default=8, help="co-located scenarios per model and batch size"
+    )
+    parser.add_argument(
+        "--devices", default=",".join(d[0] for d in DEVICES), help="which device shapes to profile"
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--budget-s", dest="budget_s", type=float, default=1.2,
-                        help="seconds of runs per measurement: longer means less noise in the labels")
+    parser.add_argument(
+        "--budget-s",
+        dest="budget_s",
+        type=float,
+        default=1.2,
+        help="seconds of runs per measurement: longer means less noise in the labels",
+    )
     parser.add_argument("--out", default="predictor/data/reference.csv")
 
 
@@ -228,13 +305,14 @@ def run(args: argparse.Namespace) -> None:
         raise SystemExit("interfleet profile: none of the chosen devices' cores are available here")
     rows: list[dict] = []
     context = multiprocessing.get_context("spawn")
-    for device, cores, threads in chosen:   # one at a time: devices profiled together would interfere
+    for device, cores, threads in chosen:  # one at a time: devices profiled together would interfere
         part = Path(args.out).with_suffix(f".{device}.jsonl")
         part.parent.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
-        child = context.Process(target=profile_device,
-                                args=(device, cores, threads, args.repository, args.samples, args.seed, str(part),
-                                      args.budget_s))
+        child = context.Process(
+            target=profile_device,
+            args=(device, cores, threads, args.repository, args.samples, args.seed, str(part), args.budget_s),
+        )
         child.start()
         child.join()
         if child.exitcode != 0:

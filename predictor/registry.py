@@ -21,35 +21,53 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from redis.exceptions import RedisError, WatchError
 
-from predictor.model import DegradationModel, ModelFormatError
 from interfleet.security.signing import PREDICTOR_MODEL, BadSignature, Sealer
 from interfleet.telemetry.keys import FleetKeys
+from predictor.model import DegradationModel, ModelFormatError
 
 log = logging.getLogger(__name__)
 
 
-def holdout_mape(model: DegradationModel, features: np.ndarray, solo_ms: np.ndarray, measured_ms: np.ndarray) -> float:
+def holdout_mape(
+    model: DegradationModel, features: np.ndarray, solo_ms: np.ndarray, measured_ms: np.ndarray
+) -> float:
     predicted = solo_ms * model.predict(features)
     return float(np.mean(np.abs(predicted - measured_ms) / measured_ms))
 
 
-def validate_candidate(candidate: DegradationModel, current: DegradationModel | None, features: np.ndarray,
-                       solo_ms: Sequence[float], measured_ms: Sequence[float], tolerance: float = 0.05) -> dict:
+def validate_candidate(
+    candidate: DegradationModel,
+    current: DegradationModel | None,
+    features: np.ndarray,
+    solo_ms: Sequence[float],
+    measured_ms: Sequence[float],
+    tolerance: float = 0.05,
+) -> dict:
     """Score both on held-out recent records; the candidate passes unless it is worse than the
     current model by more than `tolerance` (relative)."""
     solo, measured = np.asarray(solo_ms, dtype=float), np.asarray(measured_ms, dtype=float)
     candidate_mape = holdout_mape(candidate, features, solo, measured)
     current_mape = holdout_mape(current, features, solo, measured) if current is not None else None
     passed = current_mape is None or candidate_mape <= current_mape * (1 + tolerance)
-    return {"passed": passed, "candidate_mape": candidate_mape, "current_mape": current_mape,
-            "holdout_rows": int(len(measured))}
+    return {
+        "passed": passed,
+        "candidate_mape": candidate_mape,
+        "current_mape": current_mape,
+        "holdout_rows": int(len(measured)),
+    }
 
 
 MAX_MODEL_BYTES = 16 * 1024 * 1024
 
 
-async def publish(client, keys: FleetKeys, model: DegradationModel, validation: dict,
-                  wall_clock: Callable[[], float] = time.time, sealer: Sealer = Sealer(None)) -> int:
+async def publish(
+    client,
+    keys: FleetKeys,
+    model: DegradationModel,
+    validation: dict,
+    wall_clock: Callable[[], float] = time.time,
+    sealer: Sealer = Sealer(None),
+) -> int:
     """Store `model` as the next version and return that version number.
 
     The model and the version change in one transaction (optimistic, retried if another
@@ -60,8 +78,12 @@ async def publish(client, keys: FleetKeys, model: DegradationModel, validation: 
             try:
                 await pipe.watch(keys.predictor_version)
                 version = int(await pipe.get(keys.predictor_version) or 0) + 1
-                envelope = {"version": version, "published_at": wall_clock(), "validation": validation,
-                            "model": model.dumps()}
+                envelope = {
+                    "version": version,
+                    "published_at": wall_clock(),
+                    "validation": validation,
+                    "model": model.dumps(),
+                }
                 pipe.multi()
                 pipe.set(keys.predictor_model, sealer.seal(PREDICTOR_MODEL, json.dumps(envelope).encode()))
                 pipe.set(keys.predictor_version, version)
@@ -80,13 +102,20 @@ class ModelWatcher:
     (the newest could not be used and there is no earlier one); only "ok" should drive routing.
     """
 
-    def __init__(self, client, keys: FleetKeys, max_age_s: float = 3600.0,
-                 wall_clock: Callable[[], float] = time.time, sealer: Sealer = Sealer(None),
-                 max_bytes: int = MAX_MODEL_BYTES, refused: collections.Counter | None = None):
+    def __init__(
+        self,
+        client,
+        keys: FleetKeys,
+        max_age_s: float = 3600.0,
+        wall_clock: Callable[[], float] = time.time,
+        sealer: Sealer = Sealer(None),
+        max_bytes: int = MAX_MODEL_BYTES,
+        refused: collections.Counter | None = None,
+    ):
         self._client = client
         self._sealer = sealer
         self._max_bytes = max_bytes
-        self.refused = refused if refused is not None else collections.Counter()   # (kind, reason) -> n
+        self.refused = refused if refused is not None else collections.Counter()  # (kind, reason) -> n
         self._keys = keys
         self._max_age_s = max_age_s
         self._wall_clock = wall_clock
@@ -118,8 +147,13 @@ class ModelWatcher:
         except (RedisError, OSError, ValueError) as exc:
             self.last_error = f"cannot read the published model: {exc}"
         if self.status != before:
-            log.log(logging.INFO if self.status == "ok" else logging.WARNING, "predictor model status %s -> %s%s",
-                    before, self.status, "" if self.status == "ok" else "; routing falls back to least-loaded")
+            log.log(
+                logging.INFO if self.status == "ok" else logging.WARNING,
+                "predictor model status %s -> %s%s",
+                before,
+                self.status,
+                "" if self.status == "ok" else "; routing falls back to least-loaded",
+            )
         return self.status
 
     def _refuse(self, version: int, reason: str, why: str) -> None:
@@ -140,7 +174,7 @@ class ModelWatcher:
             if not isinstance(envelope, dict) or "model" not in envelope:
                 raise ModelFormatError("no model stored under the published version")
             model = DegradationModel.loads(envelope["model"])
-            version = int(envelope.get("version", version))   # a newer publish may have landed meanwhile
+            version = int(envelope.get("version", version))  # a newer publish may have landed meanwhile
         except (ModelFormatError, ValueError, TypeError) as exc:
             return self._refuse(version, "unusable", str(exc))
         self.model, self.version = model, version

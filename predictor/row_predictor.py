@@ -19,22 +19,30 @@ from collections.abc import Sequence
 import lightgbm as lgb
 from lightgbm.basic import _LIB, _safe_call
 
-_PREDICT_NORMAL = 0          # C_API_PREDICT_NORMAL
-_FLOAT64 = 1                 # C_API_DTYPE_FLOAT64
+_PREDICT_NORMAL = 0  # C_API_PREDICT_NORMAL
+_FLOAT64 = 1  # C_API_DTYPE_FLOAT64
 
 
 class RowPredictor:
     def __init__(self, booster: lgb.Booster):
-        self._booster = booster       # keeps the handle the context refers to alive
+        self._booster = booster  # keeps the handle the context refers to alive
         self._features = booster.num_feature()
         self._row = (ctypes.c_double * self._features)()
         self._out = (ctypes.c_double * 1)()
         self._out_len = ctypes.c_int64()
         self._config = ctypes.c_void_p()
-        _safe_call(_LIB.LGBM_BoosterPredictForMatSingleRowFastInit(
-            booster._handle, ctypes.c_int(_PREDICT_NORMAL), ctypes.c_int(0), ctypes.c_int(-1),
-            ctypes.c_int(_FLOAT64), ctypes.c_int32(self._features), ctypes.c_char_p(b"num_threads=1"),
-            ctypes.byref(self._config)))
+        _safe_call(
+            _LIB.LGBM_BoosterPredictForMatSingleRowFastInit(
+                booster._handle,
+                ctypes.c_int(_PREDICT_NORMAL),
+                ctypes.c_int(0),
+                ctypes.c_int(-1),
+                ctypes.c_int(_FLOAT64),
+                ctypes.c_int32(self._features),
+                ctypes.c_char_p(b"num_threads=1"),
+                ctypes.byref(self._config),
+            )
+        )
         self._predict = _LIB.LGBM_BoosterPredictForMatSingleRowFast
 
     def __call__(self, row: Sequence[float]) -> float:

@@ -19,7 +19,6 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from interfleet.placement import Placement
-
 from predictor.features import FeatureBuilder
 from predictor.model import DegradationModel
 from predictor.row_predictor import RowPredictor
@@ -30,8 +29,14 @@ ROW_BY_ROW = 4
 
 
 class CandidateScorer:
-    def __init__(self, model: DegradationModel, builder: FeatureBuilder, load_step: float = 0.1,
-                 cache_size: int = 4096, describable: Callable[[Placement], bool] | None = None):
+    def __init__(
+        self,
+        model: DegradationModel,
+        builder: FeatureBuilder,
+        load_step: float = 0.1,
+        cache_size: int = 4096,
+        describable: Callable[[Placement], bool] | None = None,
+    ):
         self._model = model
         # Whether a placement's features can be computed now; checked on a miss only, since a
         # cached placement needs none.
@@ -49,8 +54,21 @@ class CandidateScorer:
 
     def _key(self, p: Placement) -> tuple:
         runners = tuple(sorted((c.model, c.batch, round(c.load / self._load_step)) for c in p.co_runners))
-        return (p.target, p.batch, round(p.solo_ms, 3), runners, p.cores, p.threads, p.l2_bytes, p.l3_bytes,
-                p.peak_tflops, p.memory_gbps, p.shared_workers, p.stress, round(p.stress_intensity / self._load_step))
+        return (
+            p.target,
+            p.batch,
+            round(p.solo_ms, 3),
+            runners,
+            p.cores,
+            p.threads,
+            p.l2_bytes,
+            p.l3_bytes,
+            p.peak_tflops,
+            p.memory_gbps,
+            p.shared_workers,
+            p.stress,
+            round(p.stress_intensity / self._load_step),
+        )
 
     def _remember(self, p: Placement, score: float) -> None:
         if len(self._seen) >= self._cache_size:

@@ -22,15 +22,8 @@ import redis.asyncio as aioredis
 from google.protobuf.message import DecodeError
 from redis.exceptions import RedisError
 
-from interfleet.errors import ConfigError
-
 from interfleet.config import config_class, env_aliases
-from predictor.evaluate import Prepared, fit
-from predictor.features import FeatureBuilder, placement_of
-from predictor.model import DegradationModel, ModelFormatError
-from predictor.online_rows import RowMaker
-from predictor.profiler import read_dataset
-from predictor.registry import ModelWatcher, publish, validate_candidate
+from interfleet.errors import ConfigError
 from interfleet.proto import fleet_pb2
 from interfleet.ready_file import write_ready_file
 from interfleet.repository import list_models
@@ -40,11 +33,17 @@ from interfleet.supervision import Supervisor
 from interfleet.telemetry.heartbeats import HeartbeatReader
 from interfleet.telemetry.keys import STREAM_FIELD, FleetKeys
 from interfleet.telemetry.marks import parse_marks
+from predictor.evaluate import Prepared, fit
+from predictor.features import FeatureBuilder, placement_of
+from predictor.model import DegradationModel, ModelFormatError
+from predictor.online_rows import RowMaker
+from predictor.profiler import read_dataset
+from predictor.registry import ModelWatcher, publish, validate_candidate
 
 log = logging.getLogger(__name__)
 
 ENV_PREFIX = "INTERFLEET_PREDICTOR_"
-STATE_EXPIRY_S = 600.0    # a worker's state and interference mark are kept this long for labelling rows
+STATE_EXPIRY_S = 600.0  # a worker's state and interference mark are kept this long for labelling rows
 
 
 @config_class
@@ -53,7 +52,7 @@ class PredictorConfig:
     redis_password_file: str | None = field(default=None, metadata=env_aliases("REDIS_PASSWORD_FILE"))
     fleet: str = field(default="default", metadata=env_aliases("INTERFLEET_FLEET"))
     model_repository: str = "model_repository"
-    dataset: str = "predictor/data/reference.csv"     # seed rows, always part of training
+    dataset: str = "predictor/data/reference.csv"  # seed rows, always part of training
     initial_model: str = "predictor/models/reference.json"
     retrain_interval_s: float = 60.0
     min_new_rows: int = 200
@@ -61,8 +60,8 @@ class PredictorConfig:
     tolerance: float = 0.05
     max_recent_rows: int = 20_000
     fleet_key: str | None = field(default=None, metadata=env_aliases("INTERFLEET_FLEET_KEY"))
-    fleet_key_file: str | None = None         # models are published signed with it; states are checked
-    allowed_workers: tuple[str, ...] = ()     # worker addresses trusted without a signature, as the router's
+    fleet_key_file: str | None = None  # models are published signed with it; states are checked
+    allowed_workers: tuple[str, ...] = ()  # worker addresses trusted without a signature, as the router's
     ready_file: str | None = None
     log_level: str = "INFO"
 
@@ -84,32 +83,44 @@ class PredictorService:
         self.seed: list[dict] = []
         self.new_rows = 0
         self.skipped_records = 0
-        self.refused: collections.Counter = collections.Counter()   # heartbeats not trusted, by reason
+        self.refused: collections.Counter = collections.Counter()  # heartbeats not trusted, by reason
         self._client: aioredis.Redis | None = None
         self._current: ModelWatcher | None = None
         self.sealer = Sealer(load_fleet_key(config.fleet_key, config.fleet_key_file))
-        self.supervisor = Supervisor()     # no gRPC health here: its loops' errors are logged and counted
+        self.supervisor = Supervisor()  # no gRPC health here: its loops' errors are logged and counted
         self._reachable = True
-        self._seen: dict[str, float] = {}      # worker id -> when its state was last read (monotonic)
+        self._seen: dict[str, float] = {}  # worker id -> when its state was last read (monotonic)
         self._last_id = "0"
-        self._read_lock = asyncio.Lock()   # concurrent readers would read from the same id twice
+        self._read_lock = asyncio.Lock()  # concurrent readers would read from the same id twice
 
     async def start(self) -> None:
         config = self.config
         if Path(config.dataset).is_file():
             all_seed = read_dataset(Path(config.dataset))
-            self.seed = [r for r in all_seed if r["target"] in self._models
-                         and all(m in self._models for m, _, _ in r["co_runners"])]
-            log.info("seed dataset: %d of %d rows use models in %s", len(self.seed), len(all_seed),
-                     config.model_repository)
-        self._client = redis_client(config.redis_url, config.redis_password_file, socket_timeout=5, socket_connect_timeout=2)
-        self._heartbeats = HeartbeatReader(self._client, self.keys, self.sealer, frozenset(config.allowed_workers),
-                                           self.refused)
+            self.seed = [
+                r
+                for r in all_seed
+                if r["target"] in self._models and all(m in self._models for m, _, _ in r["co_runners"])
+            ]
+            log.info(
+                "seed dataset: %d of %d rows use models in %s",
+                len(self.seed),
+                len(all_seed),
+                config.model_repository,
+            )
+        self._client = redis_client(
+            config.redis_url, config.redis_password_file, socket_timeout=5, socket_connect_timeout=2
+        )
+        self._heartbeats = HeartbeatReader(
+            self._client, self.keys, self.sealer, frozenset(config.allowed_workers), self.refused
+        )
         self._current = ModelWatcher(self._client, self.keys, max_age_s=float("inf"), sealer=self.sealer)
         if await self._current.refresh_once() == "missing":
             await self._publish_initial()
         self.supervisor.loop("predictor-reader", self._read_pass)
-        self.supervisor.loop("predictor-retrainer", self._retrain_pass, every_s=self.config.retrain_interval_s)
+        self.supervisor.loop(
+            "predictor-retrainer", self._retrain_pass, every_s=self.config.retrain_interval_s
+        )
         write_ready_file(config.ready_file, version=self._current.version)
 
     async def _publish_initial(self) -> None:
@@ -119,10 +130,15 @@ class PredictorService:
             source = str(path)
         except (OSError, ModelFormatError) as exc:
             if not self.seed:
-                log.warning("no usable initial model (%s) and no seed rows: routers fall back until one is trained",
-                            exc)
+                log.warning(
+                    "no usable initial model (%s) and no seed rows: routers fall back until one is trained",
+                    exc,
+                )
                 return
-            model, source = await asyncio.to_thread(fit, Prepared(self.seed, self.builder), self.seed), "seed dataset"
+            model, source = (
+                await asyncio.to_thread(fit, Prepared(self.seed, self.builder), self.seed),
+                "seed dataset",
+            )
         await publish(self._client, self.keys, model, {"source": source}, sealer=self.sealer)
         await self._current.refresh_once()
 
@@ -186,22 +202,37 @@ class PredictorService:
         cut = int(len(recent) * (1 - self.config.holdout_fraction))
         train, holdout = self.seed + recent[:cut], recent[cut:]
         started = time.monotonic()
-        candidate = await asyncio.to_thread(fit, Prepared(train, self.builder), train,
-                                            {"rows": len(train), "recent_rows": cut})
+        candidate = await asyncio.to_thread(
+            fit, Prepared(train, self.builder), train, {"rows": len(train), "recent_rows": cut}
+        )
         features = self.builder.matrix([placement_of(r) for r in holdout])
         await self._current.refresh_once()
-        validation = validate_candidate(candidate, self._current.model, features,
-                                        [r["solo_ms"] for r in holdout], [r["mean_ms"] for r in holdout],
-                                        self.config.tolerance)
+        validation = validate_candidate(
+            candidate,
+            self._current.model,
+            features,
+            [r["solo_ms"] for r in holdout],
+            [r["mean_ms"] for r in holdout],
+            self.config.tolerance,
+        )
         validation["skipped_records"] = self.skipped_records
         self.new_rows = 0
         if validation["passed"]:
             version = await publish(self._client, self.keys, candidate, validation, sealer=self.sealer)
             await self._current.refresh_once()
-            log.info("retrained on %d rows in %.1f s; published v%d", len(train), time.monotonic() - started, version)
+            log.info(
+                "retrained on %d rows in %.1f s; published v%d",
+                len(train),
+                time.monotonic() - started,
+                version,
+            )
         else:
-            log.warning("retrained candidate rejected on %d held-out records: MAPE %.3f vs %.3f in use",
-                        len(holdout), validation["candidate_mape"], validation["current_mape"])
+            log.warning(
+                "retrained candidate rejected on %d held-out records: MAPE %.3f vs %.3f in use",
+                len(holdout),
+                validation["candidate_mape"],
+                validation["current_mape"],
+            )
         return validation
 
     async def _read_pass(self) -> None:

@@ -27,10 +27,10 @@ def _work(kind: str):
         values = np.random.default_rng(0).random(256)
         return lambda: np.sqrt(values * values + 1.0).sum()
     if kind == "cache":
-        buffer = np.random.default_rng(0).random((1 << 20) // 8)          # 1 MiB
+        buffer = np.random.default_rng(0).random((1 << 20) // 8)  # 1 MiB
         index = np.random.default_rng(1).integers(0, buffer.size, 4096)
         return lambda: buffer[index].sum()
-    source = np.ones((64 << 20) // 8)                                       # 64 MiB, beyond any LLC here
+    source = np.ones((64 << 20) // 8)  # 64 MiB, beyond any LLC here
     target = np.empty_like(source)
     return lambda: np.copyto(target, source)
 
@@ -51,7 +51,9 @@ def stress(kind: str, cpus: set[int] | None, duration_s: float, intensity: float
             time.sleep(PERIOD_S * (1.0 - intensity))
 
 
-def start_stressor(kind: str, cpus: set[int], duration_s: float, intensity: float = 1.0) -> multiprocessing.Process:
+def start_stressor(
+    kind: str, cpus: set[int], duration_s: float, intensity: float = 1.0
+) -> multiprocessing.Process:
     process = multiprocessing.Process(target=stress, args=(kind, cpus, duration_s, intensity), daemon=True)
     process.start()
     return process

@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import field
 from typing import Any
 
-from interfleet.errors import ConfigError
-
 from interfleet.config import config_class, env_aliases
+from interfleet.errors import ConfigError
 from interfleet.security.tls import TlsFiles
 
 ENV_PREFIX = "INTERFLEET_ROUTER_"
@@ -17,8 +16,8 @@ DEGRADATION_SOURCES = ("predictor", "emulator")
 @config_class
 class RouterConfig:
     host: str = "127.0.0.1"
-    port: int = 8001                          # Triton's gRPC port; 0: ephemeral
-    metrics_port: int = 8002                  # Triton's metrics port; 0: ephemeral; -1: off
+    port: int = 8001  # Triton's gRPC port; 0: ephemeral
+    metrics_port: int = 8002  # Triton's metrics port; 0: ephemeral; -1: off
     redis_url: str | None = field(default=None, metadata=env_aliases("REDIS_URL"))
     redis_password_file: str | None = field(default=None, metadata=env_aliases("REDIS_PASSWORD_FILE"))
     fleet: str = field(default="default", metadata=env_aliases("INTERFLEET_FLEET"))
@@ -30,41 +29,42 @@ class RouterConfig:
     degradation: str = "predictor"
     emulation_seed: int = 0
     emulation_sharing: str = "mps"
-    refresh_interval_s: float = 0.25          # how often the in-memory view re-reads Redis
-    worker_hold_s: float = 3.0                # a worker missing from Redis stays in view this long past its heartbeat
-    worker_expiry_s: float = 600.0            # a departed worker's metrics series are dropped this long after
-    eject_s: float = 5.0                      # how long a worker that failed a call is skipped
-    max_candidates: int = 0                   # hosts of a model a policy sees per request, drawn at random; 0: all
-    max_in_flight: int = 10_000               # beyond it requests get RESOURCE_EXHAUSTED at once
-    worker_streams: int = 2                   # multiplexed streams per worker; 0: a unary call per request
-    stream_window: int = 512                  # requests in flight per stream before callers wait
-    predictor_max_age_s: float = 3600.0       # an older published predictor model counts as stale
+    refresh_interval_s: float = 0.25  # how often the in-memory view re-reads Redis
+    worker_hold_s: float = 3.0  # a worker missing from Redis stays in view this long past its heartbeat
+    worker_expiry_s: float = 600.0  # a departed worker's metrics series are dropped this long after
+    eject_s: float = 5.0  # how long a worker that failed a call is skipped
+    max_candidates: int = 0  # hosts of a model a policy sees per request, drawn at random; 0: all
+    max_in_flight: int = 10_000  # beyond it requests get RESOURCE_EXHAUSTED at once
+    worker_streams: int = 2  # multiplexed streams per worker; 0: a unary call per request
+    stream_window: int = 512  # requests in flight per stream before callers wait
+    predictor_max_age_s: float = 3600.0  # an older published predictor model counts as stale
     model_repository: str = "model_repository"  # graph features for the degradation model
-    decision_log_sample: float = 0.0          # share of predicted decisions logged with every candidate
+    decision_log_sample: float = 0.0  # share of predicted decisions logged with every candidate
     interference: dict[str, Any] = field(default_factory=dict)  # detector: mark_ratio, clear_ratio, ...
-    default_timeout_s: float = 30.0           # deadline of a request whose client gives none; 0: none
-    max_message_bytes: int = 0                # largest client message; 0: from the repository's largest request
+    default_timeout_s: float = 30.0  # deadline of a request whose client gives none; 0: none
+    max_message_bytes: int = 0  # largest client message; 0: from the repository's largest request
     # Security (all off by default; see the README's Security section).
-    tls_cert: str | None = None               # serve TLS on the client port with this cert chain and key
+    tls_cert: str | None = None  # serve TLS on the client port with this cert chain and key
     tls_key: str | None = None
-    tls_client_ca: str | None = None          # and require client certificates signed by this CA (mTLS)
-    tls_ca: str | None = None                 # dial workers over TLS, verifying them against this CA
-    worker_tls_name: str | None = None        # the name workers' certs must carry, whatever address they have
-    worker_tls_cert: str | None = None        # the identity shown to workers (mTLS); default tls_cert/tls_key
+    tls_client_ca: str | None = None  # and require client certificates signed by this CA (mTLS)
+    tls_ca: str | None = None  # dial workers over TLS, verifying them against this CA
+    worker_tls_name: str | None = None  # the name workers' certs must carry, whatever address they have
+    worker_tls_cert: str | None = None  # the identity shown to workers (mTLS); default tls_cert/tls_key
     worker_tls_key: str | None = None
     auth_tokens: tuple[str, ...] = field(default=(), metadata=env_aliases("INTERFLEET_AUTH_TOKENS"))
-    auth_tokens_file: str | None = None       # one 'TOKEN [infer|read]' per line
+    auth_tokens_file: str | None = None  # one 'TOKEN [infer|read]' per line
     fleet_key: str | None = field(default=None, metadata=env_aliases("INTERFLEET_FLEET_KEY"))
-    fleet_key_file: str | None = None         # HMAC key workers and the predictor sign their records with
-    allowed_workers: tuple[str, ...] = ()     # worker addresses accepted without a signature
+    fleet_key_file: str | None = None  # HMAC key workers and the predictor sign their records with
+    allowed_workers: tuple[str, ...] = ()  # worker addresses accepted without a signature
     max_predictor_model_bytes: int = 16 * 1024 * 1024
     ready_file: str | None = None
     log_level: str = "INFO"
 
     def __post_init__(self) -> None:
         if self.degradation not in DEGRADATION_SOURCES:
-            raise ConfigError(f"degradation must be one of {', '.join(DEGRADATION_SOURCES)}, "
-                              f"not {self.degradation!r}")
+            raise ConfigError(
+                f"degradation must be one of {', '.join(DEGRADATION_SOURCES)}, not {self.degradation!r}"
+            )
         if not self.redis_url:
             raise ConfigError("the router needs redis_url (or REDIS_URL) to discover workers")
         if self.refresh_interval_s <= 0:

@@ -30,9 +30,15 @@ from router.policies import Candidate, Decision, Needs, RouteRequest, RoutingPol
 
 
 class RouterCore:
-    def __init__(self, policy: RoutingPolicy, eject_s: float = 5.0, detector: InterferenceDetector | None = None,
-                 hop_ms: Callable[[str], float] = lambda worker_id: 0.0, max_candidates: int = 0,
-                 seed: int | None = None):
+    def __init__(
+        self,
+        policy: RoutingPolicy,
+        eject_s: float = 5.0,
+        detector: InterferenceDetector | None = None,
+        hop_ms: Callable[[str], float] = lambda worker_id: 0.0,
+        max_candidates: int = 0,
+        seed: int | None = None,
+    ):
         self.policy = policy
         # A model hosted on thousands of workers: the policy sees this many of them, drawn at
         # random per request (0: all), as power-of-d routers do at scale.
@@ -44,7 +50,7 @@ class RouterCore:
         self._with_placement = Needs.PLACEMENT in policy.needs
         self.view = FleetView()
         self.in_flight: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
-        self.outstanding: collections.Counter[str] = collections.Counter()   # per worker, all models
+        self.outstanding: collections.Counter[str] = collections.Counter()  # per worker, all models
         self._ejected_until: dict[str, float] = {}
         self.placements = PlacementBuilder(self.in_flight.__getitem__)
         self._hosts: dict[str, list[tuple]] = {}
@@ -63,10 +69,19 @@ class RouterCore:
             for worker_id in worker_ids:
                 load = view.loads.get((worker_id, model))
                 max_batch, full_batch_ms = view.full_batch.get((worker_id, model), (1, 0.0))
-                hosts.append((worker_id, view.workers[worker_id].device.name, load.queue_depth if load else 0,
-                              load.in_flight if load else 0, load.p50_latency_ms if load else 0.0,
-                              view.solo_ms.get((worker_id, model), 0.0), max_batch, full_batch_ms,
-                              self.in_flight[worker_id]))
+                hosts.append(
+                    (
+                        worker_id,
+                        view.workers[worker_id].device.name,
+                        load.queue_depth if load else 0,
+                        load.in_flight if load else 0,
+                        load.p50_latency_ms if load else 0.0,
+                        view.solo_ms.get((worker_id, model), 0.0),
+                        max_batch,
+                        full_batch_ms,
+                        self.in_flight[worker_id],
+                    )
+                )
             self._hosts[model] = hosts
 
     def candidates(self, model: str, now: float, exclude: frozenset[str] = frozenset()) -> list[Candidate]:
@@ -76,18 +91,42 @@ class RouterCore:
             hosts = self._random.sample(hosts, self._max_candidates)
         with_placement, ejected, outstanding = self._with_placement, self._ejected_until, self.outstanding
         result = []
-        for worker_id, device, queue_depth, in_flight, p50_ms, solo_ms, max_batch, full_batch_ms, counts in hosts:
+        for (
+            worker_id,
+            device,
+            queue_depth,
+            in_flight,
+            p50_ms,
+            solo_ms,
+            max_batch,
+            full_batch_ms,
+            counts,
+        ) in hosts:
             if worker_id in exclude or (ejected and ejected.get(worker_id, 0.0) > now):
                 continue
             placed = self.placements.placement(worker_id, model, solo_ms) if with_placement else None
-            result.append(Candidate(      # positional: a busy router builds hundreds of thousands a second
-                worker_id, outstanding[worker_id], queue_depth, in_flight, p50_ms, device, counts[model], solo_ms,
-                self._hop_ms(worker_id), placed[0] if placed else None, placed[1] if placed else (),
-                max_batch, full_batch_ms))
+            result.append(
+                Candidate(  # positional: a busy router builds hundreds of thousands a second
+                    worker_id,
+                    outstanding[worker_id],
+                    queue_depth,
+                    in_flight,
+                    p50_ms,
+                    device,
+                    counts[model],
+                    solo_ms,
+                    self._hop_ms(worker_id),
+                    placed[0] if placed else None,
+                    placed[1] if placed else (),
+                    max_batch,
+                    full_batch_ms,
+                )
+            )
         return result
 
-    def route(self, model: str, budget_ms: float | None, now: float,
-              exclude: frozenset[str] = frozenset()) -> Decision | None:
+    def route(
+        self, model: str, budget_ms: float | None, now: float, exclude: frozenset[str] = frozenset()
+    ) -> Decision | None:
         candidates = self.candidates(model, now, exclude)
         if not candidates:
             return None

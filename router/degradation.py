@@ -14,13 +14,12 @@ import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from interfleet.errors import ModelNotFound
 from interfleet.placement import Placement
-
+from interfleet.repository import RepositoryError
 from predictor.features import FeatureBuilder
 from predictor.registry import ModelWatcher
 from predictor.scoring import CandidateScorer
-from interfleet.errors import ModelNotFound
-from interfleet.repository import RepositoryError
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +30,8 @@ class PublishedModelEstimator:
         self._builder = FeatureBuilder(Path(repository))
         self._scorer: CandidateScorer | None = None
         self._version = 0
-        self._described: set[str] = set()     # models whose graph features are cached
-        self._unusable: dict[str, str] = {}    # model -> why its features cannot be computed
+        self._described: set[str] = set()  # models whose graph features are cached
+        self._unusable: dict[str, str] = {}  # model -> why its features cannot be computed
 
     @property
     def hit_rate(self) -> float:
@@ -49,7 +48,9 @@ class PublishedModelEstimator:
                 self._described.add(model)
             except (RepositoryError, ModelNotFound, OSError, ValueError) as exc:
                 self._unusable[model] = str(exc)
-                log.warning("no graph features for model %s (%s): its requests are routed least-loaded", model, exc)
+                log.warning(
+                    "no graph features for model %s (%s): its requests are routed least-loaded", model, exc
+                )
 
     def __call__(self, placements: Sequence[Placement]) -> Sequence[float] | None:
         if self._watcher.status != "ok":

@@ -38,12 +38,20 @@ _RETRYABLE = {Code.UNAVAILABLE}
 
 
 class Dispatcher:
-    def __init__(self, pool: WorkerPool, core: RouterCore, stats: RouterStats, max_in_flight: int,
-                 decision_log_sample: float = 0.0, clock: Callable[[], float] = time.monotonic,
-                 sample: Callable[[], float] = random.random, default_timeout_s: float = 0.0):
+    def __init__(
+        self,
+        pool: WorkerPool,
+        core: RouterCore,
+        stats: RouterStats,
+        max_in_flight: int,
+        decision_log_sample: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+        sample: Callable[[], float] = random.random,
+        default_timeout_s: float = 0.0,
+    ):
         self._pool = pool
         self._core = core
-        self._default_timeout_s = default_timeout_s   # a request never waits forever, whatever its client says
+        self._default_timeout_s = default_timeout_s  # a request never waits forever, whatever its client says
         self._decision_log_sample = decision_log_sample
         self._sample = sample
         self._max_in_flight = max_in_flight
@@ -122,8 +130,13 @@ class Dispatcher:
                 self._core.failed(decision, model, self._clock(), eject=exc.code in _RETRYABLE)
                 if not retry:
                     raise
-                log.warning("worker %s failed a %s request (%s: %s); retrying on another worker",
-                            connection.worker_id, model, exc.code.name, exc.message)
+                log.warning(
+                    "worker %s failed a %s request (%s: %s); retrying on another worker",
+                    connection.worker_id,
+                    model,
+                    exc.code.name,
+                    exc.message,
+                )
                 self._stats.retries[model] += 1
                 tried = frozenset({connection.worker_id})
                 continue
@@ -141,11 +154,17 @@ class Dispatcher:
         worker_id = decision.worker.worker_id
         self._stats.record_prediction(model, worker_id, decision.predicted_ms, observed_ms)
         if self._decision_log_sample and self._sample() < self._decision_log_sample:
-            decisions_log.info(json.dumps({
-                "model": model, "worker": worker_id, "predicted_ms": round(decision.predicted_ms, 3),
-                "observed_ms": round(observed_ms, 3),
-                "candidates": {w: round(ms, 3) for w, ms in decision.predictions},
-            }))
+            decisions_log.info(
+                json.dumps(
+                    {
+                        "model": model,
+                        "worker": worker_id,
+                        "predicted_ms": round(decision.predicted_ms, 3),
+                        "observed_ms": round(observed_ms, 3),
+                        "candidates": {w: round(ms, 3) for w, ms in decision.predictions},
+                    }
+                )
+            )
 
     def model_ready(self, name: str, version: str) -> bool:
         model = self._catalogue.get(name)
@@ -164,11 +183,17 @@ class Dispatcher:
         for name in sorted(self._catalogue):
             model = self._catalogue[name]
             state = "READY" if self._core.candidates(name, self._clock()) else "UNAVAILABLE"
-            response.models.add(name=name, version=model.version, state=state,
-                                reason="" if state == "READY" else "no live worker hosts it")
+            response.models.add(
+                name=name,
+                version=model.version,
+                state=state,
+                reason="" if state == "READY" else "no live worker hosts it",
+            )
         return response
 
-    async def statistics(self, name: str, version: str, timeout: float | None) -> service_pb2.ModelStatisticsResponse:
+    async def statistics(
+        self, name: str, version: str, timeout: float | None
+    ) -> service_pb2.ModelStatisticsResponse:
         """Ask every worker hosting the model (all models when `name` is empty) and sum."""
         view = self._core.view
         if name:

@@ -50,7 +50,7 @@ class FleetWatcher:
     ):
         self._client = client
         self._heartbeats = HeartbeatReader(client, keys, sealer, allowed, refused)
-        self.refused = self._heartbeats.refused   # (kind, reason) -> n
+        self.refused = self._heartbeats.refused  # (kind, reason) -> n
         self._on_view = on_view
         self._hold_s = hold_s
         self._clock = clock
@@ -59,7 +59,7 @@ class FleetWatcher:
         # worker id -> (its latest state, when this router first saw that heartbeat)
         self._known: dict[str, tuple[fleet_pb2.WorkerState, float]] = {}
         self._holding = False
-        self.last_refresh: float = 0.0    # wall time of the last successful refresh
+        self.last_refresh: float = 0.0  # wall time of the last successful refresh
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -93,7 +93,11 @@ class FleetWatcher:
                 del self._known[worker_id]
         held = [w for w in missing if w in self._known and self._known[w][0].ready]
         if held and not self._holding:
-            log.info("worker(s) %s missing from Redis (expired, or Redis restarted empty): kept in view "
-                     "for up to %.1f s after their last heartbeat", ", ".join(sorted(held)), self._hold_s)
+            log.info(
+                "worker(s) %s missing from Redis (expired, or Redis restarted empty): kept in view "
+                "for up to %.1f s after their last heartbeat",
+                ", ".join(sorted(held)),
+                self._hold_s,
+            )
         self._holding = bool(held)
         return [state for state, _ in self._known.values()]

@@ -9,7 +9,8 @@ sides keeps the network's sub-millisecond jitter on a tiny model's requests from
 slowdown, while a heavy model's ratio is almost untouched.
 
 A worker is judged against the rest of the fleet, not against 1: its excess is its ratio over
-the smallest ratio among the other workers with enough evidence (a lone worker against 1). Everything the model misses about
+the smallest ratio among the other workers with enough evidence (a lone worker against 1).
+Everything the model misses about
 the whole fleet (the router and the clients sharing the machine, a model trained on other
 hardware) raises every worker's ratio alike and must not single any of them out; an outside
 tenant on one worker's cores raises that worker's alone. A worker whose excess exceeds
@@ -38,7 +39,7 @@ REFERENCE_EVERY_S = 0.1
 
 @dataclass
 class WorkerEvidence:
-    log_ratio: float = 0.0       # moving average of log(observed / predicted)
+    log_ratio: float = 0.0  # moving average of log(observed / predicted)
     samples: int = 0
     updated_at: float = 0.0
     interfered_since: float | None = None
@@ -49,8 +50,15 @@ class WorkerEvidence:
 
 
 class InterferenceDetector:
-    def __init__(self, mark_ratio: float = 1.5, clear_ratio: float = 1.2, half_life_s: float = 2.0,
-                 min_samples: int = 20, floor_ms: float = 1.0, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        mark_ratio: float = 1.5,
+        clear_ratio: float = 1.2,
+        half_life_s: float = 2.0,
+        min_samples: int = 20,
+        floor_ms: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         if not 1.0 <= clear_ratio < mark_ratio:
             raise ValueError("need 1 <= clear_ratio < mark_ratio")
         self._mark = math.log(mark_ratio)
@@ -84,20 +92,35 @@ class InterferenceDetector:
         if evidence.interfered_since is None:
             if evidence.samples >= self._min_samples and excess > self._mark:
                 evidence.interfered_since = now
-                log.warning("worker %s marked interfered: %.2fx slower than predicted, %.2fx the fleet's best",
-                            worker_id, evidence.ratio, math.exp(excess))
+                log.warning(
+                    "worker %s marked interfered: %.2fx slower than predicted, %.2fx the fleet's best",
+                    worker_id,
+                    evidence.ratio,
+                    math.exp(excess),
+                )
         elif excess < self._clear:
-            log.info("worker %s recovered after %.1f s (%.2fx the fleet's best)", worker_id,
-                     now - evidence.interfered_since, math.exp(excess))
+            log.info(
+                "worker %s recovered after %.1f s (%.2fx the fleet's best)",
+                worker_id,
+                now - evidence.interfered_since,
+                math.exp(excess),
+            )
             evidence.interfered_since = None
 
     def _reference(self, now: float, worker_id: str) -> float:
         """The smallest log ratio among the other workers with enough, recent evidence; with none,
         0 (a lone worker is judged against its predictions)."""
         if now - self._lowest_at >= REFERENCE_EVERY_S:
-            self._lowest = tuple(heapq.nsmallest(2, (
-                (e.log_ratio, w) for w, e in self.workers.items()
-                if e.samples >= self._min_samples and now - e.updated_at <= self._expiry_s)))
+            self._lowest = tuple(
+                heapq.nsmallest(
+                    2,
+                    (
+                        (e.log_ratio, w)
+                        for w, e in self.workers.items()
+                        if e.samples >= self._min_samples and now - e.updated_at <= self._expiry_s
+                    ),
+                )
+            )
             self._lowest_at = now
         others = [ratio for ratio, w in self._lowest if w != worker_id]
         return others[0] if others else 0.0
@@ -105,7 +128,11 @@ class InterferenceDetector:
     def excess(self, worker_id: str) -> float:
         """The worker's ratio over the fleet's best (1.0 without evidence)."""
         evidence = self.workers.get(worker_id)
-        return 1.0 if evidence is None else math.exp(evidence.log_ratio - self._reference(self._clock(), worker_id))
+        return (
+            1.0
+            if evidence is None
+            else math.exp(evidence.log_ratio - self._reference(self._clock(), worker_id))
+        )
 
     def interfered(self, worker_id: str) -> bool:
         evidence = self.workers.get(worker_id)
@@ -118,7 +145,7 @@ class InterferenceDetector:
             return 1.0
         now = self._clock()
         if now - evidence.updated_at > self._expiry_s:
-            return 1.0         # no recent evidence either way: let requests renew it
+            return 1.0  # no recent evidence either way: let requests renew it
         return max(1.0, math.exp(evidence.log_ratio - self._reference(now, worker_id)))
 
     def forget(self, worker_id: str) -> None:

@@ -12,16 +12,22 @@ from collections.abc import Callable
 
 from redis.exceptions import RedisError
 
-from router.interference import InterferenceDetector
 from interfleet.telemetry.keys import FleetKeys
 from interfleet.telemetry.marks import InterferenceMark
+from router.interference import InterferenceDetector
 
 MARK_TTL_S = 5.0
 
 
 class MarkPublisher:
-    def __init__(self, client, keys: FleetKeys, detector: InterferenceDetector,
-                 clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        client,
+        keys: FleetKeys,
+        detector: InterferenceDetector,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ):
         self._client = client
         self._keys = keys
         self._detector = detector
@@ -32,8 +38,11 @@ class MarkPublisher:
     async def publish_once(self) -> None:
         now, wall = self._clock(), self._wall_clock()
         marks = {
-            worker_id: InterferenceMark(e.ratio, wall - (now - e.interfered_since), wall + MARK_TTL_S).encode()
-            for worker_id, e in self._detector.workers.items() if e.interfered_since is not None
+            worker_id: InterferenceMark(
+                e.ratio, wall - (now - e.interfered_since), wall + MARK_TTL_S
+            ).encode()
+            for worker_id, e in self._detector.workers.items()
+            if e.interfered_since is not None
         }
         cleared = self._published - set(marks)
         if not marks and not cleared:
@@ -46,5 +55,5 @@ class MarkPublisher:
                     pipe.hdel(self._keys.interference, *cleared)
                 await pipe.execute()
         except (RedisError, OSError):
-            return      # the fleet watcher reports Redis outages; marks are re-sent next refresh
+            return  # the fleet watcher reports Redis outages; marks are re-sent next refresh
         self._published = set(marks)

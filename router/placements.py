@@ -43,7 +43,7 @@ Beside = tuple[tuple[float, float], ...]
 TELEMETRY_WEIGHT = 0.5
 
 
-MEMO_SIZE = 8192     # distinct placements kept per view before the memo starts over
+MEMO_SIZE = 8192  # distinct placements kept per view before the memo starts over
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ class _Device:
 def _resources(state: fleet_pb2.WorkerState) -> frozenset:
     device = state.device
     if device.name.startswith("emulated:"):
-        return frozenset({("emulated", state.worker_id)})    # each emulated worker is a GPU of its own
+        return frozenset({("emulated", state.worker_id)})  # each emulated worker is a GPU of its own
     if device.name.startswith("cuda"):
         host = state.address.rpartition(":")[0]
         return frozenset({("gpu", host, device.gpu.index)})
@@ -86,13 +86,21 @@ class PlacementBuilder:
             mine = resources[worker_id]
             sharing = set().union(*(by_resource[r] for r in mine)) if mine else {worker_id}
             loads = tuple(
-                (other, load.model, share, TELEMETRY_WEIGHT * load.busy_fraction * share,
-                 view.solo_ms.get((other, load.model), 0.0))
+                (
+                    other,
+                    load.model,
+                    share,
+                    TELEMETRY_WEIGHT * load.busy_fraction * share,
+                    view.solo_ms.get((other, load.model), 0.0),
+                )
                 for other, share in sorted((o, len(mine & resources[o]) / len(mine)) for o in sharing)
-                for load in view.workers[other].load)
+                for load in view.workers[other].load
+            )
             devices[worker_id] = _Device(
-                device_terms(state.device), loads=loads,
-                counters=tuple((self._in_flight(other), model) for other, model, *_ in loads))
+                device_terms(state.device),
+                loads=loads,
+                counters=tuple((self._in_flight(other), model) for other, model, *_ in loads),
+            )
         self._devices = devices
         self._memo = {}
 
@@ -111,12 +119,13 @@ class PlacementBuilder:
         return placed
 
     @staticmethod
-    def _build(device: _Device, worker_id: str, model: str, solo_ms: float,
-               counts: tuple[int, ...]) -> tuple[Placement, Beside]:
+    def _build(
+        device: _Device, worker_id: str, model: str, solo_ms: float, counts: tuple[int, ...]
+    ) -> tuple[Placement, Beside]:
         co_runners, beside = [], []
         for (other, co_model, share, background, co_solo_ms), in_flight in zip(device.loads, counts):
             if other == worker_id and co_model == model:
-                continue      # ahead of this request in the same queue: not slowed by it
+                continue  # ahead of this request in the same queue: not slowed by it
             busy = share if in_flight > 0 else background
             if busy >= MIN_CO_RUNNER_LOAD:
                 co_runners.append(CoRunner(co_model, 1, min(busy, 1.0)))

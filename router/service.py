@@ -21,12 +21,17 @@ from interfleet.kserve.endpoint import MAX_MESSAGE_BYTES, GrpcEndpoint
 from interfleet.kserve.message_size import message_cap
 from interfleet.kserve.service import SERVICE_NAME, add_inference_service
 from interfleet.metrics_http import MetricsEndpoint
-from predictor.registry import ModelWatcher
 from interfleet.ready_file import write_ready_file
+from interfleet.security.redis_access import redis_client
+from interfleet.security.signing import Sealer, load_fleet_key
+from interfleet.security.tokens import TokenAuth, load_tokens
+from interfleet.supervision import Supervisor
+from interfleet.telemetry.keys import FleetKeys
+from predictor.registry import ModelWatcher
 from router.config import RouterConfig
+from router.core import RouterCore
 from router.degradation import PublishedModelEstimator
 from router.departures import Departures
-from router.core import RouterCore
 from router.dispatcher import Dispatcher
 from router.fleet_view import FleetView
 from router.fleet_watcher import FleetWatcher
@@ -36,11 +41,6 @@ from router.policies import Needs, make_policy
 from router.servicer import RAW_METHODS, RouterServicer
 from router.stats import RouterCollector, RouterStats
 from router.worker_pool import HopSettings, WorkerPool
-from interfleet.security.redis_access import redis_client
-from interfleet.security.signing import Sealer, load_fleet_key
-from interfleet.security.tokens import TokenAuth, load_tokens
-from interfleet.supervision import Supervisor
-from interfleet.telemetry.keys import FleetKeys
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +53,11 @@ class RouterService:
         self.config = config
         self.stats = RouterStats()
         self.supervisor = Supervisor()
-        self.pool = WorkerPool(HopSettings(config.worker_streams, config.stream_window),
-                               credentials=config.worker_tls.channel_credentials(), tls_name=config.worker_tls_name)
+        self.pool = WorkerPool(
+            HopSettings(config.worker_streams, config.stream_window),
+            credentials=config.worker_tls.channel_credentials(),
+            tls_name=config.worker_tls_name,
+        )
         try:
             self.detector = InterferenceDetector(**config.interference)
         except (TypeError, ValueError) as exc:
@@ -64,26 +67,43 @@ class RouterService:
         self.estimator: PublishedModelEstimator | None = None
         if config.degradation == "emulator":
             # The oracle: nothing outside the device model interferes, so no online correction.
-            oracle = OracleEstimator.for_repository(Path(config.model_repository), config.emulation_seed,
-                                                    config.emulation_sharing)
+            oracle = OracleEstimator.for_repository(
+                Path(config.model_repository), config.emulation_seed, config.emulation_sharing
+            )
             self.policy = make_policy(config.policy, config.policy_args, estimator=oracle)
         else:
-            self.policy = make_policy(config.policy, config.policy_args, estimator=self._estimate,
-                                      correction=self.detector.correction)
+            self.policy = make_policy(
+                config.policy,
+                config.policy_args,
+                estimator=self._estimate,
+                correction=self.detector.correction,
+            )
         needs = self.policy.needs
         self._predicts = Needs.DEGRADATION in needs and config.degradation == "predictor"
         self._corrects = Needs.CORRECTION in needs and config.degradation == "predictor"
         self._probes = Needs.HOP in needs
-        self.core = RouterCore(self.policy, config.eject_s, self.detector, hop_ms=self.pool.hop_ms,
-                               max_candidates=config.max_candidates)
-        self.dispatcher = Dispatcher(self.pool, self.core, self.stats, config.max_in_flight,
-                                     config.decision_log_sample, default_timeout_s=config.default_timeout_s)
+        self.core = RouterCore(
+            self.policy,
+            config.eject_s,
+            self.detector,
+            hop_ms=self.pool.hop_ms,
+            max_candidates=config.max_candidates,
+        )
+        self.dispatcher = Dispatcher(
+            self.pool,
+            self.core,
+            self.stats,
+            config.max_in_flight,
+            config.decision_log_sample,
+            default_timeout_s=config.default_timeout_s,
+        )
         self.sealer = Sealer(load_fleet_key(config.fleet_key, config.fleet_key_file))
         tokens = load_tokens(config.auth_tokens, config.auth_tokens_file)
         self._interceptors = [TokenAuth(tokens)] if tokens else []
         self._credentials = config.tls.server_credentials()
-        self.max_message_bytes = config.max_message_bytes or message_cap(Path(config.model_repository),
-                                                                          MAX_MESSAGE_BYTES)
+        self.max_message_bytes = config.max_message_bytes or message_cap(
+            Path(config.model_repository), MAX_MESSAGE_BYTES
+        )
         self._departures = Departures(config.worker_expiry_s)
         self._watcher: FleetWatcher | None = None
         self._marks: MarkPublisher | None = None
@@ -122,17 +142,32 @@ class RouterService:
 
     async def start(self) -> None:
         config = self.config
-        client = redis_client(config.redis_url, config.redis_password_file, socket_timeout=2, socket_connect_timeout=2)
+        client = redis_client(
+            config.redis_url, config.redis_password_file, socket_timeout=2, socket_connect_timeout=2
+        )
         keys = FleetKeys(config.fleet)
         # Every router loads each published model, so its status and version are visible whatever
         # the policy; only the interference-aware policy consults it.
-        self.predictor = ModelWatcher(client, keys, config.predictor_max_age_s, sealer=self.sealer,
-                                      max_bytes=config.max_predictor_model_bytes, refused=self.stats.refused)
+        self.predictor = ModelWatcher(
+            client,
+            keys,
+            config.predictor_max_age_s,
+            sealer=self.sealer,
+            max_bytes=config.max_predictor_model_bytes,
+            refused=self.stats.refused,
+        )
         self.estimator = PublishedModelEstimator(self.predictor, Path(config.model_repository))
         self._marks = MarkPublisher(client, keys, self.detector)
         await self.predictor.refresh_once()
-        self._watcher = FleetWatcher(client, keys, self._on_view, hold_s=config.worker_hold_s, sealer=self.sealer,
-                                     allowed=frozenset(config.allowed_workers), refused=self.stats.refused)
+        self._watcher = FleetWatcher(
+            client,
+            keys,
+            self._on_view,
+            hold_s=config.worker_hold_s,
+            sealer=self.sealer,
+            allowed=frozenset(config.allowed_workers),
+            refused=self.stats.refused,
+        )
         await self._watcher.refresh_once()
         if self._predicts:
             await self.estimator.prepare(self.core.view.by_model)
@@ -141,35 +176,50 @@ class RouterService:
             add_inference_service(server, RouterServicer(self.dispatcher), raw_methods=RAW_METHODS)
             return [SERVICE_NAME]
 
-        self._endpoint = GrpcEndpoint(config.host, config.port, register, self._credentials, self._interceptors,
-                                      self.max_message_bytes)
+        self._endpoint = GrpcEndpoint(
+            config.host, config.port, register, self._credentials, self._interceptors, self.max_message_bytes
+        )
         await self._endpoint.start()
         await self._endpoint.set_component(PREDICTOR_HEALTH, self.predictor.status == "ok")
         registry = CollectorRegistry()
-        registry.register(RouterCollector(
-            self.stats, lambda: len(self.core.view.workers),
-            lambda: time.time() - self._watcher.last_refresh if self._watcher.last_refresh else -1.0,
-            lambda: (self.predictor.version, self.predictor.status),
-            supervisor=self.supervisor, detector=self.detector if self._corrects else None,
-            fallbacks=lambda: self.policy.fallbacks,
-        ))
+        registry.register(
+            RouterCollector(
+                self.stats,
+                lambda: len(self.core.view.workers),
+                lambda: time.time() - self._watcher.last_refresh if self._watcher.last_refresh else -1.0,
+                lambda: (self.predictor.version, self.predictor.status),
+                supervisor=self.supervisor,
+                detector=self.detector if self._corrects else None,
+                fallbacks=lambda: self.policy.fallbacks,
+            )
+        )
         self._metrics = MetricsEndpoint(registry, config.host, config.metrics_port)
         await self._metrics.start()
         self.supervisor.on_health = self._endpoint.set_serving
         self.supervisor.loop("fleet-view", self._watcher.refresh_once, every_s=config.refresh_interval_s)
         self.supervisor.loop("predictor-and-placement", self._refresh, every_s=config.refresh_interval_s)
         write_ready_file(config.ready_file, address=self.address, metrics=self._metrics.address)
-        log.info("router serving on %s with policy %s; %d worker(s) in view; %s; messages up to %.1f MiB",
-                 self.address, config.policy, len(self.core.view.workers), self._security_summary(),
-                 self.max_message_bytes / 2**20)
+        log.info(
+            "router serving on %s with policy %s; %d worker(s) in view; %s; messages up to %.1f MiB",
+            self.address,
+            config.policy,
+            len(self.core.view.workers),
+            self._security_summary(),
+            self.max_message_bytes / 2**20,
+        )
 
     def _security_summary(self) -> str:
         config = self.config
-        parts = ["mTLS" if config.tls_client_ca else "TLS" if config.tls_cert else "plaintext",
-                 "token auth" if self._interceptors else "no client auth",
-                 "signed registrations" if self.sealer.enabled else
-                 "allow-listed workers" if config.allowed_workers else "any registered worker",
-                 "TLS to workers" if config.tls_ca else "plaintext to workers"]
+        parts = [
+            "mTLS" if config.tls_client_ca else "TLS" if config.tls_cert else "plaintext",
+            "token auth" if self._interceptors else "no client auth",
+            "signed registrations"
+            if self.sealer.enabled
+            else "allow-listed workers"
+            if config.allowed_workers
+            else "any registered worker",
+            "TLS to workers" if config.tls_ca else "plaintext to workers",
+        ]
         return ", ".join(parts)
 
     async def stop(self, grace: float) -> None:

@@ -43,7 +43,9 @@ class RouterServicer:
         return server_metadata("interfleet")
 
     async def ModelReady(self, request, context):
-        return service_pb2.ModelReadyResponse(ready=self._dispatcher.model_ready(request.name, request.version))
+        return service_pb2.ModelReadyResponse(
+            ready=self._dispatcher.model_ready(request.name, request.version)
+        )
 
     async def ModelMetadata(self, request, context):
         return self._dispatcher.metadata(request.name, request.version)
@@ -73,7 +75,8 @@ class RouterServicer:
                 return service_pb2.ModelStreamInferResponse(
                     error_message=stream_error_message(exc),
                     infer_response=service_pb2.ModelInferResponse(
-                        id=request.id if request else "", model_name=request.model_name if request else ""),
+                        id=request.id if request else "", model_name=request.model_name if request else ""
+                    ),
                 ).SerializeToString()
 
         async for frame in serve_stream(raws, one):

@@ -6,8 +6,16 @@ from collections.abc import Iterable
 
 from tritonclient.grpc import service_pb2
 
-_DURATIONS = ("success", "fail", "queue", "compute_input", "compute_infer", "compute_output", "cache_hit",
-              "cache_miss")
+_DURATIONS = (
+    "success",
+    "fail",
+    "queue",
+    "compute_input",
+    "compute_infer",
+    "compute_output",
+    "cache_hit",
+    "cache_miss",
+)
 _BATCH_DURATIONS = ("compute_input", "compute_infer", "compute_output")
 
 
@@ -30,7 +38,9 @@ def merge_statistics(parts: Iterable[service_pb2.ModelStatistics]) -> list[servi
             _add(getattr(total.inference_stats, name), getattr(part.inference_stats, name))
         by_size = batches.setdefault(key, {})
         for batch in part.batch_stats:
-            entry = by_size.setdefault(batch.batch_size, service_pb2.InferBatchStatistics(batch_size=batch.batch_size))
+            entry = by_size.setdefault(
+                batch.batch_size, service_pb2.InferBatchStatistics(batch_size=batch.batch_size)
+            )
             for name in _BATCH_DURATIONS:
                 _add(getattr(entry, name), getattr(batch, name))
     for key, total in merged.items():

@@ -21,9 +21,9 @@ import grpc
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 
 from interfleet.errors import RemoteError
-from interfleet.kserve.status import domain_code
 from interfleet.kserve.endpoint import MAX_MESSAGE_BYTES
 from interfleet.kserve.service import method_path
+from interfleet.kserve.status import domain_code
 from interfleet.multiplex.client import WorkerStreams
 from router.fleet_view import FleetView
 
@@ -65,8 +65,15 @@ class HopSettings:
 
 
 class WorkerConnection:
-    def __init__(self, worker_id: str, address: str, device: str, hop: HopSettings,
-                 credentials: grpc.ChannelCredentials | None = None, tls_name: str | None = None):
+    def __init__(
+        self,
+        worker_id: str,
+        address: str,
+        device: str,
+        hop: HopSettings,
+        credentials: grpc.ChannelCredentials | None = None,
+        tls_name: str | None = None,
+    ):
         self.worker_id = worker_id
         self.address = address
         self.device = device
@@ -76,7 +83,9 @@ class WorkerConnection:
             # Workers in Kubernetes advertise pod IPs no certificate lists: verify a fleet name instead.
             name = [("grpc.ssl_target_name_override", tls_name)] if tls_name else []
             self.channel = grpc.aio.secure_channel(address, credentials, options=[*CHANNEL_OPTIONS, *name])
-        self._streams = WorkerStreams(self.channel, worker_id, hop.streams, hop.window) if hop.streams else None
+        self._streams = (
+            WorkerStreams(self.channel, worker_id, hop.streams, hop.window) if hop.streams else None
+        )
         self._unary = self.channel.unary_unary(method_path("ModelInfer"))  # bytes in, bytes out
         self.stub = service_pb2_grpc.GRPCInferenceServiceStub(self.channel)
         self.suffix = served_by_suffix(worker_id)
@@ -100,7 +109,7 @@ class WorkerConnection:
         try:
             await self.stub.ServerLive(service_pb2.ServerLiveRequest(), timeout=timeout)
         except grpc.aio.AioRpcError:
-            return        # a failing worker is found out by its requests and its heartbeat
+            return  # a failing worker is found out by its requests and its heartbeat
         self._round_trips.append((time.perf_counter() - started) * 1e3)
         self.hop_ms = statistics.median(self._round_trips)
 
@@ -111,15 +120,19 @@ class WorkerConnection:
             await self._streams.close()
         try:
             await asyncio.wait_for(self.channel.close(grace), timeout=(grace or 0.0) + 1.0)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning("channel to worker %s did not close within %.1f s", self.worker_id, grace or 0.0)
 
 
 class WorkerPool:
-    def __init__(self, hop: HopSettings = HopSettings(), credentials: grpc.ChannelCredentials | None = None,
-                 tls_name: str | None = None):
+    def __init__(
+        self,
+        hop: HopSettings = HopSettings(),
+        credentials: grpc.ChannelCredentials | None = None,
+        tls_name: str | None = None,
+    ):
         self._hop = hop
-        self._credentials = credentials       # TLS to workers, when the router has a fleet CA
+        self._credentials = credentials  # TLS to workers, when the router has a fleet CA
         self._tls_name = tls_name
         self._connections: dict[str, WorkerConnection] = {}
         self._closing: set[asyncio.Task] = set()
@@ -139,8 +152,9 @@ class WorkerPool:
             if current is None or current.address != state.address:
                 if current is not None:
                     self._close_later(current)
-                self._connections[worker_id] = WorkerConnection(worker_id, state.address, state.device.name, self._hop,
-                                                                self._credentials, self._tls_name)
+                self._connections[worker_id] = WorkerConnection(
+                    worker_id, state.address, state.device.name, self._hop, self._credentials, self._tls_name
+                )
                 log.info("worker %s joined at %s (%s)", worker_id, state.address, state.device.name)
         for worker_id in [w for w in self._connections if w not in view.workers]:
             log.info("worker %s left the fleet", worker_id)
@@ -157,6 +171,7 @@ class WorkerPool:
         await asyncio.gather(*(c.probe(timeout) for c in list(self._connections.values())))
 
     async def close(self, grace: float | None) -> None:
-        await asyncio.gather(*(c.close(grace) for c in self._connections.values()), *self._closing,
-                             return_exceptions=True)
+        await asyncio.gather(
+            *(c.close(grace) for c in self._connections.values()), *self._closing, return_exceptions=True
+        )
         self._connections.clear()

@@ -15,9 +15,9 @@ import argparse
 import json
 from pathlib import Path
 
+from interfleet.repository import list_models
 from loadgen.arrivals import ArrivalSpec
 from loadgen.schedule import build_schedule
-from interfleet.repository import list_models
 from simulation.experiment import DEFAULT_MIX, POLICIES, Setup
 from simulation.fleet_spec import mixed_fleet
 
@@ -29,20 +29,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", type=float, default=20000.0, help="requests per simulated second (Poisson)")
     parser.add_argument("--arrivals", help="a load generator arrival spec instead, e.g. gamma:rate=5000,cv=4")
     parser.add_argument("--duration", type=float, default=5.0, help="simulated seconds")
-    parser.add_argument("--max-candidates", type=int, default=16, help="hosts the policy sees per request (0: all)")
+    parser.add_argument(
+        "--max-candidates", type=int, default=16, help="hosts the policy sees per request (0: all)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", help="also write the JSON here")
 
 
 def run(args: argparse.Namespace) -> None:
     models = [m for m in DEFAULT_MIX if m in set(list_models(Path(args.repository)))]
-    setup = Setup.make(Path(args.repository), mixed_fleet(args.gpus, models, seed=args.seed),
-                       {m: DEFAULT_MIX[m] for m in models}, seed=args.seed, max_candidates=args.max_candidates)
+    setup = Setup.make(
+        Path(args.repository),
+        mixed_fleet(args.gpus, models, seed=args.seed),
+        {m: DEFAULT_MIX[m] for m in models},
+        seed=args.seed,
+        max_candidates=args.max_candidates,
+    )
     if args.policy.startswith("interference-aware"):
         setup.train_predictor(rate=args.rate / 2, duration_s=min(args.duration, 2.0))
     if args.arrivals:
-        schedule = build_schedule(ArrivalSpec.parse(args.arrivals), setup.mix,
-                                  lambda m: setup.settings[m].slo_ms, args.duration, args.seed)
+        schedule = build_schedule(
+            ArrivalSpec.parse(args.arrivals),
+            setup.mix,
+            lambda m: setup.settings[m].slo_ms,
+            args.duration,
+            args.seed,
+        )
         result = setup.run_schedule(args.policy, schedule, args.seed)
     else:
         result = setup.run(args.policy, args.rate, args.duration, args.seed)

@@ -30,8 +30,8 @@ import numpy as np
 from emulation.device_model import DeviceModel
 from emulation.workload import Workload
 from interfleet.errors import ServingError
-from loadgen.schedule import Schedule
 from interfleet.proto import fleet_pb2
+from loadgen.schedule import Schedule
 from router.core import RouterCore
 from router.fleet_view import FleetView
 from router.policies import Decision, NoWorkerMeetsDeadline, RoutingPolicy
@@ -43,13 +43,26 @@ _ARRIVAL, _STEP, _FINISH, _HEARTBEAT = 0, 1, 2, 3
 
 
 class Simulation:
-    def __init__(self, fleet: Sequence[GpuWorker], policy: RoutingPolicy, device_model: DeviceModel,
-                 workloads: Mapping[str, Workload], settings: Mapping[str, ModelSettings], seed: int = 0,
-                 heartbeat_s: float = 0.5, hop_ms: float = 0.1, max_candidates: int = 0):
+    def __init__(
+        self,
+        fleet: Sequence[GpuWorker],
+        policy: RoutingPolicy,
+        device_model: DeviceModel,
+        workloads: Mapping[str, Workload],
+        settings: Mapping[str, ModelSettings],
+        seed: int = 0,
+        heartbeat_s: float = 0.5,
+        hop_ms: float = 0.1,
+        max_candidates: int = 0,
+    ):
         rng = random.Random(seed)
-        self.workers = {w.worker_id: SimWorker(w, device_model, workloads, settings, random.Random(rng.random()))
-                        for w in fleet}
-        self.core = RouterCore(policy, max_candidates=max_candidates, seed=seed, hop_ms=lambda worker_id: hop_ms)
+        self.workers = {
+            w.worker_id: SimWorker(w, device_model, workloads, settings, random.Random(rng.random()))
+            for w in fleet
+        }
+        self.core = RouterCore(
+            policy, max_candidates=max_candidates, seed=seed, hop_ms=lambda worker_id: hop_ms
+        )
         self._heartbeat_s = heartbeat_s
         self._hop_s = hop_ms / 1e3
         self._heap: list[tuple] = []
@@ -90,7 +103,9 @@ class Simulation:
                 index = payload[0]
                 if index + 1 < n:
                     self._push(float(schedule.times[index + 1]), _ARRIVAL, index + 1)
-                self._arrive(index, models[schedule.model_index[index]], float(schedule.slo_ms[index]), now, out)
+                self._arrive(
+                    index, models[schedule.model_index[index]], float(schedule.slo_ms[index]), now, out
+                )
             elif kind == _STEP:
                 worker_id, model, token = payload
                 state = self.workers[worker_id].models[model]
@@ -154,13 +169,22 @@ class Simulation:
             self._push(upcoming[0], _FINISH, worker.worker_id, worker.version)
 
     def _finish(self, worker: SimWorker, now: float, out: Outcomes) -> None:
-        _, model = worker.next_finish()
+        upcoming = worker.next_finish()
+        assert upcoming is not None, "a finish event for a device with nothing running"
+        _, model = upcoming
         running, co_runners = worker.finish_batch(model, now)
         if self.on_batch is not None:
-            self.on_batch(fleet_pb2.BatchRecord(
-                worker_id=worker.worker_id, model=model, batch_size=running.items, started_at=running.started,
-                compute_ms=(now - running.started) * 1e3, co_runners=sorted(co_runners),
-                device=f"emulated:{worker.gpu.name}"))
+            self.on_batch(
+                fleet_pb2.BatchRecord(
+                    worker_id=worker.worker_id,
+                    model=model,
+                    batch_size=running.items,
+                    started_at=running.started,
+                    compute_ms=(now - running.started) * 1e3,
+                    co_runners=sorted(co_runners),
+                    device=f"emulated:{worker.gpu.name}",
+                )
+            )
         for queued in running.batch:
             self._answer(queued.payload, model, ANSWERED, now + self._hop_s, worker.worker_id, out)
         if len(worker.models[model].queue):

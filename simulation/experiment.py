@@ -22,6 +22,7 @@ from emulation.device_model import DeviceModel
 from emulation.gpus import GPUS, gpu
 from emulation.oracle import OracleEstimator
 from emulation.workload import Workload, repository_workloads
+from interfleet.repository import load_spec
 from loadgen.arrivals import ArrivalSpec
 from loadgen.schedule import Schedule, build_schedule
 from predictor.evaluate import Prepared, fit
@@ -29,7 +30,6 @@ from predictor.features import FeatureBuilder
 from predictor.model import DegradationModel
 from predictor.online_rows import RowMaker
 from predictor.scoring import CandidateScorer
-from interfleet.repository import load_spec
 from router.policies import RoutingPolicy, make_policy
 from simulation.engine import Simulation
 from simulation.fleet_spec import GpuWorker
@@ -40,10 +40,14 @@ BALANCED = {"objective": "balanced", "headroom": 0.8}
 # Variant name -> (policy, its arguments). The oracle is interference-aware fed the emulated
 # device model's true degradation instead of the predictor's (`ORACLES`), with each objective.
 VARIANTS: dict[str, tuple[str, dict]] = {
-    "round-robin": ("round-robin", {}), "least-loaded": ("least-loaded", {}), "power-of-two": ("power-of-two", {}),
-    "speed-aware": ("speed-aware", {}), "interference-aware": ("interference-aware", {}),
+    "round-robin": ("round-robin", {}),
+    "least-loaded": ("least-loaded", {}),
+    "power-of-two": ("power-of-two", {}),
+    "speed-aware": ("speed-aware", {}),
+    "interference-aware": ("interference-aware", {}),
     "interference-aware (balanced)": ("interference-aware", BALANCED),
-    "oracle": ("interference-aware", {}), "oracle (balanced)": ("interference-aware", BALANCED),
+    "oracle": ("interference-aware", {}),
+    "oracle (balanced)": ("interference-aware", BALANCED),
 }
 ORACLES = frozenset({"oracle", "oracle (balanced)"})
 POLICIES = tuple(VARIANTS)
@@ -67,11 +71,17 @@ class Setup:
     _features: FeatureBuilder | None = field(default=None, repr=False)
 
     @classmethod
-    def make(cls, repository: Path, fleet: list[GpuWorker], mix: dict[str, float] | None = None,
-             seed: int = 0, **kwargs) -> "Setup":
-        mix = mix or DEFAULT_MIX
-        total = sum(mix.values())
-        models = sorted(mix)
+    def make(
+        cls,
+        repository: Path,
+        fleet: list[GpuWorker],
+        mix: dict[str, float] | None = None,
+        seed: int = 0,
+        **kwargs,
+    ) -> Setup:
+        weights: dict[str, float] = dict(mix or DEFAULT_MIX)
+        total = sum(weights.values())
+        models = sorted(weights)
         workloads = repository_workloads(Path(repository), models)
         device = DeviceModel(seed)
         settings = {}
@@ -79,8 +89,15 @@ class Setup:
             spec = load_spec(Path(repository), m)
             slo_ms = round(SLO_FACTOR * device.solo_s(workloads[m], gpu("T4"), 1) * 1e3, 2)
             settings[m] = ModelSettings(slo_ms, spec.max_batch_size)
-        return cls(Path(repository), fleet, {m: w / total for m, w in mix.items()}, device, workloads, settings,
-                   **kwargs)
+        return cls(
+            Path(repository),
+            fleet,
+            {m: w / total for m, w in weights.items()},
+            device,
+            workloads,
+            settings,
+            **kwargs,
+        )
 
     @property
     def features(self) -> FeatureBuilder:
@@ -98,13 +115,20 @@ class Setup:
         return best
 
     def schedule(self, rate: float, duration_s: float, seed: int) -> Schedule:
-        return build_schedule(ArrivalSpec.parse(f"poisson:rate={rate}"), self.mix,
-                              lambda m: self.settings[m].slo_ms, duration_s, seed)
+        return build_schedule(
+            ArrivalSpec.parse(f"poisson:rate={rate}"),
+            self.mix,
+            lambda m: self.settings[m].slo_ms,
+            duration_s,
+            seed,
+        )
 
     def policy(self, variant: str, seed: int = 0) -> RoutingPolicy:
         name, args = VARIANTS[variant]
         if variant in ORACLES:
-            return make_policy(name, {"seed": seed, **args}, estimator=OracleEstimator(self.device, self.workloads))
+            return make_policy(
+                name, {"seed": seed, **args}, estimator=OracleEstimator(self.device, self.workloads)
+            )
         if name == "interference-aware":
             if self.predictor is None:
                 raise ValueError("interference-aware needs a trained predictor: call train_predictor first")
@@ -113,13 +137,28 @@ class Setup:
         return make_policy(name, {**args, **({} if name == "round-robin" else {"seed": seed})})
 
     def simulation(self, policy: RoutingPolicy, seed: int) -> Simulation:
-        return Simulation(self.fleet, policy, self.device, self.workloads, self.settings, seed=seed,
-                          heartbeat_s=self.heartbeat_s, hop_ms=self.hop_ms, max_candidates=self.max_candidates)
+        return Simulation(
+            self.fleet,
+            policy,
+            self.device,
+            self.workloads,
+            self.settings,
+            seed=seed,
+            heartbeat_s=self.heartbeat_s,
+            hop_ms=self.hop_ms,
+            max_candidates=self.max_candidates,
+        )
 
-    def run(self, policy: str, rate: float, duration_s: float, seed: int, warmup_s: float | None = None) -> dict:
+    def run(
+        self, policy: str, rate: float, duration_s: float, seed: int, warmup_s: float | None = None
+    ) -> dict:
         """One run at `rate` (Poisson); the first `warmup_s` (default a tenth) is not counted."""
-        result = self.run_schedule(policy, self.schedule(rate, duration_s, seed), seed,
-                                   duration_s / 10 if warmup_s is None else warmup_s)
+        result = self.run_schedule(
+            policy,
+            self.schedule(rate, duration_s, seed),
+            seed,
+            duration_s / 10 if warmup_s is None else warmup_s,
+        )
         return {**result, "rate_rps": rate}
 
     def run_schedule(self, policy: str, schedule: Schedule, seed: int, warmup_s: float = 0.0) -> dict:
@@ -130,10 +169,15 @@ class Setup:
         gpu_of = {w.worker_id: w.gpu for w in self.fleet}
         served = collections.Counter(gpu_of[w] for w in outcomes.worker if w)
         total = sum(served.values()) or 1
-        return {"policy": policy, "seed": seed, **summary, "events": simulation.events,
-                "served_by_gpu": {g: round(n / total, 4) for g, n in sorted(served.items())},
-                "wall_s": round(simulation.wall_s, 3),
-                "simulated_requests_per_wall_s": round(len(outcomes.schedule) / max(simulation.wall_s, 1e-9))}
+        return {
+            "policy": policy,
+            "seed": seed,
+            **summary,
+            "events": simulation.events,
+            "served_by_gpu": {g: round(n / total, 4) for g, n in sorted(served.items())},
+            "wall_s": round(simulation.wall_s, 3),
+            "simulated_requests_per_wall_s": round(len(outcomes.schedule) / max(simulation.wall_s, 1e-9)),
+        }
 
     def train_predictor(self, rate: float, duration_s: float, seed: int = 1, max_rows: int = 30_000) -> None:
         """Fit the degradation model on the rows a least-loaded warm-up run's telemetry makes."""
@@ -141,7 +185,9 @@ class Setup:
         self.training_rows = len(rows)
         self.predictor = self.fit_predictor(rows)
 
-    def telemetry_rows(self, rate: float, duration_s: float, seed: int = 1, max_rows: int = 30_000) -> list[dict]:
+    def telemetry_rows(
+        self, rate: float, duration_s: float, seed: int = 1, max_rows: int = 30_000
+    ) -> list[dict]:
         """The training rows the workers' batch records make during a least-loaded warm-up run."""
         maker = RowMaker(lambda m: m in self.workloads)
         rows: list[dict] = []
@@ -163,18 +209,35 @@ class Setup:
         """The degradation model fitted on `rows`, with their latencies as a fleet whose emulated
         devices run `time_scale` times slower on the wall clock reports them (solo latency is a
         feature)."""
-        scaled = [{**row, **{key: row[key] * time_scale for key in ("solo_ms", "mean_ms", "p95_ms")},
-                   "samples_ms": [ms * time_scale for ms in row["samples_ms"]]} for row in rows]
-        return fit(Prepared(scaled, self.features), scaled, info={"trained_on": "emulated telemetry",
-                                                                  "rows": len(scaled)})
+        scaled = [
+            {
+                **row,
+                **{key: row[key] * time_scale for key in ("solo_ms", "mean_ms", "p95_ms")},
+                "samples_ms": [ms * time_scale for ms in row["samples_ms"]],
+            }
+            for row in rows
+        ]
+        return fit(
+            Prepared(scaled, self.features),
+            scaled,
+            info={"trained_on": "emulated telemetry", "rows": len(scaled)},
+        )
 
 
 def load_levels(reference_rps: float, shares: Sequence[float] = (0.5, 0.8, 0.95)) -> list[float]:
     return [round(reference_rps * s, 1) for s in shares]
 
 
-def max_load_at(setup: Setup, policy: str, low: float, high: float, duration_s: float, seed: int,
-                attainment: float = 0.99, steps: int = 6) -> tuple[float, list[dict]]:
+def max_load_at(
+    setup: Setup,
+    policy: str,
+    low: float,
+    high: float,
+    duration_s: float,
+    seed: int,
+    attainment: float = 0.99,
+    steps: int = 6,
+) -> tuple[float, list[dict]]:
     """The highest rate (requests/s) at which `policy` still meets `attainment`, by bisection
     between a rate it meets (`low`) and one it does not (`high`); also every run made."""
     runs = []

@@ -18,19 +18,24 @@ DEFAULT_TYPES = ("T4", "L4", "A10", "A100", "H100")
 @dataclass(frozen=True)
 class GpuWorker:
     worker_id: str
-    gpu: str                    # an emulated type, e.g. "A100" or "A100-1g"
+    gpu: str  # an emulated type, e.g. "A100" or "A100-1g"
     models: tuple[str, ...]
 
 
-def mixed_fleet(size: int, models: Sequence[str], types: Sequence[str] = DEFAULT_TYPES,
-                per_gpu: tuple[int, int] = (2, 4), seed: int = 0) -> list[GpuWorker]:
+def mixed_fleet(
+    size: int,
+    models: Sequence[str],
+    types: Sequence[str] = DEFAULT_TYPES,
+    per_gpu: tuple[int, int] = (2, 4),
+    seed: int = 0,
+) -> list[GpuWorker]:
     rng = random.Random(seed)
     deck: list[str] = []
     fleet = []
     for index in range(size):
         count = min(len(models), rng.randint(*per_gpu))
         chosen: list[str] = []
-        skipped: list[str] = []        # already on this GPU: dealt to the next one instead
+        skipped: list[str] = []  # already on this GPU: dealt to the next one instead
         while len(chosen) < count:
             if not deck:
                 deck = list(models)

@@ -22,7 +22,9 @@ from loadgen.schedule import Schedule
 ANSWERED, REFUSED_AT_ROUTER, REFUSED_AT_WORKER = 1, 2, 3
 
 
-def _figures(slo: np.ndarray, answered: np.ndarray, latency: np.ndarray, best: np.ndarray, span_s: float) -> dict:
+def _figures(
+    slo: np.ndarray, answered: np.ndarray, latency: np.ndarray, best: np.ndarray, span_s: float
+) -> dict:
     """The figures of a run, every request counted (see the module docstring); times in ms."""
     total = len(slo)
     if not total:
@@ -44,8 +46,9 @@ def _figures(slo: np.ndarray, answered: np.ndarray, latency: np.ndarray, best: n
     }
 
 
-def loadgen_summary(rows_file: Path, best_ms: Mapping[str, float], time_scale: float = 1.0,
-                    warmup_s: float = 0.0) -> dict:
+def loadgen_summary(
+    rows_file: Path, best_ms: Mapping[str, float], time_scale: float = 1.0, warmup_s: float = 0.0
+) -> dict:
     """A load generator's `requests.csv` counted the same way, in device time (wall / `time_scale`)."""
     with Path(rows_file).open(newline="") as handle:
         rows = [r for r in csv.DictReader(handle) if float(r["scheduled_s"]) >= warmup_s]
@@ -63,8 +66,8 @@ def loadgen_summary(rows_file: Path, best_ms: Mapping[str, float], time_scale: f
 @dataclass
 class Outcomes:
     schedule: Schedule
-    outcome: np.ndarray          # per request: ANSWERED, REFUSED_*; -1 while pending
-    finished: np.ndarray         # seconds: answered, or refused
+    outcome: np.ndarray  # per request: ANSWERED, REFUSED_*; -1 while pending
+    finished: np.ndarray  # seconds: answered, or refused
     worker: list[str]
 
     def record(self, index: int, outcome: int, at: float, worker_id: str) -> None:
@@ -79,5 +82,7 @@ class Outcomes:
         best = np.array([best_ms[m] for m in s.models])[s.model_index[keep]]
         latency = (self.finished[keep] - times) * 1e3
         span_s = float(times[-1] - times[0]) if len(times) else 0.0
-        return {**_figures(s.slo_ms[keep], self.outcome[keep] == ANSWERED, latency, best, span_s),
-                "unanswered": int((self.outcome[keep] < 0).sum())}
+        return {
+            **_figures(s.slo_ms[keep], self.outcome[keep] == ANSWERED, latency, best, span_s),
+            "unanswered": int((self.outcome[keep] < 0).sum()),
+        }

@@ -17,14 +17,14 @@ from emulation.device_model import DeviceModel
 from emulation.gpus import gpu
 from emulation.shared_device import SharedDevice
 from emulation.workload import Workload
-from interfleet.solo import SoloLatency
 from interfleet.proto import fleet_pb2
+from interfleet.solo import SoloLatency
 from services.worker.batching import LatencyProfile, make_batcher
 from services.worker.batching.queue import ModelQueue, Queued
 from simulation.fleet_spec import GpuWorker
 
 MAX_QUEUE = 256
-SEED_RUNS = 7           # batch-1 runs at start-up that seed the solo latency, as the live worker does
+SEED_RUNS = 7  # batch-1 runs at start-up that seed the solo latency, as the live worker does
 
 
 @dataclass(frozen=True)
@@ -46,38 +46,52 @@ class _ModelState:
     queue: ModelQueue[int]
     solo: SoloLatency
     running: _Running | None = None
-    step_token: int = 0            # the newest scheduled decision; older ones are stale
-    busy_s: float = 0.0            # device time of its batches since the last heartbeat
+    step_token: int = 0  # the newest scheduled decision; older ones are stale
+    busy_s: float = 0.0  # device time of its batches since the last heartbeat
 
 
 class SimWorker:
-    def __init__(self, spec: GpuWorker, device_model: DeviceModel, workloads: Mapping[str, Workload],
-                 settings: Mapping[str, ModelSettings], rng: random.Random):
+    def __init__(
+        self,
+        spec: GpuWorker,
+        device_model: DeviceModel,
+        workloads: Mapping[str, Workload],
+        settings: Mapping[str, ModelSettings],
+        rng: random.Random,
+    ):
         self.spec = spec
         self.worker_id = spec.worker_id
         self.gpu = gpu(spec.gpu)
         self.device_model = device_model
-        self.device = SharedDevice(self.gpu, device_model)
+        self.device: SharedDevice[str] = SharedDevice(self.gpu, device_model)
         self.workloads = workloads
-        self.version = 0               # bumped whenever the device's next finish may have moved
+        self.version = 0  # bumped whenever the device's next finish may have moved
         self._random = rng
         self.models: dict[str, _ModelState] = {}
         for name in spec.models:
             model = settings[name]
             profile = LatencyProfile(model.max_batch_size)
-            sizes = sorted({*(2 ** k for k in range(model.max_batch_size.bit_length())
-                              if 2 ** k <= model.max_batch_size), model.max_batch_size})
+            sizes = sorted(
+                {
+                    *(2**k for k in range(model.max_batch_size.bit_length()) if 2**k <= model.max_batch_size),
+                    model.max_batch_size,
+                }
+            )
             profile.seed({size: self._run_alone(name, size) for size in sizes})
             solo = SoloLatency()
             for _ in range(SEED_RUNS):
                 solo.observe(self._run_alone(name, 1))
             batcher = make_batcher(model.batching, model.max_batch_size, model.slo_ms / 1e3)
-            queue = ModelQueue(name, batcher, profile, model.slo_ms / 1e3, MAX_QUEUE, where=f" on worker {self.worker_id}")
+            queue: ModelQueue[int] = ModelQueue(
+                name, batcher, profile, model.slo_ms / 1e3, MAX_QUEUE, where=f" on worker {self.worker_id}"
+            )
             self.models[name] = _ModelState(queue, solo)
         self._template = self._describe()
 
     def _run_alone(self, model: str, items: int) -> float:
-        return self.device_model.solo_s(self.workloads[model], self.gpu, items) * self.device_model.jitter(self._random)
+        return self.device_model.solo_s(self.workloads[model], self.gpu, items) * self.device_model.jitter(
+            self._random
+        )
 
     def start_batch(self, model: str, batch: list[Queued[int]], now: float) -> None:
         state = self.models[model]
@@ -97,6 +111,7 @@ class SimWorker:
         state = self.models[model]
         co_runners = self.device.finish(model, now)
         running, state.running = state.running, None
+        assert running is not None, f"no batch of {model} runs on {self.worker_id}"
         seconds = now - running.started
         state.queue.finished(running.items, seconds, now)
         state.busy_s += seconds
@@ -109,9 +124,18 @@ class SimWorker:
         g = self.gpu
         state = fleet_pb2.WorkerState(worker_id=self.worker_id, ready=True, address=f"sim:{self.worker_id}")
         state.device.name = f"emulated:{g.name}"
-        state.device.gpu.CopyFrom(fleet_pb2.GpuInfo(
-            model=f"{g.name} (emulated)", sm_count=g.sm_count, sm_clock_mhz=g.boost_mhz, peak_tflops=g.peak_tflops,
-            memory_gbps=g.memory_gbps, l2_cache_bytes=g.l2_bytes, memory_total_bytes=g.memory_bytes, emulated=True))
+        state.device.gpu.CopyFrom(
+            fleet_pb2.GpuInfo(
+                model=f"{g.name} (emulated)",
+                sm_count=g.sm_count,
+                sm_clock_mhz=g.boost_mhz,
+                peak_tflops=g.peak_tflops,
+                memory_gbps=g.memory_gbps,
+                l2_cache_bytes=g.l2_bytes,
+                memory_total_bytes=g.memory_bytes,
+                emulated=True,
+            )
+        )
         return state
 
     def state(self, interval_s: float) -> fleet_pb2.WorkerState:
@@ -119,10 +143,17 @@ class SimWorker:
         state = fleet_pb2.WorkerState()
         state.CopyFrom(self._template)
         for name, model in self.models.items():
-            state.models.add(name=name, solo_latency_ms=model.solo.value * 1e3,
-                             max_batch_size=model.queue.profile.max_batch_size,
-                             full_batch_latency_ms=model.queue.profile.latency(model.queue.profile.max_batch_size) * 1e3)
-            state.load.add(model=name, busy_fraction=min(1.0, model.busy_s / interval_s) if interval_s > 0 else 0.0,
-                           queue_depth=len(model.queue), in_flight=model.queue.in_flight)
+            state.models.add(
+                name=name,
+                solo_latency_ms=model.solo.value * 1e3,
+                max_batch_size=model.queue.profile.max_batch_size,
+                full_batch_latency_ms=model.queue.profile.latency(model.queue.profile.max_batch_size) * 1e3,
+            )
+            state.load.add(
+                model=name,
+                busy_fraction=min(1.0, model.busy_s / interval_s) if interval_s > 0 else 0.0,
+                queue_depth=len(model.queue),
+                in_flight=model.queue.in_flight,
+            )
             model.busy_s = 0.0
         return state

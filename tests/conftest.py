@@ -9,10 +9,18 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from interfleet.zoo.architectures import ZOO  # noqa: E402
-from interfleet.zoo.build import build_zoo  # noqa: E402
+from fake_clock import FakeClock
+
+from interfleet.zoo.architectures import ZOO
+from interfleet.zoo.build import build_zoo
 
 TEST_MODELS = ["tiny_cnn", "mlp", "transformer"]
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A clock at 0 s that moves only when the test moves it (inject it where code takes a clock)."""
+    return FakeClock()
 
 
 @pytest.fixture(scope="session")

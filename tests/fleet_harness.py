@@ -15,8 +15,15 @@ from interfleet.ready_file import wait_for_ready_file
 
 
 class Fleet:
-    def __init__(self, root: Path, repository: Path, workers: list[dict], router: dict | None = None,
-                 predictor: dict | None = None, shared: dict | None = None):
+    def __init__(
+        self,
+        root: Path,
+        repository: Path,
+        workers: list[dict],
+        router: dict | None = None,
+        predictor: dict | None = None,
+        shared: dict | None = None,
+    ):
         self.root = root
         self.run_dir = root / "run"
         self.config_path = root / "fleet.yaml"
@@ -24,8 +31,10 @@ class Fleet:
             "fleet": "test",
             "model_repository": str(repository),
             "router": {"metrics_port": 0, "refresh_interval_s": 0.1, "worker_hold_s": 1.0, **(router or {})},
-            "workers": [{"metrics_port": 0, "heartbeat_interval_s": 0.2, "state_ttl_s": 1.0, **w} for w in workers],
-            **(shared or {}),    # top-level keys every service inherits (TLS files, the fleet key)
+            "workers": [
+                {"metrics_port": 0, "heartbeat_interval_s": 0.2, "state_ttl_s": 1.0, **w} for w in workers
+            ],
+            **(shared or {}),  # top-level keys every service inherits (TLS files, the fleet key)
         }
         if predictor is not None:
             config["predictor"] = predictor
@@ -42,19 +51,35 @@ class Fleet:
         """(Re)write the fleet file from `self.config`, for a test that changes it before `start`."""
         self.config_path.write_text(yaml.safe_dump(self.config))
 
-    def start(self, timeout_s: float = 60.0, env_redis: bool = False) -> "Fleet":
+    def start(self, timeout_s: float = 60.0, env_redis: bool = False) -> Fleet:
         """Start `interfleet up`; with `env_redis` it uses $REDIS_URL, else it embeds its own Redis."""
         ready = self.root / "up.ready.json"
         dropped = ("INTERFLEET_ROUTER_PORT",) if env_redis else ("REDIS_URL", "INTERFLEET_ROUTER_PORT")
         env = {k: v for k, v in os.environ.items() if k not in dropped}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "fleet", "up", "--config", str(self.config_path), "--router-port", "0",
-             "--run-dir", str(self.run_dir), "--ready-file", str(ready), "--grace", "5"],
-            stdout=self.log.open("w"), stderr=subprocess.STDOUT, env=env,
+            [
+                sys.executable,
+                "-m",
+                "fleet",
+                "up",
+                "--config",
+                str(self.config_path),
+                "--router-port",
+                "0",
+                "--run-dir",
+                str(self.run_dir),
+                "--ready-file",
+                str(ready),
+                "--grace",
+                "5",
+            ],
+            stdout=self.log.open("w"),
+            stderr=subprocess.STDOUT,
+            env=env,
         )
         try:
             info = wait_for_ready_file(ready, timeout_s, lambda: self.process.poll() is None)
-        except Exception:
+        except Exception:  # noqa: BLE001 - whatever stopped it, stop what started and show its log
             self.stop()
             raise RuntimeError(f"fleet did not start:\n{self.log.read_text()[-4000:]}") from None
         self.address, self.redis_url = info["address"], info["redis_url"]

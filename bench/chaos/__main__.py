@@ -30,6 +30,8 @@ from report import plot, summarise, table
 
 from interfleet.zoo.build import build_zoo
 
+log = logging.getLogger("chaos")
+
 MODELS = ("mlp", "tiny_cnn")
 WORKERS = ("w0", "w1", "w2")
 STEADY_SHARE = 0.5
@@ -38,11 +40,18 @@ STEADY_SHARE = 0.5
 def router_retries(fleet: ChaosFleet) -> float:
     """The router's retry counter (0 if it cannot be read, e.g. just restarted)."""
     try:
-        text = urllib.request.urlopen(f"http://{fleet.router.info['metrics']}/metrics", timeout=2).read().decode()
+        text = (
+            urllib.request.urlopen(f"http://{fleet.router.info['metrics']}/metrics", timeout=2)
+            .read()
+            .decode()
+        )
     except OSError:
         return 0.0
-    return sum(float(line.split()[-1]) for line in text.splitlines()
-               if line.startswith("interfleet_router_retries_total"))
+    return sum(
+        float(line.split()[-1])
+        for line in text.splitlines()
+        if line.startswith("interfleet_router_retries_total")
+    )
 
 
 async def run_fault(fleet: ChaosFleet, load: Load, fault: Fault, rate: float) -> tuple[Outcomes, float]:
@@ -79,8 +88,14 @@ def write_outcomes(outcomes: Outcomes, path: Path) -> None:
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["sent_at_s", "model", "status", "latency_ms", "worker", "send_lag_ms"])
-        for row in zip(outcomes.sent_at, outcomes.model, outcomes.status, outcomes.latency_ms, outcomes.worker,
-                       outcomes.send_lag_ms):
+        for row in zip(
+            outcomes.sent_at,
+            outcomes.model,
+            outcomes.status,
+            outcomes.latency_ms,
+            outcomes.worker,
+            outcomes.send_lag_ms,
+        ):
             writer.writerow([f"{row[0]:.4f}", row[1], row[2], f"{row[3]:.3f}", row[4], f"{row[5]:.3f}"])
 
 
@@ -92,10 +107,16 @@ async def main(args: argparse.Namespace) -> int:
     slo_ms = {m: yaml.safe_load((repository / m / "config.yaml").read_text())["slo_ms"] for m in MODELS}
     scratch = Path(tempfile.mkdtemp(prefix="chaos-"))
     config = scratch / "fleet.yaml"
-    config.write_text(yaml.safe_dump({
-        "fleet": "chaos", "model_repository": str(repository),
-        "router": {"metrics_port": 0},
-        "workers": [{"worker_id": w, "models": list(MODELS), "metrics_port": -1} for w in WORKERS]}))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "fleet": "chaos",
+                "model_repository": str(repository),
+                "router": {"metrics_port": 0},
+                "workers": [{"worker_id": w, "models": list(MODELS), "metrics_port": -1} for w in WORKERS],
+            }
+        )
+    )
     fleet = ChaosFleet(config, list(WORKERS), scratch / "run")
     summaries = []
     try:
@@ -104,7 +125,7 @@ async def main(args: argparse.Namespace) -> int:
         await load.prepare()
         capacity = await load.capacity_at_slo()
         rate = capacity * STEADY_SHARE
-        logging.info("capacity %.0f req/s at 99%% within SLO; steady load %.0f req/s", capacity, rate)
+        log.info("capacity %.0f req/s at 99%% within SLO; steady load %.0f req/s", capacity, rate)
         for fault in faults(victim=WORKERS[0]):
             if args.only and fault.name not in args.only:
                 continue
@@ -114,14 +135,28 @@ async def main(args: argparse.Namespace) -> int:
             summaries.append(summary)
             write_outcomes(outcomes, out / f"{fault.name}.csv")
             plot(fault, outcomes, out / f"{fault.name}.png")
-            logging.info("%s: %s (%.0f s)", fault.name, json.dumps({k: summary[k] for k in (
-                "requests", "ok", "errors", "lost", "p99_ms", "recovery_s", "targets")}), time.monotonic() - started)
-            await asyncio.sleep(2.0)          # the fleet settles before the next fault
+            log.info(
+                "%s: %s (%.0f s)",
+                fault.name,
+                json.dumps(
+                    {
+                        k: summary[k]
+                        for k in ("requests", "ok", "errors", "lost", "p99_ms", "recovery_s", "targets")
+                    }
+                ),
+                time.monotonic() - started,
+            )
+            await asyncio.sleep(2.0)  # the fleet settles before the next fault
     finally:
         fleet.stop()
-    report = {"machine": f"{platform.node()} ({platform.machine()}, Python {platform.python_version()})",
-              "capacity_rps": round(capacity, 1), "steady_rps": round(rate, 1), "models": slo_ms,
-              "workers": list(WORKERS), "faults": summaries}
+    report = {
+        "machine": f"{platform.node()} ({platform.machine()}, Python {platform.python_version()})",
+        "capacity_rps": round(capacity, 1),
+        "steady_rps": round(rate, 1),
+        "models": slo_ms,
+        "workers": list(WORKERS),
+        "faults": summaries,
+    }
     (out / "summary.json").write_text(json.dumps(report, indent=2))
     (out / "table.md").write_text(table(summaries) + "\n")
     print(table(summaries))
@@ -137,4 +172,4 @@ if __name__ == "__main__":
     parser.add_argument("--out", default="results/chaos")
     parser.add_argument("--only", nargs="*", help="run only these faults")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s chaos: %(message)s")
-    sys.exit(uvloop.run(main(parser.parse_args())))     # the generator must outrun the fleet it loads
+    sys.exit(uvloop.run(main(parser.parse_args())))  # the generator must outrun the fleet it loads

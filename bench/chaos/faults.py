@@ -20,24 +20,46 @@ FAULT_AT_S = 5.0
 class Fault:
     name: str
     title: str
-    duration_s: float                      # of the whole scenario
-    ends_at_s: float                       # when the fault is over (the process is back, the load normal)
+    duration_s: float  # of the whole scenario
+    ends_at_s: float  # when the fault is over (the process is back, the load normal)
     start: Callable[[ChaosFleet], None]
     end: Callable[[ChaosFleet], None] = lambda fleet: None
-    load_factor: float = 1.0               # the rate during the fault, relative to the steady one
+    load_factor: float = 1.0  # the rate during the fault, relative to the steady one
 
 
 def faults(victim: str) -> list[Fault]:
     return [
-        Fault("worker-sigkill", f"SIGKILL of worker {victim}, restarted 7 s later", 20.0, 12.0,
-              start=lambda f: f.workers[victim].signal(signal.SIGKILL),
-              end=lambda f: f.workers[victim].start()),
-        Fault("worker-hang", f"SIGSTOP of worker {victim} for 5 s, then SIGCONT", 20.0, 10.0,
-              start=lambda f: f.workers[victim].signal(signal.SIGSTOP),
-              end=lambda f: f.workers[victim].signal(signal.SIGCONT)),
-        Fault("redis-restart", "Redis killed, restarted empty 1 s later", 15.0, 6.0,
-              start=lambda f: f.redis.stop(), end=lambda f: f.redis.start()),
-        Fault("router-restart", "the router stopped (SIGTERM) and started again", 15.0, 5.0,
-              start=lambda f: f.router.stop(), end=lambda f: f.router.start()),
+        Fault(
+            "worker-sigkill",
+            f"SIGKILL of worker {victim}, restarted 7 s later",
+            20.0,
+            12.0,
+            start=lambda f: f.workers[victim].signal(signal.SIGKILL),
+            end=lambda f: f.workers[victim].start(),
+        ),
+        Fault(
+            "worker-hang",
+            f"SIGSTOP of worker {victim} for 5 s, then SIGCONT",
+            20.0,
+            10.0,
+            start=lambda f: f.workers[victim].signal(signal.SIGSTOP),
+            end=lambda f: f.workers[victim].signal(signal.SIGCONT),
+        ),
+        Fault(
+            "redis-restart",
+            "Redis killed, restarted empty 1 s later",
+            15.0,
+            6.0,
+            start=lambda f: f.redis.stop(),
+            end=lambda f: f.redis.start(),
+        ),
+        Fault(
+            "router-restart",
+            "the router stopped (SIGTERM) and started again",
+            15.0,
+            5.0,
+            start=lambda f: f.router.stop(),
+            end=lambda f: f.router.start(),
+        ),
         Fault("overload-3x", "3x the load for 20 s", 35.0, 25.0, start=lambda f: None, load_factor=3.0),
     ]

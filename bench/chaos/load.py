@@ -22,15 +22,18 @@ from loadgen.inputs import random_inputs
 
 LOST_AFTER_S = 1.0
 # Reconnect at once when the router comes back, instead of gRPC's backoff of up to two minutes.
-CHANNEL_ARGS = [("grpc.initial_reconnect_backoff_ms", 100), ("grpc.min_reconnect_backoff_ms", 100),
-                ("grpc.max_reconnect_backoff_ms", 500)]
+CHANNEL_ARGS = [
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 500),
+]
 
 
 @dataclass
 class Outcomes:
-    sent_at: list[float] = field(default_factory=list)       # seconds since the run began
+    sent_at: list[float] = field(default_factory=list)  # seconds since the run began
     model: list[str] = field(default_factory=list)
-    status: list[str] = field(default_factory=list)          # "OK", a gRPC status name, or "LOST"
+    status: list[str] = field(default_factory=list)  # "OK", a gRPC status name, or "LOST"
     latency_ms: list[float] = field(default_factory=list)
     worker: list[str] = field(default_factory=list)
     # Actual minus scheduled send time: when it grows, the load generator itself is saturated.
@@ -40,7 +43,7 @@ class Outcomes:
 class Load:
     def __init__(self, address: str, models: dict[str, float], seed: int = 0):
         self._address = address
-        self._slo_s = models                                # model -> SLO seconds
+        self._slo_s = models  # model -> SLO seconds
         self._rng = np.random.default_rng(seed)
         self._inputs: dict[str, list] = {}
 
@@ -57,7 +60,7 @@ class Load:
         for _ in range(steps):
             rate = (low + high) / 2
             outcomes = Outcomes()
-            await self.run(probe_s, lambda t: rate, outcomes, lambda t: None)
+            await self.run(probe_s, lambda t, rate=rate: rate, outcomes, lambda t: None)
             served = sum(1 for s in outcomes.status if s == "OK") / max(1, len(outcomes.status))
             low, high = (rate, high) if served >= attainment else (low, rate)
             await asyncio.sleep(0.5)
@@ -81,8 +84,13 @@ class Load:
         await client.close()
         return done / seconds
 
-    async def run(self, duration_s: float, rate: Callable[[float], float], outcomes: Outcomes,
-                  events: Callable[[float], None]) -> None:
+    async def run(
+        self,
+        duration_s: float,
+        rate: Callable[[float], float],
+        outcomes: Outcomes,
+        events: Callable[[float], None],
+    ) -> None:
         """Send for `duration_s` at `rate(t)` per second; `events(t)` is called every 50 ms (faults)."""
         client = tc_aio.InferenceServerClient(self._address, channel_args=CHANNEL_ARGS)
         models = list(self._slo_s)
@@ -99,9 +107,14 @@ class Load:
                 continue
             model = models[int(self._rng.integers(len(models)))]
             index = len(outcomes.sent_at)
-            for column, value in ((outcomes.sent_at, now), (outcomes.model, model), (outcomes.status, ""),
-                                  (outcomes.latency_ms, 0.0), (outcomes.worker, ""),
-                                  (outcomes.send_lag_ms, (now - next_send) * 1e3)):
+            for column, value in (
+                (outcomes.sent_at, now),
+                (outcomes.model, model),
+                (outcomes.status, ""),
+                (outcomes.latency_ms, 0.0),
+                (outcomes.worker, ""),
+                (outcomes.send_lag_ms, (now - next_send) * 1e3),
+            ):
                 column.append(value)
             task = asyncio.ensure_future(self._one(client, model, index, outcomes))
             pending.add(task)
@@ -119,7 +132,7 @@ class Load:
             result = await asyncio.wait_for(asyncio.shield(call), slo_s + LOST_AFTER_S)
             outcomes.status[index] = "OK"
             outcomes.worker[index] = result.get_response().parameters["worker_id"].string_param
-        except asyncio.TimeoutError:
+        except TimeoutError:
             call.cancel()
             outcomes.status[index] = "LOST"
         except InferenceServerException as error:

@@ -32,8 +32,20 @@ class Service:
         ready.unlink(missing_ok=True)
         log = (self._run_dir / f"{self.name}.log").open("a")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "fleet", *self._args, "--ready-file", str(ready), "--log-level", "WARNING"],
-            stdout=log, stderr=subprocess.STDOUT, env=self._env)
+            [
+                sys.executable,
+                "-m",
+                "fleet",
+                *self._args,
+                "--ready-file",
+                str(ready),
+                "--log-level",
+                "WARNING",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self._env,
+        )
         self.info = wait_for_ready_file(ready, timeout_s, lambda: self.process.poll() is None)
         return self.info
 
@@ -71,11 +83,19 @@ class ChaosFleet:
         self.redis.start()
         env = {**os.environ, "REDIS_URL": self.redis.url}
         for worker_id in self._worker_ids:
-            self.workers[worker_id] = Service(f"worker-{worker_id}", ["worker", "--config", self._config,
-                                                                     "--worker-id", worker_id], self._run_dir, env)
+            self.workers[worker_id] = Service(
+                f"worker-{worker_id}",
+                ["worker", "--config", self._config, "--worker-id", worker_id],
+                self._run_dir,
+                env,
+            )
             self.workers[worker_id].start()
-        self.router = Service("router", ["router", "--config", self._config, "--port", str(self.router_port)],
-                              self._run_dir, env)
+        self.router = Service(
+            "router",
+            ["router", "--config", self._config, "--port", str(self.router_port)],
+            self._run_dir,
+            env,
+        )
         self.router.start()
 
     def restart_worker(self, worker_id: str) -> None:
@@ -87,6 +107,6 @@ class ChaosFleet:
         if self.router is not None:
             self.router.stop()
         for worker in self.workers.values():
-            worker.signal(signal.SIGCONT)      # a paused worker cannot handle SIGTERM
+            worker.signal(signal.SIGCONT)  # a paused worker cannot handle SIGTERM
             worker.stop()
         self.redis.stop()

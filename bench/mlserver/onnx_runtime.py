@@ -21,8 +21,9 @@ class OnnxRuntimeModel(MLModel):
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = ort.InferenceSession(await get_model_uri(self._settings), options,
-                                             providers=["CPUExecutionProvider"])
+        self._session = ort.InferenceSession(
+            await get_model_uri(self._settings), options, providers=["CPUExecutionProvider"]
+        )
         self._outputs = [o.name for o in self._session.get_outputs()]
         return True
 
@@ -30,5 +31,7 @@ class OnnxRuntimeModel(MLModel):
         feeds = {tensor.name: NumpyCodec.decode_input(tensor) for tensor in payload.inputs}
         results = self._session.run(self._outputs, feeds)
         return InferenceResponse(
-            model_name=self.name, id=payload.id,
-            outputs=[NumpyCodec.encode_output(name, value) for name, value in zip(self._outputs, results)])
+            model_name=self.name,
+            id=payload.id,
+            outputs=[NumpyCodec.encode_output(name, value) for name, value in zip(self._outputs, results)],
+        )

@@ -20,11 +20,12 @@ def deadline_of(context: grpc.aio.ServicerContext) -> float | None:
     return None if remaining is None else time.monotonic() + remaining
 
 
-TIMEOUT_PARAMETER = "timeout"     # Triton's per-request timeout parameter, in microseconds
+TIMEOUT_PARAMETER = "timeout"  # Triton's per-request timeout parameter, in microseconds
 
 
-def request_deadline(request: service_pb2.ModelInferRequest, deadline: float | None,
-                     now: float) -> float | None:
+def request_deadline(
+    request: service_pb2.ModelInferRequest, deadline: float | None, now: float
+) -> float | None:
     """The earlier of the call's deadline and the request's own `timeout` parameter (microseconds)."""
     if TIMEOUT_PARAMETER not in request.parameters:
         return deadline

@@ -43,10 +43,15 @@ def server_options(max_message_bytes: int = MAX_MESSAGE_BYTES) -> list[tuple[str
 class GrpcEndpoint:
     """Owns one aio server. `register` adds the service implementations; `start` binds and serves."""
 
-    def __init__(self, host: str, port: int, register: Callable[[grpc.aio.Server], list[str]],
-                 credentials: grpc.ServerCredentials | None = None,
-                 interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
-                 max_message_bytes: int = MAX_MESSAGE_BYTES):
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        register: Callable[[grpc.aio.Server], list[str]],
+        credentials: grpc.ServerCredentials | None = None,
+        interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
+    ):
         self._host = host
         self._port = port
         self._register = register
@@ -63,12 +68,17 @@ class GrpcEndpoint:
         return f"{self._host}:{self.port}"
 
     async def start(self) -> None:
-        server = grpc.aio.server(options=server_options(self._max_message_bytes), interceptors=self._interceptors)
+        server = grpc.aio.server(
+            options=server_options(self._max_message_bytes), interceptors=self._interceptors
+        )
         self._service_names = self._register(server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         reflection.enable_server_reflection(
-            [*self._service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-             reflection.SERVICE_NAME],
+            [
+                *self._service_names,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ],
             server,
         )
         bind = f"{self._host}:{self._port}"
@@ -84,13 +94,17 @@ class GrpcEndpoint:
         log.info("gRPC serving on %s%s", self.address, " (TLS)" if self._credentials is not None else "")
 
     async def set_serving(self, serving: bool) -> None:
-        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        status = (
+            health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
         for name in (health.OVERALL_HEALTH, *self._service_names):
             await self._health.set(name, status)
 
     async def set_component(self, name: str, serving: bool) -> None:
         """Health of a named part (e.g. "interfleet.predictor") without changing the server's own."""
-        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        status = (
+            health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
         await self._health.set(name, status)
 
     async def stop(self, grace: float) -> None:

@@ -21,7 +21,7 @@ from interfleet.repository import RepositoryError, list_models, load_spec
 log = logging.getLogger(__name__)
 
 FRAMING_BYTES = 1 << 20
-VARINT_ALLOWANCE = 1.25       # an INT64 element sent as a varint takes up to 10 bytes for 8
+VARINT_ALLOWANCE = 1.25  # an INT64 element sent as a varint takes up to 10 bytes for 8
 
 
 def largest_request_bytes(repository: Path) -> int | None:

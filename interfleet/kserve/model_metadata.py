@@ -22,7 +22,9 @@ def check_version(model: fleet_pb2.HostedModel, requested: str) -> None:
 
 
 def metadata_response(model: fleet_pb2.HostedModel) -> service_pb2.ModelMetadataResponse:
-    response = service_pb2.ModelMetadataResponse(name=model.name, versions=[model.version], platform=model.platform)
+    response = service_pb2.ModelMetadataResponse(
+        name=model.name, versions=[model.version], platform=model.platform
+    )
     for spec in model.inputs:
         response.inputs.add(name=spec.name, datatype=spec.datatype, shape=spec.shape)
     for spec in model.outputs:
@@ -45,7 +47,9 @@ def config_response(model: fleet_pb2.HostedModel) -> service_pb2.ModelConfigResp
     return service_pb2.ModelConfigResponse(config=config)
 
 
-def index_response(models: Iterable[fleet_pb2.HostedModel], ready: bool) -> service_pb2.RepositoryIndexResponse:
+def index_response(
+    models: Iterable[fleet_pb2.HostedModel], ready: bool
+) -> service_pb2.RepositoryIndexResponse:
     response = service_pb2.RepositoryIndexResponse()
     for model in sorted(models, key=lambda m: m.name):
         response.models.add(name=model.name, version=model.version, state="READY" if ready else "UNAVAILABLE")

@@ -30,6 +30,7 @@ def method_path(name: str) -> str:
 
 def _parsing(impl, request_cls):
     """`impl` taking a parsed request, as a handler taking the request's bytes."""
+
     async def handler(raw: bytes, context):
         try:
             request = request_cls.FromString(raw)
@@ -61,12 +62,15 @@ def add_inference_service(
             if impl is None:
                 continue  # the only streaming method, ModelStreamInfer, is always implemented
             if not raw:
-                raise ValueError(f"{method.name} must take raw bytes (raw_methods), so a bad message "
-                                 "is answered in-band rather than ending the stream")
+                raise ValueError(
+                    f"{method.name} must take raw bytes (raw_methods), so a bad message "
+                    "is answered in-band rather than ending the stream"
+                )
             handlers[method.name] = grpc.stream_stream_rpc_method_handler(impl, response_serializer=serialize)
         else:
             impl = impl or _unimplemented(method.name)
             handlers[method.name] = grpc.unary_unary_rpc_method_handler(
-                maps_errors(impl if raw else _parsing(impl, request_cls)), response_serializer=serialize)
+                maps_errors(impl if raw else _parsing(impl, request_cls)), response_serializer=serialize
+            )
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
     server.add_registered_method_handlers(SERVICE_NAME, handlers)

@@ -27,13 +27,14 @@ DEFAULT_WINDOW = 1024
 
 
 async def serve_stream(
-    requests: AsyncIterator[Request], handle: Callable[[Request], Awaitable[Response]],
+    requests: AsyncIterator[Request],
+    handle: Callable[[Request], Awaitable[Response]],
     window: int = DEFAULT_WINDOW,
 ) -> AsyncIterator[Response]:
     """Yield `handle(request)` for each request, in completion order. `handle` must not raise."""
     done: asyncio.Queue = asyncio.Queue()
     tasks: set[asyncio.Task] = set()
-    slots = asyncio.Semaphore(window)     # one per request held, released once its answer is written
+    slots = asyncio.Semaphore(window)  # one per request held, released once its answer is written
     reading_finished = False
 
     def finished(task: asyncio.Task) -> None:

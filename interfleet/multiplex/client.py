@@ -43,7 +43,7 @@ class MultiplexedStream:
         self._slots = asyncio.Semaphore(window)
         self._tags = itertools.count(1)
         self._pending: dict[int, asyncio.Future] = {}
-        self._idle = asyncio.Event()       # set while nothing is in flight
+        self._idle = asyncio.Event()  # set while nothing is in flight
         self._idle.set()
         self._outbox: list[bytes] = []
         self._has_mail = asyncio.Event()
@@ -56,7 +56,7 @@ class MultiplexedStream:
         return len(self._pending)
 
     def open(self) -> None:
-        self._call = self._channel.stream_stream(INFER_METHOD)()   # bytes in, bytes out
+        self._call = self._channel.stream_stream(INFER_METHOD)()  # bytes in, bytes out
         self._tasks = [asyncio.ensure_future(self._write_loop()), asyncio.ensure_future(self._read_loop())]
 
     async def infer(self, request: bytes, timeout: float | None) -> bytes:
@@ -67,9 +67,11 @@ class MultiplexedStream:
             if self.closed:
                 raise Unavailable(f"stream to worker {self._worker_id} is closed")
             if deadline is not None:
-                timeout = deadline - loop.time()      # less any wait for a slot
+                timeout = deadline - loop.time()  # less any wait for a slot
                 if timeout <= 0:
-                    raise DeadlineExceeded(f"deadline exceeded before the request reached worker {self._worker_id}")
+                    raise DeadlineExceeded(
+                        f"deadline exceeded before the request reached worker {self._worker_id}"
+                    )
             tag = next(self._tags)
             future = self._pending[tag] = loop.create_future()
             self._idle.clear()
@@ -132,12 +134,11 @@ class MultiplexedStream:
                 for reply in frames.parse_replies(message):
                     future = self._settle(reply.tag)
                     if future is None or future.done():
-                        continue      # cancelled or expired here already
+                        continue  # cancelled or expired here already
                     if reply.code == 0:
                         future.set_result(reply.response)
                     else:
-                        future.set_exception(RemoteError(Code.of_number(reply.code),
-                                                         reply.message))
+                        future.set_exception(RemoteError(Code.of_number(reply.code), reply.message))
         except grpc.aio.AioRpcError as exc:
             reason = f"{exc.code().name}: {exc.details()}"
         except asyncio.CancelledError:
@@ -155,8 +156,12 @@ class MultiplexedStream:
         pending, self._pending = self._pending, {}
         self._idle.set()
         if pending:
-            log.info("stream to worker %s lost with %d request(s) in flight: %s",
-                     self._worker_id, len(pending), reason)
+            log.info(
+                "stream to worker %s lost with %d request(s) in flight: %s",
+                self._worker_id,
+                len(pending),
+                reason,
+            )
         for future in pending.values():
             if not future.done():
                 future.set_exception(Unavailable(f"worker {self._worker_id} lost the request: {reason}"))

@@ -15,11 +15,11 @@ import struct
 from interfleet.proto import fleet_pb2
 
 # Field keys: (field number << 3) | wire type (0 varint, 1 fixed64, 2 length-delimited).
-_ENTRY = b"\x0a"          # InferFrames.frames / InferReplies.replies: field 1, length-delimited
-_TAG = b"\x08"            # InferFrame.tag / InferReply.tag: field 1, varint
-_PAYLOAD = b"\x12"        # InferFrame.request / InferReply.response: field 2, length-delimited
-_TIMEOUT = b"\x19"        # InferFrame.timeout_s: field 3, fixed64 (double)
-_CANCEL = b"\x20\x01"     # InferFrame.cancel = true: field 4, varint
+_ENTRY = b"\x0a"  # InferFrames.frames / InferReplies.replies: field 1, length-delimited
+_TAG = b"\x08"  # InferFrame.tag / InferReply.tag: field 1, varint
+_PAYLOAD = b"\x12"  # InferFrame.request / InferReply.response: field 2, length-delimited
+_TIMEOUT = b"\x19"  # InferFrame.timeout_s: field 3, fixed64 (double)
+_CANCEL = b"\x20\x01"  # InferFrame.cancel = true: field 4, varint
 
 
 def varint(value: int) -> bytes:

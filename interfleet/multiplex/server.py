@@ -29,7 +29,9 @@ from interfleet.multiplex import frames
 SERVICE_NAME = "interfleet.v1.WorkerInference"
 
 # The domain call: a parsed request and its deadline (time.monotonic) -> the response.
-InferHandler = Callable[[service_pb2.ModelInferRequest, float | None], Awaitable[service_pb2.ModelInferResponse]]
+InferHandler = Callable[
+    [service_pb2.ModelInferRequest, float | None], Awaitable[service_pb2.ModelInferResponse]
+]
 
 
 class _Stream:
@@ -40,7 +42,7 @@ class _Stream:
         self.outbox: list[bytes] = []
         self.wake = asyncio.Event()
         self.reading = True
-        self.malformed = ""      # why the incoming stream could not be read, if it could not
+        self.malformed = ""  # why the incoming stream could not be read, if it could not
 
     def send(self, entry: bytes) -> None:
         self.outbox.append(entry)
@@ -56,7 +58,7 @@ class MultiplexedInferService:
         self.draining = False
 
     def register(self, server: grpc.aio.Server) -> str:
-        handler = grpc.stream_stream_rpc_method_handler(self._serve)   # bytes in, bytes out
+        handler = grpc.stream_stream_rpc_method_handler(self._serve)  # bytes in, bytes out
         handlers = {"Infer": handler}
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
         server.add_registered_method_handlers(SERVICE_NAME, handlers)
@@ -108,8 +110,11 @@ class MultiplexedInferService:
                 task.cancel()
             return
         if self.draining:
-            stream.send(frames.error_reply(tag, grpc.StatusCode.UNAVAILABLE.value[0],
-                                           f"worker {self._worker_id} is shutting down"))
+            stream.send(
+                frames.error_reply(
+                    tag, grpc.StatusCode.UNAVAILABLE.value[0], f"worker {self._worker_id} is shutting down"
+                )
+            )
             return
         deadline = self._clock() + frame.timeout_s if frame.timeout_s > 0 else None
         task = asyncio.ensure_future(self._run(tag, frame.request, deadline, stream))
@@ -121,7 +126,7 @@ class MultiplexedInferService:
             entry = frames.reply(tag, response.SerializeToString())
         except asyncio.CancelledError:
             stream.tasks.pop(tag, None)
-            stream.wake.set()       # a draining stream may now be done
+            stream.wake.set()  # a draining stream may now be done
             raise
         except Exception as exc:  # noqa: BLE001 - answered in-band with its status, the stream goes on
             code, message = status_of(exc)

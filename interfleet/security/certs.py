@@ -36,8 +36,12 @@ FLEET_NAME = "interfleet.fleet"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="certs", help="folder to write into (default certs/)")
-    parser.add_argument("--host", action="append", default=[],
-                        help="a DNS name or IP the servers are dialled by (repeatable), e.g. router, workers")
+    parser.add_argument(
+        "--host",
+        action="append",
+        default=[],
+        help="a DNS name or IP the servers are dialled by (repeatable), e.g. router, workers",
+    )
     parser.add_argument("--force", action="store_true", help="replace files that exist")
 
 
@@ -53,37 +57,67 @@ def make_fleet_credentials(out: Path, hosts: list[str]) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "interfleet local CA")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(now - datetime.timedelta(minutes=5))
-          .not_valid_after(now + datetime.timedelta(days=VALID_DAYS))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                       content_commitment=False, key_encipherment=False, data_encipherment=False,
-                                       key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
-          .sign(ca_key, hashes.SHA256()))
-    written = [_write(out / "ca.pem", ca.public_bytes(serialization.Encoding.PEM)),
-               _write_key(out / "ca.key", ca_key)]
+    now = datetime.datetime.now(datetime.UTC)
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=VALID_DAYS))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    written = [
+        _write(out / "ca.pem", ca.public_bytes(serialization.Encoding.PEM)),
+        _write_key(out / "ca.key", ca_key),
+    ]
     names = sorted({"localhost", "127.0.0.1", FLEET_NAME, *hosts})
     for stem, common_name, sans, usages in (
-        ("server", "interfleet fleet", names, [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
+        (
+            "server",
+            "interfleet fleet",
+            names,
+            [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH],
+        ),
         ("client", "interfleet client", [], [ExtendedKeyUsageOID.CLIENT_AUTH]),
     ):
         key = ec.generate_private_key(ec.SECP256R1())
-        builder = (x509.CertificateBuilder()
-                   .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
-                   .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-                   .not_valid_before(now - datetime.timedelta(minutes=5))
-                   .not_valid_after(now + datetime.timedelta(days=VALID_DAYS))
-                   .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-                   .add_extension(x509.ExtendedKeyUsage(usages), critical=False))
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+            .issuer_name(ca_name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=VALID_DAYS))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
+        )
         if sans:
-            builder = builder.add_extension(x509.SubjectAlternativeName([_general_name(n) for n in sans]),
-                                            critical=False)
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([_general_name(n) for n in sans]), critical=False
+            )
         cert = builder.sign(ca_key, hashes.SHA256())
-        written += [_write(out / f"{stem}.pem", cert.public_bytes(serialization.Encoding.PEM)),
-                    _write_key(out / f"{stem}.key", key)]
+        written += [
+            _write(out / f"{stem}.pem", cert.public_bytes(serialization.Encoding.PEM)),
+            _write_key(out / f"{stem}.key", key),
+        ]
     written.append(_write(out / "fleet.key", secrets.token_hex(32).encode() + b"\n", secret=True))
     tokens = f"{secrets.token_urlsafe(32)} infer\n{secrets.token_urlsafe(32)} read\n"
     written.append(_write(out / "tokens.txt", tokens.encode(), secret=True))
@@ -99,8 +133,13 @@ def _general_name(name: str) -> x509.GeneralName:
 
 
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> Path:
-    return _write(path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                          serialization.NoEncryption()), secret=True)
+    return _write(
+        path,
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ),
+        secret=True,
+    )
 
 
 def _write(path: Path, data: bytes, secret: bool = False) -> Path:

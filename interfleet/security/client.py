@@ -27,8 +27,12 @@ class ClientAccess:
         """Keyword arguments for tritonclient.grpc(.aio).InferenceServerClient (it reads the files)."""
         if not self.tls.ca:
             return {}
-        return {"ssl": True, "root_certificates": self.tls.ca, "private_key": self.tls.key,
-                "certificate_chain": self.tls.cert}
+        return {
+            "ssl": True,
+            "root_certificates": self.tls.ca,
+            "private_key": self.tls.key,
+            "certificate_chain": self.tls.cert,
+        }
 
     def channel(self, address: str) -> grpc.Channel:
         credentials = self.tls.channel_credentials()

@@ -20,5 +20,7 @@ def redis_client(url: str, password_file: str | None = None, **options) -> aiore
         try:
             options["password"] = Path(password_file).read_text().strip()
         except OSError as exc:
-            raise ConfigError(f"cannot read the Redis password file {password_file}: {exc.strerror}") from None
+            raise ConfigError(
+                f"cannot read the Redis password file {password_file}: {exc.strerror}"
+            ) from None
     return aioredis.from_url(url, **options)

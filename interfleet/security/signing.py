@@ -33,7 +33,7 @@ class BadSignature(ValueError):
 
     def __init__(self, reason: str, message: str):
         super().__init__(message)
-        self.reason = reason          # "unsigned" or "bad_signature": a metric label
+        self.reason = reason  # "unsigned" or "bad_signature": a metric label
 
 
 def load_fleet_key(key: str | None, key_file: str | None) -> bytes | None:
@@ -71,7 +71,7 @@ class Sealer:
             return payload
         if payload is sealed:
             raise BadSignature("unsigned", f"{purpose}: not signed with the fleet key")
-        if not hmac.compare_digest(sealed[len(PREFIX):len(PREFIX) + _MAC_HEX], self._mac(purpose, payload)):
+        if not hmac.compare_digest(sealed[len(PREFIX) : len(PREFIX) + _MAC_HEX], self._mac(purpose, payload)):
             raise BadSignature("bad_signature", f"{purpose}: signature does not match the fleet key")
         return payload
 
@@ -79,6 +79,6 @@ class Sealer:
 def unsealed(sealed: bytes) -> bytes:
     """The payload of a record, sealed or not, without checking anything."""
     start = len(PREFIX) + _MAC_HEX
-    if sealed.startswith(PREFIX) and sealed[start:start + 1] == b":":
-        return sealed[start + 1:]
+    if sealed.startswith(PREFIX) and sealed[start : start + 1] == b":":
+        return sealed[start + 1 :]
     return sealed

@@ -25,10 +25,10 @@ def _read(path: str, what: str) -> bytes:
 
 @dataclass(frozen=True)
 class TlsFiles:
-    cert: str | None = None        # this side's certificate chain (PEM)
-    key: str | None = None         # its private key (PEM)
-    ca: str | None = None          # a client: the CA that signed the servers it dials
-    client_ca: str | None = None   # a server: require client certificates signed by this CA
+    cert: str | None = None  # this side's certificate chain (PEM)
+    key: str | None = None  # its private key (PEM)
+    ca: str | None = None  # a client: the CA that signed the servers it dials
+    client_ca: str | None = None  # a server: require client certificates signed by this CA
 
     def __post_init__(self) -> None:
         self.check()
@@ -38,7 +38,9 @@ class TlsFiles:
         if bool(self.cert) != bool(self.key):
             raise ConfigError("TLS needs both a certificate and its key (tls_cert and tls_key)")
         if self.client_ca and not self.cert:
-            raise ConfigError("requiring client certificates (tls_client_ca) needs TLS on (tls_cert, tls_key)")
+            raise ConfigError(
+                "requiring client certificates (tls_client_ca) needs TLS on (tls_cert, tls_key)"
+            )
 
     @property
     def serves_tls(self) -> bool:
@@ -53,8 +55,9 @@ class TlsFiles:
             return None
         pair = (_read(self.key, "TLS key"), _read(self.cert, "TLS certificate"))
         client_ca = _read(self.client_ca, "client CA") if self.client_ca else None
-        return grpc.ssl_server_credentials([pair], root_certificates=client_ca,
-                                           require_client_auth=client_ca is not None)
+        return grpc.ssl_server_credentials(
+            [pair], root_certificates=client_ca, require_client_auth=client_ca is not None
+        )
 
     def channel_credentials(self) -> grpc.ChannelCredentials | None:
         if not self.ca:

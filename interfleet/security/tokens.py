@@ -28,7 +28,10 @@ from interfleet.errors import ConfigError
 SCOPES = ("infer", "read")
 OPEN_SERVICES = ("/grpc.health.v1.Health/",)
 # Calls a `read` token may make: everything on the inference service except running a model.
-_INFERENCE = ("/inference.GRPCInferenceService/ModelInfer", "/inference.GRPCInferenceService/ModelStreamInfer")
+_INFERENCE = (
+    "/inference.GRPCInferenceService/ModelInfer",
+    "/inference.GRPCInferenceService/ModelStreamInfer",
+)
 
 
 def load_tokens(tokens: Iterable[str], tokens_file: str | None) -> dict[bytes, str]:
@@ -59,9 +62,9 @@ class TokenAuth(grpc.aio.ServerInterceptor):
         """The scope of the token in an `authorization` header value; None if it is not a known one."""
         if not header or not header.startswith("Bearer "):
             return None
-        digest = hashlib.sha256(header[len("Bearer "):].strip().encode()).digest()
+        digest = hashlib.sha256(header[len("Bearer ") :].strip().encode()).digest()
         scope = None
-        for known, known_scope in self._tokens:          # no early exit: constant time over the set
+        for known, known_scope in self._tokens:  # no early exit: constant time over the set
             if hmac.compare_digest(digest, known):
                 scope = known_scope
         return scope
@@ -70,14 +73,20 @@ class TokenAuth(grpc.aio.ServerInterceptor):
         method = details.method
         if method.startswith(OPEN_SERVICES):
             return await continuation(details)
-        header = next((value for key, value in details.invocation_metadata or () if key == "authorization"), None)
+        header = next(
+            (value for key, value in details.invocation_metadata or () if key == "authorization"), None
+        )
         scope = self.scope_of(header)
         if scope is None:
             why = "missing 'authorization: Bearer <token>' metadata" if not header else "invalid token"
             return await _refusal(continuation, details, grpc.StatusCode.UNAUTHENTICATED, why)
         if scope == "read" and method in _INFERENCE:
-            return await _refusal(continuation, details, grpc.StatusCode.PERMISSION_DENIED,
-                                  f"a '{scope}' token may not call {method.rsplit('/', 1)[1]}")
+            return await _refusal(
+                continuation,
+                details,
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"a '{scope}' token may not call {method.rsplit('/', 1)[1]}",
+            )
         return await continuation(details)
 
 

@@ -33,13 +33,19 @@ _DISTRUST = {
 
 
 class HeartbeatReader:
-    def __init__(self, client: aioredis.Redis, keys: FleetKeys, sealer: Sealer = Sealer(None),
-                 allowed: frozenset[str] = frozenset(), refused: collections.Counter | None = None):
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        keys: FleetKeys,
+        sealer: Sealer = Sealer(None),
+        allowed: frozenset[str] = frozenset(),
+        refused: collections.Counter | None = None,
+    ):
         self._client = client
         self._keys = keys
         self._sealer = sealer
         self._allowed = allowed
-        self.refused = refused if refused is not None else collections.Counter()   # (kind, reason) -> n
+        self.refused = refused if refused is not None else collections.Counter()  # (kind, reason) -> n
         self._refusal_logged: set[tuple[str, str]] = set()
 
     async def read(self) -> list[fleet_pb2.WorkerState]:
@@ -77,13 +83,15 @@ class HeartbeatReader:
         if not vouched and state.address not in self._allowed:
             return self._refuse(worker_id, reason, f"{_DISTRUST[reason]} (address {state.address})")
         if state.worker_id != worker_id:
-            return self._refuse(worker_id, "mismatched", f"its state names another worker ({state.worker_id!r})")
+            return self._refuse(
+                worker_id, "mismatched", f"its state names another worker ({state.worker_id!r})"
+            )
         return state
 
     def _refuse(self, worker_id: str, reason: str, why: str) -> None:
         self.refused["worker", reason] += 1
         if (worker_id, reason) not in self._refusal_logged:
-            if len(self._refusal_logged) >= MAX_REFUSALS_REMEMBERED:   # ids are chosen by whoever writes
+            if len(self._refusal_logged) >= MAX_REFUSALS_REMEMBERED:  # ids are chosen by whoever writes
                 self._refusal_logged.clear()
             self._refusal_logged.add((worker_id, reason))
             log.warning("refusing worker %s: %s", worker_id, why)

@@ -7,7 +7,7 @@
 | interfleet:{fleet}:batches         | STREAM | field `record`: serialized interfleet.v1.BatchRecord, length-capped |
 | interfleet:{fleet}:predictor:model | STRING | JSON: version, published_at, validation, the degradation model |
 | interfleet:{fleet}:predictor:version | STRING | the newest published version (an integer), polled cheaply |
-| interfleet:{fleet}:interference    | HASH   | field worker id, value JSON {ratio, since, until}: marked interfered by a router |
+| interfleet:{fleet}:interference    | HASH   | field worker id, value JSON {ratio, since, until} (`marks.py`) |
 
 A worker that stops heartbeating loses its state key when the TTL runs out and is dropped
 from the view; the ZSET is only an index for discovery, pruned by whoever reads it. An

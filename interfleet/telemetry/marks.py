@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class InterferenceMark:
-    ratio: float       # observed over predicted latency
-    since: float       # unix seconds
+    ratio: float  # observed over predicted latency
+    since: float  # unix seconds
     until: float
 
     def covers(self, at: float) -> bool:
@@ -34,7 +34,8 @@ def parse_marks(raw: dict) -> dict[str, InterferenceMark]:
         try:
             mark = json.loads(value)
             marks[worker_id.decode() if isinstance(worker_id, bytes) else worker_id] = InterferenceMark(
-                float(mark["ratio"]), float(mark["since"]), float(mark["until"]))
+                float(mark["ratio"]), float(mark["since"]), float(mark["until"])
+            )
         except (ValueError, KeyError, TypeError):
             continue
     return marks

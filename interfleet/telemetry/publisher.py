@@ -39,7 +39,7 @@ class TelemetryPublisher:
         sealer: Sealer = Sealer(None),
     ):
         self._client = client
-        self._sealer = sealer          # signs the state with the fleet key, when there is one
+        self._sealer = sealer  # signs the state with the fleet key, when there is one
         self._keys = keys
         self._worker_id = worker_id
         self._state = state
@@ -53,8 +53,11 @@ class TelemetryPublisher:
     def record_batch(self, record: fleet_pb2.BatchRecord) -> None:
         if len(self._buffer) == self._buffer.maxlen:
             if not self.dropped_records:
-                log.warning("telemetry buffer full (%d records): the oldest batch records are being dropped "
-                            "until Redis is reachable again", self._buffer.maxlen)
+                log.warning(
+                    "telemetry buffer full (%d records): the oldest batch records are being dropped "
+                    "until Redis is reachable again",
+                    self._buffer.maxlen,
+                )
             self.dropped_records += 1  # the oldest record gives way
         self._buffer.append(record.SerializeToString())
 
@@ -89,19 +92,28 @@ class TelemetryPublisher:
                     pipe.set(self._keys.worker_state(self._worker_id), blob, px=self._ttl_ms)
                     pipe.zadd(self._keys.workers, {self._worker_id: state.heartbeat_at})
                 for record in records:
-                    pipe.xadd(self._keys.batches, {STREAM_FIELD: record}, maxlen=self._stream_maxlen,
-                              approximate=True)
+                    pipe.xadd(
+                        self._keys.batches,
+                        {STREAM_FIELD: record},
+                        maxlen=self._stream_maxlen,
+                        approximate=True,
+                    )
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             if self._reachable:
-                log.warning("Redis unreachable (%s): serving continues, telemetry is buffered "
-                            "(%d records held)", exc, len(self._buffer))
+                log.warning(
+                    "Redis unreachable (%s): serving continues, telemetry is buffered (%d records held)",
+                    exc,
+                    len(self._buffer),
+                )
             self._reachable = False
             return
         for _ in records:
             self._buffer.popleft()
         if not self._reachable:
-            log.info("Redis reachable again; heartbeat resumed (%d batch records were dropped meanwhile)",
-                     self.dropped_records)
+            log.info(
+                "Redis reachable again; heartbeat resumed (%d batch records were dropped meanwhile)",
+                self.dropped_records,
+            )
             self.dropped_records = 0
         self._reachable = True

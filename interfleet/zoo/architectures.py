@@ -59,14 +59,24 @@ def resnet(name: str, blocks: tuple[int, ...], image: int, seed: int, slo_ms: fl
     g.classifier_head(features, cin, 1000)
     model = g.finish([_image_input(image)], _classifier_outputs(1000))
     depth = 2 + 2 * sum(blocks)
-    return ZooModel(name, "resnet", f"ResNet-{depth} (basic blocks {blocks}), {image}x{image} RGB, 1000 classes",
-                    model, g.flops, g.params, slo_ms, 16)
+    return ZooModel(
+        name,
+        "resnet",
+        f"ResNet-{depth} (basic blocks {blocks}), {image}x{image} RGB, 1000 classes",
+        model,
+        g.flops,
+        g.params,
+        slo_ms,
+        16,
+    )
 
 
 def mobilenet(name: str, image: int, width: float, seed: int, slo_ms: float) -> ZooModel:
     """MobileNet-v1: a stem conv then depthwise 3x3 + pointwise 1x1 pairs."""
     g = GraphBuilder(name, seed)
-    plan = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)] + [(512, 1)] * 5 + [(1024, 2), (1024, 1)]
+    plan = (
+        [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)] + [(512, 1)] * 5 + [(1024, 2), (1024, 1)]
+    )
     cin = int(32 * width)
     x, hw = g.conv("input", 3, cin, 3, image, stride=2)
     x = g.relu(x)
@@ -78,8 +88,16 @@ def mobilenet(name: str, image: int, width: float, seed: int, slo_ms: float) -> 
     features = g.op("Flatten", [g.op("GlobalAveragePool", [x])], axis=1)
     g.classifier_head(features, cin, 1000)
     model = g.finish([_image_input(image)], _classifier_outputs(1000))
-    return ZooModel(name, "mobilenet", f"MobileNet-v1 x{width}, {image}x{image} RGB, 1000 classes",
-                    model, g.flops, g.params, slo_ms, 16)
+    return ZooModel(
+        name,
+        "mobilenet",
+        f"MobileNet-v1 x{width}, {image}x{image} RGB, 1000 classes",
+        model,
+        g.flops,
+        g.params,
+        slo_ms,
+        16,
+    )
 
 
 def transformer(
@@ -127,11 +145,21 @@ def transformer(
         helper.make_tensor_value_info("attention_mask", TensorProto.INT64, [BATCH, seq]),
     ]
     model = g.finish(inputs, _classifier_outputs(2))
-    return ZooModel(name, "transformer", f"Transformer encoder, {layers} layers, d={dim}, {heads} heads, "
-                    f"{seq} tokens, vocab {vocab}", model, g.flops, g.params, slo_ms, 16)
+    return ZooModel(
+        name,
+        "transformer",
+        f"Transformer encoder, {layers} layers, d={dim}, {heads} heads, {seq} tokens, vocab {vocab}",
+        model,
+        g.flops,
+        g.params,
+        slo_ms,
+        16,
+    )
 
 
-def mlp(name: str, features: int, hidden: tuple[int, ...], classes: int, seed: int, slo_ms: float) -> ZooModel:
+def mlp(
+    name: str, features: int, hidden: tuple[int, ...], classes: int, seed: int, slo_ms: float
+) -> ZooModel:
     """Fully connected layers with ReLU: the shape of a ranking or tabular model."""
     g = GraphBuilder(name, seed)
     x, width = "input", features
@@ -140,8 +168,16 @@ def mlp(name: str, features: int, hidden: tuple[int, ...], classes: int, seed: i
     g.classifier_head(x, width, classes)
     inputs = [helper.make_tensor_value_info("input", TensorProto.FLOAT, [BATCH, features])]
     model = g.finish(inputs, _classifier_outputs(classes))
-    return ZooModel(name, "mlp", f"MLP {features}-{'-'.join(map(str, hidden))}-{classes}",
-                    model, g.flops, g.params, slo_ms, 32)
+    return ZooModel(
+        name,
+        "mlp",
+        f"MLP {features}-{'-'.join(map(str, hidden))}-{classes}",
+        model,
+        g.flops,
+        g.params,
+        slo_ms,
+        32,
+    )
 
 
 def tiny_cnn(name: str, image: int, seed: int, slo_ms: float) -> ZooModel:
@@ -152,8 +188,16 @@ def tiny_cnn(name: str, image: int, seed: int, slo_ms: float) -> ZooModel:
     features = g.op("Flatten", [g.op("GlobalAveragePool", [g.relu(x)])], axis=1)
     g.classifier_head(features, 32, 10)
     model = g.finish([_image_input(image)], _classifier_outputs(10))
-    return ZooModel(name, "cnn", f"Tiny CNN, 2 conv layers, {image}x{image} RGB, 10 classes",
-                    model, g.flops, g.params, slo_ms, 32)
+    return ZooModel(
+        name,
+        "cnn",
+        f"Tiny CNN, 2 conv layers, {image}x{image} RGB, 10 classes",
+        model,
+        g.flops,
+        g.params,
+        slo_ms,
+        32,
+    )
 
 
 # The zoo: name -> builder. Seeds are fixed so every build of the zoo is the same models.

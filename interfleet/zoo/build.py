@@ -48,7 +48,11 @@ def build_zoo(repository: Path, names: Iterable[str] | None = None, force: bool 
             continue
         zoo_model = ZOO[name]()
         write_model(repository, zoo_model)
-        log.info("built %s: %.1f MFLOPs/sample, %.2fM parameters", name,
-                 zoo_model.flops_per_sample / 1e6, zoo_model.parameter_count / 1e6)
+        log.info(
+            "built %s: %.1f MFLOPs/sample, %.2fM parameters",
+            name,
+            zoo_model.flops_per_sample / 1e6,
+            zoo_model.parameter_count / 1e6,
+        )
         written.append(name)
     return written

@@ -30,12 +30,16 @@ def run(args: argparse.Namespace) -> None:
             written = build_zoo(args.repository, names, force=args.force)
         except ValueError as exc:
             raise SystemExit(f"interfleet models build: {exc}") from None
-        print(f"{len(written)} model(s) built into {args.repository}"
-              + ("" if written else " (all present; --force rebuilds)"))
+        print(
+            f"{len(written)} model(s) built into {args.repository}"
+            + ("" if written else " (all present; --force rebuilds)")
+        )
         return
     print(f"{'model':<14}{'MFLOPs/sample':>15}{'params (M)':>12}{'slo_ms':>8}{'max_batch':>11}  description")
     for name in list_models(args.repository):
         config = yaml.safe_load(open(f"{args.repository}/{name}/{CONFIG_FILE}"))
-        print(f"{name:<14}{config.get('flops_per_sample', 0) / 1e6:>15.1f}"
-              f"{config.get('parameter_count', 0) / 1e6:>12.2f}{config['slo_ms']:>8g}"
-              f"{config['max_batch_size']:>11}  {config.get('description', '')}")
+        print(
+            f"{name:<14}{config.get('flops_per_sample', 0) / 1e6:>15.1f}"
+            f"{config.get('parameter_count', 0) / 1e6:>12.2f}{config['slo_ms']:>8g}"
+            f"{config['max_batch_size']:>11}  {config.get('description', '')}"
+        )

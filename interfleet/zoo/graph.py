@@ -62,8 +62,12 @@ class GraphBuilder:
         out_hw = (hw + 2 * pad - k) // stride + 1
         w = self.weight((cout, cin // groups, k, k), fan_in=cin // groups * k * k)
         y = self.op(
-            "Conv", [x, w, self.bias(cout)],
-            kernel_shape=[k, k], strides=[stride, stride], pads=[pad] * 4, group=groups,
+            "Conv",
+            [x, w, self.bias(cout)],
+            kernel_shape=[k, k],
+            strides=[stride, stride],
+            pads=[pad] * 4,
+            group=groups,
         )
         self.flops += 2 * (cin // groups) * k * k * cout * out_hw * out_hw
         return y, out_hw
@@ -85,9 +89,7 @@ class GraphBuilder:
         self.nodes.append(helper.make_node("Identity", [probabilities], ["probabilities"]))
         return ["logits", "probabilities"]
 
-    def finish(
-        self, inputs: list[onnx.ValueInfoProto], output_shapes: dict[str, list]
-    ) -> onnx.ModelProto:
+    def finish(self, inputs: list[onnx.ValueInfoProto], output_shapes: dict[str, list]) -> onnx.ModelProto:
         outputs = [
             helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
             for name, shape in output_shapes.items()

@@ -12,8 +12,14 @@ from __future__ import annotations
 from typing import Any
 
 from interfleet.errors import ConfigError
-from router.policies.base import (Candidate, Decision, Needs, NoWorkerMeetsDeadline, RouteRequest,
-                                  RoutingPolicy)
+from router.policies.base import (
+    Candidate,
+    Decision,
+    Needs,
+    NoWorkerMeetsDeadline,
+    RouteRequest,
+    RoutingPolicy,
+)
 from router.policies.interference_aware import Correction, DegradationEstimator, InterferenceAware
 from router.policies.least_loaded import LeastLoaded
 from router.policies.power_of_two import PowerOfTwoChoices
@@ -25,8 +31,12 @@ POLICIES: dict[str, type[RoutingPolicy]] = {
 }
 
 
-def make_policy(name: str, args: dict[str, Any] | None = None, estimator: DegradationEstimator | None = None,
-                correction: Correction | None = None) -> RoutingPolicy:
+def make_policy(
+    name: str,
+    args: dict[str, Any] | None = None,
+    estimator: DegradationEstimator | None = None,
+    correction: Correction | None = None,
+) -> RoutingPolicy:
     """The policy `name` with its `args`, given the runtime inputs it declares it needs."""
     cls = POLICIES.get(name)
     if cls is None:
@@ -42,5 +52,13 @@ def make_policy(name: str, args: dict[str, Any] | None = None, estimator: Degrad
         raise ConfigError(f"policy {name!r}: bad policy_args {args}: {exc}") from exc
 
 
-__all__ = ["Candidate", "Decision", "Needs", "NoWorkerMeetsDeadline", "RouteRequest", "RoutingPolicy", "POLICIES",
-           "make_policy"]
+__all__ = [
+    "Candidate",
+    "Decision",
+    "Needs",
+    "NoWorkerMeetsDeadline",
+    "RouteRequest",
+    "RoutingPolicy",
+    "POLICIES",
+    "make_policy",
+]

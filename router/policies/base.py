@@ -18,8 +18,8 @@ from __future__ import annotations
 import abc
 import enum
 from collections.abc import Sequence
-from typing import ClassVar
 from dataclasses import dataclass
+from typing import ClassVar
 
 from interfleet.placement import Placement
 
@@ -28,10 +28,10 @@ class Needs(enum.Flag):
     """An input a policy reads beyond each candidate's load."""
 
     NOTHING = 0
-    PLACEMENT = enum.auto()     # candidates carry `placement` and `beside` (it costs a little per request)
-    HOP = enum.auto()           # candidates carry `hop_ms`, a probed round trip to the worker
-    DEGRADATION = enum.auto()   # the constructor takes `estimator`: predicted degradation of placements
-    CORRECTION = enum.auto()    # the constructor takes `correction`: the online interference factor per worker
+    PLACEMENT = enum.auto()  # candidates carry `placement` and `beside` (it costs a little per request)
+    HOP = enum.auto()  # candidates carry `hop_ms`, a probed round trip to the worker
+    DEGRADATION = enum.auto()  # the constructor takes `estimator`: predicted degradation of placements
+    CORRECTION = enum.auto()  # the constructor takes `correction`: the online interference factor per worker
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,19 +39,19 @@ class Candidate:
     """One worker that hosts the model, as the router knows it at decision time."""
 
     worker_id: str
-    outstanding: int            # requests this router has in flight to the worker (exact, local)
-    queue_depth: int = 0        # worker-reported queue for this model (all routers; as of last heartbeat)
-    in_flight: int = 0          # worker-reported in-flight requests for this model
+    outstanding: int  # requests this router has in flight to the worker (exact, local)
+    queue_depth: int = 0  # worker-reported queue for this model (all routers; as of last heartbeat)
+    in_flight: int = 0  # worker-reported in-flight requests for this model
     p50_latency_ms: float = 0.0  # worker-reported recent latency of this model there
     device: str = "cpu"
     outstanding_model: int = 0  # of `outstanding`, requests for this model
-    solo_ms: float = 0.0        # the model's batch-1 latency there with nothing beside it; 0: unknown
-    hop_ms: float = 0.0         # round trip of a no-op call to the worker; 0: not measured yet
-    placement: Placement | None = None   # what runs on the worker's device now, in the predictor's terms
+    solo_ms: float = 0.0  # the model's batch-1 latency there with nothing beside it; 0: unknown
+    hop_ms: float = 0.0  # round trip of a no-op call to the worker; 0: not measured yet
+    placement: Placement | None = None  # what runs on the worker's device now, in the predictor's terms
     # This router's requests in flight on the worker's cores that a request sent there would
     # slow down: (their solo ms, count x the share of the cores they reach).
     beside: tuple[tuple[float, float], ...] = ()
-    max_batch: int = 1          # the model's largest batch there, and its latency (0: unknown)
+    max_batch: int = 1  # the model's largest batch there, and its latency (0: unknown)
     full_batch_ms: float = 0.0
 
     def drain_ms(self, count: int, per_request_ms: float) -> float:
@@ -70,17 +70,17 @@ class Candidate:
 @dataclass(frozen=True, slots=True)
 class RouteRequest:
     model: str
-    budget_ms: float | None = None      # time left until the request's deadline; None: no deadline
+    budget_ms: float | None = None  # time left until the request's deadline; None: no deadline
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
     worker: Candidate
-    predicted_ms: float | None = None   # predicted latency on `worker`, when the policy predicts
+    predicted_ms: float | None = None  # predicted latency on `worker`, when the policy predicts
     uncorrected_ms: float | None = None  # the same before online interference correction
-    predictions: tuple[tuple[str, float], ...] = ()   # (worker id, predicted ms) of every candidate
-    service_ms: float | None = None     # of the prediction, the request's own execution on `worker`
-    model: str = ""                     # the request's model, when the policy predicts
+    predictions: tuple[tuple[str, float], ...] = ()  # (worker id, predicted ms) of every candidate
+    service_ms: float | None = None  # of the prediction, the request's own execution on `worker`
+    model: str = ""  # the request's model, when the policy predicts
 
 
 class NoWorkerMeetsDeadline(Exception):
@@ -88,8 +88,10 @@ class NoWorkerMeetsDeadline(Exception):
 
     def __init__(self, model: str, budget_ms: float, predictions: Sequence[tuple[str, float]]):
         best_worker, best_ms = min(predictions, key=lambda p: p[1])
-        super().__init__(f"no worker can serve '{model}' within its deadline: {budget_ms:.1f} ms left, "
-                         f"fastest predicted {best_ms:.1f} ms on worker {best_worker}")
+        super().__init__(
+            f"no worker can serve '{model}' within its deadline: {budget_ms:.1f} ms left, "
+            f"fastest predicted {best_ms:.1f} ms on worker {best_worker}"
+        )
         self.predictions = tuple(predictions)
 
 

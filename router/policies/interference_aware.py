@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 from interfleet.errors import ConfigError
 from interfleet.placement import Placement
-from router.policies.base import Candidate, Decision, Needs, NoWorkerMeetsDeadline, RouteRequest, RoutingPolicy
+from router.policies.base import (
+    Candidate,
+    Decision,
+    Needs,
+    NoWorkerMeetsDeadline,
+    RouteRequest,
+    RoutingPolicy,
+)
 from router.policies.least_loaded import LeastLoaded
 from router.policies.overhead import OverheadModel
 
 # Predicted degradation of each placement (co-located latency over solo), or None without a model.
-DegradationEstimator = Callable[[Sequence[Placement]], Sequence[float] | None]
+DegradationEstimator = Callable[[Sequence[Placement]], Collection[float] | None]
 # A worker's online correction factor (1.0 unless it is marked interfered).
 Correction = Callable[[str], float]
 
@@ -84,11 +91,22 @@ class InterferenceAware(RoutingPolicy):
     name = "interference-aware"
     needs = Needs.PLACEMENT | Needs.HOP | Needs.DEGRADATION | Needs.CORRECTION
 
-    def __init__(self, on_unmeetable: str = "reject", hop_ms: float = 0.5, overhead_decay: float = 0.995,
-                 seed: int | None = None, explore: float = 0.02, estimator: DegradationEstimator | None = None,
-                 correction: Correction | None = None, objective: str = "fastest", headroom: float = 0.8):
+    def __init__(
+        self,
+        on_unmeetable: str = "reject",
+        hop_ms: float = 0.5,
+        overhead_decay: float = 0.995,
+        seed: int | None = None,
+        explore: float = 0.02,
+        estimator: DegradationEstimator | None = None,
+        correction: Correction | None = None,
+        objective: str = "fastest",
+        headroom: float = 0.8,
+    ):
         if on_unmeetable not in ON_UNMEETABLE:
-            raise ConfigError(f"on_unmeetable must be one of {', '.join(ON_UNMEETABLE)}, not {on_unmeetable!r}")
+            raise ConfigError(
+                f"on_unmeetable must be one of {', '.join(ON_UNMEETABLE)}, not {on_unmeetable!r}"
+            )
         if not 0.0 <= explore < 1.0:
             raise ConfigError(f"explore must be in [0, 1), not {explore!r}")
         if objective not in OBJECTIVES:
@@ -100,11 +118,11 @@ class InterferenceAware(RoutingPolicy):
         self._random = random.Random(seed)
         self.on_unmeetable = on_unmeetable
         self._overhead_decay, self._hop_ms = overhead_decay, hop_ms
-        self.overheads: dict[str, OverheadModel] = {}     # per model
+        self.overheads: dict[str, OverheadModel] = {}  # per model
         self.estimator = estimator
         self.correction = correction
         self.fallback = LeastLoaded(seed)
-        self.fallbacks = 0          # decisions made by the fallback, for metrics
+        self.fallbacks = 0  # decisions made by the fallback, for metrics
 
     def choose(self, model: str, candidates: Sequence[Candidate]) -> Candidate:
         return self.decide(RouteRequest(model), candidates).worker
@@ -117,10 +135,11 @@ class InterferenceAware(RoutingPolicy):
         services = [c.solo_ms * max(1.0, d) for c, d in zip(candidates, degradations)]
         overhead = self._overhead(request.model)
         raw = [self._predict(overhead, c, service) for c, service in zip(candidates, services)]
-        corrected = [ms * (self.correction(c.worker_id) if self.correction else 1.0)
-                     for c, ms in zip(candidates, raw)]
+        corrected = [
+            ms * (self.correction(c.worker_id) if self.correction else 1.0) for c, ms in zip(candidates, raw)
+        ]
         predictions = tuple((c.worker_id, ms) for c, ms in zip(candidates, corrected))
-        indices = range(len(candidates))
+        indices: list[int] = list(range(len(candidates)))
         if request.budget_ms is not None:
             meeting = [i for i in indices if corrected[i] <= request.budget_ms]
             if not meeting and self.on_unmeetable == "reject" and self._random.random() >= self.explore:
@@ -138,14 +157,17 @@ class InterferenceAware(RoutingPolicy):
                 best = min(indices, key=lambda i: corrected[i] + self._imposed(candidates[i], services[i]))
         else:
             best = min(indices, key=lambda i: corrected[i] + self._imposed(candidates[i], services[i]))
-        return Decision(candidates[best], corrected[best], raw[best], predictions, services[best], request.model)
+        return Decision(
+            candidates[best], corrected[best], raw[best], predictions, services[best], request.model
+        )
 
     def observe(self, decision: Decision, observed_ms: float) -> None:
         if decision.service_ms is None:
             return
         c = decision.worker
         self._overhead(decision.model).observe(
-            self._others(c), max(0.0, observed_ms - c.drain_ms(c.outstanding_model + 1, decision.service_ms)))
+            self._others(c), max(0.0, observed_ms - c.drain_ms(c.outstanding_model + 1, decision.service_ms))
+        )
 
     def _overhead(self, model: str) -> OverheadModel:
         overhead = self.overheads.get(model)
@@ -165,7 +187,8 @@ class InterferenceAware(RoutingPolicy):
     def _predict(cls, overhead: OverheadModel, c: Candidate, service_ms: float) -> float:
         return overhead.predict(cls._others(c), c.hop_ms) + c.drain_ms(c.outstanding_model + 1, service_ms)
 
-    def _degradations(self, candidates: Sequence[Candidate]) -> Sequence[float] | None:
-        if self.estimator is None or any(c.solo_ms <= 0 or c.placement is None for c in candidates):
+    def _degradations(self, candidates: Sequence[Candidate]) -> Collection[float] | None:
+        placements = [c.placement for c in candidates if c.solo_ms > 0 and c.placement is not None]
+        if self.estimator is None or len(placements) < len(candidates):
             return None
-        return self.estimator([c.placement for c in candidates])
+        return self.estimator(placements)

@@ -15,7 +15,7 @@ class OverheadModel:
     def __init__(self, decay: float = 0.995, prior_ms: float = 0.5):
         self._decay = decay
         self._prior_ms = prior_ms
-        self._s = [0.0] * 5         # weighted sums of 1, x, x^2, y, x*y
+        self._s = [0.0] * 5  # weighted sums of 1, x, x^2, y, x*y
         self.fixed_ms = prior_ms
         self.per_other_ms = 0.0
         self.samples = 0
@@ -29,7 +29,7 @@ class OverheadModel:
         if spread > 1e-9 * n * n:
             slope = max(0.0, (n * sxy - sx * sy) / spread)
         else:
-            slope = 0.0       # every answer had the same `others`: no slope to fit yet
+            slope = 0.0  # every answer had the same `others`: no slope to fit yet
         self.per_other_ms = slope
         self.fixed_ms = max(0.0, (sy - slope * sx) / n)
 

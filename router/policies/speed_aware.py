@@ -23,15 +23,17 @@ class SpeedAware(RoutingPolicy):
     """
 
     name = "speed-aware"
-    needs = Needs.PLACEMENT     # for `beside`: the other requests in flight on the device
+    needs = Needs.PLACEMENT  # for `beside`: the other requests in flight on the device
 
     def __init__(self, seed: int | None = None) -> None:
         self._random = random.Random(seed)
 
     def choose(self, model: str, candidates: Sequence[Candidate]) -> Candidate:
         slowest = max((c.solo_ms for c in candidates), default=0.0) or 1.0
-        work = [c.drain_ms(c.outstanding_model + 1, c.solo_ms or slowest) + sum(ms * n for ms, n in c.beside)
-                for c in candidates]
+        work = [
+            c.drain_ms(c.outstanding_model + 1, c.solo_ms or slowest) + sum(ms * n for ms, n in c.beside)
+            for c in candidates
+        ]
         best = min(work)
         tied = [c for c, w in zip(candidates, work) if w == best]
         return tied[0] if len(tied) == 1 else self._random.choice(tied)

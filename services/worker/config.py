@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import field
 from typing import Any
 
-from interfleet.errors import ConfigError
-
-from interfleet.config import config_class, env_aliases
 from emulation.device_model import SHARING
 from emulation.gpus import UnknownGpu, gpu, is_emulated
+from interfleet.config import config_class, env_aliases
+from interfleet.errors import ConfigError
 from interfleet.security.tls import TlsFiles
 
 ENV_PREFIX = "INTERFLEET_WORKER_"
@@ -20,21 +19,21 @@ class WorkerConfig:
     worker_id: str
     models: tuple[str, ...]
     model_repository: str = "model_repository"
-    host: str = "127.0.0.1"                   # address to bind (0.0.0.0 in containers)
-    port: int = 0                             # 0: an ephemeral port, published in Redis
-    advertise_host: str | None = None         # host routers should dial (a service name, a pod IP); default: host
-    metrics_port: int = 0                     # Prometheus /metrics; 0: ephemeral; -1: off
-    device: str = "cpu"                       # "cpu", "cuda:N", or "emulated:<type>" (e.g. emulated:A100)
+    host: str = "127.0.0.1"  # address to bind (0.0.0.0 in containers)
+    port: int = 0  # 0: an ephemeral port, published in Redis
+    advertise_host: str | None = None  # host routers should dial (a service name, a pod IP); default: host
+    metrics_port: int = 0  # Prometheus /metrics; 0: ephemeral; -1: off
+    device: str = "cpu"  # "cpu", "cuda:N", or "emulated:<type>" (e.g. emulated:A100)
     # An emulated GPU (emulation): the seed of its hidden per-model factors (one per
     # fleet, so its workers agree on them), MPS or time-slicing, and how much slower than device
     # time it runs on the wall clock.
     emulation_seed: int = 0
     emulation_sharing: str = "mps"
     emulation_time_scale: float = 1.0
-    threads: int = 1                          # ONNX Runtime intra-op threads per model (CPU)
-    cpus: tuple[int, ...] = ()                # CPU set to pin the worker to; empty: all cores
-    allow_spinning: bool = False              # ORT busy-wait threads: lower latency, more interference
-    max_queue: int = 256                      # per model; beyond it requests get RESOURCE_EXHAUSTED
+    threads: int = 1  # ONNX Runtime intra-op threads per model (CPU)
+    cpus: tuple[int, ...] = ()  # CPU set to pin the worker to; empty: all cores
+    allow_spinning: bool = False  # ORT busy-wait threads: lower latency, more interference
+    max_queue: int = 256  # per model; beyond it requests get RESOURCE_EXHAUSTED
     # Per-model batching overrides of the repository's config.yaml; key "*" applies to all models.
     # e.g. {"*": {"policy": "fixed", "max_delay_ms": 2}, "mlp": {"policy": "none"}}
     batching: dict[str, Any] = field(default_factory=dict)
@@ -51,7 +50,7 @@ class WorkerConfig:
     tls_client_ca: str | None = None
     fleet_key: str | None = field(default=None, metadata=env_aliases("INTERFLEET_FLEET_KEY"))
     fleet_key_file: str | None = None
-    ready_file: str | None = None             # JSON with the bound addresses, written once serving
+    ready_file: str | None = None  # JSON with the bound addresses, written once serving
     log_level: str = "INFO"
 
     def __post_init__(self) -> None:
@@ -65,12 +64,16 @@ class WorkerConfig:
             except UnknownGpu as exc:
                 raise ConfigError(f"worker {self.worker_id}: {exc}") from None
             if self.emulation_sharing not in SHARING:
-                raise ConfigError(f"worker {self.worker_id}: emulation_sharing must be one of {', '.join(SHARING)}")
+                raise ConfigError(
+                    f"worker {self.worker_id}: emulation_sharing must be one of {', '.join(SHARING)}"
+                )
             if self.emulation_time_scale <= 0:
                 raise ConfigError(f"worker {self.worker_id}: emulation_time_scale must be positive")
         elif self.device != "cpu" and not (self.device.startswith("cuda:") and self.device[5:].isdigit()):
-            raise ConfigError(f"worker {self.worker_id}: device must be 'cpu', 'cuda:N' or 'emulated:<type>', "
-                              f"got {self.device!r}")
+            raise ConfigError(
+                f"worker {self.worker_id}: device must be 'cpu', 'cuda:N' or 'emulated:<type>', "
+                f"got {self.device!r}"
+            )
         if self.threads < 1:
             raise ConfigError(f"worker {self.worker_id}: threads must be >= 1")
         if self.state_ttl_s <= self.heartbeat_interval_s:

@@ -42,8 +42,10 @@ def pin_cpus(cpus: tuple[int, ...]) -> None:
     available = os.sched_getaffinity(0)
     missing = sorted(set(cpus) - available)
     if missing:
-        raise DeviceError(f"CPU set {list(cpus)} names cores this host does not offer: {missing} "
-                          f"(available: {sorted(available)})")
+        raise DeviceError(
+            f"CPU set {list(cpus)} names cores this host does not offer: {missing} "
+            f"(available: {sorted(available)})"
+        )
     os.sched_setaffinity(0, cpus)
 
 
@@ -52,8 +54,10 @@ def execution_providers(config: WorkerConfig) -> list:
     if config.gpu_index is None:
         return ["CPUExecutionProvider"]
     if "CUDAExecutionProvider" not in ort.get_available_providers():
-        raise DeviceError(f"device {config.device} needs onnxruntime-gpu (install interfleet[gpu]); "
-                          f"this onnxruntime offers {ort.get_available_providers()}")
+        raise DeviceError(
+            f"device {config.device} needs onnxruntime-gpu (install interfleet[gpu]); "
+            f"this onnxruntime offers {ort.get_available_providers()}"
+        )
     return [("CUDAExecutionProvider", {"device_id": config.gpu_index}), "CPUExecutionProvider"]
 
 
@@ -74,20 +78,34 @@ def model_loader(config: WorkerConfig) -> Callable[[ModelSpec], LoadedModel]:
     if not is_emulated(config.device):
         providers, options = execution_providers(config), session_options(config)
         return lambda spec: LoadedModel.load(spec, providers, options)
-    emulated = RealtimeDevice(gpu(config.device), DeviceModel(config.emulation_seed, config.emulation_sharing),
-                              config.emulation_time_scale, seed=zlib.crc32(config.worker_id.encode()))
+    emulated = RealtimeDevice(
+        gpu(config.device),
+        DeviceModel(config.emulation_seed, config.emulation_sharing),
+        config.emulation_time_scale,
+        seed=zlib.crc32(config.worker_id.encode()),
+    )
     repository = Path(config.model_repository)
     return lambda spec: LoadedModel.of_session(
-        spec, EmulatedSession(spec.path, workload_of(repository, spec.name), emulated))
+        spec, EmulatedSession(spec.path, workload_of(repository, spec.name), emulated)
+    )
 
 
 def describe(config: WorkerConfig) -> fleet_pb2.DeviceInfo:
     if is_emulated(config.device):
         spec = gpu(config.device)
-        return fleet_pb2.DeviceInfo(name=config.device, gpu=fleet_pb2.GpuInfo(
-            model=f"{spec.name} (emulated)", memory_total_bytes=spec.memory_bytes, sm_count=spec.sm_count,
-            sm_clock_mhz=spec.boost_mhz, peak_tflops=spec.peak_tflops, memory_gbps=spec.memory_gbps,
-            l2_cache_bytes=spec.l2_bytes, emulated=True))
+        return fleet_pb2.DeviceInfo(
+            name=config.device,
+            gpu=fleet_pb2.GpuInfo(
+                model=f"{spec.name} (emulated)",
+                memory_total_bytes=spec.memory_bytes,
+                sm_count=spec.sm_count,
+                sm_clock_mhz=spec.boost_mhz,
+                peak_tflops=spec.peak_tflops,
+                memory_gbps=spec.memory_gbps,
+                l2_cache_bytes=spec.l2_bytes,
+                emulated=True,
+            ),
+        )
     if config.gpu_index is not None:
         return fleet_pb2.DeviceInfo(name=config.device, gpu=describe_gpu(config.gpu_index))
     return fleet_pb2.DeviceInfo(name="cpu", cpu=describe_cpu(config))

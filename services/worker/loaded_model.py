@@ -11,9 +11,9 @@ import numpy as np
 import onnxruntime as ort
 
 from interfleet.kserve.datatypes import FROM_ONNXRUNTIME, NUMPY_DTYPE
-from interfleet.solo import SoloLatency
 from interfleet.proto import fleet_pb2
 from interfleet.repository import ModelSpec, RepositoryError
+from interfleet.solo import SoloLatency
 from services.worker.tensors import EncodedTensor, TensorSpec
 
 log = logging.getLogger(__name__)
@@ -26,10 +26,14 @@ def _specs(args: Sequence[ort.NodeArg], model: str) -> tuple[TensorSpec, ...]:
     for arg in args:
         datatype = FROM_ONNXRUNTIME.get(arg.type)
         if datatype is None:
-            raise RepositoryError(f"model '{model}': {arg.name} has type {arg.type}, which the worker cannot serve")
+            raise RepositoryError(
+                f"model '{model}': {arg.name} has type {arg.type}, which the worker cannot serve"
+            )
         shape = tuple(d if isinstance(d, int) and d >= 0 else -1 for d in arg.shape)
         if not shape or shape[0] != -1:
-            raise RepositoryError(f"model '{model}': {arg.name} needs a dynamic batch axis first, has {arg.shape}")
+            raise RepositoryError(
+                f"model '{model}': {arg.name} needs a dynamic batch axis first, has {arg.shape}"
+            )
         specs.append(TensorSpec(arg.name, datatype, shape))
     return tuple(specs)
 
@@ -37,23 +41,27 @@ def _specs(args: Sequence[ort.NodeArg], model: str) -> tuple[TensorSpec, ...]:
 @dataclass
 class LoadedModel:
     spec: ModelSpec
-    session: ort.InferenceSession             # or an EmulatedSession
+    session: ort.InferenceSession  # or an EmulatedSession
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
-    solo: SoloLatency = field(default_factory=SoloLatency)   # its lone batch-1 runs here
+    solo: SoloLatency = field(default_factory=SoloLatency)  # its lone batch-1 runs here
 
     @classmethod
-    def load(cls, spec: ModelSpec, providers: list, options: ort.SessionOptions) -> "LoadedModel":
+    def load(cls, spec: ModelSpec, providers: list, options: ort.SessionOptions) -> LoadedModel:
         try:
             session = ort.InferenceSession(str(spec.path), sess_options=options, providers=providers)
         except Exception as exc:  # onnxruntime raises its own untyped errors
-            raise RepositoryError(f"model '{spec.name}': ONNX Runtime cannot load {spec.path}: {exc}") from exc
+            raise RepositoryError(
+                f"model '{spec.name}': ONNX Runtime cannot load {spec.path}: {exc}"
+            ) from exc
         return cls.of_session(spec, session)
 
     @classmethod
-    def of_session(cls, spec: ModelSpec, session) -> "LoadedModel":
+    def of_session(cls, spec: ModelSpec, session) -> LoadedModel:
         """Around any session with ONNX Runtime's `get_inputs`, `get_outputs` and `run` (an emulated GPU's)."""
-        return cls(spec, session, _specs(session.get_inputs(), spec.name), _specs(session.get_outputs(), spec.name))
+        return cls(
+            spec, session, _specs(session.get_inputs(), spec.name), _specs(session.get_outputs(), spec.name)
+        )
 
     def encode(self, names: Sequence[str], arrays: Sequence[np.ndarray]) -> list[EncodedTensor]:
         """Serialise outputs for the wire (in the model's execution thread, off the event loop)."""
@@ -67,8 +75,9 @@ class LoadedModel:
         """Run one batch of zeros; returns its seconds."""
         # A dynamic axis other than the batch has no natural size; one element stands in.
         feeds = {
-            spec.name: np.zeros([batch_size, *(1 if d == -1 else d for d in spec.shape[1:])],
-                                NUMPY_DTYPE[spec.datatype])
+            spec.name: np.zeros(
+                [batch_size, *(1 if d == -1 else d for d in spec.shape[1:])], NUMPY_DTYPE[spec.datatype]
+            )
             for spec in self.inputs
         }
         started = time.perf_counter()
@@ -81,8 +90,9 @@ class LoadedModel:
         emulated GPU has no first-run cost (`warm_every_size=False`): only the timed runs."""
         for size in range(1, max_batch_size + 1) if warm_every_size else ():
             self.warm_up(size)
-        sizes = sorted({*(2**k for k in range(max_batch_size.bit_length()) if 2**k <= max_batch_size),
-                        max_batch_size})
+        sizes = sorted(
+            {*(2**k for k in range(max_batch_size.bit_length()) if 2**k <= max_batch_size), max_batch_size}
+        )
         return {size: self.warm_up(size) for size in sizes}
 
     @property
@@ -98,10 +108,18 @@ class LoadedModel:
 
     def to_proto(self) -> fleet_pb2.HostedModel:
         return fleet_pb2.HostedModel(
-            name=self.spec.name, version=self.spec.version, platform=PLATFORM,
-            max_batch_size=self.spec.max_batch_size, slo_ms=self.spec.slo_ms,
-            inputs=[fleet_pb2.TensorSpec(name=s.name, datatype=s.datatype, shape=s.shape) for s in self.inputs],
-            outputs=[fleet_pb2.TensorSpec(name=s.name, datatype=s.datatype, shape=s.shape) for s in self.outputs],
-            flops_per_sample=self.spec.flops_per_sample, parameter_count=self.spec.parameter_count,
+            name=self.spec.name,
+            version=self.spec.version,
+            platform=PLATFORM,
+            max_batch_size=self.spec.max_batch_size,
+            slo_ms=self.spec.slo_ms,
+            inputs=[
+                fleet_pb2.TensorSpec(name=s.name, datatype=s.datatype, shape=s.shape) for s in self.inputs
+            ],
+            outputs=[
+                fleet_pb2.TensorSpec(name=s.name, datatype=s.datatype, shape=s.shape) for s in self.outputs
+            ],
+            flops_per_sample=self.spec.flops_per_sample,
+            parameter_count=self.spec.parameter_count,
             solo_latency_ms=self.solo_latency_s * 1e3,
         )

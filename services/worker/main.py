@@ -24,8 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads per model")
     parser.add_argument("--cpus", help="comma-separated cores to pin to, e.g. 0,1")
     parser.add_argument("--max-queue", dest="max_queue", type=int)
-    parser.add_argument("--batching",
-                        help='per-model batching overrides as YAML/JSON, e.g. \'{"*": {"policy": "none"}}\'')
+    parser.add_argument(
+        "--batching", help='per-model batching overrides as YAML/JSON, e.g. \'{"*": {"policy": "none"}}\''
+    )
 
 
 def config_from(args: argparse.Namespace, env: dict[str, str]) -> WorkerConfig:
@@ -36,8 +37,14 @@ def config_from(args: argparse.Namespace, env: dict[str, str]) -> WorkerConfig:
         if not worker_id:
             raise SystemExit("interfleet worker: --config needs --worker-id to pick the worker's entry")
         file_section = worker_section(data, worker_id, args.config)
-    return build_config(WorkerConfig, cli=cli_values(args, WorkerConfig), env=env, env_prefix=ENV_PREFIX,
-                        file=file_section, file_name=args.config or "config file")
+    return build_config(
+        WorkerConfig,
+        cli=cli_values(args, WorkerConfig),
+        env=env,
+        env_prefix=ENV_PREFIX,
+        file=file_section,
+        file_name=args.config or "config file",
+    )
 
 
 def run(args: argparse.Namespace) -> None:

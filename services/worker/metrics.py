@@ -11,30 +11,42 @@ from collections.abc import Mapping
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from services.worker.runner import ModelRunner
 from interfleet.supervision import Supervisor, loop_metrics
+from services.worker.runner import ModelRunner
 
 
 class WorkerCollector(Collector):
-    def __init__(self, worker_id: str, runners: Mapping[str, ModelRunner], supervisor: Supervisor | None = None):
+    def __init__(
+        self, worker_id: str, runners: Mapping[str, ModelRunner], supervisor: Supervisor | None = None
+    ):
         self._worker_id = worker_id
         self._runners = runners
         self._supervisor = supervisor
 
     def collect(self):
         labels = ["model", "version", "worker"]
-        success = CounterMetricFamily("nv_inference_request_success", "Successful inference requests", labels=labels)
-        failure = CounterMetricFamily("nv_inference_request_failure", "Failed inference requests, by reason",
-                                      labels=[*labels, "reason"])
+        success = CounterMetricFamily(
+            "nv_inference_request_success", "Successful inference requests", labels=labels
+        )
+        failure = CounterMetricFamily(
+            "nv_inference_request_failure", "Failed inference requests, by reason", labels=[*labels, "reason"]
+        )
         count = CounterMetricFamily("nv_inference_count", "Inferences performed (batch items)", labels=labels)
-        executions = CounterMetricFamily("nv_inference_exec_count", "Model executions (batches)", labels=labels)
-        request_us = CounterMetricFamily("nv_inference_request_duration_us", "Cumulative request duration",
-                                         labels=labels)
-        queue_us = CounterMetricFamily("nv_inference_queue_duration_us", "Cumulative queue duration", labels=labels)
-        infer_us = CounterMetricFamily("nv_inference_compute_infer_duration_us", "Cumulative compute duration",
-                                       labels=labels)
-        pending = GaugeMetricFamily("nv_inference_pending_request_count", "Requests queued or running",
-                                    labels=labels)
+        executions = CounterMetricFamily(
+            "nv_inference_exec_count", "Model executions (batches)", labels=labels
+        )
+        request_us = CounterMetricFamily(
+            "nv_inference_request_duration_us", "Cumulative request duration", labels=labels
+        )
+        queue_us = CounterMetricFamily(
+            "nv_inference_queue_duration_us", "Cumulative queue duration", labels=labels
+        )
+        infer_us = CounterMetricFamily(
+            "nv_inference_compute_infer_duration_us", "Cumulative compute duration", labels=labels
+        )
+        pending = GaugeMetricFamily(
+            "nv_inference_pending_request_count", "Requests queued or running", labels=labels
+        )
         for name, runner in sorted(self._runners.items()):
             stats = runner.stats
             values = [name, stats.version, self._worker_id]

@@ -30,13 +30,13 @@ import numpy as np
 
 from interfleet.errors import DeadlineExceeded, Internal, Unavailable
 from interfleet.proto import fleet_pb2
+from interfleet.supervision import SupervisedLoop, Supervisor
 from services.worker.activity import DeviceActivity
 from services.worker.batching import Batcher, LatencyProfile
 from services.worker.batching.queue import ModelQueue, Queued
 from services.worker.loaded_model import LoadedModel
 from services.worker.stats import ModelStats
 from services.worker.tensors import DecodedRequest, EncodedTensor
-from interfleet.supervision import SupervisedLoop, Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 class _Pending:
     request: DecodedRequest
     enqueued_ns: int
-    input_ns: int                       # time spent decoding the request before it was queued
+    input_ns: int  # time spent decoding the request before it was queued
     future: asyncio.Future = field(repr=False)
 
 
@@ -82,8 +82,15 @@ class ModelRunner:
         self.model = model
         self.name = model.spec.name
         self.stats = ModelStats(model.spec.name, model.spec.version)
-        self._queue: ModelQueue[_Pending] = ModelQueue(self.name, batcher, profile, model.spec.slo_ms / 1e3, max_queue,
-                                                       reject_late=late == "reject", where=f" on worker {worker_id}")
+        self._queue: ModelQueue[_Pending] = ModelQueue(
+            self.name,
+            batcher,
+            profile,
+            model.spec.slo_ms / 1e3,
+            max_queue,
+            reject_late=late == "reject",
+            where=f" on worker {worker_id}",
+        )
         self._worker_id = worker_id
         self._device = device
         self._activity = activity
@@ -93,7 +100,7 @@ class ModelRunner:
         self._wall_clock = wall_clock
         self._executor: ThreadPoolExecutor | None = None
         self._loop: SupervisedLoop | None = None
-        self._running: list[Queued[_Pending]] = []     # the batch taken from the queue and not yet answered
+        self._running: list[Queued[_Pending]] = []  # the batch taken from the queue and not yet answered
         self._accepting = False
 
     @property
@@ -119,8 +126,9 @@ class ModelRunner:
     async def start(self, supervisor: Supervisor | None = None) -> None:
         """Start the execution thread and the batching loop (under the worker's `supervisor`)."""
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"exec-{self.name}")
-        self._loop = (supervisor or Supervisor()).loop(f"runner-{self.name}", self._serve_once,
-                                                       on_error=self._fail_running)
+        self._loop = (supervisor or Supervisor()).loop(
+            f"runner-{self.name}", self._serve_once, on_error=self._fail_running
+        )
         self._accepting = True
 
     async def stop(self, grace: float) -> None:
@@ -145,9 +153,16 @@ class ModelRunner:
         """
         if not self._accepting:
             raise Unavailable(f"worker {self._worker_id} is not accepting requests for '{self.name}'")
-        pending = _Pending(request, time.perf_counter_ns(), input_ns, asyncio.get_running_loop().create_future())
-        self._queue.admit(pending, request.batch_size, self._clock(), math.inf if deadline is None else deadline,
-                          _signature(request))
+        pending = _Pending(
+            request, time.perf_counter_ns(), input_ns, asyncio.get_running_loop().create_future()
+        )
+        self._queue.admit(
+            pending,
+            request.batch_size,
+            self._clock(),
+            math.inf if deadline is None else deadline,
+            _signature(request),
+        )
         self._arrived.set()
         return await pending.future
 
@@ -167,7 +182,7 @@ class ModelRunner:
 
     async def _serve_once(self) -> None:
         """One pass of the batching loop: drop abandoned requests, then wait, or run one batch."""
-        self._queue.discard(lambda queued: queued.payload.future.done())    # callers that went away
+        self._queue.discard(lambda queued: queued.payload.future.done())  # callers that went away
         if not self._queue:
             self._arrived.clear()
             await self._arrived.wait()
@@ -176,17 +191,23 @@ class ModelRunner:
         step = self._queue.step(now)
         for queued in step.refused:
             needed = self.profile.latency(queued.items)
-            self._fail(queued, DeadlineExceeded(
-                f"model '{self.name}': deadline cannot be met ({(queued.hard_deadline - now) * 1e3:.1f} ms "
-                f"left, {needed * 1e3:.1f} ms needed); not run"))
+            self._fail(
+                queued,
+                DeadlineExceeded(
+                    f"model '{self.name}': deadline cannot be met ({(queued.hard_deadline - now) * 1e3:.1f} ms "
+                    f"left, {needed * 1e3:.1f} ms needed); not run"
+                ),
+            )
         if not step.batch:
             # Either wait (for the time given, or the next arrival) or, when the decision only
             # re-marked late requests, decide again at once: those are runnable now.
             if step.wait_until is not None:
                 self._arrived.clear()
                 try:
-                    await asyncio.wait_for(self._arrived.wait(), max(0.0, step.wait_until - self._clock())
-                                           if math.isfinite(step.wait_until) else None)
+                    await asyncio.wait_for(
+                        self._arrived.wait(),
+                        max(0.0, step.wait_until - self._clock()) if math.isfinite(step.wait_until) else None,
+                    )
                 except TimeoutError:
                     pass
             return
@@ -195,7 +216,8 @@ class ModelRunner:
         self._running = batch
         try:
             execution = await asyncio.get_running_loop().run_in_executor(
-                self._executor, self._execute, [q.payload.request for q in batch])
+                self._executor, self._execute, [q.payload.request for q in batch]
+            )
         except Exception as exc:  # noqa: BLE001 - the model failed on this batch; its callers hear why
             log.warning("model '%s' failed to run a batch of %d: %s", self.name, items, exc)
             self._queue.failed(self._clock())
@@ -210,7 +232,9 @@ class ModelRunner:
 
     def _execute(self, requests: list[DecodedRequest]) -> _Execution:
         started_wall = self._wall_clock()
-        outputs_wanted = requests[0].outputs if len(requests) == 1 else tuple(s.name for s in self.model.outputs)
+        outputs_wanted = (
+            requests[0].outputs if len(requests) == 1 else tuple(s.name for s in self.model.outputs)
+        )
         if len(requests) == 1:
             feeds = requests[0].feeds
         else:
@@ -228,20 +252,34 @@ class ModelRunner:
             sliced = {name: array[offset:end] for name, array in zip(outputs_wanted, arrays)}
             per_request.append(self.model.encode(request.outputs, [sliced[name] for name in request.outputs]))
             offset = end
-        return _Execution(per_request, started_ns, ran_ns - started_ns, time.perf_counter_ns() - ran_ns,
-                          co_runners, started_wall)
+        return _Execution(
+            per_request,
+            started_ns,
+            ran_ns - started_ns,
+            time.perf_counter_ns() - ran_ns,
+            co_runners,
+            started_wall,
+        )
 
     def _record(self, batch: list[Queued[_Pending]], items: int, execution: _Execution) -> None:
         infer_s = execution.infer_ns / 1e9
         self._queue.finished(items, infer_s, self._clock())
         input_ns = sum(q.payload.input_ns for q in batch)
-        self.stats.record_batch(items, len(batch), self._wall_clock(), input_ns, execution.infer_ns,
-                                execution.output_ns)
+        self.stats.record_batch(
+            items, len(batch), self._wall_clock(), input_ns, execution.infer_ns, execution.output_ns
+        )
         if items == 1 and not execution.co_runners:
             self.model.solo.observe(infer_s)
         oldest = min(q.payload.enqueued_ns for q in batch)
-        self._on_batch(fleet_pb2.BatchRecord(
-            worker_id=self._worker_id, model=self.name, batch_size=items, started_at=execution.started_wall,
-            queue_ms=(execution.started_ns - oldest) / 1e6, compute_ms=execution.infer_ns / 1e6,
-            co_runners=sorted(execution.co_runners), device=self._device,
-        ))
+        self._on_batch(
+            fleet_pb2.BatchRecord(
+                worker_id=self._worker_id,
+                model=self.name,
+                batch_size=items,
+                started_at=execution.started_wall,
+                queue_ms=(execution.started_ns - oldest) / 1e6,
+                compute_ms=execution.infer_ns / 1e6,
+                co_runners=sorted(execution.co_runners),
+                device=self._device,
+            )
+        )

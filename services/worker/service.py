@@ -4,9 +4,9 @@ start: load and warm up every model -> start the execution threads -> serve gRPC
 -> publish to Redis (now routers can see it), then heartbeat -> write the ready file. The
 batching loops and the heartbeat run under one `Supervisor`, which turns health NOT_SERVING
 while one of them keeps failing.
-stop: health NOT_SERVING and the heartbeat's last word, not ready (routers stop sending) -> routers' streams
-refuse new requests and end once theirs are answered -> the gRPC server stops accepting and lets in-flight calls finish within `grace` -> runners drain -> telemetry
-flushes its last records.
+stop: health NOT_SERVING and the heartbeat's last word, not ready (routers stop sending) -> routers'
+streams refuse new requests and end once theirs are answered -> the gRPC server stops accepting
+and lets in-flight calls finish within `grace` -> runners drain -> telemetry flushes its last records.
 """
 
 from __future__ import annotations
@@ -26,6 +26,11 @@ from interfleet.multiplex.server import MultiplexedInferService
 from interfleet.proto import fleet_pb2, fleet_pb2_grpc
 from interfleet.ready_file import write_ready_file
 from interfleet.repository import load_spec
+from interfleet.security.redis_access import redis_client
+from interfleet.security.signing import Sealer, load_fleet_key
+from interfleet.supervision import Supervisor
+from interfleet.telemetry.keys import FleetKeys
+from interfleet.telemetry.publisher import TelemetryPublisher
 from services.worker import device
 from services.worker.activity import DeviceActivity
 from services.worker.batching import LatencyProfile, make_batcher, settings
@@ -34,11 +39,6 @@ from services.worker.metrics import WorkerCollector
 from services.worker.runner import ModelRunner
 from services.worker.servicer import RAW_METHODS, InferenceServicer, WorkerControlServicer
 from services.worker.worker import Worker
-from interfleet.security.redis_access import redis_client
-from interfleet.security.signing import Sealer, load_fleet_key
-from interfleet.supervision import Supervisor
-from interfleet.telemetry.keys import FleetKeys
-from interfleet.telemetry.publisher import TelemetryPublisher
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +61,11 @@ class WorkerService:
         """The address routers dial, as published in Redis."""
         if self._endpoint is None:
             return ""
-        return f"{self.config.advertise_host}:{self._endpoint.port}" if self.config.advertise_host \
+        return (
+            f"{self.config.advertise_host}:{self._endpoint.port}"
+            if self.config.advertise_host
             else self._endpoint.address
+        )
 
     async def start(self) -> None:
         config = self.config
@@ -78,13 +81,31 @@ class WorkerService:
             model = load(spec)
             profile = LatencyProfile(spec.max_batch_size)
             # Clients may send batches up to the model's maximum whatever the policy: warm them all.
-            profile.seed(model.measure_profile(spec.max_batch_size, warm_every_size=not is_emulated(config.device)))
+            profile.seed(
+                model.measure_profile(spec.max_batch_size, warm_every_size=not is_emulated(config.device))
+            )
             model.measure_solo()
-            log.info("loaded %s on %s: %s batching up to %d, %.2f ms at batch 1, %.2f ms at %d", name,
-                     config.device, batching.policy, batcher.max_batch_size, profile.latency(1) * 1e3,
-                     profile.latency(batcher.max_batch_size) * 1e3, batcher.max_batch_size)
-            runners[name] = ModelRunner(model, config.worker_id, config.device, activity, self._record_batch,
-                                        config.max_queue, batcher, profile, batching.late)
+            log.info(
+                "loaded %s on %s: %s batching up to %d, %.2f ms at batch 1, %.2f ms at %d",
+                name,
+                config.device,
+                batching.policy,
+                batcher.max_batch_size,
+                profile.latency(1) * 1e3,
+                profile.latency(batcher.max_batch_size) * 1e3,
+                batcher.max_batch_size,
+            )
+            runners[name] = ModelRunner(
+                model,
+                config.worker_id,
+                config.device,
+                activity,
+                self._record_batch,
+                config.max_queue,
+                batcher,
+                profile,
+                batching.late,
+            )
         for runner in runners.values():
             await runner.start(self.supervisor)
         self.worker = Worker(config.worker_id, runners)
@@ -94,8 +115,11 @@ class WorkerService:
         def register(server: grpc.aio.Server) -> list[str]:
             add_inference_service(server, InferenceServicer(self.worker), raw_methods=RAW_METHODS)
             fleet_pb2_grpc.add_WorkerControlServicer_to_server(WorkerControlServicer(self.state), server)
-            return [SERVICE_NAME, fleet_pb2.DESCRIPTOR.services_by_name["WorkerControl"].full_name,
-                    self._multiplexed.register(server)]
+            return [
+                SERVICE_NAME,
+                fleet_pb2.DESCRIPTOR.services_by_name["WorkerControl"].full_name,
+                self._multiplexed.register(server),
+            ]
 
         self._endpoint = GrpcEndpoint(config.host, config.port, register, config.tls.server_credentials())
         await self._endpoint.start()
@@ -106,18 +130,28 @@ class WorkerService:
         await self._metrics.start()
         self.worker.ready = True
         if config.redis_url:
-            client = redis_client(config.redis_url, config.redis_password_file, socket_timeout=2, socket_connect_timeout=2)
+            client = redis_client(
+                config.redis_url, config.redis_password_file, socket_timeout=2, socket_connect_timeout=2
+            )
             self._publisher = TelemetryPublisher(
-                client, FleetKeys(config.fleet), config.worker_id, self.state, config.heartbeat_interval_s,
-                config.state_ttl_s, config.batch_stream_maxlen,
+                client,
+                FleetKeys(config.fleet),
+                config.worker_id,
+                self.state,
+                config.heartbeat_interval_s,
+                config.state_ttl_s,
+                config.batch_stream_maxlen,
                 sealer=Sealer(load_fleet_key(config.fleet_key, config.fleet_key_file)),
             )
             await self._publisher.publish_once()
-            self.supervisor.loop("heartbeat", self._publisher.publish_once, every_s=config.heartbeat_interval_s)
+            self.supervisor.loop(
+                "heartbeat", self._publisher.publish_once, every_s=config.heartbeat_interval_s
+            )
         else:
             log.warning("no redis_url: telemetry is off, so no router will discover this worker by itself")
-        write_ready_file(config.ready_file, worker_id=config.worker_id, address=self.address,
-                         metrics=self._metrics.address)
+        write_ready_file(
+            config.ready_file, worker_id=config.worker_id, address=self.address, metrics=self._metrics.address
+        )
         log.info("worker %s serving %s on %s", config.worker_id, ", ".join(config.models), self.address)
 
     def _record_batch(self, record: fleet_pb2.BatchRecord) -> None:
@@ -128,23 +162,29 @@ class WorkerService:
         self._sequence += 1
         worker = self.worker
         return fleet_pb2.WorkerState(
-            worker_id=self.config.worker_id, address=self.address, device=self._device_info,
-            models=worker.hosted if worker else [], load=worker.load() if worker else [],
-            started_at=self._started_at, heartbeat_at=time.time(), ready=bool(worker and worker.ready),
-            metrics_address=self._metrics.address if self._metrics else "", sequence=self._sequence,
+            worker_id=self.config.worker_id,
+            address=self.address,
+            device=self._device_info,
+            models=worker.hosted if worker else [],
+            load=worker.load() if worker else [],
+            started_at=self._started_at,
+            heartbeat_at=time.time(),
+            ready=bool(worker and worker.ready),
+            metrics_address=self._metrics.address if self._metrics else "",
+            sequence=self._sequence,
         )
 
     async def stop(self, grace: float) -> None:
         if self.worker is not None:
             self.worker.ready = False
         if self._endpoint is not None:
-            self.supervisor.on_health = None      # stopping: nothing may flip health back to SERVING
+            self.supervisor.on_health = None  # stopping: nothing may flip health back to SERVING
             await self._endpoint.set_serving(False)
         if self._publisher is not None:
             await self.supervisor.stop_loop("heartbeat")
             await self._publisher.deregister()
         if self._multiplexed is not None:
-            self._multiplexed.drain()      # routers' streams end once their requests are answered
+            self._multiplexed.drain()  # routers' streams end once their requests are answered
         if self._endpoint is not None:
             await self._endpoint.stop(grace)
         if self.worker is not None:

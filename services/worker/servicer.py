@@ -12,7 +12,6 @@ from interfleet.kserve.streaming import serve_stream
 from interfleet.proto import fleet_pb2, fleet_pb2_grpc
 from services.worker.worker import Worker
 
-
 # Bytes in, bytes out: parsed here, so a message that does not parse is INVALID_ARGUMENT.
 RAW_METHODS = ("ModelInfer", "ModelStreamInfer")
 
@@ -56,13 +55,15 @@ class InferenceServicer:
             request = None
             try:
                 request = parse_infer_request(raw)
-                response = service_pb2.ModelStreamInferResponse(infer_response=await self._worker.infer(request,
-                                                                                                     deadline))
+                response = service_pb2.ModelStreamInferResponse(
+                    infer_response=await self._worker.infer(request, deadline)
+                )
             except Exception as exc:  # noqa: BLE001 - reported in-band, the stream goes on
                 response = service_pb2.ModelStreamInferResponse(
                     error_message=stream_error_message(exc),
                     infer_response=service_pb2.ModelInferResponse(
-                        id=request.id if request else "", model_name=request.model_name if request else ""),
+                        id=request.id if request else "", model_name=request.model_name if request else ""
+                    ),
                 )
             return response.SerializeToString()
 

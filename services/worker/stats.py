@@ -56,7 +56,13 @@ class ModelStats:
         self._recent_latency: collections.deque[tuple[float, float]] = collections.deque()
 
     def record_batch(
-        self, batch_size: int, requests: int, finished_at_s: float, input_ns: int, infer_ns: int, output_ns: int
+        self,
+        batch_size: int,
+        requests: int,
+        finished_at_s: float,
+        input_ns: int,
+        infer_ns: int,
+        output_ns: int,
     ) -> None:
         with self._lock:
             self.inference_count += batch_size
@@ -94,19 +100,25 @@ class ModelStats:
             busy = sum(compute for _, compute, _ in self._recent)
             answered = sum(requests for _, _, requests in self._recent)
             latencies = [latency for _, latency in self._recent_latency]
-        p50, p99 = (np.percentile(latencies, [50, 99]).tolist() if latencies else (0.0, 0.0))
+        p50, p99 = np.percentile(latencies, [50, 99]).tolist() if latencies else (0.0, 0.0)
         return p50, p99, answered / WINDOW_S, min(1.0, busy / WINDOW_S)
 
     def to_proto(self) -> service_pb2.ModelStatistics:
         with self._lock:
             proto = service_pb2.ModelStatistics(
-                name=self.name, version=self.version, last_inference=self.last_inference_ms,
-                inference_count=self.inference_count, execution_count=self.execution_count,
+                name=self.name,
+                version=self.version,
+                last_inference=self.last_inference_ms,
+                inference_count=self.inference_count,
+                execution_count=self.execution_count,
             )
             stats = proto.inference_stats
             for duration, target in (
-                (self.success, stats.success), (self.fail, stats.fail), (self.queue, stats.queue),
-                (self.compute_input, stats.compute_input), (self.compute_infer, stats.compute_infer),
+                (self.success, stats.success),
+                (self.fail, stats.fail),
+                (self.queue, stats.queue),
+                (self.compute_input, stats.compute_input),
+                (self.compute_infer, stats.compute_infer),
                 (self.compute_output, stats.compute_output),
             ):
                 duration.fill(target)

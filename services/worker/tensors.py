@@ -29,7 +29,7 @@ class TensorSpec:
 class DecodedRequest:
     feeds: dict[str, np.ndarray]
     batch_size: int
-    outputs: tuple[str, ...]          # requested outputs, in the order to return them
+    outputs: tuple[str, ...]  # requested outputs, in the order to return them
 
 
 def decode_request(
@@ -43,12 +43,16 @@ def decode_request(
     seen: dict[str, np.ndarray] = {}
     raw = request.raw_input_contents
     if raw and len(raw) != len(request.inputs):
-        raise InvalidInput(f"model '{model}': {len(request.inputs)} inputs but {len(raw)} raw_input_contents; "
-                           "send raw contents for every input or for none")
+        raise InvalidInput(
+            f"model '{model}': {len(request.inputs)} inputs but {len(raw)} raw_input_contents; "
+            "send raw contents for every input or for none"
+        )
     for position, tensor in enumerate(request.inputs):
         spec = expected.get(tensor.name)
         if spec is None:
-            raise InvalidInput(f"model '{model}' has no input '{tensor.name}' (inputs: {', '.join(expected)})")
+            raise InvalidInput(
+                f"model '{model}' has no input '{tensor.name}' (inputs: {', '.join(expected)})"
+            )
         if tensor.name in seen:
             raise InvalidInput(f"model '{model}': input '{tensor.name}' is given twice")
         seen[tensor.name] = _decode_tensor(model, tensor, spec, raw[position] if raw else None)
@@ -58,12 +62,16 @@ def decode_request(
 
     batch_sizes = {array.shape[0] for array in seen.values()}
     if len(batch_sizes) != 1:
-        raise InvalidInput(f"model '{model}': inputs disagree on the batch size: "
-                           + ", ".join(f"{n}={a.shape[0]}" for n, a in seen.items()))
+        raise InvalidInput(
+            f"model '{model}': inputs disagree on the batch size: "
+            + ", ".join(f"{n}={a.shape[0]}" for n, a in seen.items())
+        )
     (batch_size,) = batch_sizes
     if batch_size < 1 or batch_size > max_batch_size:
-        raise InvalidInput(f"model '{model}': batch size {batch_size} is outside 1..{max_batch_size} "
-                           "(the model's max_batch_size)")
+        raise InvalidInput(
+            f"model '{model}': batch size {batch_size} is outside 1..{max_batch_size} "
+            "(the model's max_batch_size)"
+        )
     return DecodedRequest(seen, batch_size, _requested_outputs(request, outputs))
 
 
@@ -72,41 +80,52 @@ def _decode_tensor(
 ) -> np.ndarray:
     where = f"model '{model}' input '{tensor.name}'"
     if tensor.datatype != spec.datatype:
-        raise InvalidInput(f"{where}: datatype {tensor.datatype or '(empty)'} but the model expects {spec.datatype}")
+        raise InvalidInput(
+            f"{where}: datatype {tensor.datatype or '(empty)'} but the model expects {spec.datatype}"
+        )
     shape = tuple(tensor.shape)
-    if len(shape) != len(spec.shape) or any(
-        want != -1 and got != want for got, want in zip(shape, spec.shape)
-    ) or any(d < 0 for d in shape):
-        raise InvalidInput(f"{where}: shape {list(shape)} does not match the model's {list(spec.shape)} "
-                           "(-1 is any size)")
+    if (
+        len(shape) != len(spec.shape)
+        or any(want != -1 and got != want for got, want in zip(shape, spec.shape))
+        or any(d < 0 for d in shape)
+    ):
+        raise InvalidInput(
+            f"{where}: shape {list(shape)} does not match the model's {list(spec.shape)} (-1 is any size)"
+        )
     dtype = NUMPY_DTYPE.get(spec.datatype)
     if dtype is None:
         raise InvalidInput(f"{where}: datatype {spec.datatype} is not supported by this worker")
     count = int(np.prod(shape))
     if raw is not None:
         if len(raw) != count * dtype.itemsize:
-            raise InvalidInput(f"{where}: raw_input_contents holds {len(raw)} bytes but shape {list(shape)} "
-                               f"of {spec.datatype} needs {count * dtype.itemsize}")
+            raise InvalidInput(
+                f"{where}: raw_input_contents holds {len(raw)} bytes but shape {list(shape)} "
+                f"of {spec.datatype} needs {count * dtype.itemsize}"
+            )
         return np.frombuffer(raw, dtype=dtype).reshape(shape)
     field = CONTENTS_FIELD.get(spec.datatype)
     if field is None:
         raise InvalidInput(f"{where}: {spec.datatype} can only be sent as raw_input_contents")
     values = getattr(tensor.contents, field)
     if len(values) != count:
-        raise InvalidInput(f"{where}: contents.{field} holds {len(values)} values but shape {list(shape)} "
-                           f"needs {count}")
+        raise InvalidInput(
+            f"{where}: contents.{field} holds {len(values)} values but shape {list(shape)} needs {count}"
+        )
     return np.asarray(values, dtype=dtype).reshape(shape)
 
 
-def _requested_outputs(request: service_pb2.ModelInferRequest, outputs: Sequence[TensorSpec]) -> tuple[str, ...]:
+def _requested_outputs(
+    request: service_pb2.ModelInferRequest, outputs: Sequence[TensorSpec]
+) -> tuple[str, ...]:
     names = [spec.name for spec in outputs]
     if not request.outputs:
         return tuple(names)
     chosen = []
     for wanted in request.outputs:
         if wanted.name not in names:
-            raise InvalidInput(f"model '{request.model_name}' has no output '{wanted.name}' "
-                               f"(outputs: {', '.join(names)})")
+            raise InvalidInput(
+                f"model '{request.model_name}' has no output '{wanted.name}' (outputs: {', '.join(names)})"
+            )
         if wanted.name not in chosen:
             chosen.append(wanted.name)
     return tuple(chosen)
@@ -125,7 +144,9 @@ class EncodedTensor:
 def encode_response(
     request: service_pb2.ModelInferRequest, version: str, tensors: Sequence[EncodedTensor]
 ) -> service_pb2.ModelInferResponse:
-    response = service_pb2.ModelInferResponse(model_name=request.model_name, model_version=version, id=request.id)
+    response = service_pb2.ModelInferResponse(
+        model_name=request.model_name, model_version=version, id=request.id
+    )
     for tensor in tensors:
         response.outputs.add(name=tensor.name, datatype=tensor.datatype, shape=tensor.shape)
         response.raw_output_contents.append(tensor.data)

@@ -19,7 +19,9 @@ from services.worker.tensors import decode_request, encode_response
 
 
 class Worker:
-    def __init__(self, worker_id: str, runners: dict[str, ModelRunner], clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, worker_id: str, runners: dict[str, ModelRunner], clock: Callable[[], float] = time.monotonic
+    ):
         self.worker_id = worker_id
         self.runners = runners
         self._hosted = {name: runner.model.to_proto() for name, runner in runners.items()}
@@ -38,8 +40,10 @@ class Worker:
     def _model(self, name: str, version: str) -> fleet_pb2.HostedModel:
         model = self._hosted.get(name)
         if model is None:
-            raise ModelNotFound(f"model '{name}' is not hosted on worker {self.worker_id} "
-                                f"(hosted: {', '.join(sorted(self._hosted))})")
+            raise ModelNotFound(
+                f"model '{name}' is not hosted on worker {self.worker_id} "
+                f"(hosted: {', '.join(sorted(self._hosted))})"
+            )
         model_metadata.check_version(model, version)
         return model
 
@@ -77,15 +81,24 @@ class Worker:
 
     def statistics(self, name: str, version: str) -> service_pb2.ModelStatisticsResponse:
         names = [self._model(name, version).name] if name else sorted(self.runners)
-        return service_pb2.ModelStatisticsResponse(model_stats=[self.runners[n].stats.to_proto() for n in names])
+        return service_pb2.ModelStatisticsResponse(
+            model_stats=[self.runners[n].stats.to_proto() for n in names]
+        )
 
     def load(self) -> list[fleet_pb2.ModelLoad]:
         now = time.time()
         loads = []
         for name, runner in self.runners.items():
             p50, p99, throughput, busy = runner.stats.window(now)
-            loads.append(fleet_pb2.ModelLoad(
-                model=name, queue_depth=runner.queue_depth, in_flight=runner.in_flight, p50_latency_ms=p50,
-                p99_latency_ms=p99, throughput_rps=throughput, busy_fraction=busy,
-            ))
+            loads.append(
+                fleet_pb2.ModelLoad(
+                    model=name,
+                    queue_depth=runner.queue_depth,
+                    in_flight=runner.in_flight,
+                    p50_latency_ms=p50,
+                    p99_latency_ms=p99,
+                    throughput_rps=throughput,
+                    busy_fraction=busy,
+                )
+            )
         return loads

@@ -13,11 +13,11 @@ from fleet_harness import workers_by_model
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "results" / "compose-test"
-PROJECT = "interfleet"              # .env's COMPOSE_PROJECT_NAME
+PROJECT = "interfleet"  # .env's COMPOSE_PROJECT_NAME
 PROFILE = ["--profile", "cpu"]
 ROUTER = "127.0.0.1:8001"
 PROMETHEUS = "http://127.0.0.1:9090"
-ONE_SHOT = {"fleet-secrets"}        # runs once on `up` and exits
+ONE_SHOT = {"fleet-secrets"}  # runs once on `up` and exits
 
 
 class ComposeFleet:
@@ -38,13 +38,18 @@ class ComposeFleet:
 
     def containers(self) -> dict[str, dict]:
         """Service -> {state, health, exit} of the project's containers, stopped ones too (health '': no check)."""
-        listed = self.engine.docker("ps", "-a", "-q",
-                                    "--filter", f"label=com.docker.compose.project={PROJECT}").split()
+        listed = self.engine.docker(
+            "ps", "-a", "-q", "--filter", f"label=com.docker.compose.project={PROJECT}"
+        ).split()
         if not listed:
             return {}
-        shown = self.engine.docker("inspect", "--format",
-                                   '{{index .Config.Labels "com.docker.compose.service"}} {{.State.Status}} '
-                                   "{{.State.ExitCode}} {{if .State.Health}}{{.State.Health.Status}}{{end}}", *listed)
+        shown = self.engine.docker(
+            "inspect",
+            "--format",
+            '{{index .Config.Labels "com.docker.compose.service"}} {{.State.Status}} '
+            "{{.State.ExitCode}} {{if .State.Health}}{{.State.Health.Status}}{{end}}",
+            *listed,
+        )
         out = {}
         for line in shown.splitlines():
             service, state, exit_code, *health = line.split()
@@ -55,9 +60,13 @@ class ComposeFleet:
         deadline = time.monotonic() + timeout_s
         while True:
             seen = self.containers()
-            waiting = {s: c for s, c in seen.items() if (services is None or s in services)
-                       and not (s in ONE_SHOT and c["state"] == "exited" and c["exit"] == 0)
-                       and (c["state"] != "running" or c["health"] not in ("", "healthy"))}
+            waiting = {
+                s: c
+                for s, c in seen.items()
+                if (services is None or s in services)
+                and not (s in ONE_SHOT and c["state"] == "exited" and c["exit"] == 0)
+                and (c["state"] != "running" or c["health"] not in ("", "healthy"))
+            }
             if seen and not waiting:
                 return seen
             if time.monotonic() > deadline:
@@ -72,8 +81,10 @@ class ComposeFleet:
             try:
                 if all(client.is_model_ready(m, client_timeout=2) for m in sorted(self.models)):
                     return
-            except Exception:   # noqa: BLE001, S110  # not up yet, whatever the transport says
+            except Exception:  # noqa: BLE001  # not up yet, whatever the transport says
                 pass
             if time.monotonic() > deadline:
-                raise AssertionError(f"router at {self.address} did not serve {sorted(self.models)} in {timeout_s} s")
+                raise AssertionError(
+                    f"router at {self.address} did not serve {sorted(self.models)} in {timeout_s} s"
+                )
             time.sleep(1)

@@ -42,9 +42,12 @@ def compose_stack():
         started = time.monotonic()
         if shutil.which("mmdebstrap") is None and not all(engine.has_image(i) for i in BASE_IMAGES):
             pytest.skip("base images missing and no mmdebstrap to build them (Debian's mmdebstrap package)")
-        built = subprocess.run([str(BASE_IMAGE_SCRIPT)], env=engine.env,
-                               capture_output=True, text=True, timeout=900)
-        assert built.returncode == 0, f"base images did not build:\n{built.stdout[-3000:]}\n{built.stderr[-3000:]}"
+        built = subprocess.run(
+            [str(BASE_IMAGE_SCRIPT)], env=engine.env, capture_output=True, text=True, timeout=900
+        )
+        assert built.returncode == 0, (
+            f"base images did not build:\n{built.stdout[-3000:]}\n{built.stderr[-3000:]}"
+        )
         _timed("base images", started)
         started = time.monotonic()
         stack.compose("build", timeout=900)

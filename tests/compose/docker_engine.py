@@ -28,7 +28,9 @@ def _ok(*command: str, env: dict | None = None, timeout: float = 30) -> bool:
 
 
 def _client_major(docker: str) -> int:
-    done = subprocess.run([docker, "version", "--format", "{{.Client.Version}}"], capture_output=True, text=True)
+    done = subprocess.run(
+        [docker, "version", "--format", "{{.Client.Version}}"], capture_output=True, text=True
+    )
     try:
         return int(done.stdout.strip().split(".")[0])
     except ValueError:
@@ -37,7 +39,7 @@ def _client_major(docker: str) -> int:
 
 class DockerEngine:
     def __init__(self, project_dir: Path, log_dir: Path):
-        self._project_dir = project_dir      # where docker-compose.yml and .env (the project name) are
+        self._project_dir = project_dir  # where docker-compose.yml and .env (the project name) are
         self._log_dir = log_dir
         self._daemon: subprocess.Popen | None = None
         self._shim = Path(tempfile.mkdtemp(prefix="interfleet-docker-"))
@@ -51,7 +53,9 @@ class DockerEngine:
     def ensure(self, start_timeout_s: float = 60.0) -> DockerEngine:
         """Use the running daemon, or start `dockerd` (as root) and wait for it; then pick Compose."""
         if shutil.which("docker") is None:
-            raise EngineUnavailable("no docker client on PATH (install Debian's docker.io: make compose-test does)")
+            raise EngineUnavailable(
+                "no docker client on PATH (install Debian's docker.io: make compose-test does)"
+            )
         if not _ok("docker", "info"):
             self._start_daemon(start_timeout_s)
         self._pick_builder()
@@ -69,7 +73,9 @@ class DockerEngine:
             why = "dockerd is not installed" if dockerd is None else "starting dockerd needs root"
             raise EngineUnavailable(f"no Docker daemon answers and none can be started here: {why}")
         log = (self._log_dir / "dockerd.log").open("w")
-        self._daemon = subprocess.Popen([dockerd], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self._daemon = subprocess.Popen(
+            [dockerd], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         deadline = time.monotonic() + timeout_s
         while not _ok("docker", "info"):
             if self._daemon.poll() is not None or time.monotonic() > deadline:
@@ -87,20 +93,31 @@ class DockerEngine:
                 (self._shim / "docker").symlink_to(candidate)
                 self.env["PATH"] = f"{self._shim}{os.pathsep}{self.env['PATH']}"
                 return
-        raise EngineUnavailable("no BuildKit builder: the docker client lacks buildx and no client with "
-                                "BuildKit built in (< 23) is on PATH")
+        raise EngineUnavailable(
+            "no BuildKit builder: the docker client lacks buildx and no client with "
+            "BuildKit built in (< 23) is on PATH"
+        )
 
     def compose(self, *args: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
-        done = subprocess.run([*self.compose_command, *args], capture_output=True, text=True, timeout=timeout,
-                              env=self.env, cwd=self._project_dir)
+        done = subprocess.run(
+            [*self.compose_command, *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=self.env,
+            cwd=self._project_dir,
+        )
         if check and done.returncode != 0:
-            raise RuntimeError(f"{' '.join(self.compose_command)} {' '.join(args)} failed:\n"
-                               f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+            raise RuntimeError(
+                f"{' '.join(self.compose_command)} {' '.join(args)} failed:\n"
+                f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+            )
         return done
 
     def docker(self, *args: str, timeout: float = 60) -> str:
-        done = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, env=self.env,
-                              check=True)
+        done = subprocess.run(
+            ["docker", *args], capture_output=True, text=True, timeout=timeout, env=self.env, check=True
+        )
         return done.stdout
 
     def has_image(self, name: str) -> bool:

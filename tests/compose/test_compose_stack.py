@@ -64,9 +64,9 @@ def tiny_request() -> list[tc.InferInput]:
 
 def test_every_service_of_the_cpu_profile_runs_and_is_healthy(fleet):
     containers = fleet.containers()
-    assert set(containers) == SERVICES, containers           # no GPU worker, no Grafana in this profile
+    assert set(containers) == SERVICES, containers  # no GPU worker, no Grafana in this profile
     for service, state in containers.items():
-        if service in ONE_SHOT:                              # made the fleet's secrets and exited
+        if service in ONE_SHOT:  # made the fleet's secrets and exited
             assert state["state"] == "exited" and state["exit"] == 0, (service, state)
             continue
         assert state["state"] == "running", (service, state)
@@ -77,15 +77,38 @@ def test_every_service_of_the_cpu_profile_runs_and_is_healthy(fleet):
 def test_a_30_s_load_through_the_published_port_is_served_within_slo(fleet):
     out = RESULTS / "loadgen"
     done = subprocess.run(
-        [sys.executable, "-m", "fleet", "loadgen", "--target", fleet.address, "--trace",
-         f"poisson:rate={LOADGEN_RATE}", "--models", LOADGEN_MODELS, "--duration", "30", "--seed", "7",
-         "--out", str(out), "--no-progress"], capture_output=True, text=True, timeout=180, cwd=ROOT)
+        [
+            sys.executable,
+            "-m",
+            "fleet",
+            "loadgen",
+            "--target",
+            fleet.address,
+            "--trace",
+            f"poisson:rate={LOADGEN_RATE}",
+            "--models",
+            LOADGEN_MODELS,
+            "--duration",
+            "30",
+            "--seed",
+            "7",
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=ROOT,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     summary = json.loads((out / "summary.json").read_text())
     overall = summary["overall"]
     assert overall["scheduled"] > 0.8 * LOADGEN_RATE * 30
-    assert overall["ok"] == overall["scheduled"] and overall["errors"] == {}, overall   # every request answered
-    assert overall["slo_attainment"] >= 0.85, overall    # six containers share two cores here
+    assert overall["ok"] == overall["scheduled"] and overall["errors"] == {}, (
+        overall
+    )  # every request answered
+    assert overall["slo_attainment"] >= 0.85, overall  # six containers share two cores here
     assert set(summary["served_by"]) == {"cpu0", "cpu1"}
 
 
@@ -96,12 +119,16 @@ def test_prometheus_scrapes_router_and_workers_and_every_dashboard_query_has_dat
         up.setdefault(target["labels"]["job"], []).append(target["health"])
     assert up.get("router") == ["up"] and up.get("workers") == ["up", "up"], targets
     dashboard = json.loads((ROOT / "deploy" / "grafana" / "dashboards" / "interfleet.json").read_text())
-    queries = {f'{p["title"]} / {t["refId"]}': t["expr"] for p in dashboard["panels"] for t in p["targets"]}
+    queries = {f"{p['title']} / {t['refId']}": t["expr"] for p in dashboard["panels"] for t in p["targets"]}
     assert len(queries) >= 12
     empty = dict(queries)
-    deadline = time.monotonic() + 60    # the rates need two scrapes inside their window
+    deadline = time.monotonic() + 60  # the rates need two scrapes inside their window
     while empty and time.monotonic() < deadline:
-        empty = {name: expr for name, expr in empty.items() if not prometheus("/api/v1/query", query=expr)["result"]}
+        empty = {
+            name: expr
+            for name, expr in empty.items()
+            if not prometheus("/api/v1/query", query=expr)["result"]
+        }
         if empty:
             time.sleep(5)
     assert set(empty) <= FAILURES_ONLY, f"dashboard queries with no data: {empty}"
@@ -122,22 +149,42 @@ def test_the_prometheus_console_shows_the_dashboard_and_is_screenshotted(fleet):
     if chromium is None:
         pytest.skip("no Chromium for the screenshot (Debian's chromium package)")
     with tempfile.TemporaryDirectory() as profile:
-        subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                        f"--user-data-dir={profile}", "--window-size=1400,2400", "--virtual-time-budget=10000",
-                        f"--screenshot={RESULTS / 'dashboard.png'}", f"{PROMETHEUS}/consoles/interfleet.html"],
-                       capture_output=True, timeout=120, check=True)
-    assert (RESULTS / "dashboard.png").stat().st_size > 50_000     # graphs drawn, not a blank page
+        subprocess.run(
+            [
+                chromium,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                f"--user-data-dir={profile}",
+                "--window-size=1400,2400",
+                "--virtual-time-budget=10000",
+                f"--screenshot={RESULTS / 'dashboard.png'}",
+                f"{PROMETHEUS}/consoles/interfleet.html",
+            ],
+            capture_output=True,
+            timeout=120,
+            check=True,
+        )
+    assert (RESULTS / "dashboard.png").stat().st_size > 50_000  # graphs drawn, not a blank page
 
 
 def redis_cli(fleet, *args: str, password: bool = True) -> str:
     """redis-cli inside the redis container, with the fleet's password from the secrets volume."""
     auth = 'REDISCLI_AUTH="$(cat /certs/redis.password)" ' if password else ""
-    return fleet.compose("exec", "-T", "redis", "sh", "-c", f"{auth}redis-cli {' '.join(args)}").stdout.strip()
+    return fleet.compose(
+        "exec", "-T", "redis", "sh", "-c", f"{auth}redis-cli {' '.join(args)}"
+    ).stdout.strip()
 
 
 def test_redis_data_survives_a_restart_and_the_fleet_keeps_serving(fleet):
-    assert redis_cli(fleet, "GET", "anything", password=False).startswith("NOAUTH")   # the password is required
+    assert redis_cli(fleet, "GET", "anything", password=False).startswith(
+        "NOAUTH"
+    )  # the password is required
     sentinel = f"survives-{time.time_ns()}"
     redis_cli(fleet, "SET", "interfleet:compose-test:sentinel", sentinel)
     version_key = "interfleet:compose:predictor:version"
@@ -156,7 +203,10 @@ def test_redis_data_survives_a_restart_and_the_fleet_keeps_serving(fleet):
     deadline = time.monotonic() + 30
     while True:
         try:
-            assert client.infer("tiny_cnn", tiny_request(), client_timeout=5).as_numpy("logits").shape == (1, 10)
+            assert client.infer("tiny_cnn", tiny_request(), client_timeout=5).as_numpy("logits").shape == (
+                1,
+                10,
+            )
             break
         except Exception:
             if time.monotonic() > deadline:
@@ -168,5 +218,7 @@ def test_redis_data_survives_a_restart_and_the_fleet_keeps_serving(fleet):
 def test_down_leaves_nothing_running(fleet):
     fleet.compose("down", timeout=300)
     assert fleet.containers() == {}
-    networks = fleet.engine.docker("network", "ls", "-q", "--filter", "label=com.docker.compose.project=interfleet")
+    networks = fleet.engine.docker(
+        "network", "ls", "-q", "--filter", "label=com.docker.compose.project=interfleet"
+    )
     assert networks.strip() == ""

@@ -36,14 +36,30 @@ GOOD = np.zeros((1, 3, 64, 64), np.float32)
     [
         ("resnet152", [("input", GOOD)], "NOT_FOUND", "model 'resnet152' is not served by this fleet"),
         ("tiny_cnn", [("pixels", GOOD)], "INVALID_ARGUMENT", "has no input 'pixels'"),
-        ("tiny_cnn", [("input", GOOD.astype(np.float64))], "INVALID_ARGUMENT",
-         "datatype FP64 but the model expects FP32"),
-        ("tiny_cnn", [("input", np.zeros((1, 3, 32, 32), np.float32))], "INVALID_ARGUMENT",
-         r"shape \[1, 3, 32, 32\] does not match the model's \[-1, 3, 64, 64\]"),
-        ("tiny_cnn", [("input", np.zeros((33, 3, 64, 64), np.float32))], "INVALID_ARGUMENT",
-         "batch size 33 is outside 1..32"),
-        ("transformer", [("input_ids", np.zeros((1, 64), np.int64))], "INVALID_ARGUMENT",
-         "missing input.*attention_mask"),
+        (
+            "tiny_cnn",
+            [("input", GOOD.astype(np.float64))],
+            "INVALID_ARGUMENT",
+            "datatype FP64 but the model expects FP32",
+        ),
+        (
+            "tiny_cnn",
+            [("input", np.zeros((1, 3, 32, 32), np.float32))],
+            "INVALID_ARGUMENT",
+            r"shape \[1, 3, 32, 32\] does not match the model's \[-1, 3, 64, 64\]",
+        ),
+        (
+            "tiny_cnn",
+            [("input", np.zeros((33, 3, 64, 64), np.float32))],
+            "INVALID_ARGUMENT",
+            "batch size 33 is outside 1..32",
+        ),
+        (
+            "transformer",
+            [("input_ids", np.zeros((1, 64), np.int64))],
+            "INVALID_ARGUMENT",
+            "missing input.*attention_mask",
+        ),
     ],
 )
 def test_bad_request_status_and_message(fleet, model, inputs, status, message):
@@ -73,7 +89,10 @@ def test_raw_contents_that_do_not_fill_the_shape(fleet):
     with pytest.raises(grpc.RpcError) as caught:
         stub.ModelInfer(request, timeout=10)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "raw_input_contents holds 7680 bytes but shape [1, 3, 64, 64] of FP32 needs 49152" in caught.value.details()
+    assert (
+        "raw_input_contents holds 7680 bytes but shape [1, 3, 64, 64] of FP32 needs 49152"
+        in caught.value.details()
+    )
 
 
 def test_unparsable_request_bytes(fleet):
@@ -104,7 +123,7 @@ def test_worker_enforces_a_propagated_deadline(fleet):
     for name in ("input_ids", "attention_mask"):
         request.inputs.add(name=name, datatype="INT64", shape=[16, 64])
         request.raw_input_contents.append(np.ones((16, 64), np.int64).tobytes())
-    request.parameters["timeout"].int64_param = 1   # microseconds, Triton's per-request timeout
+    request.parameters["timeout"].int64_param = 1  # microseconds, Triton's per-request timeout
     with pytest.raises(grpc.RpcError) as caught:
         stub.ModelInfer(request, timeout=10)
     assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED

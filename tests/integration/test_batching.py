@@ -29,7 +29,7 @@ def batch_counts(address: str) -> dict[int, int]:
 
 
 async def test_burst_is_served_in_batches_and_outputs_stay_per_request(fleet):
-    address = fleet.worker("core1")["address"]       # tiny_cnn with the default (adaptive) batching
+    address = fleet.worker("core1")["address"]  # tiny_cnn with the default (adaptive) batching
     before = batch_counts(address)
     client = tc_aio.InferenceServerClient(address)
     images = [np.random.default_rng(i).random((1, 3, 64, 64), dtype=np.float32) for i in range(64)]
@@ -58,15 +58,17 @@ async def test_burst_is_served_in_batches_and_outputs_stay_per_request(fleet):
 def test_lone_request_is_not_delayed(fleet):
     address = fleet.worker("core1")["address"]
     client = tc.InferenceServerClient(address)
-    time.sleep(1.0)                                   # idle: the arrival-rate estimate decays
+    time.sleep(1.0)  # idle: the arrival-rate estimate decays
     since = f"{int(time.time() * 1000)}-0"
     client.infer("tiny_cnn", [image_input(tc)])
     store = redis.Redis.from_url(fleet.redis_url)
     records: list[fleet_pb2.BatchRecord] = []
     deadline = time.monotonic() + 3
     while not records and time.monotonic() < deadline:
-        records = [fleet_pb2.BatchRecord.FromString(f[STREAM_FIELD])
-                   for _, f in store.xrange(FleetKeys("test").batches, min=since)]
+        records = [
+            fleet_pb2.BatchRecord.FromString(f[STREAM_FIELD])
+            for _, f in store.xrange(FleetKeys("test").batches, min=since)
+        ]
         records = [r for r in records if r.worker_id == "core1" and r.model == "tiny_cnn"]
         time.sleep(0.05)
     assert len(records) == 1 and records[0].batch_size == 1

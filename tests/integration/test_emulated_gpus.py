@@ -15,9 +15,9 @@ import redis
 import tritonclient.grpc.aio as tc_aio
 from fleet_harness import Fleet
 
-from loadgen.inputs import random_inputs
 from interfleet.proto import fleet_pb2
 from interfleet.telemetry.keys import FleetKeys
+from loadgen.inputs import random_inputs
 
 pytestmark = pytest.mark.fleet
 MODELS = ["transformer", "tiny_cnn"]
@@ -25,11 +25,17 @@ MODELS = ["transformer", "tiny_cnn"]
 
 def test_emulated_gpu_workers_serve_and_describe_their_device(tmp_path, repository):
     emulated = {"emulation_time_scale": 5.0, "emulation_seed": 7}
-    fleet = Fleet(tmp_path, repository, workers=[
-        {"worker_id": "t4", "models": MODELS, "device": "emulated:T4", **emulated},
-        {"worker_id": "a100", "models": MODELS, "device": "emulated:A100", **emulated},
-    ], router={"policy": "round-robin"}).start()
+    fleet = Fleet(
+        tmp_path,
+        repository,
+        workers=[
+            {"worker_id": "t4", "models": MODELS, "device": "emulated:T4", **emulated},
+            {"worker_id": "a100", "models": MODELS, "device": "emulated:A100", **emulated},
+        ],
+        router={"policy": "round-robin"},
+    ).start()
     try:
+
         async def ask() -> list[tuple[str, dict]]:
             client = tc_aio.InferenceServerClient(fleet.address)
             answers = []
@@ -58,7 +64,9 @@ def test_emulated_gpu_workers_serve_and_describe_their_device(tmp_path, reposito
         client.close()
         t4, a100 = states["t4"].device, states["a100"].device
         assert t4.name == "emulated:T4" and t4.gpu.emulated and t4.gpu.model == "T4 (emulated)"
-        assert a100.gpu.sm_count == 108 and a100.gpu.peak_tflops == 312.0 and a100.gpu.l2_cache_bytes == 40 << 20
+        assert (
+            a100.gpu.sm_count == 108 and a100.gpu.peak_tflops == 312.0 and a100.gpu.l2_cache_bytes == 40 << 20
+        )
         solo = {w: {m.name: m.solo_latency_ms for m in s.models} for w, s in states.items()}
         assert all(ms > 0 for per_model in solo.values() for ms in per_model.values())
     finally:

@@ -29,10 +29,14 @@ def tiny_input(module=tc):
 
 
 def test_sigkill_of_a_worker_during_a_stream(repository, tmp_path):
-    fleet = Fleet(tmp_path, repository, [
-        {"worker_id": "survivor", "cpus": [0], "models": ["tiny_cnn"]},
-        {"worker_id": "victim", "cpus": [1], "models": ["tiny_cnn", "mlp"]},
-    ]).start()
+    fleet = Fleet(
+        tmp_path,
+        repository,
+        [
+            {"worker_id": "survivor", "cpus": [0], "models": ["tiny_cnn"]},
+            {"worker_id": "victim", "cpus": [1], "models": ["tiny_cnn", "mlp"]},
+        ],
+    ).start()
     try:
         client = tc.InferenceServerClient(fleet.address)
         answers: queue.Queue = queue.Queue()
@@ -50,7 +54,7 @@ def test_sigkill_of_a_worker_during_a_stream(repository, tmp_path):
             client.async_stream_infer("tiny_cnn", [tensor], request_id=str(i))
             time.sleep(0.0015)
         killer.join()
-        got = [answers.get(timeout=30) for _ in range(total)]   # every request is answered
+        got = [answers.get(timeout=30) for _ in range(total)]  # every request is answered
         client.stop_stream()
         answered = {r.get_response().id for r, e in got if e is None}
         errors = [str(e) for _, e in got if e is not None]
@@ -59,7 +63,8 @@ def test_sigkill_of_a_worker_during_a_stream(repository, tmp_path):
         # The router retried on the survivor: at most a handful failed, most were served.
         assert len(answered) >= total - 5, errors
         served = collections.Counter(
-            r.get_response().parameters["worker_id"].string_param for r, e in got if e is None)
+            r.get_response().parameters["worker_id"].string_param for r, e in got if e is None
+        )
         assert served["victim"] > 0 and served["survivor"] > served["victim"], served  # killed mid-stream
         assert not pid_alive(victim)
 
@@ -75,10 +80,14 @@ def test_sigkill_of_a_worker_during_a_stream(repository, tmp_path):
 
 
 async def test_graceful_stop_finishes_in_flight_requests_and_leaves_nothing_running(repository, tmp_path):
-    fleet = Fleet(tmp_path, repository, [
-        {"worker_id": "a", "cpus": [0], "models": ["transformer"]},
-        {"worker_id": "b", "cpus": [1], "models": ["transformer"]},
-    ]).start()
+    fleet = Fleet(
+        tmp_path,
+        repository,
+        [
+            {"worker_id": "a", "cpus": [0], "models": ["transformer"]},
+            {"worker_id": "b", "cpus": [1], "models": ["transformer"]},
+        ],
+    ).start()
     pids = fleet.pids()
     client = tc_aio.InferenceServerClient(fleet.address)
     ids = tc_aio.InferInput("input_ids", [16, 64], "INT64")
@@ -108,7 +117,7 @@ def test_serving_continues_on_the_last_view_when_redis_goes_away(repository, tmp
         client = tc.InferenceServerClient(fleet.address)
         client.infer("tiny_cnn", [tiny_input()])
         store.stop()
-        time.sleep(1.0)   # several refresh intervals without Redis
+        time.sleep(1.0)  # several refresh intervals without Redis
         for _ in range(20):
             assert client.infer("tiny_cnn", [tiny_input()]).as_numpy("logits").shape == (1, 10)
         log = fleet.log.read_text()

@@ -7,23 +7,16 @@ import redis.asyncio as aioredis
 
 from fleet.embedded_redis import EmbeddedRedis
 from interfleet.proto import fleet_pb2
-from router.fleet_view import FleetView
-from router.fleet_watcher import FleetWatcher
 from interfleet.security.signing import Sealer
 from interfleet.telemetry.keys import FleetKeys
-
-
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
+from router.fleet_view import FleetView
+from router.fleet_watcher import FleetWatcher
 
 
 def state(worker_id: str, heartbeat_at: float, ready: bool = True) -> fleet_pb2.WorkerState:
-    worker = fleet_pb2.WorkerState(worker_id=worker_id, address=f"{worker_id}:1", heartbeat_at=heartbeat_at,
-                                   ready=ready)
+    worker = fleet_pb2.WorkerState(
+        worker_id=worker_id, address=f"{worker_id}:1", heartbeat_at=heartbeat_at, ready=ready
+    )
     worker.models.add(name="m")
     return worker
 
@@ -43,55 +36,54 @@ async def heartbeat(client, keys: FleetKeys, worker: fleet_pb2.WorkerState) -> N
     await client.zadd(keys.workers, {worker.worker_id: worker.heartbeat_at})
 
 
-async def test_an_emptied_redis_keeps_live_workers_until_they_heartbeat_again(redis_client):
-    keys, clock, views = FleetKeys("hold"), Clock(), []
+async def test_an_emptied_redis_keeps_live_workers_until_they_heartbeat_again(redis_client, clock):
+    keys, views = FleetKeys("hold"), []
     watcher = FleetWatcher(redis_client, keys, views.append, hold_s=3.0, clock=clock)
     await heartbeat(redis_client, keys, state("a", 1.0))
     await heartbeat(redis_client, keys, state("b", 1.0))
     assert await watcher.refresh_once() and set(views[-1].workers) == {"a", "b"}
 
-    await redis_client.flushall()                    # Redis restarted with nothing in it
+    await redis_client.flushall()  # Redis restarted with nothing in it
     clock.now = 2.0
     await watcher.refresh_once()
-    assert set(views[-1].workers) == {"a", "b"}       # still routed to
+    assert set(views[-1].workers) == {"a", "b"}  # still routed to
     assert views[-1].by_model == {"m": ("a", "b")}
 
-    await heartbeat(redis_client, keys, state("a", 3.0))   # a heartbeats into the new Redis; b is dead
+    await heartbeat(redis_client, keys, state("a", 3.0))  # a heartbeats into the new Redis; b is dead
     clock.now = 2.9
     await watcher.refresh_once()
     assert set(views[-1].workers) == {"a", "b"}
-    clock.now = 3.1                                   # b's last heartbeat was seen at 0.0: 3 s are up
+    clock.now = 3.1  # b's last heartbeat was seen at 0.0: 3 s are up
     await watcher.refresh_once()
     assert set(views[-1].workers) == {"a"}
 
 
-async def test_a_stale_heartbeat_does_not_keep_a_worker(redis_client):
+async def test_a_stale_heartbeat_does_not_keep_a_worker(redis_client, clock):
     """A state key that lives on without new heartbeats ages out by the same clock."""
-    keys, clock, views = FleetKeys("stale"), Clock(), []
+    keys, views = FleetKeys("stale"), []
     watcher = FleetWatcher(redis_client, keys, views.append, hold_s=3.0, clock=clock)
     await heartbeat(redis_client, keys, state("a", 1.0))
     await watcher.refresh_once()
     clock.now = 2.5
-    await watcher.refresh_once()                      # same heartbeat as before: not fresh
+    await watcher.refresh_once()  # same heartbeat as before: not fresh
     await redis_client.delete(keys.worker_state("a"))  # its TTL ran out
     clock.now = 3.5
     await watcher.refresh_once()
     assert views[-1].workers == {}
 
 
-async def test_a_worker_that_leaves_is_dropped_at_once(redis_client):
-    keys, clock, views = FleetKeys("leave"), Clock(), []
+async def test_a_worker_that_leaves_is_dropped_at_once(redis_client, clock):
+    keys, views = FleetKeys("leave"), []
     watcher = FleetWatcher(redis_client, keys, views.append, hold_s=3.0, clock=clock)
     await heartbeat(redis_client, keys, state("a", 1.0))
     await watcher.refresh_once()
-    await heartbeat(redis_client, keys, state("a", 1.5, ready=False))   # its last word on stopping
+    await heartbeat(redis_client, keys, state("a", 1.5, ready=False))  # its last word on stopping
     clock.now = 0.1
     await watcher.refresh_once()
     assert views[-1] == FleetView.of([])
 
 
-
-async def test_with_a_fleet_key_only_signed_or_allowed_workers_are_routed_to(redis_client, caplog):
+async def test_with_a_fleet_key_only_signed_or_allowed_workers_are_routed_to(redis_client, clock, caplog):
     keys, views = FleetKeys("trust"), []
     fleet, forged = Sealer(b"fleet key"), Sealer(b"not the fleet key")
     watcher = FleetWatcher(redis_client, keys, views.append, sealer=fleet, allowed=frozenset({"listed:1"}))
@@ -105,7 +97,7 @@ async def test_with_a_fleet_key_only_signed_or_allowed_workers_are_routed_to(red
     await register(state("signed", 1.0), fleet)
     await register(state("unsigned", 1.0), Sealer(None))
     await register(state("forged", 1.0), forged)
-    await register(state("listed", 1.0), Sealer(None))            # unsigned, but its address is allowed
+    await register(state("listed", 1.0), Sealer(None))  # unsigned, but its address is allowed
     await register(state("signed", 1.0), fleet, as_id="replayed")  # a valid seal, copied under another id
     await redis_client.set(keys.worker_state("garbage"), b"\xff\x00 not a state")
     await redis_client.zadd(keys.workers, {"garbage": 1.0})
@@ -113,12 +105,15 @@ async def test_with_a_fleet_key_only_signed_or_allowed_workers_are_routed_to(red
         await watcher.refresh_once()
         await watcher.refresh_once()
     assert set(views[-1].workers) == {"signed", "listed"}
-    assert watcher.refused == {("worker", "unsigned"): 2, ("worker", "bad_signature"): 4,
-                               ("worker", "unparsable"): 2}
-    assert caplog.text.count("refusing worker unsigned: not signed with the fleet key") == 1   # logged once
+    assert watcher.refused == {
+        ("worker", "unsigned"): 2,
+        ("worker", "bad_signature"): 4,
+        ("worker", "unparsable"): 2,
+    }
+    assert caplog.text.count("refusing worker unsigned: not signed with the fleet key") == 1  # logged once
 
 
-async def test_an_allow_list_alone_admits_only_its_addresses(redis_client):
+async def test_an_allow_list_alone_admits_only_its_addresses(redis_client, clock):
     keys, views = FleetKeys("allow"), []
     watcher = FleetWatcher(redis_client, keys, views.append, allowed=frozenset({"a:1"}))
     await heartbeat(redis_client, keys, state("a", 1.0))

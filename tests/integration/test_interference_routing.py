@@ -24,15 +24,15 @@ import tritonclient.grpc.aio as tc_aio
 from fleet_harness import Fleet
 
 from fleet.embedded_redis import EmbeddedRedis
-from loadgen.inputs import random_inputs
-from interfleet.telemetry.marks import parse_marks
-from predictor.online_rows import RowMaker
-from predictor.stressor import start_stressor
 from interfleet.proto import fleet_pb2
 from interfleet.ready_file import wait_for_ready_file
+from interfleet.telemetry.keys import FleetKeys
+from interfleet.telemetry.marks import parse_marks
+from loadgen.inputs import random_inputs
+from predictor.online_rows import RowMaker
+from predictor.stressor import start_stressor
 from router.interference import InterferenceDetector
 from router.interference_marks import MarkPublisher
-from interfleet.telemetry.keys import FleetKeys
 
 pytestmark = [
     pytest.mark.fleet,
@@ -42,7 +42,9 @@ ROOT = Path(__file__).resolve().parents[2]
 MODEL = "transformer"
 
 
-async def served_by(address: str, seconds: float, callers: int = 4) -> tuple[collections.Counter, list[float]]:
+async def served_by(
+    address: str, seconds: float, callers: int = 4
+) -> tuple[collections.Counter, list[float]]:
     """Send back to back from `callers` for `seconds`; count the serving workers."""
     client = tc_aio.InferenceServerClient(address)
     inputs = random_inputs(await client.get_model_metadata(MODEL), np.random.default_rng(0))[0]
@@ -63,27 +65,52 @@ async def served_by(address: str, seconds: float, callers: int = 4) -> tuple[col
 
 
 def test_interference_aware_routes_around_a_stressed_worker(repository, tmp_path):
-    fleet = Fleet(tmp_path, repository,
-                  [{"worker_id": "calm", "cpus": [0], "threads": 1, "models": [MODEL]},
-                   {"worker_id": "stressed", "cpus": [1], "threads": 1, "models": [MODEL]}],
-                  router={"policy": "interference-aware"},
-                  predictor={"dataset": str(ROOT / "predictor/data/reference.csv"),
-                             "initial_model": str(ROOT / "predictor/models/reference.json"),
-                             "retrain_interval_s": 3600})
+    fleet = Fleet(
+        tmp_path,
+        repository,
+        [
+            {"worker_id": "calm", "cpus": [0], "threads": 1, "models": [MODEL]},
+            {"worker_id": "stressed", "cpus": [1], "threads": 1, "models": [MODEL]},
+        ],
+        router={"policy": "interference-aware"},
+        predictor={
+            "dataset": str(ROOT / "predictor/data/reference.csv"),
+            "initial_model": str(ROOT / "predictor/models/reference.json"),
+            "retrain_interval_s": 3600,
+        },
+    )
     stressors = []
     round_robin = None
     try:
         fleet.start(timeout_s=90)
         ready = tmp_path / "round-robin.ready.json"
         round_robin = subprocess.Popen(
-            [sys.executable, "-m", "fleet", "router", "--config", str(fleet.config_path), "--redis-url",
-             fleet.redis_url, "--policy", "round-robin", "--port", "0", "--metrics-port", "-1",
-             "--ready-file", str(ready)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-m",
+                "fleet",
+                "router",
+                "--config",
+                str(fleet.config_path),
+                "--redis-url",
+                fleet.redis_url,
+                "--policy",
+                "round-robin",
+                "--port",
+                "0",
+                "--metrics-port",
+                "-1",
+                "--ready-file",
+                str(ready),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         rr_address = wait_for_ready_file(ready, 30, lambda: round_robin.poll() is None)["address"]
 
         # Three busy threads on core 1: the stressed worker gets about a quarter of its core.
         stressors = [start_stressor("cpu", {1}, duration_s=60) for _ in range(3)]
-        asyncio.run(served_by(fleet.address, 4.0))           # long enough for the detector to see it
+        asyncio.run(served_by(fleet.address, 4.0))  # long enough for the detector to see it
         aware, predicted = asyncio.run(served_by(fleet.address, 4.0))
         blind, _ = asyncio.run(served_by(rr_address, 4.0))
 
@@ -91,7 +118,7 @@ def test_interference_aware_routes_around_a_stressed_worker(repository, tmp_path
         blind_share = blind["stressed"] / sum(blind.values())
         assert blind_share == pytest.approx(0.5, abs=0.05)
         assert aware_share < blind_share - 0.15, (aware, blind)
-        assert predicted and all(p > 0 for p in predicted)   # every answer carries its prediction
+        assert predicted and all(p > 0 for p in predicted)  # every answer carries its prediction
     finally:
         for stressor in stressors:
             stressor.terminate()
@@ -103,10 +130,9 @@ def test_interference_aware_routes_around_a_stressed_worker(repository, tmp_path
         assert fleet.stop() == 0, log
 
 
-async def test_interference_marks_reach_redis_and_label_training_rows(tmp_path):
-    clock = Clock()
+async def test_interference_marks_reach_redis_and_label_training_rows(clock, tmp_path):
     detector = InterferenceDetector(clock=clock)
-    slowdown = (20.0 + 1.0) / (10.0 + 1.0)       # twice as slow, seen through the detector's 1 ms floor
+    slowdown = (20.0 + 1.0) / (10.0 + 1.0)  # twice as slow, seen through the detector's 1 ms floor
     for _ in range(100):
         clock.now += 0.02
         detector.observe("calm", 10.0, 10.0)
@@ -122,19 +148,29 @@ async def test_interference_marks_reach_redis_and_label_training_rows(tmp_path):
         published = parse_marks(await client.hgetall(keys.interference))
         assert set(published) == {"stressed"}
         mark = published["stressed"]
-        assert mark.ratio == pytest.approx(slowdown, rel=0.01) and mark.since < 1000.0 + clock.now < mark.until
+        assert (
+            mark.ratio == pytest.approx(slowdown, rel=0.01) and mark.since < 1000.0 + clock.now < mark.until
+        )
 
         rows = RowMaker(lambda name: True)
         state = fleet_pb2.WorkerState(worker_id="stressed")
         state.device.cpu.cpu_set.append(1)
         rows.states["stressed"], rows.marks = state, published
-        rows.row(fleet_pb2.BatchRecord(worker_id="stressed", model=MODEL, batch_size=1, compute_ms=1.0,
-                                       started_at=mark.since - 60))
-        labelled = rows.row(fleet_pb2.BatchRecord(worker_id="stressed", model=MODEL, batch_size=1, compute_ms=2.0,
-                                                  started_at=1000.0 + clock.now))
-        assert labelled["stress"] == "cpu" and labelled["stress_intensity"] == pytest.approx(slowdown - 1, abs=0.01)
+        rows.row(
+            fleet_pb2.BatchRecord(
+                worker_id="stressed", model=MODEL, batch_size=1, compute_ms=1.0, started_at=mark.since - 60
+            )
+        )
+        labelled = rows.row(
+            fleet_pb2.BatchRecord(
+                worker_id="stressed", model=MODEL, batch_size=1, compute_ms=2.0, started_at=1000.0 + clock.now
+            )
+        )
+        assert labelled["stress"] == "cpu" and labelled["stress_intensity"] == pytest.approx(
+            slowdown - 1, abs=0.01
+        )
 
-        for _ in range(300):                     # it recovers: the mark is withdrawn
+        for _ in range(300):  # it recovers: the mark is withdrawn
             clock.now += 0.02
             detector.observe("calm", 10.0, 10.0)
             detector.observe("stressed", 10.0, 10.0)
@@ -143,11 +179,3 @@ async def test_interference_marks_reach_redis_and_label_training_rows(tmp_path):
     finally:
         await client.aclose()
         store.stop()
-
-
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now

@@ -20,8 +20,11 @@ pytestmark = pytest.mark.fleet
 
 @pytest.fixture(scope="module")
 def worker_address(repository, tmp_path_factory):
-    fleet = Fleet(tmp_path_factory.mktemp("hop"), repository,
-                  [{"worker_id": "w", "cpus": [0], "models": ["tiny_cnn", "transformer"]}]).start()
+    fleet = Fleet(
+        tmp_path_factory.mktemp("hop"),
+        repository,
+        [{"worker_id": "w", "cpus": [0], "models": ["tiny_cnn", "transformer"]}],
+    ).start()
     yield fleet.worker("w")["address"]
     fleet.stop()
 
@@ -64,8 +67,11 @@ async def test_errors_come_back_in_band_with_their_status_and_the_stream_goes_on
         bad.inputs.add(name="pixels", datatype="FP32", shape=[1, 3, 64, 64])
         bad.raw_input_contents.append(bytes(4 * 3 * 64 * 64))
         results = await asyncio.gather(
-            streams.infer(bad.SerializeToString(), 10.0), streams.infer(b"\xff\xff garbage", 10.0),
-            streams.infer(tiny_cnn("good"), 10.0), return_exceptions=True)
+            streams.infer(bad.SerializeToString(), 10.0),
+            streams.infer(b"\xff\xff garbage", 10.0),
+            streams.infer(tiny_cnn("good"), 10.0),
+            return_exceptions=True,
+        )
         assert isinstance(results[0], RemoteError) and results[0].code == Code.INVALID_ARGUMENT
         assert "pixels" in results[0].message
         assert isinstance(results[1], RemoteError) and results[1].code == Code.INVALID_ARGUMENT
@@ -77,13 +83,13 @@ async def test_errors_come_back_in_band_with_their_status_and_the_stream_goes_on
 async def test_deadlines_and_cancellation_end_only_their_own_request(worker_address):
     async with grpc.aio.insecure_channel(worker_address) as channel:
         streams = WorkerStreams(channel, "w", streams=1)
-        with pytest.raises(DeadlineExceeded):        # spent before it is sent
+        with pytest.raises(DeadlineExceeded):  # spent before it is sent
             await streams.infer(tiny_cnn("late"), 0.0)
         started = time.monotonic()
         with pytest.raises((DeadlineExceeded, RemoteError)) as caught:
             await streams.infer(transformer("too-slow", 16), 0.002)
         assert time.monotonic() - started < 1.0
-        if isinstance(caught.value, RemoteError):   # the worker refused it first
+        if isinstance(caught.value, RemoteError):  # the worker refused it first
             assert caught.value.code == Code.DEADLINE_EXCEEDED
         abandoned = asyncio.ensure_future(streams.infer(transformer("abandoned", 16), 30.0))
         await asyncio.sleep(0.001)
@@ -98,7 +104,7 @@ async def test_deadlines_and_cancellation_end_only_their_own_request(worker_addr
 async def test_a_malformed_message_ends_its_stream_with_invalid_argument_only(worker_address):
     async with grpc.aio.insecure_channel(worker_address) as channel:
         call = channel.stream_stream(INFER_METHOD)()
-        await call.write(b"\x0a\xff\xff\xff\xff\x0f")       # an entry claiming 4 GB
+        await call.write(b"\x0a\xff\xff\xff\xff\x0f")  # an entry claiming 4 GB
         await call.done_writing()
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             async for _ in call:

@@ -8,14 +8,14 @@ import logging
 import numpy as np
 import pytest
 import redis.asyncio as aioredis
+from predictor_data import synthetic_rows
 
 from fleet.embedded_redis import EmbeddedRedis
+from interfleet.security.signing import Sealer
+from interfleet.telemetry.keys import FleetKeys
 from predictor.evaluate import Prepared, fit
 from predictor.features import FeatureBuilder, placement_of
 from predictor.registry import ModelWatcher, publish, validate_candidate
-from interfleet.security.signing import Sealer
-from interfleet.telemetry.keys import FleetKeys
-from predictor_data import synthetic_rows
 
 pytestmark = pytest.mark.fleet
 
@@ -46,8 +46,9 @@ async def test_publish_validate_load_cycle_and_a_corrupt_model_is_refused(store,
     watcher = ModelWatcher(client, keys, max_age_s=60, wall_clock=lambda: clock[0])
     assert await watcher.refresh_once() == "missing"
 
-    validation = validate_candidate(model, None, features, [r["solo_ms"] for r in holdout],
-                                    [r["mean_ms"] for r in holdout])
+    validation = validate_candidate(
+        model, None, features, [r["solo_ms"] for r in holdout], [r["mean_ms"] for r in holdout]
+    )
     assert validation["passed"] and validation["candidate_mape"] < 0.2
     assert await publish(client, keys, model, validation, wall_clock=lambda: clock[0]) == 1
     assert await watcher.refresh_once() == "ok" and watcher.version == 1
@@ -61,7 +62,9 @@ async def test_publish_validate_load_cycle_and_a_corrupt_model_is_refused(store,
     assert watcher.version == 1 and "refused predictor model v2" in caplog.text
     # A model built for other features is refused the same way.
     incompatible = model.dumps().replace('"features": [', '"features": ["gpu_sm_count", ', 1)
-    await client.set(keys.predictor_model, json.dumps({"version": 3, "published_at": 1000, "model": incompatible}))
+    await client.set(
+        keys.predictor_model, json.dumps({"version": 3, "published_at": 1000, "model": incompatible})
+    )
     await client.set(keys.predictor_version, 3)
     await watcher.refresh_once()
     assert watcher.version == 1 and "features" in watcher.last_error
@@ -111,8 +114,11 @@ async def test_with_a_fleet_key_only_a_signed_model_of_bounded_size_is_loaded(st
     await client.set(keys.predictor_version, 4)
     await watcher.refresh_once()
     assert watcher.version == 1 and "over the limit" in watcher.last_error
-    assert watcher.refused == {("predictor_model", "unsigned"): 1, ("predictor_model", "bad_signature"): 1,
-                               ("predictor_model", "too_large"): 1}
+    assert watcher.refused == {
+        ("predictor_model", "unsigned"): 1,
+        ("predictor_model", "bad_signature"): 1,
+        ("predictor_model", "too_large"): 1,
+    }
     assert await publish(client, keys, model, {"source": "test"}, sealer=fleet) == 5
     assert await watcher.refresh_once() == "ok" and watcher.version == 5
     await client.aclose()

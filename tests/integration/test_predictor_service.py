@@ -16,13 +16,13 @@ from fleet_harness import Fleet
 from predictor_data import synthetic_rows
 
 from fleet.embedded_redis import EmbeddedRedis
+from interfleet.proto import fleet_pb2
+from interfleet.telemetry.keys import STREAM_FIELD, FleetKeys
 from predictor.evaluate import Prepared, fit
 from predictor.features import FeatureBuilder
 from predictor.profiler import write_dataset
 from predictor.registry import ModelWatcher
 from predictor.service import PredictorConfig, PredictorService
-from interfleet.proto import fleet_pb2
-from interfleet.telemetry.keys import STREAM_FIELD, FleetKeys
 
 pytestmark = pytest.mark.fleet
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,16 +38,22 @@ async def test_service_publishes_then_retrains_from_the_stream(repository, tmp_p
     write_dataset(seed, dataset, {"source": "test"})
     initial = tmp_path / "initial.json"
     fit(Prepared(seed, FeatureBuilder(repository)), seed, {"rows": len(seed)}).save(initial)
-    config = PredictorConfig(redis_url=store.url, fleet="svc", model_repository=str(repository),
-                             dataset=str(dataset), initial_model=str(initial), retrain_interval_s=3600,
-                             min_new_rows=40)
+    config = PredictorConfig(
+        redis_url=store.url,
+        fleet="svc",
+        model_repository=str(repository),
+        dataset=str(dataset),
+        initial_model=str(initial),
+        retrain_interval_s=3600,
+        min_new_rows=40,
+    )
     service = PredictorService(config)
     client = aioredis.from_url(store.url)
     keys = FleetKeys("svc")
     try:
         await service.start()
         watcher = ModelWatcher(client, keys)
-        assert await watcher.refresh_once() == "ok" and watcher.version == 1     # the shipped model, at once
+        assert await watcher.refresh_once() == "ok" and watcher.version == 1  # the shipped model, at once
 
         worker = fleet_pb2.WorkerState(worker_id="w0", ready=True)
         worker.device.cpu.cpu_set.extend([0])
@@ -59,8 +65,9 @@ async def test_service_publishes_then_retrains_from_the_stream(repository, tmp_p
         for i in range(120):
             co = ["mlp"] if i % 3 else []
             ms = 1.0 * (1 + 0.8 * len(co)) * rng.uniform(0.95, 1.05)
-            record = fleet_pb2.BatchRecord(worker_id="w0", model="tiny_cnn", batch_size=1, compute_ms=ms,
-                                           co_runners=co)
+            record = fleet_pb2.BatchRecord(
+                worker_id="w0", model="tiny_cnn", batch_size=1, compute_ms=ms, co_runners=co
+            )
             await client.xadd(keys.batches, {STREAM_FIELD: record.SerializeToString()})
         await client.xadd(keys.batches, {STREAM_FIELD: b"\xff\x00 not a record"})
         while await service.read_once(block_ms=100):
@@ -72,7 +79,7 @@ async def test_service_publishes_then_retrains_from_the_stream(repository, tmp_p
         assert validation is not None and validation["holdout_rows"] == 24 and validation["passed"]
         assert validation["candidate_mape"] < validation["current_mape"] / 2
         assert await watcher.refresh_once() == "ok" and watcher.version == 2
-        assert await service.retrain_once() is None       # nothing new since
+        assert await service.retrain_once() is None  # nothing new since
     finally:
         await service.stop()
         await client.aclose()
@@ -80,19 +87,42 @@ async def test_service_publishes_then_retrains_from_the_stream(repository, tmp_p
 
 
 def test_interfleet_up_starts_the_predictor_and_routers_load_its_model(repository, tmp_path):
-    fleet = Fleet(tmp_path, repository, [{"worker_id": "w0", "models": ["tiny_cnn", "mlp"]}],
-                  predictor={"dataset": str(ROOT / "predictor/data/reference.csv"),
-                             "initial_model": str(ROOT / "predictor/models/reference.json")})
+    fleet = Fleet(
+        tmp_path,
+        repository,
+        [{"worker_id": "w0", "models": ["tiny_cnn", "mlp"]}],
+        predictor={
+            "dataset": str(ROOT / "predictor/data/reference.csv"),
+            "initial_model": str(ROOT / "predictor/models/reference.json"),
+        },
+    )
     try:
         fleet.start(timeout_s=90)
         deadline = time.monotonic() + 10
         metrics = ""
         while time.monotonic() < deadline and 'status="ok"' not in metrics:
-            metrics = urllib.request.urlopen(f"http://{fleet.router()['metrics']}/metrics", timeout=5).read().decode()
+            metrics = (
+                urllib.request.urlopen(f"http://{fleet.router()['metrics']}/metrics", timeout=5)
+                .read()
+                .decode()
+            )
             time.sleep(0.2)
         assert 'interfleet_router_predictor_version{status="ok"} 1.0' in metrics
-        checked = subprocess.run([sys.executable, "-m", "fleet", "health", "--address", fleet.address,
-                                  "--service", "interfleet.predictor"], capture_output=True, text=True, timeout=30)
+        checked = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "fleet",
+                "health",
+                "--address",
+                fleet.address,
+                "--service",
+                "interfleet.predictor",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert checked.returncode == 0 and "SERVING" in checked.stdout
         assert json.loads((fleet.run_dir / "predictor.ready.json").read_text())["version"] == 1
     finally:

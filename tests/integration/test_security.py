@@ -34,12 +34,21 @@ def secured(repository, tmp_path_factory):
     certs = root / "certs"
     make_fleet_credentials(certs, [])
     tokens = dict(reversed(line.split()) for line in (certs / "tokens.txt").read_text().splitlines())
-    fleet = Fleet(root, repository,
-                  [{"worker_id": "w0", "models": [MODEL]}, {"worker_id": "w1", "models": [MODEL]}],
-                  router={"tls_client_ca": str(certs / "ca.pem"), "tls_ca": str(certs / "ca.pem"),
-                          "auth_tokens_file": str(certs / "tokens.txt")},
-                  shared={"tls_cert": str(certs / "server.pem"), "tls_key": str(certs / "server.key"),
-                          "fleet_key_file": str(certs / "fleet.key")})
+    fleet = Fleet(
+        root,
+        repository,
+        [{"worker_id": "w0", "models": [MODEL]}, {"worker_id": "w1", "models": [MODEL]}],
+        router={
+            "tls_client_ca": str(certs / "ca.pem"),
+            "tls_ca": str(certs / "ca.pem"),
+            "auth_tokens_file": str(certs / "tokens.txt"),
+        },
+        shared={
+            "tls_cert": str(certs / "server.pem"),
+            "tls_key": str(certs / "server.key"),
+            "fleet_key_file": str(certs / "fleet.key"),
+        },
+    )
     # The workers require the router's certificate (mTLS on the hop).
     for worker in fleet.config["workers"]:
         worker["tls_client_ca"] = str(certs / "ca.pem")
@@ -50,8 +59,11 @@ def secured(repository, tmp_path_factory):
 
 
 def client(fleet, certs, with_client_cert=True) -> tc.InferenceServerClient:
-    extra = {"private_key": str(certs / "client.key"), "certificate_chain": str(certs / "client.pem")} \
-        if with_client_cert else {}
+    extra = (
+        {"private_key": str(certs / "client.key"), "certificate_chain": str(certs / "client.pem")}
+        if with_client_cert
+        else {}
+    )
     return tc.InferenceServerClient(fleet.address, ssl=True, root_certificates=str(certs / "ca.pem"), **extra)
 
 
@@ -72,21 +84,27 @@ def status_of(call) -> str:
 def test_a_client_with_certificate_and_token_is_served(secured):
     fleet, certs, tokens = secured
     triton = client(fleet, certs)
-    served = {infer(triton, tokens["infer"]).get_response().parameters["worker_id"].string_param
-              for _ in range(20)}
-    assert served == {"w0", "w1"}          # both workers answer over the TLS hop
+    served = {
+        infer(triton, tokens["infer"]).get_response().parameters["worker_id"].string_param for _ in range(20)
+    }
+    assert served == {"w0", "w1"}  # both workers answer over the TLS hop
 
 
 def test_tokens_missing_wrong_or_of_the_wrong_scope_are_refused(secured):
     fleet, certs, tokens = secured
     triton = client(fleet, certs)
-    assert status_of(lambda: infer(triton, None)).startswith("StatusCode.UNAUTHENTICATED: missing 'authorization")
-    assert status_of(lambda: infer(triton, tokens["infer"][:-1] + "x")) == \
-        "StatusCode.UNAUTHENTICATED: invalid token"
+    assert status_of(lambda: infer(triton, None)).startswith(
+        "StatusCode.UNAUTHENTICATED: missing 'authorization"
+    )
+    assert (
+        status_of(lambda: infer(triton, tokens["infer"][:-1] + "x"))
+        == "StatusCode.UNAUTHENTICATED: invalid token"
+    )
     assert status_of(lambda: infer(triton, tokens["read"])).startswith(
-        "StatusCode.PERMISSION_DENIED: a 'read' token may not call ModelInfer")
+        "StatusCode.PERMISSION_DENIED: a 'read' token may not call ModelInfer"
+    )
     read = {"authorization": f"Bearer {tokens['read']}"}
-    assert triton.get_model_metadata(MODEL, headers=read).name == MODEL      # what a read token may do
+    assert triton.get_model_metadata(MODEL, headers=read).name == MODEL  # what a read token may do
 
 
 def test_a_client_without_tls_or_without_a_certificate_is_refused(secured):
@@ -96,17 +114,33 @@ def test_a_client_without_tls_or_without_a_certificate_is_refused(secured):
     anonymous = client(fleet, certs, with_client_cert=False)
     assert "UNAVAILABLE" in status_of(lambda: anonymous.is_server_live(client_timeout=5))
     # Nor can anyone but a router with the fleet's certificate reach a worker directly.
-    worker = tc.InferenceServerClient(fleet.worker("w0")["address"], ssl=True,
-                                      root_certificates=str(certs / "ca.pem"))
+    worker = tc.InferenceServerClient(
+        fleet.worker("w0")["address"], ssl=True, root_certificates=str(certs / "ca.pem")
+    )
     assert "UNAVAILABLE" in status_of(lambda: worker.is_server_live(client_timeout=5))
 
 
 def test_health_is_open_to_a_tls_probe_without_a_token(secured):
     fleet, certs, _ = secured
     probe = subprocess.run(
-        [sys.executable, "-m", "fleet", "health", "--address", fleet.address, "--tls-ca", str(certs / "ca.pem"),
-         "--tls-cert", str(certs / "client.pem"), "--tls-key", str(certs / "client.key")],
-        capture_output=True, text=True, timeout=30)
+        [
+            sys.executable,
+            "-m",
+            "fleet",
+            "health",
+            "--address",
+            fleet.address,
+            "--tls-ca",
+            str(certs / "ca.pem"),
+            "--tls-cert",
+            str(certs / "client.pem"),
+            "--tls-key",
+            str(certs / "client.key"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert probe.returncode == 0 and "SERVING" in probe.stdout, probe.stderr
 
 
@@ -125,23 +159,32 @@ def test_redis_needs_the_password_and_a_forged_worker_is_never_routed_to(secured
     store.zadd(keys.workers, {"rogue": 1e10})
     refused = 0.0
     deadline = time.monotonic() + 10
-    while not refused and time.monotonic() < deadline:      # the router's next reads of Redis
-        metrics = urllib.request.urlopen(f"http://{fleet.router()['metrics']}/metrics", timeout=5).read().decode()
-        refused = sum(float(line.split()[-1]) for line in metrics.splitlines()
-                      if line.startswith('interfleet_router_refused_records_total{kind="worker",reason="unsigned"}'))
+    while not refused and time.monotonic() < deadline:  # the router's next reads of Redis
+        metrics = (
+            urllib.request.urlopen(f"http://{fleet.router()['metrics']}/metrics", timeout=5).read().decode()
+        )
+        refused = sum(
+            float(line.split()[-1])
+            for line in metrics.splitlines()
+            if line.startswith('interfleet_router_refused_records_total{kind="worker",reason="unsigned"}')
+        )
         time.sleep(0.1)
     assert refused > 0
     triton = client(fleet, certs)
-    served = {infer(triton, tokens["infer"]).get_response().parameters["worker_id"].string_param
-              for _ in range(30)}
+    served = {
+        infer(triton, tokens["infer"]).get_response().parameters["worker_id"].string_param for _ in range(30)
+    }
     assert served == {"w0", "w1"}
     assert "refusing worker rogue: not signed with the fleet key" in fleet.log.read_text()
 
 
 def test_a_stream_without_a_token_is_refused_before_any_request_runs(secured):
     fleet, certs, _ = secured
-    credentials = grpc.ssl_channel_credentials((certs / "ca.pem").read_bytes(), (certs / "client.key").read_bytes(),
-                                               (certs / "client.pem").read_bytes())
+    credentials = grpc.ssl_channel_credentials(
+        (certs / "ca.pem").read_bytes(),
+        (certs / "client.key").read_bytes(),
+        (certs / "client.pem").read_bytes(),
+    )
     with grpc.secure_channel(fleet.address, credentials) as channel:
         stream = channel.stream_stream("/inference.GRPCInferenceService/ModelStreamInfer")
         with pytest.raises(grpc.RpcError) as caught:

@@ -43,7 +43,9 @@ def test_server_and_model_metadata(fleet):
     assert client.is_model_ready("tiny_cnn") and not client.is_model_ready("resnet152")
     metadata = client.get_model_metadata("transformer")
     assert [(i.name, i.datatype, list(i.shape)) for i in metadata.inputs] == [
-        ("input_ids", "INT64", [-1, 64]), ("attention_mask", "INT64", [-1, 64])]
+        ("input_ids", "INT64", [-1, 64]),
+        ("attention_mask", "INT64", [-1, 64]),
+    ]
     config = client.get_model_config("tiny_cnn").config
     assert config.max_batch_size == 32 and list(config.input[0].dims) == [3, 64, 64]
     index = client.get_model_repository_index()
@@ -80,13 +82,15 @@ def test_batch_of_two_equals_two_single_requests(fleet):
     client = tc.InferenceServerClient(fleet.address)
     x = image(2, seed=5)
     batched = client.infer("tiny_cnn", [tiny_input(x)]).as_numpy("logits")
-    singles = [client.infer("tiny_cnn", [tiny_input(x[i:i + 1])]).as_numpy("logits")[0] for i in range(2)]
+    singles = [client.infer("tiny_cnn", [tiny_input(x[i : i + 1])]).as_numpy("logits")[0] for i in range(2)]
     np.testing.assert_allclose(batched, np.stack(singles), rtol=1e-5, atol=1e-6)
 
 
 def test_requested_output_subset(fleet):
     client = tc.InferenceServerClient(fleet.address)
-    result = client.infer("tiny_cnn", [tiny_input(image(1))], outputs=[tc.InferRequestedOutput("probabilities")])
+    result = client.infer(
+        "tiny_cnn", [tiny_input(image(1))], outputs=[tc.InferRequestedOutput("probabilities")]
+    )
     assert result.as_numpy("logits") is None
     assert [o.name for o in result.get_response().outputs] == ["probabilities"]
 
@@ -120,7 +124,9 @@ def test_stream_answers_every_request_and_reports_errors_in_band(fleet):
     x = tiny_input(image(1))
     for i in range(20):
         client.async_stream_infer("tiny_cnn", [x], request_id=f"s{i}")
-    client.async_stream_infer("tiny_cnn", [tiny_input(np.zeros((1, 3, 32, 32), np.float32))], request_id="bad")
+    client.async_stream_infer(
+        "tiny_cnn", [tiny_input(np.zeros((1, 3, 32, 32), np.float32))], request_id="bad"
+    )
     got = [answers.get(timeout=20) for _ in range(21)]
     client.stop_stream()
     ok = sorted(r.get_response().id for r, e in got if e is None)
@@ -164,24 +170,38 @@ def test_health_reflection_and_metrics(fleet):
     assert health.status == health_pb2.HealthCheckResponse.SERVING
     # No predictor in this fleet: the router serves, and its health says the predictor part does not.
     predictor = health_pb2_grpc.HealthStub(channel).Check(
-        health_pb2.HealthCheckRequest(service="interfleet.predictor"), timeout=5)
+        health_pb2.HealthCheckRequest(service="interfleet.predictor"), timeout=5
+    )
     assert predictor.status == health_pb2.HealthCheckResponse.NOT_SERVING
     reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
-    answer = next(reflection.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")])))
+    answer = next(
+        reflection.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+    )
     assert "inference.GRPCInferenceService" in {s.name for s in answer.list_services_response.service}
     tc.InferenceServerClient(fleet.address).infer("tiny_cnn", [tiny_input(image(1))])
-    router_metrics = urllib.request.urlopen(f"http://{fleet.router()['metrics']}/metrics", timeout=5).read().decode()
+    router_metrics = (
+        urllib.request.urlopen(f"http://{fleet.router()['metrics']}/metrics", timeout=5).read().decode()
+    )
     assert 'nv_inference_request_success_total{model="tiny_cnn"}' in router_metrics
-    assert 'interfleet_router_predictor_version{status="missing"} 0.0' in router_metrics   # none published
-    worker_metrics = urllib.request.urlopen(f"http://{fleet.worker('core0')['metrics']}/metrics", timeout=5).read()
+    assert 'interfleet_router_predictor_version{status="missing"} 0.0' in router_metrics  # none published
+    worker_metrics = urllib.request.urlopen(
+        f"http://{fleet.worker('core0')['metrics']}/metrics", timeout=5
+    ).read()
     assert b"nv_inference_compute_infer_duration_us_total" in worker_metrics
 
 
-
 def test_health_subcommand_for_container_health_checks(fleet):
-    ok = subprocess.run([sys.executable, "-m", "fleet", "health", "--address", fleet.address],
-                        capture_output=True, text=True, timeout=30)
+    ok = subprocess.run(
+        [sys.executable, "-m", "fleet", "health", "--address", fleet.address],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert ok.returncode == 0 and "SERVING" in ok.stdout
-    down = subprocess.run([sys.executable, "-m", "fleet", "health", "--address", "127.0.0.1:1"],
-                          capture_output=True, text=True, timeout=30)
+    down = subprocess.run(
+        [sys.executable, "-m", "fleet", "health", "--address", "127.0.0.1:1"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert down.returncode == 1 and "UNAVAILABLE" in down.stderr

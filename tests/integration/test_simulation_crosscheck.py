@@ -23,11 +23,11 @@ from simulation.outcomes import loadgen_summary
 from simulation.worker import ModelSettings
 
 pytestmark = pytest.mark.fleet
-SCALE = 100.0                    # wall seconds per device second
-SLO_MS = {"mlp": 1.0, "transformer": 3.0}     # device time
-HOP_MS = 4.0                     # loadgen -> router -> worker and back on loopback, wall (measured here)
-RATE = 3000.0                    # requests per device second
-SECONDS = 10.0                   # wall
+SCALE = 100.0  # wall seconds per device second
+SLO_MS = {"mlp": 1.0, "transformer": 3.0}  # device time
+HOP_MS = 4.0  # loadgen -> router -> worker and back on loopback, wall (measured here)
+RATE = 3000.0  # requests per device second
+SECONDS = 10.0  # wall
 
 
 def repository_with_slos(source, target):
@@ -43,16 +43,42 @@ def repository_with_slos(source, target):
 def test_the_simulator_agrees_with_a_live_emulated_fleet(tmp_path, repository):
     gpus = [GpuWorker("t4", "T4", ("mlp", "transformer")), GpuWorker("a100", "A100", ("mlp", "transformer"))]
     emulated = {"emulation_time_scale": SCALE, "emulation_seed": 0}
-    fleet = Fleet(tmp_path, repository_with_slos(repository, tmp_path / "repository"), workers=[
-        {"worker_id": g.worker_id, "models": list(g.models), "device": f"emulated:{g.gpu}", **emulated} for g in gpus
-    ], router={"policy": "least-loaded"}).start()
+    fleet = Fleet(
+        tmp_path,
+        repository_with_slos(repository, tmp_path / "repository"),
+        workers=[
+            {"worker_id": g.worker_id, "models": list(g.models), "device": f"emulated:{g.gpu}", **emulated}
+            for g in gpus
+        ],
+        router={"policy": "least-loaded"},
+    ).start()
     try:
         out = tmp_path / "live"
         done = subprocess.run(
-            [sys.executable, "-m", "fleet", "loadgen", "--target", fleet.address, "--trace",
-             f"poisson:rate={RATE / SCALE}", "--models", "mlp=1,transformer=1", "--duration", str(SECONDS),
-             "--seed", "5", "--deadline", "--out", str(out), "--no-progress"], capture_output=True, text=True,
-            timeout=120)
+            [
+                sys.executable,
+                "-m",
+                "fleet",
+                "loadgen",
+                "--target",
+                fleet.address,
+                "--trace",
+                f"poisson:rate={RATE / SCALE}",
+                "--models",
+                "mlp=1,transformer=1",
+                "--duration",
+                str(SECONDS),
+                "--seed",
+                "5",
+                "--deadline",
+                "--out",
+                str(out),
+                "--no-progress",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 0, done.stderr
     finally:
         fleet.stop()

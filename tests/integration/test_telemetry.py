@@ -25,7 +25,7 @@ def test_heartbeats_describe_each_worker_and_expire(fleet):
     assert list(state.device.cpu.cpu_set) == [0, 1] and state.device.cpu.threads == 2
     assert {m.name for m in state.models} == {"mlp", "transformer"}
     assert {load.model for load in state.load} == {"mlp", "transformer"}
-    assert 0 < client.pttl(KEYS.worker_state("both")) <= 1000   # state_ttl_s: 1.0 in the test fleet
+    assert 0 < client.pttl(KEYS.worker_state("both")) <= 1000  # state_ttl_s: 1.0 in the test fleet
 
 
 async def test_batches_are_recorded_with_their_co_runners(fleet):
@@ -38,16 +38,20 @@ async def test_batches_are_recorded_with_their_co_runners(fleet):
     image = tc_aio.InferInput("input", [8, 3, 64, 64], "FP32")
     image.set_data_from_numpy(np.zeros((8, 3, 64, 64), np.float32))
     since = f"{int(time.time() * 1000)}-0"
-    await asyncio.gather(*[client.infer("transformer", [ids, mask]) for _ in range(20)],
-                         *[client.infer("tiny_cnn", [image]) for _ in range(40)])
+    await asyncio.gather(
+        *[client.infer("transformer", [ids, mask]) for _ in range(20)],
+        *[client.infer("tiny_cnn", [image]) for _ in range(40)],
+    )
     await client.close()
 
     store = redis.Redis.from_url(fleet.redis_url)
     records: list[fleet_pb2.BatchRecord] = []
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and sum(r.batch_size for r in records) < 60 * 8:
-        records = [fleet_pb2.BatchRecord.FromString(fields[STREAM_FIELD])
-                   for _, fields in store.xrange(KEYS.batches, min=since)]
+        records = [
+            fleet_pb2.BatchRecord.FromString(fields[STREAM_FIELD])
+            for _, fields in store.xrange(KEYS.batches, min=since)
+        ]
         records = [r for r in records if r.worker_id == "core0"]
         await asyncio.sleep(0.1)
     # Every item is accounted for, whether requests ran alone or were batched together.

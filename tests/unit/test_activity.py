@@ -6,9 +6,9 @@ from services.worker.activity import DeviceActivity
 def test_overlaps_in_both_directions_and_not_self():
     activity = DeviceActivity()
     a = activity.begin("resnet")
-    b = activity.begin("mlp")              # starts while resnet runs
+    b = activity.begin("mlp")  # starts while resnet runs
     assert activity.end(b) == {"resnet"}
-    c = activity.begin("bert")             # starts after mlp ended, while resnet still runs
+    c = activity.begin("bert")  # starts after mlp ended, while resnet still runs
     assert activity.end(a) == {"mlp", "bert"}
     assert activity.end(c) == {"resnet"}
     d = activity.begin("mlp")

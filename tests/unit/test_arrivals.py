@@ -34,7 +34,7 @@ def test_gamma_cv(target_cv):
 def test_on_off_mean_rate_and_burstiness():
     t = times("onoff:on_rate=400,off_rate=20,on_s=1,off_s=3", 2000)
     assert len(t) / 2000 == pytest.approx((400 * 1 + 20 * 3) / 4, rel=0.08)
-    assert cv(t) > 1.5   # far burstier than Poisson
+    assert cv(t) > 1.5  # far burstier than Poisson
 
 
 def test_ramp_and_diurnal_shapes():
@@ -44,12 +44,14 @@ def test_ramp_and_diurnal_shapes():
     day = times("diurnal:mean=100,amplitude=0.8,period_s=20", 200)
     assert len(day) / 200 == pytest.approx(100, rel=0.05)
     phase = np.mod(day, 20)
-    assert (phase < 10).sum() > 2 * (phase >= 10).sum()   # the sine's high half carries most load
+    assert (phase < 10).sum() > 2 * (phase >= 10).sum()  # the sine's high half carries most load
 
 
 def test_same_seed_same_schedule_and_mix_weights():
     def build(seed):
-        return build_schedule(ArrivalSpec.parse("poisson:rate=500"), parse_mix("a=3,b=1"), lambda m: 10.0, 40, seed)
+        return build_schedule(
+            ArrivalSpec.parse("poisson:rate=500"), parse_mix("a=3,b=1"), lambda m: 10.0, 40, seed
+        )
 
     one, again, other = build(7), build(7), build(8)
     np.testing.assert_array_equal(one.times, again.times)
@@ -60,17 +62,24 @@ def test_same_seed_same_schedule_and_mix_weights():
 
 
 def test_time_scale_compresses_a_process():
-    slow = build_schedule(ArrivalSpec.parse("poisson:rate=100"), {"a": 1.0}, lambda m: 1.0, 100, 1, time_scale=1.0)
-    fast = build_schedule(ArrivalSpec.parse("poisson:rate=100"), {"a": 1.0}, lambda m: 1.0, 100, 1, time_scale=0.5)
+    slow = build_schedule(
+        ArrivalSpec.parse("poisson:rate=100"), {"a": 1.0}, lambda m: 1.0, 100, 1, time_scale=1.0
+    )
+    fast = build_schedule(
+        ArrivalSpec.parse("poisson:rate=100"), {"a": 1.0}, lambda m: 1.0, 100, 1, time_scale=0.5
+    )
     assert len(fast) / len(slow) == pytest.approx(2.0, rel=0.05)
 
 
-@pytest.mark.parametrize("spec, message", [
-    ("uniform:rate=3", "unknown trace kind 'uniform'"),
-    ("poisson:rate", "expected key=value"),
-    ("poisson:rate=fast", "rate must be a number"),
-    ("poisson:cv=2", "needs rate="),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("uniform:rate=3", "unknown trace kind 'uniform'"),
+        ("poisson:rate", "expected key=value"),
+        ("poisson:rate=fast", "rate must be a number"),
+        ("poisson:cv=2", "needs rate="),
+    ],
+)
 def test_bad_specs_are_named(spec, message):
     with pytest.raises(LoadgenError, match=message):
         synthetic_times(ArrivalSpec.parse(spec), 1, np.random.default_rng(0))

@@ -2,10 +2,9 @@
 
 import pytest
 
-from interfleet.errors import ConfigError
-
 from interfleet.config import build_config
 from interfleet.config_file import check_fleet_file, router_section, worker_section
+from interfleet.errors import ConfigError
 from router.config import ENV_PREFIX, RouterConfig
 from services.worker.config import WorkerConfig
 
@@ -13,19 +12,25 @@ from services.worker.config import WorkerConfig
 def test_precedence_cli_over_env_over_file_over_default():
     file = {"port": 9000, "metrics_port": 9001, "refresh_interval_s": 1.0, "redis_url": "redis://file"}
     env = {ENV_PREFIX + "PORT": "9100", ENV_PREFIX + "METRICS_PORT": "9101", "REDIS_URL": "redis://env"}
-    config = build_config(RouterConfig, cli={"port": 9200, "metrics_port": None}, env=env,
-                          env_prefix=ENV_PREFIX, file=file)
-    assert config.port == 9200                 # CLI
-    assert config.metrics_port == 9101         # env
-    assert config.refresh_interval_s == 1.0    # file
-    assert config.redis_url == "redis://env"   # env alias beats file
-    assert config.policy == "least-loaded"     # default
+    config = build_config(
+        RouterConfig, cli={"port": 9200, "metrics_port": None}, env=env, env_prefix=ENV_PREFIX, file=file
+    )
+    assert config.port == 9200  # CLI
+    assert config.metrics_port == 9101  # env
+    assert config.refresh_interval_s == 1.0  # file
+    assert config.redis_url == "redis://env"  # env alias beats file
+    assert config.policy == "least-loaded"  # default
 
 
 def test_bad_values_name_their_source():
-    with pytest.raises(ConfigError, match="environment variable INTERFLEET_ROUTER_PORT: .*valid integer.*'eighty'"):
-        build_config(RouterConfig, env={"INTERFLEET_ROUTER_PORT": "eighty", "REDIS_URL": "redis://x"},
-                     env_prefix=ENV_PREFIX)
+    with pytest.raises(
+        ConfigError, match="environment variable INTERFLEET_ROUTER_PORT: .*valid integer.*'eighty'"
+    ):
+        build_config(
+            RouterConfig,
+            env={"INTERFLEET_ROUTER_PORT": "eighty", "REDIS_URL": "redis://x"},
+            env_prefix=ENV_PREFIX,
+        )
     with pytest.raises(ConfigError, match="fleet.yaml: 'prot': unknown setting"):
         build_config(RouterConfig, file={"prot": 1}, file_name="fleet.yaml")
 
@@ -33,7 +38,9 @@ def test_bad_values_name_their_source():
 def test_nothing_is_bent_to_fit_its_field():
     # A float is never truncated into an integer field, wherever it comes from.
     with pytest.raises(ConfigError, match=r"fleet.yaml: 'max_in_flight': .*fractional part \(got 2.5\)"):
-        build_config(RouterConfig, file={"max_in_flight": 2.5, "redis_url": "redis://x"}, file_name="fleet.yaml")
+        build_config(
+            RouterConfig, file={"max_in_flight": 2.5, "redis_url": "redis://x"}, file_name="fleet.yaml"
+        )
     with pytest.raises(ConfigError, match=r"option --threads: .*valid integer.*\(got '1.5'\)"):
         build_config(WorkerConfig, cli={"worker_id": "w", "models": "a", "threads": "1.5"})
     with pytest.raises(ConfigError, match=r"option --cpus\[1\]: .*valid integer"):
@@ -43,8 +50,12 @@ def test_nothing_is_bent_to_fit_its_field():
     with pytest.raises(ConfigError, match="WorkerConfig: 'models' is required"):
         build_config(WorkerConfig, cli={"worker_id": "w"})
     # What converts without loss does: text to numbers, numbers to text, whole floats to ints.
-    config = build_config(WorkerConfig, file={"worker_id": 7, "models": ["a"], "port": 9000.0},
-                          env={"INTERFLEET_WORKER_THREADS": "2"}, env_prefix="INTERFLEET_WORKER_")
+    config = build_config(
+        WorkerConfig,
+        file={"worker_id": 7, "models": ["a"], "port": 9000.0},
+        env={"INTERFLEET_WORKER_THREADS": "2"},
+        env_prefix="INTERFLEET_WORKER_",
+    )
     assert (config.worker_id, config.port, config.threads) == ("7", 9000, 2)
 
 
@@ -56,11 +67,19 @@ def test_lists_and_validation_of_worker_config():
 
 
 def test_fleet_file_sections_inherit_shared_keys():
-    data = {"fleet": "f", "model_repository": "repo", "router": {"port": 1},
-            "workers": [{"worker_id": "a", "models": ["m"]}, {"worker_id": "b", "models": ["m"], "fleet": "g"}]}
+    data = {
+        "fleet": "f",
+        "model_repository": "repo",
+        "router": {"port": 1},
+        "workers": [{"worker_id": "a", "models": ["m"]}, {"worker_id": "b", "models": ["m"], "fleet": "g"}],
+    }
     check_fleet_file(data, "x.yaml")
-    assert worker_section(data, "a", "x.yaml") == {"fleet": "f", "model_repository": "repo", "worker_id": "a",
-                                                   "models": ["m"]}
+    assert worker_section(data, "a", "x.yaml") == {
+        "fleet": "f",
+        "model_repository": "repo",
+        "worker_id": "a",
+        "models": ["m"],
+    }
     assert worker_section(data, "b", "x.yaml")["fleet"] == "g"
     assert router_section(data) == {"fleet": "f", "model_repository": "repo", "port": 1}
     with pytest.raises(ConfigError, match="no worker 'c'"):

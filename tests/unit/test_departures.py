@@ -4,21 +4,20 @@ from router.departures import Departures
 from router.stats import RouterStats
 
 
-def test_a_worker_gone_past_expiry_is_forgotten_and_one_back_in_time_is_not():
-    now = [0.0]
+def test_a_worker_gone_past_expiry_is_forgotten_and_one_back_in_time_is_not(clock):
     stats = RouterStats()
     stats.dispatched["m", "a"] = 3
     stats.dispatched["m", "b"] = 4
     stats.predictions["m", "b"] = 1
-    departures = Departures(expiry_s=10.0, clock=lambda: now[0])
+    departures = Departures(expiry_s=10.0, clock=clock)
     departures.update({"a", "b"}, stats.forget_worker)
-    now[0] = 1.0
-    departures.update({"a"}, stats.forget_worker)          # b leaves
-    now[0] = 5.0
-    departures.update(set(), stats.forget_worker)           # a leaves
-    now[0] = 10.5
-    departures.update({"a"}, stats.forget_worker)           # a is back; b has been gone 9.5 s
+    clock.now = 1.0
+    departures.update({"a"}, stats.forget_worker)  # b leaves
+    clock.now = 5.0
+    departures.update(set(), stats.forget_worker)  # a leaves
+    clock.now = 10.5
+    departures.update({"a"}, stats.forget_worker)  # a is back; b has been gone 9.5 s
     assert set(stats.dispatched) == {("m", "a"), ("m", "b")}
-    now[0] = 11.0
+    clock.now = 11.0
     departures.update({"a"}, stats.forget_worker)
     assert set(stats.dispatched) == {("m", "a")} and not stats.predictions

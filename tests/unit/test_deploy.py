@@ -24,29 +24,34 @@ import pytest
 import yaml
 
 from fleet.cli import build_parser, chosen_command
-from router.config import RouterConfig
+from interfleet.zoo.architectures import ZOO
 from predictor.main import predictor_config_from
 from predictor.service import PredictorConfig
+from router.config import RouterConfig
 from router.main import config_from as router_config_from
 from services.worker.config import WorkerConfig
 from services.worker.main import config_from as worker_config_from
-from interfleet.zoo.architectures import ZOO
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 MANIFESTS = sorted(p for p in K8S.rglob("*.yaml") if p.name not in ("kustomization.yaml", "fleet.yaml"))
 # Paths inside the image -> where they come from in the repository.
-IMAGE_PATHS = {"/etc/interfleet/": ROOT / "configs", "/etc/interfleet-fleet/": K8S / "base",
-               "/opt/interfleet-predictor/": ROOT / "predictor"}
+IMAGE_PATHS = {
+    "/etc/interfleet/": ROOT / "configs",
+    "/etc/interfleet-fleet/": K8S / "base",
+    "/opt/interfleet-predictor/": ROOT / "predictor",
+}
 DOCKERFILE_ENV = dict(re.findall(r"^\s+(INTERFLEET_\w+)=(\S+)", (ROOT / "Dockerfile").read_text(), re.M))
-KNOWN_ENV = ({f"INTERFLEET_ROUTER_{f.name.upper()}" for f in fields(RouterConfig)}
-             | {f"INTERFLEET_WORKER_{f.name.upper()}" for f in fields(WorkerConfig)}
-             | {f"INTERFLEET_PREDICTOR_{f.name.upper()}" for f in fields(PredictorConfig)}
-             | {"INTERFLEET_FLEET", "INTERFLEET_HEALTH_ADDRESS", "REDIS_URL"}
-             | {"INTERFLEET_HEALTH_TLS_CA", "INTERFLEET_HEALTH_TLS_CERT", "INTERFLEET_HEALTH_TLS_KEY"}   # the probe
-             | {"REDIS_PASSWORD"}        # expanded into REDIS_URL by Kubernetes, as $(REDIS_PASSWORD)
-             | {"REDIS_PASSWORD_FILE"})
+KNOWN_ENV = (
+    {f"INTERFLEET_ROUTER_{f.name.upper()}" for f in fields(RouterConfig)}
+    | {f"INTERFLEET_WORKER_{f.name.upper()}" for f in fields(WorkerConfig)}
+    | {f"INTERFLEET_PREDICTOR_{f.name.upper()}" for f in fields(PredictorConfig)}
+    | {"INTERFLEET_FLEET", "INTERFLEET_HEALTH_ADDRESS", "REDIS_URL"}
+    | {"INTERFLEET_HEALTH_TLS_CA", "INTERFLEET_HEALTH_TLS_CERT", "INTERFLEET_HEALTH_TLS_KEY"}  # the probe
+    | {"REDIS_PASSWORD"}  # expanded into REDIS_URL by Kubernetes, as $(REDIS_PASSWORD)
+    | {"REDIS_PASSWORD_FILE"}
+)
 
 
 def interfleet_services():
@@ -82,7 +87,7 @@ def in_repository(args: list[str]) -> list[str]:
     for arg in args:
         for image_path, local in IMAGE_PATHS.items():
             if arg.startswith(image_path):
-                arg = str(local / arg[len(image_path):])
+                arg = str(local / arg[len(image_path) :])
         out.append(arg)
     return out
 
@@ -99,8 +104,11 @@ def service_config(args: list[str], env: dict[str, str]):
 
 
 def test_compose_file_matches_the_compose_specification():
-    schema = json.loads(importlib.resources.files("check_jsonschema.builtin_schemas.vendor")
-                        .joinpath("compose-spec.json").read_text())
+    schema = json.loads(
+        importlib.resources.files("check_jsonschema.builtin_schemas.vendor")
+        .joinpath("compose-spec.json")
+        .read_text()
+    )
     validator = jsonschema.validators.validator_for(schema)(schema)
     errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(COMPOSE)]
     assert not errors, errors
@@ -121,22 +129,25 @@ def test_kubernetes_manifests_validate(path):
 def test_kustomizations_reference_files_that_exist():
     for kustomization in K8S.rglob("kustomization.yaml"):
         spec = yaml.safe_load(kustomization.read_text())
-        referenced = [*spec.get("resources", []), *spec.get("components", []),
-                      *(f.split("=", 1)[-1] for g in spec.get("configMapGenerator", []) for f in g["files"])]
+        referenced = [
+            *spec.get("resources", []),
+            *spec.get("components", []),
+            *(f.split("=", 1)[-1] for g in spec.get("configMapGenerator", []) for f in g["files"]),
+        ]
         for name in referenced:
             assert (kustomization.parent / name).exists(), f"{kustomization}: {name} does not exist"
 
 
 def test_every_command_is_a_real_subcommand_whose_config_builds():
     built = 0
-    for name, service in interfleet_services().items():
+    for service in interfleet_services().values():
         service_config(service["command"], {k: str(v) for k, v in service.get("environment", {}).items()})
         built += 1
     for _, _, container in k8s_containers():
         service_config(container["args"], container_env(container))
         built += 1
     assert built >= 11
-    assert build_parser("health").parse_args(["health"]).command == "health"   # every health check's command
+    assert build_parser("health").parse_args(["health"]).command == "health"  # every health check's command
 
 
 def test_environment_variables_name_real_config_fields():
@@ -152,8 +163,10 @@ def test_environment_variables_name_real_config_fields():
 def test_ports_ids_and_models_agree_across_compose_manifests_and_configs():
     fleet = yaml.safe_load((ROOT / "configs" / "compose.yaml").read_text())
     router_port = fleet["router"]["port"]
-    assert f"127.0.0.1:{router_port}:{router_port}" in COMPOSE["services"]["router"]["ports"]   # plaintext
-    assert COMPOSE["services"]["router"]["environment"]["INTERFLEET_HEALTH_ADDRESS"].endswith(f":{router_port}")
+    assert f"127.0.0.1:{router_port}:{router_port}" in COMPOSE["services"]["router"]["ports"]  # plaintext
+    assert COMPOSE["services"]["router"]["environment"]["INTERFLEET_HEALTH_ADDRESS"].endswith(
+        f":{router_port}"
+    )
     assert f"EXPOSE {router_port}" in (ROOT / "Dockerfile").read_text()
     entries = {w["worker_id"]: w for w in fleet["workers"]}
     for name, service in interfleet_services().items():
@@ -163,10 +176,10 @@ def test_ports_ids_and_models_agree_across_compose_manifests_and_configs():
         assert config.worker_id in entries and config.advertise_host == name, name
         assert service["environment"]["INTERFLEET_HEALTH_ADDRESS"].endswith(f":{config.port}"), name
         assert ("gpu" in service["profiles"]) == config.device.startswith("cuda"), name
-    for path, doc, container in k8s_containers():
+    for path, _, container in k8s_containers():
         env = container_env(container)
         config = service_config(container["args"], env)
-        if isinstance(config, PredictorConfig):   # serves nothing: no port, no probe
+        if isinstance(config, PredictorConfig):  # serves nothing: no port, no probe
             assert "ports" not in container and "readinessProbe" not in container, path
             continue
         assert container["readinessProbe"]["exec"]["command"] == ["interfleet", "health"], path
@@ -186,7 +199,9 @@ def test_ports_ids_and_models_agree_across_compose_manifests_and_configs():
 def test_every_source_package_is_installed_by_a_plain_install():
     """The image runs `pip install .` (not editable): a top-level package that pyproject's
     package search or the Dockerfile's copies leave out is missing there."""
-    included = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    included = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"][
+        "include"
+    ]
     roots = {pattern.rstrip("*") for pattern in included}
     packages = {init.parent.name for init in ROOT.glob("*/__init__.py")} - {"tests", "bench"}
     assert packages - roots == set(), f"packages a plain install leaves out: {sorted(packages - roots)}"
@@ -199,8 +214,11 @@ def test_every_registry_image_of_the_cpu_stack_has_a_debian_stand_in():
     script = (ROOT / "deploy" / "images" / "build-base-images.sh").read_text()
     stand_ins = set(re.findall(r'^\s+"([^|"]+)\|', script, re.M))
     cpu_base = re.search(r"^FROM (\S+) AS base-cpu$", (ROOT / "Dockerfile").read_text(), re.M).group(1)
-    pulled = {s["image"] for s in COMPOSE["services"].values()
-              if "build" not in s and "dashboards" not in s.get("profiles", [])}
+    pulled = {
+        s["image"]
+        for s in COMPOSE["services"].values()
+        if "build" not in s and "dashboards" not in s.get("profiles", [])
+    }
     assert stand_ins == pulled | {cpu_base}
 
 
@@ -213,7 +231,9 @@ def test_kubernetes_runs_the_fleet_secured():
         assert env["REDIS_URL"].startswith("rediss://:stand-in-secret@"), path
         assert config.fleet_key_file, path
         if isinstance(config, RouterConfig):
-            assert config.tls_cert and config.tls_ca and config.auth_tokens_file and config.worker_tls_name, path
+            assert config.tls_cert and config.tls_ca and config.auth_tokens_file and config.worker_tls_name, (
+                path
+            )
         elif isinstance(config, WorkerConfig):
             assert config.tls_cert and config.tls_client_ca, path
         secured += 1

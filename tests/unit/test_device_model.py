@@ -46,7 +46,10 @@ def test_a_batch_alone_takes_its_solo_time_and_shares_slow_each_other_while_they
     model = DeviceModel(seed=1)
     a100 = GPUS["A100"]
     engine = SharedDevice(a100, model)
-    heavy, light = model.demand(workloads["resnet18"], a100, 16), model.demand(workloads["mobilenet"], a100, 4)
+    heavy, light = (
+        model.demand(workloads["resnet18"], a100, 16),
+        model.demand(workloads["mobilenet"], a100, 4),
+    )
     engine.start("alone", heavy, 1.0, now=0.0)
     assert engine.next_finish() == (pytest.approx(1.0), "alone")
     engine.finish("alone", 1.0)
@@ -75,8 +78,10 @@ def test_an_emulated_session_answers_shaped_zeros_after_the_device_time(zoo, wor
     spec = load_spec(zoo, "transformer")
     device = RealtimeDevice(T4, DeviceModel(seed=0), time_scale=20.0)
     session = EmulatedSession(spec.path, workloads["transformer"], device)
-    inputs = {a.name: np.zeros([3, *(d if isinstance(d, int) else 1 for d in a.shape[1:])], np.float32)
-              for a in session.get_inputs()}
+    inputs = {
+        a.name: np.zeros([3, *(d if isinstance(d, int) else 1 for d in a.shape[1:])], np.float32)
+        for a in session.get_inputs()
+    }
     started = time.perf_counter()
     outputs = session.run(None, inputs)
     elapsed = time.perf_counter() - started

@@ -5,14 +5,6 @@ import pytest
 from router.interference import InterferenceDetector
 
 
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-
 def feed(detector, clock, worker, predicted, observed, seconds, per_second=50, steady=None):
     """`worker` answers in `observed` ms; `steady` workers (if any) as predicted, interleaved."""
     for _ in range(int(seconds * per_second)):
@@ -22,24 +14,24 @@ def feed(detector, clock, worker, predicted, observed, seconds, per_second=50, s
             detector.observe(other, predicted, predicted)
 
 
-def test_marks_a_persistently_slow_worker_corrects_it_and_clears_it_on_recovery():
-    clock = Clock()
+def test_marks_a_persistently_slow_worker_corrects_it_and_clears_it_on_recovery(clock):
     detector = InterferenceDetector(clock=clock)
     feed(detector, clock, "w", predicted=10.0, observed=10.5, seconds=2, steady=["v"])
     assert not detector.interfered("w") and detector.correction("w") == 1.0
-    feed(detector, clock, "w", predicted=10.0, observed=21.0, seconds=5, steady=["v"])   # an outside tenant
+    feed(detector, clock, "w", predicted=10.0, observed=21.0, seconds=5, steady=["v"])  # an outside tenant
     assert detector.interfered("w") and not detector.interfered("v")
     assert detector.correction("w") == pytest.approx(2.0, rel=0.05)
-    feed(detector, clock, "w", predicted=10.0, observed=14.3, seconds=5, steady=["v"])   # 1.3x: hysteresis band
+    feed(
+        detector, clock, "w", predicted=10.0, observed=14.3, seconds=5, steady=["v"]
+    )  # 1.3x: hysteresis band
     assert detector.interfered("w")
-    feed(detector, clock, "w", predicted=10.0, observed=10.2, seconds=5, steady=["v"])   # it leaves
+    feed(detector, clock, "w", predicted=10.0, observed=10.2, seconds=5, steady=["v"])  # it leaves
     assert not detector.interfered("w") and detector.correction("w") == 1.0
 
 
-def test_a_slowdown_of_the_whole_fleet_marks_no_worker_but_a_lone_worker_is_judged_alone():
-    clock = Clock()
+def test_a_slowdown_of_the_whole_fleet_marks_no_worker_but_a_lone_worker_is_judged_alone(clock):
     detector = InterferenceDetector(clock=clock)
-    for _ in range(300):                      # the model misses something common to all: all 2x slow
+    for _ in range(300):  # the model misses something common to all: all 2x slow
         clock.now += 0.02
         for worker in ("a", "b", "c"):
             detector.observe(worker, 10.0, 20.0)
@@ -50,36 +42,34 @@ def test_a_slowdown_of_the_whole_fleet_marks_no_worker_but_a_lone_worker_is_judg
     assert alone.interfered("solo")
 
 
-def test_a_marked_worker_without_requests_gets_its_correction_lifted():
-    clock = Clock()
+def test_a_marked_worker_without_requests_gets_its_correction_lifted(clock):
     detector = InterferenceDetector(clock=clock, half_life_s=2.0)
     feed(detector, clock, "w", predicted=10.0, observed=30.0, seconds=3, steady=["v"])
     assert detector.correction("w") > 2.0
-    clock.now += 9.0                           # routed away: nothing observed there for 4.5 half-lives
+    clock.now += 9.0  # routed away: nothing observed there for 4.5 half-lives
     assert detector.interfered("w") and detector.correction("w") == 1.0
 
 
-def test_a_burst_of_outliers_or_too_few_samples_do_not_mark():
-    clock = Clock()
+def test_a_burst_of_outliers_or_too_few_samples_do_not_mark(clock):
     detector = InterferenceDetector(clock=clock, min_samples=20)
-    feed(detector, clock, "w", predicted=10.0, observed=30.0, seconds=0.3)     # 15 samples only
+    feed(detector, clock, "w", predicted=10.0, observed=30.0, seconds=0.3)  # 15 samples only
     assert not detector.interfered("w")
     steady = InterferenceDetector(clock=clock)
     feed(steady, clock, "v", predicted=10.0, observed=10.0, seconds=5, steady=["u"])
-    feed(steady, clock, "v", predicted=10.0, observed=40.0, seconds=0.1, steady=["u"])   # 5 slow answers in 100 ms
+    feed(
+        steady, clock, "v", predicted=10.0, observed=40.0, seconds=0.1, steady=["u"]
+    )  # 5 slow answers in 100 ms
     feed(steady, clock, "v", predicted=10.0, observed=10.0, seconds=1, steady=["u"])
     assert not steady.interfered("v")
 
 
-def test_network_jitter_on_sub_millisecond_requests_is_not_interference():
-    clock = Clock()
+def test_network_jitter_on_sub_millisecond_requests_is_not_interference(clock):
     detector = InterferenceDetector(clock=clock)
-    feed(detector, clock, "w", predicted=0.4, observed=1.0, seconds=5)         # 2.5x, but 0.6 ms of it
+    feed(detector, clock, "w", predicted=0.4, observed=1.0, seconds=5)  # 2.5x, but 0.6 ms of it
     assert not detector.interfered("w")
 
 
-def test_workers_are_judged_apart_and_forgotten_when_they_leave():
-    clock = Clock()
+def test_workers_are_judged_apart_and_forgotten_when_they_leave(clock):
     detector = InterferenceDetector(clock=clock)
     for _ in range(200):
         clock.now += 0.02

@@ -13,13 +13,26 @@ from router.policies.power_of_two import PowerOfTwoChoices
 
 
 def placement(model="mobilenet", solo_ms=4.0, co=()):
-    return Placement(target=model, batch=1, solo_ms=solo_ms, co_runners=tuple(co), cores=1, threads=1,
-                     l2_bytes=1 << 20, l3_bytes=1 << 25)
+    return Placement(
+        target=model,
+        batch=1,
+        solo_ms=solo_ms,
+        co_runners=tuple(co),
+        cores=1,
+        threads=1,
+        l2_bytes=1 << 20,
+        l3_bytes=1 << 25,
+    )
 
 
 def candidate(worker, solo_ms, co=(), ahead=0, outstanding=0):
-    return Candidate(worker, outstanding=outstanding, outstanding_model=ahead, solo_ms=solo_ms,
-                     placement=placement(solo_ms=solo_ms, co=co))
+    return Candidate(
+        worker,
+        outstanding=outstanding,
+        outstanding_model=ahead,
+        solo_ms=solo_ms,
+        placement=placement(solo_ms=solo_ms, co=co),
+    )
 
 
 def heavy_neighbour_estimator(placements):
@@ -39,37 +52,48 @@ def test_prefers_the_idle_fast_device():
 
 
 def test_avoids_the_device_where_a_heavy_co_runner_is_active():
-    busy = candidate("fast-but-busy", 4.0, co=[CoRunner("resnet18", 1, 1.0)])     # 4 ms x 2
+    busy = candidate("fast-but-busy", 4.0, co=[CoRunner("resnet18", 1, 1.0)])  # 4 ms x 2
     decision = policy().decide(RouteRequest("mobilenet"), [busy, candidate("slower-idle", 6.0)])
     assert decision.worker.worker_id == "slower-idle"
 
 
 def test_counts_the_requests_already_queued_there():
-    decision = policy().decide(RouteRequest("mobilenet"), [candidate("fast", 4.0, ahead=3), candidate("slow", 10.0)])
-    assert decision.worker.worker_id == "slow"        # 4 x (3 + 1) = 16 ms against 10 ms
+    decision = policy().decide(
+        RouteRequest("mobilenet"), [candidate("fast", 4.0, ahead=3), candidate("slow", 10.0)]
+    )
+    assert decision.worker.worker_id == "slow"  # 4 x (3 + 1) = 16 ms against 10 ms
 
 
 def test_a_heavy_request_leaves_the_cores_to_the_small_requests_running_there():
     # `wide` spans both cores and would finish it first; ten small requests run on those cores.
-    wide = Candidate("wide", outstanding=0, solo_ms=26.0, placement=placement(solo_ms=26.0),
-                     beside=((2.0, 10.0),))
-    narrow = Candidate("narrow", outstanding=0, solo_ms=40.0, placement=placement(solo_ms=40.0),
-                       beside=((2.0, 1.0),))
+    wide = Candidate(
+        "wide", outstanding=0, solo_ms=26.0, placement=placement(solo_ms=26.0), beside=((2.0, 10.0),)
+    )
+    narrow = Candidate(
+        "narrow", outstanding=0, solo_ms=40.0, placement=placement(solo_ms=40.0), beside=((2.0, 1.0),)
+    )
     decision = policy().decide(RouteRequest("resnet18"), [wide, narrow])
-    assert decision.worker.worker_id == "narrow"     # 40 + 1 x 2 against 26 + 10 x 2
+    assert decision.worker.worker_id == "narrow"  # 40 + 1 x 2 against 26 + 10 x 2
     assert decision.predicted_ms == pytest.approx(40.0)
-    alone = [Candidate("wide", 0, solo_ms=26.0, placement=placement(solo_ms=26.0)),
-             Candidate("narrow", 0, solo_ms=40.0, placement=placement(solo_ms=40.0))]
+    alone = [
+        Candidate("wide", 0, solo_ms=26.0, placement=placement(solo_ms=26.0)),
+        Candidate("narrow", 0, solo_ms=40.0, placement=placement(solo_ms=40.0)),
+    ]
     assert policy().decide(RouteRequest("resnet18"), alone).worker.worker_id == "wide"
     # A worker that would miss the deadline is not chosen for being kind to its neighbours.
-    assert policy().decide(RouteRequest("resnet18", budget_ms=30.0), [wide, narrow]).worker.worker_id == "wide"
+    assert (
+        policy().decide(RouteRequest("resnet18", budget_ms=30.0), [wide, narrow]).worker.worker_id == "wide"
+    )
 
 
 def test_rejects_when_no_worker_meets_the_deadline_or_sends_to_the_least_bad():
     candidates = [candidate("a", 10.0), candidate("b", 6.0)]
     with pytest.raises(NoWorkerMeetsDeadline, match=r"3\.0 ms left, fastest predicted 6\.0 ms on worker b"):
         policy().decide(RouteRequest("mobilenet", budget_ms=3.0), candidates)
-    assert policy(on_unmeetable="least-bad").decide(RouteRequest("mobilenet", 3.0), candidates).worker.worker_id == "b"
+    assert (
+        policy(on_unmeetable="least-bad").decide(RouteRequest("mobilenet", 3.0), candidates).worker.worker_id
+        == "b"
+    )
     assert policy().decide(RouteRequest("mobilenet", budget_ms=7.0), candidates).worker.worker_id == "b"
 
 
@@ -80,7 +104,7 @@ def test_falls_back_to_least_loaded_without_a_model_or_a_solo_latency():
     assert decision.worker.worker_id == "idle" and decision.predicted_ms is None
     unknown_solo = [candidate("busy", 4.0, outstanding=5), Candidate("idle", outstanding=0)]
     assert policy().decide(RouteRequest("mobilenet"), unknown_solo).worker.worker_id == "idle"
-    assert InterferenceAware().choose("mobilenet", candidates).worker_id == "idle"    # no estimator at all
+    assert InterferenceAware().choose("mobilenet", candidates).worker_id == "idle"  # no estimator at all
     assert no_model.fallbacks == 1
 
 
@@ -94,11 +118,13 @@ def test_online_correction_steers_away_from_an_interfered_worker():
 
 def test_overhead_is_the_probed_hop_until_answers_teach_it():
     ia = InterferenceAware(hop_ms=0.5, estimator=heavy_neighbour_estimator)
-    probed = Candidate("w", outstanding=1, outstanding_model=1, solo_ms=2.0, hop_ms=0.8, placement=placement())
+    probed = Candidate(
+        "w", outstanding=1, outstanding_model=1, solo_ms=2.0, hop_ms=0.8, placement=placement()
+    )
     decision = ia.decide(RouteRequest("m"), [probed])
-    assert decision.predicted_ms == pytest.approx(0.8 + 2 * 2.0)       # hop + (ahead + 1) x service
+    assert decision.predicted_ms == pytest.approx(0.8 + 2 * 2.0)  # hop + (ahead + 1) x service
     for _ in range(50):
-        ia.observe(decision, observed_ms=6.0)                             # answers take 2 ms beyond compute
+        ia.observe(decision, observed_ms=6.0)  # answers take 2 ms beyond compute
     assert ia.decide(RouteRequest("m"), [probed]).predicted_ms == pytest.approx(2.0 + 2 * 2.0)
 
 
@@ -108,11 +134,13 @@ def test_overhead_model_fits_a_fixed_part_and_a_cost_per_other_request():
     for i in range(400):
         others = i % 5
         model.observe(others, 1.0 + 0.5 * others + (0.1 if i % 2 else -0.1))
-    assert model.fixed_ms == pytest.approx(1.0, abs=0.05) and model.per_other_ms == pytest.approx(0.5, abs=0.02)
+    assert model.fixed_ms == pytest.approx(1.0, abs=0.05) and model.per_other_ms == pytest.approx(
+        0.5, abs=0.02
+    )
     assert model.predict(4) == pytest.approx(3.0, abs=0.1)
     flat = OverheadModel()
     for _ in range(10):
-        flat.observe(0, 2.0)                       # no spread in `others` yet: no slope
+        flat.observe(0, 2.0)  # no spread in `others` yet: no slope
     assert (flat.fixed_ms, flat.per_other_ms) == (pytest.approx(2.0), 0.0)
 
 
@@ -129,7 +157,7 @@ def test_power_of_two_picks_the_shorter_queue_of_two_samples():
     assert {p2c.choose("m", two).worker_id for _ in range(20)} == {"b"}
     four = [Candidate(f"w{n}", outstanding=n) for n in range(4)]
     counts = collections.Counter(p2c.choose("m", four).worker_id for _ in range(2000))
-    assert counts["w3"] == 0                       # the longest queue loses whichever it is paired with
+    assert counts["w3"] == 0  # the longest queue loses whichever it is paired with
     assert counts["w0"] > counts["w1"] > counts["w2"] > 0
     assert p2c.choose("m", [Candidate("only", outstanding=9)]).worker_id == "only"
 
@@ -137,8 +165,9 @@ def test_power_of_two_picks_the_shorter_queue_of_two_samples():
 def test_a_small_share_of_decisions_explores_so_every_worker_keeps_giving_evidence():
     explorer = policy(explore=0.05, seed=3)
     candidates = [candidate("fast", 4.0), candidate("slow", 10.0), candidate("slower", 12.0)]
-    chosen = collections.Counter(explorer.decide(RouteRequest("mobilenet"), candidates).worker.worker_id
-                                 for _ in range(4000))
+    chosen = collections.Counter(
+        explorer.decide(RouteRequest("mobilenet"), candidates).worker.worker_id for _ in range(4000)
+    )
     assert 0.93 < chosen["fast"] / 4000 < 0.99 and chosen["slow"] > 0 and chosen["slower"] > 0
     # Never to a worker predicted to miss the deadline.
     budget = RouteRequest("mobilenet", budget_ms=5.0)
@@ -152,11 +181,13 @@ def test_the_balanced_objective_spreads_over_workers_with_headroom_and_vetoes_th
     too_slow = candidate("t4", 9.0, outstanding=0)
     # Fastest would take `fast` (predicted 2 ms); balanced takes the idle one that still has headroom.
     choice = balanced.decide(RouteRequest("mobilenet", budget_ms=10.0), [busy_fast, idle_slow, too_slow])
-    assert choice.worker.worker_id == "slow"          # 6 <= 0.8 x 10; the T4's 9 ms is vetoed
-    assert policy().decide(RouteRequest("mobilenet", budget_ms=10.0), [busy_fast, idle_slow]).worker.worker_id \
+    assert choice.worker.worker_id == "slow"  # 6 <= 0.8 x 10; the T4's 9 ms is vetoed
+    assert (
+        policy().decide(RouteRequest("mobilenet", budget_ms=10.0), [busy_fast, idle_slow]).worker.worker_id
         == "fast"
+    )
     # With no worker inside the headroom, the fastest that meets the deadline.
     tight = balanced.decide(RouteRequest("mobilenet", budget_ms=7.0), [too_slow, idle_slow])
-    assert tight.worker.worker_id == "slow"           # 6 ms meets 7 but not 0.8 x 7; the T4 misses
+    assert tight.worker.worker_id == "slow"  # 6 ms meets 7 but not 0.8 x 7; the T4 misses
     with pytest.raises(ConfigError, match="objective"):
         policy(objective="cheapest")

@@ -18,18 +18,26 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # Lowest first; packages on one floor are peers and may not import each other.
 FLOORS: tuple[frozenset[str], ...] = (
-    frozenset({"interfleet"}),                       # shared vocabulary, protocol, plumbing
-    frozenset({"emulation"}),                        # emulated GPUs: a device workers run on
+    frozenset({"interfleet"}),  # shared vocabulary, protocol, plumbing
+    frozenset({"emulation"}),  # emulated GPUs: a device workers run on
     frozenset({"predictor", "loadgen", "services"}),  # the services below the router
-    frozenset({"router"}),                           # reads the predictor's models
-    frozenset({"simulation"}),                       # drives the router core, workers' queues, the emulator
-    frozenset({"fleet"}),                            # the `interfleet` command and `interfleet up`
+    frozenset({"router"}),  # reads the predictor's models
+    frozenset({"simulation"}),  # drives the router core, workers' queues, the emulator
+    frozenset({"fleet"}),  # the `interfleet` command and `interfleet up`
 )
 FLOOR_OF = {package: level for level, floor in enumerate(FLOORS) for package in floor}
 
 # The pure layers: decisions over plain data, which a simulator runs too.
-PURE = ("router/policies", "router/core.py", "router/placements.py", "services/worker/batching",
-        "interfleet/placement.py", "interfleet/devices.py", "interfleet/solo.py", "interfleet/errors.py")
+PURE = (
+    "router/policies",
+    "router/core.py",
+    "router/placements.py",
+    "services/worker/batching",
+    "interfleet/placement.py",
+    "interfleet/devices.py",
+    "interfleet/solo.py",
+    "interfleet/errors.py",
+)
 FRAMEWORKS = {"grpc", "redis", "tritonclient", "onnxruntime", "prometheus_client", "uvloop"}
 
 
@@ -86,8 +94,11 @@ def test_module_imports_form_no_cycle():
     graph: dict[str, set[str]] = {}
     for path in source_files():
         here = module_name(path)
-        graph[here] = {t for _, name in imports(path, top_level_only=True)
-                       if (t := resolve(name, modules)) and t != here and not here.startswith(t + ".")}
+        graph[here] = {
+            t
+            for _, name in imports(path, top_level_only=True)
+            if (t := resolve(name, modules)) and t != here and not here.startswith(t + ".")
+        }
     # Depth-first search; a grey node met again closes a cycle.
     colour: dict[str, str] = {}
     cycles: list[list[str]] = []
@@ -96,7 +107,7 @@ def test_module_imports_form_no_cycle():
         colour[node] = "grey"
         for nxt in sorted(graph.get(node, ())):
             if colour.get(nxt) == "grey":
-                cycles.append(trail[trail.index(nxt):] + [nxt] if nxt in trail else [node, nxt])
+                cycles.append(trail[trail.index(nxt) :] + [nxt] if nxt in trail else [node, nxt])
             elif nxt not in colour:
                 visit(nxt, trail + [nxt])
         colour[node] = "black"
@@ -120,7 +131,7 @@ def test_the_pure_layers_import_no_framework(layer):
     seen: set[str] = set()
     queue = [module_name(p) for p in paths]
     dragged = []
-    while queue:   # follow project imports transitively: a pure module must not reach a framework either
+    while queue:  # follow project imports transitively: a pure module must not reach a framework either
         here = queue.pop()
         if here in seen:
             continue

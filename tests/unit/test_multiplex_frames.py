@@ -15,19 +15,21 @@ def serialized_request(size: int) -> bytes:
 
 
 def test_request_frames_equal_protobuf_encoding_at_every_varint_width():
-    for size in (0, 4, 200, 70_000, 3_000_000):            # 1- to 4-byte length varints
+    for size in (0, 4, 200, 70_000, 3_000_000):  # 1- to 4-byte length varints
         raw = serialized_request(size)
         for tag in (1, 300, 2**40):
             for timeout in (None, 0.25):
-                expected = fleet_pb2.InferFrames(frames=[fleet_pb2.InferFrame(
-                    tag=tag, request=raw, timeout_s=timeout or 0.0)]).SerializeToString()
+                expected = fleet_pb2.InferFrames(
+                    frames=[fleet_pb2.InferFrame(tag=tag, request=raw, timeout_s=timeout or 0.0)]
+                ).SerializeToString()
                 assert frames.request_frame(tag, raw, timeout) == expected
 
 
 def test_several_entries_make_one_message_in_order():
     raws = [serialized_request(n) for n in (8, 4000, 40)]
-    message = frames.join([frames.request_frame(i + 1, raw, 0.5) for i, raw in enumerate(raws)]
-                          + [frames.cancel_frame(9)])
+    message = frames.join(
+        [frames.request_frame(i + 1, raw, 0.5) for i, raw in enumerate(raws)] + [frames.cancel_frame(9)]
+    )
     parsed = frames.parse_frames(message)
     assert [f.tag for f in parsed] == [1, 2, 3, 9]
     assert [f.request for f in parsed[:3]] == raws and all(f.timeout_s == 0.5 for f in parsed[:3])
@@ -39,8 +41,12 @@ def test_replies_carry_responses_untouched_and_errors_with_their_status():
     response = service_pb2.ModelInferResponse(model_name="mlp", id="x")
     response.raw_output_contents.append(b"\x01" * 130)
     raw = response.SerializeToString()
-    message = frames.join([frames.reply(5, raw),
-                           frames.error_reply(6, grpc.StatusCode.INVALID_ARGUMENT.value[0], "input 'x' is bad")])
+    message = frames.join(
+        [
+            frames.reply(5, raw),
+            frames.error_reply(6, grpc.StatusCode.INVALID_ARGUMENT.value[0], "input 'x' is bad"),
+        ]
+    )
     expected = fleet_pb2.InferReplies(replies=[fleet_pb2.InferReply(tag=5, response=raw)]).SerializeToString()
     assert frames.reply(5, raw) == expected
     ok, failed = frames.parse_replies(message)

@@ -2,9 +2,9 @@
 
 import pytest
 
+from interfleet.proto import fleet_pb2
 from interfleet.telemetry.marks import parse_marks
 from predictor.online_rows import RowMaker
-from interfleet.proto import fleet_pb2
 
 
 def state(worker="w0"):
@@ -17,7 +17,9 @@ def state(worker="w0"):
 
 
 def record(model="tiny_cnn", co=(), ms=2.0, worker="w0", batch=1):
-    return fleet_pb2.BatchRecord(worker_id=worker, model=model, batch_size=batch, compute_ms=ms, co_runners=co)
+    return fleet_pb2.BatchRecord(
+        worker_id=worker, model=model, batch_size=batch, compute_ms=ms, co_runners=co
+    )
 
 
 def test_rows_need_a_known_worker_a_solo_latency_and_known_models():
@@ -31,20 +33,24 @@ def test_rows_need_a_known_worker_a_solo_latency_and_known_models():
     assert solo["degree"] == 0 and solo["solo_ms"] == 2.0
     colocated = maker.row(record(co=("mlp",), ms=3.0))
     assert colocated["mean_ms"] == 3.0 and colocated["solo_ms"] == 2.0
-    assert colocated["co_runners"] == [["mlp", 1, 0.4]]          # load from the worker's heartbeat
+    assert colocated["co_runners"] == [["mlp", 1, 0.4]]  # load from the worker's heartbeat
     assert colocated["cores"] == 1 and colocated["l2_bytes"] == 1 << 19
 
 
 def test_records_from_a_worker_marked_interfered_are_labelled_and_never_solo():
     maker = RowMaker(lambda name: name in {"tiny_cnn", "mlp"})
     maker.states["w0"] = state()
-    maker.row(fleet_pb2.BatchRecord(worker_id="w0", model="tiny_cnn", batch_size=1, compute_ms=2.0, started_at=5.0))
+    maker.row(
+        fleet_pb2.BatchRecord(worker_id="w0", model="tiny_cnn", batch_size=1, compute_ms=2.0, started_at=5.0)
+    )
     maker.marks = parse_marks({b"w0": b'{"ratio": 1.6, "since": 10.0, "until": 20.0}', b"w1": b"not json"})
     assert set(maker.marks) == {"w0"}
-    during = maker.row(fleet_pb2.BatchRecord(worker_id="w0", model="tiny_cnn", batch_size=1, compute_ms=3.2,
-                                             started_at=15.0))
+    during = maker.row(
+        fleet_pb2.BatchRecord(worker_id="w0", model="tiny_cnn", batch_size=1, compute_ms=3.2, started_at=15.0)
+    )
     assert during["stress"] == "cpu" and during["stress_intensity"] == pytest.approx(0.6)
-    assert during["solo_ms"] == 2.0            # the slow lone run did not become the solo latency
-    after = maker.row(fleet_pb2.BatchRecord(worker_id="w0", model="tiny_cnn", batch_size=1, compute_ms=2.0,
-                                            started_at=25.0))
+    assert during["solo_ms"] == 2.0  # the slow lone run did not become the solo latency
+    after = maker.row(
+        fleet_pb2.BatchRecord(worker_id="w0", model="tiny_cnn", batch_size=1, compute_ms=2.0, started_at=25.0)
+    )
     assert after["stress"] == "" and after["stress_intensity"] == 0.0

@@ -12,7 +12,9 @@ from router.policies.round_robin import RoundRobin
 
 def candidates(*outstanding, in_flight=None):
     in_flight = in_flight or [0] * len(outstanding)
-    return [Candidate(f"w{i}", outstanding=o, in_flight=f) for i, (o, f) in enumerate(zip(outstanding, in_flight))]
+    return [
+        Candidate(f"w{i}", outstanding=o, in_flight=f) for i, (o, f) in enumerate(zip(outstanding, in_flight))
+    ]
 
 
 def test_round_robin_cycles_each_model_independently():

@@ -12,6 +12,7 @@ import asyncio
 import math
 
 import pytest
+from fake_clock import FakeClock
 from tritonclient.grpc import service_pb2
 
 from interfleet.proto import fleet_pb2
@@ -22,8 +23,11 @@ from router.policies import make_policy
 from router.stats import RouterStats
 
 MODELS = ("resnet18", "mlp")
-SOLO_MS = {"t4": {"resnet18": 3.0, "mlp": 0.3}, "a100": {"resnet18": 1.0, "mlp": 0.2}, "h100": {"resnet18": 0.8,
-                                                                                               "mlp": 0.2}}
+SOLO_MS = {
+    "t4": {"resnet18": 3.0, "mlp": 0.3},
+    "a100": {"resnet18": 1.0, "mlp": 0.2},
+    "h100": {"resnet18": 0.8, "mlp": 0.2},
+}
 
 
 def view() -> FleetView:
@@ -33,8 +37,9 @@ def view() -> FleetView:
         state.device.name = f"emulated:{worker_id.upper()}"
         state.device.gpu.sm_count = 80
         for model, ms in solos.items():
-            state.models.add(name=model, version="1", solo_latency_ms=ms, max_batch_size=8,
-                             full_batch_latency_ms=ms * 3)
+            state.models.add(
+                name=model, version="1", solo_latency_ms=ms, max_batch_size=8, full_batch_latency_ms=ms * 3
+            )
             state.load.add(model=model, busy_fraction=0.2)
         states.append(state)
     return FleetView.of(states)
@@ -46,25 +51,30 @@ def estimator(placements):
 
 
 # (time ms, event): a request for a model arrives, or the n-th request is answered.
-SCRIPT = [(0.0, ("send", "resnet18")), (0.1, ("send", "resnet18")), (0.2, ("send", "mlp")),
-          (0.5, ("answer", 0)), (0.6, ("send", "resnet18")), (0.7, ("send", "mlp")), (0.9, ("answer", 1)),
-          (1.0, ("answer", 2)), (1.1, ("send", "resnet18")), (1.3, ("answer", 3)), (1.4, ("send", "mlp")),
-          (2.0, ("answer", 4)), (2.1, ("answer", 5)), (2.2, ("answer", 6)), (2.3, ("send", "resnet18")),
-          (3.0, ("answer", 7))]
+SCRIPT = [
+    (0.0, ("send", "resnet18")),
+    (0.1, ("send", "resnet18")),
+    (0.2, ("send", "mlp")),
+    (0.5, ("answer", 0)),
+    (0.6, ("send", "resnet18")),
+    (0.7, ("send", "mlp")),
+    (0.9, ("answer", 1)),
+    (1.0, ("answer", 2)),
+    (1.1, ("send", "resnet18")),
+    (1.3, ("answer", 3)),
+    (1.4, ("send", "mlp")),
+    (2.0, ("answer", 4)),
+    (2.1, ("answer", 5)),
+    (2.2, ("answer", 6)),
+    (2.3, ("send", "resnet18")),
+    (3.0, ("answer", 7)),
+]
 POLICIES = ["round-robin", "least-loaded", "power-of-two", "speed-aware", "interference-aware"]
 
 
 def make(policy: str):
     args = {} if policy == "round-robin" else {"seed": 3}
     return make_policy(policy, args, estimator=estimator if policy == "interference-aware" else None)
-
-
-class Clock:
-    def __init__(self):
-        self.ms = 0.0
-
-    def __call__(self) -> float:
-        return self.ms / 1e3
 
 
 class HeldConnection:
@@ -88,20 +98,20 @@ class Pool:
 
 
 async def live_choices(policy: str) -> list[str]:
-    clock, sent = Clock(), []
+    clock, sent = FakeClock(), []
     core = RouterCore(make(policy))
     dispatcher = Dispatcher(Pool(sent), core, RouterStats(), max_in_flight=100, clock=clock)
     core.update(view())
     dispatcher.on_view()
     tasks = []
     for at_ms, (kind, what) in SCRIPT:
-        clock.ms = at_ms
+        clock.now = at_ms / 1e3
         if kind == "send":
             request = service_pb2.ModelInferRequest(model_name=what)
             tasks.append(asyncio.ensure_future(dispatcher.infer(request.SerializeToString(), request, None)))
         else:
             sent[what][1].set_result(b"")
-        for _ in range(5):            # let the dispatcher reach the connection, or finish the answer
+        for _ in range(5):  # let the dispatcher reach the connection, or finish the answer
             await asyncio.sleep(0)
     await asyncio.gather(*tasks)
     return [worker_id for worker_id, _ in sent]
@@ -147,7 +157,7 @@ def test_a_batched_queue_drains_faster_than_one_request_after_another():
     core.update(view())
     t4 = next(c for c in core.candidates("resnet18", 0.0) if c.worker_id == "t4")
     assert t4.drain_ms(1, 3.0) == pytest.approx(3.0)
-    assert t4.drain_ms(8, 3.0) == pytest.approx(9.0)          # one full batch of 8: 3x solo
-    assert t4.drain_ms(9, 3.0) == pytest.approx(12.0)         # and one more alone
-    assert t4.drain_ms(4, 6.0) == pytest.approx(2 * (3.0 + 3 * 6.0 / 7))   # scaled with the degradation
+    assert t4.drain_ms(8, 3.0) == pytest.approx(9.0)  # one full batch of 8: 3x solo
+    assert t4.drain_ms(9, 3.0) == pytest.approx(12.0)  # and one more alone
+    assert t4.drain_ms(4, 6.0) == pytest.approx(2 * (3.0 + 3 * 6.0 / 7))  # scaled with the degradation
     assert math.isclose(t4.drain_ms(1, 6.0), 6.0)

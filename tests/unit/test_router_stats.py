@@ -9,8 +9,11 @@ from router.stats import LATENCY_BUCKETS_S, RouterCollector, RouterStats
 
 def exposition(stats: RouterStats) -> dict[str, float]:
     registry = CollectorRegistry()
-    registry.register(RouterCollector(stats, workers_known=lambda: 2, view_age_s=lambda: 0.1,
-                                      predictor=lambda: (0, "missing")))
+    registry.register(
+        RouterCollector(
+            stats, workers_known=lambda: 2, view_age_s=lambda: 0.1, predictor=lambda: (0, "missing")
+        )
+    )
     samples = {}
     for line in generate_latest(registry).decode().splitlines():
         if line and not line.startswith("#"):
@@ -26,7 +29,7 @@ def test_answers_fill_cumulative_buckets_and_count_those_within_the_slo():
     samples = exposition(stats)
     bucket = 'interfleet_router_request_duration_seconds_bucket{le="%s",model="mlp"}'
     assert samples[bucket % "0.0005"] == 1
-    assert samples[bucket % "0.005"] == 3                  # cumulative: 0.0004 and both 0.004
+    assert samples[bucket % "0.005"] == 3  # cumulative: 0.0004 and both 0.004
     assert samples[bucket % "0.015"] == 4
     assert samples[bucket % "2.0"] == 4 and samples[bucket % "+Inf"] == 5
     assert samples['interfleet_router_request_duration_seconds_count{model="mlp"}'] == 5

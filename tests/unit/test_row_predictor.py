@@ -11,8 +11,11 @@ def test_fast_row_prediction_equals_booster_predict():
     rng = np.random.default_rng(3)
     features = rng.random((400, 6))
     labels = features @ rng.random(6) + np.sin(features[:, 0] * 6)
-    booster = lgb.train({"objective": "regression", "num_leaves": 7, "verbose": -1, "num_threads": 1},
-                        lgb.Dataset(features, labels), num_boost_round=40)
+    booster = lgb.train(
+        {"objective": "regression", "num_leaves": 7, "verbose": -1, "num_threads": 1},
+        lgb.Dataset(features, labels),
+        num_boost_round=40,
+    )
     predict = RowPredictor(booster)
     rows = rng.random((25, 6))
     expected = booster.predict(rows, num_threads=1)

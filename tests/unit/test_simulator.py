@@ -41,7 +41,7 @@ def test_an_idle_gpu_answers_in_its_solo_time_and_a_hop(zoo):
     result = setup.run("least-loaded", rate=50, duration_s=4.0, seed=2, warmup_s=0.0)
     solo_ms = setup.fastest_solo_ms()["transformer"]
     assert result["slo_attainment"] == 1.0
-    assert result["p50_ms"] == pytest.approx(solo_ms + setup.hop_ms, rel=0.05)      # jitter is 4%
+    assert result["p50_ms"] == pytest.approx(solo_ms + setup.hop_ms, rel=0.05)  # jitter is 4%
     assert result["mean_degradation"] == pytest.approx(1.0, abs=0.05)
 
 

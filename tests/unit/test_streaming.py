@@ -22,7 +22,7 @@ async def test_a_client_that_does_not_read_is_not_buffered_without_bound():
     first = asyncio.ensure_future(anext(answers))
     for _ in range(20):
         await asyncio.sleep(0)
-    assert read == [0, 1, 2]            # three held, the fourth not read: the stream waits
+    assert read == [0, 1, 2]  # three held, the fourth not read: the stream waits
     gate.set()
     got = [await first] + [answer async for answer in answers]
     assert sorted(got) == list(range(100))

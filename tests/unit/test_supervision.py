@@ -16,7 +16,9 @@ async def test_a_loop_goes_on_after_errors_and_health_follows_its_streak():
         health.append(serving)
 
     supervisor = Supervisor(fail_after=3, on_health=report, sleep=no_wait)
-    outcomes = iter([ValueError("one"), KeyError("two"), RuntimeError("three"), RuntimeError("four"), None, None])
+    outcomes = iter(
+        [ValueError("one"), KeyError("two"), RuntimeError("three"), RuntimeError("four"), None, None]
+    )
     passes = []
     done = asyncio.Event()
 
@@ -32,10 +34,10 @@ async def test_a_loop_goes_on_after_errors_and_health_follows_its_streak():
     await asyncio.wait_for(done.wait(), 5)
     await supervisor.stop()
     assert supervisor.errors["flaky"] == 4
-    assert health == [False, True]         # NOT_SERVING at the third error in a row, SERVING after a clean pass
+    assert health == [False, True]  # NOT_SERVING at the third error in a row, SERVING after a clean pass
     assert supervisor.healthy and not supervisor.failing
     metrics = {m.name: {s.labels["loop"]: s.value for s in m.samples} for m in loop_metrics(supervisor)}
-    assert metrics == {"interfleet_loop_errors": {}, "interfleet_loop_failing": {}}   # stopped loops are gone
+    assert metrics == {"interfleet_loop_errors": {}, "interfleet_loop_failing": {}}  # stopped loops are gone
 
 
 async def test_a_failing_loop_is_reported_while_it_fails():
@@ -50,8 +52,12 @@ async def test_a_failing_loop_is_reported_while_it_fails():
         if supervisor.errors["broken"] >= 3:
             break
         await asyncio.sleep(0)
-    failing = {s.labels["loop"]: s.value for m in loop_metrics(supervisor) for s in m.samples
-               if m.name == "interfleet_loop_failing"}
+    failing = {
+        s.labels["loop"]: s.value
+        for m in loop_metrics(supervisor)
+        for s in m.samples
+        if m.name == "interfleet_loop_failing"
+    }
     await supervisor.stop()
     assert failing == {"broken": 1} and not supervisor.healthy
     assert len(handled) >= 3 and all(isinstance(e, RuntimeError) for e in handled)

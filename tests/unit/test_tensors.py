@@ -13,7 +13,7 @@ OUTPUTS = (TensorSpec("logits", "FP32", (-1, 2)), TensorSpec("probabilities", "F
 
 def raw_request(arrays, datatypes=None, shapes=None, outputs=()):
     request = service_pb2.ModelInferRequest(model_name="m")
-    for i, (name, array) in enumerate(arrays.items()):
+    for name, array in arrays.items():
         datatype = (datatypes or {}).get(name, {"int64": "INT64", "float32": "FP32"}[array.dtype.name])
         shape = (shapes or {}).get(name, array.shape)
         request.inputs.add(name=name, datatype=datatype, shape=shape)
@@ -24,8 +24,10 @@ def raw_request(arrays, datatypes=None, shapes=None, outputs=()):
 
 
 def good_arrays(batch=2):
-    return {"ids": np.arange(4 * batch, dtype=np.int64).reshape(batch, 4),
-            "mask": np.ones((batch, 4), dtype=np.float32)}
+    return {
+        "ids": np.arange(4 * batch, dtype=np.int64).reshape(batch, 4),
+        "mask": np.ones((batch, 4), dtype=np.float32),
+    }
 
 
 def decode(request, max_batch=8):
@@ -59,7 +61,10 @@ def test_requested_output_subset_is_kept_in_order():
     "mutate, message",
     [
         (lambda r: setattr(r.inputs[0], "name", "tokens"), "has no input 'tokens'"),
-        (lambda r: setattr(r.inputs[1], "datatype", "FP64"), "input 'mask': datatype FP64 but the model expects FP32"),
+        (
+            lambda r: setattr(r.inputs[1], "datatype", "FP64"),
+            "input 'mask': datatype FP64 but the model expects FP32",
+        ),
         (lambda r: r.inputs[0].shape.__setitem__(1, 5), r"input 'ids': shape \[2, 5\] does not match"),
         (lambda r: r.inputs[0].shape.append(1), r"input 'ids': shape \[2, 4, 1\]"),
         (lambda r: r.raw_input_contents.__setitem__(1, b"\0" * 3), "raw_input_contents holds 3 bytes"),

@@ -12,8 +12,8 @@ from interfleet.zoo.build import build_zoo
 
 def test_tiny_cnn_flops_by_hand():
     model = ZOO["tiny_cnn"]()
-    conv1 = 2 * 3 * 3 * 3 * 16 * 32 * 32       # 3->16, 3x3, stride 2: 64x64 -> 32x32
-    conv2 = 2 * 16 * 3 * 3 * 32 * 16 * 16      # 16->32, 3x3, stride 2: 32x32 -> 16x16
+    conv1 = 2 * 3 * 3 * 3 * 16 * 32 * 32  # 3->16, 3x3, stride 2: 64x64 -> 32x32
+    conv2 = 2 * 16 * 3 * 3 * 32 * 16 * 16  # 16->32, 3x3, stride 2: 32x32 -> 16x16
     fc = 2 * 32 * 10
     assert model.flops_per_sample == conv1 + conv2 + fc
     assert model.parameter_count == (3 * 9 * 16 + 16) + (16 * 9 * 32 + 32) + (32 * 10 + 10)
@@ -33,7 +33,9 @@ def test_zoo_models_load_and_run_batched(tmp_path, name):
     feeds = {}
     for arg in session.get_inputs():
         shape = [3 if not isinstance(d, int) else d for d in arg.shape]
-        feeds[arg.name] = np.ones(shape, np.int64) if "int64" in arg.type else np.random.rand(*shape).astype(np.float32)
+        feeds[arg.name] = (
+            np.ones(shape, np.int64) if "int64" in arg.type else np.random.rand(*shape).astype(np.float32)
+        )
     logits, probabilities = session.run(["logits", "probabilities"], feeds)
     assert logits.shape[0] == 3 and np.isfinite(logits).all()
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)

@@ -16,8 +16,9 @@ from services.worker.batching.base import Batcher, Decision, QueueView
 from services.worker.batching.fixed import FixedBatching, NoBatching
 from services.worker.batching.profile import LatencyProfile
 
-BATCHERS: dict[str, type[Batcher]] = {cls.name: cls for cls in (NoBatching, FixedBatching, AimdBatching,
-                                                                  AdaptiveBatching)}
+BATCHERS: dict[str, type[Batcher]] = {
+    cls.name: cls for cls in (NoBatching, FixedBatching, AimdBatching, AdaptiveBatching)
+}
 
 
 def make_batcher(name: str, max_batch_size: int, slo_s: float, args: dict[str, Any] | None = None) -> Batcher:

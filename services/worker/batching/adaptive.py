@@ -44,13 +44,16 @@ class AdaptiveBatching(Batcher):
 
     def decide(self, queue: QueueView, profile: LatencyProfile) -> Decision:
         now, latency = queue.now, profile.latency
-        expired = tuple(i for i, (deadline, items) in enumerate(zip(queue.deadlines, queue.items))
-                        if now + latency(items) > deadline)
+        expired = tuple(
+            i
+            for i, (deadline, items) in enumerate(zip(queue.deadlines, queue.items))
+            if now + latency(items) > deadline
+        )
         live = [i for i in range(len(queue.items)) if i not in set(expired)]
         if not live:
             return Decision(expired=expired)
 
-        candidates = []   # (take, items, deadlines met now and by the next batch)
+        candidates = []  # (take, items, deadlines met now and by the next batch)
         total = 0
         for take, index in enumerate(live, start=1):
             total += queue.items[index]
@@ -77,8 +80,10 @@ class AdaptiveBatching(Batcher):
 
         busy = queue.arrival_rate * latency(1) >= self.min_load
         if items < self.max_batch_size and busy:
-            tightest = min(queue.deadlines[i] if math.isfinite(queue.deadlines[i])
-                           else queue.arrivals[i] + self.slo_s for i in chosen)
+            tightest = min(
+                queue.deadlines[i] if math.isfinite(queue.deadlines[i]) else queue.arrivals[i] + self.slo_s
+                for i in chosen
+            )
             latest_start = tightest - 2 * latency(items + 1)
             slack = latest_start - now
             gain = profile.throughput_gain(items + 1) / profile.throughput_gain(items)

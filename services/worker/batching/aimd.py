@@ -11,12 +11,18 @@ from services.worker.batching.profile import LatencyProfile
 class AimdBatching(Batcher):
     name = "aimd"
 
-    def __init__(self, max_batch_size: int, slo_s: float, step: int = 1, backoff: float = 0.9,
-                 target_fraction: float = 0.5):
+    def __init__(
+        self,
+        max_batch_size: int,
+        slo_s: float,
+        step: int = 1,
+        backoff: float = 0.9,
+        target_fraction: float = 0.5,
+    ):
         super().__init__(max_batch_size, slo_s)
         self._step = step
         self._backoff = backoff
-        self._target_s = slo_s * target_fraction   # the batch's own share of the SLO
+        self._target_s = slo_s * target_fraction  # the batch's own share of the SLO
         self.cap = 1.0
 
     @property

@@ -19,7 +19,9 @@ class ArrivalRate:
     def note(self, now: float) -> None:
         if self._last is not None:
             gap = now - self._last
-            self._gap_s = gap if math.isinf(self._gap_s) else self._gap_s + self._smoothing * (gap - self._gap_s)
+            self._gap_s = (
+                gap if math.isinf(self._gap_s) else self._gap_s + self._smoothing * (gap - self._gap_s)
+            )
         self._last = now
 
     def per_second(self, now: float) -> float:

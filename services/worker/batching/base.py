@@ -21,7 +21,7 @@ class QueueView:
     arrivals: Sequence[float]
     deadlines: Sequence[float]
     items: Sequence[int]
-    arrival_rate: float = 0.0     # recent requests per second, for policies that wait for more
+    arrival_rate: float = 0.0  # recent requests per second, for policies that wait for more
 
 
 @dataclass(frozen=True)

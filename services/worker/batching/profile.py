@@ -16,7 +16,7 @@ class LatencyProfile:
     def __init__(self, max_batch_size: int, half_life_s: float = 2.0):
         self.max_batch_size = max_batch_size
         self._half_life_s = half_life_s
-        self._estimate: dict[int, float] = {}      # batch size -> seconds
+        self._estimate: dict[int, float] = {}  # batch size -> seconds
         self._updated_at: dict[int, float] = {}
         self._line = (0.0, 0.0)
 
@@ -50,7 +50,7 @@ class LatencyProfile:
     def _fit(self) -> None:
         points = sorted(self._estimate.items())
         if len(points) == 1:
-            (n, t), = points
+            ((n, t),) = points
             self._line = (0.0, t / n)
             return
         mean_n = sum(n for n, _ in points) / len(points)

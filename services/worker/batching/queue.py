@@ -41,12 +41,12 @@ P = TypeVar("P")
 
 @dataclass
 class Queued(Generic[P]):
-    payload: P                   # what the driver needs to answer it (a future, a simulated request)
+    payload: P  # what the driver needs to answer it (a future, a simulated request)
     items: int
     arrival: float
-    deadline: float              # what batching aims at: min(SLO, client deadline); inf once late
-    hard_deadline: float         # past it the request is refused, not served; inf if never
-    signature: tuple = ()        # requests batch together only if their signatures agree
+    deadline: float  # what batching aims at: min(SLO, client deadline); inf once late
+    hard_deadline: float  # past it the request is refused, not served; inf if never
+    signature: tuple = ()  # requests batch together only if their signatures agree
 
 
 @dataclass(frozen=True)
@@ -65,19 +65,27 @@ class Step(Generic[P]):
 
 
 class ModelQueue(Generic[P]):
-    def __init__(self, name: str, batcher: Batcher, profile: LatencyProfile, slo_s: float, max_queue: int,
-                 reject_late: bool = False, where: str = ""):
+    def __init__(
+        self,
+        name: str,
+        batcher: Batcher,
+        profile: LatencyProfile,
+        slo_s: float,
+        max_queue: int,
+        reject_late: bool = False,
+        where: str = "",
+    ):
         self.name = name
         self.batcher = batcher
         self.profile = profile
         self._slo_s = slo_s
         self._max_queue = max_queue
         self._reject_late = reject_late
-        self._where = where                 # for messages: "on worker w0"
+        self._where = where  # for messages: "on worker w0"
         self._queue: collections.deque[Queued[P]] = collections.deque()
         self._arrivals = ArrivalRate()
-        self._busy_until = 0.0              # predicted end of the running batch
-        self._running = 0                   # requests in the running batch
+        self._busy_until = 0.0  # predicted end of the running batch
+        self._running = 0  # requests in the running batch
 
     def __len__(self) -> int:
         return len(self._queue)
@@ -87,8 +95,9 @@ class ModelQueue(Generic[P]):
         """Requests admitted and not yet answered: queued, or in the batch running now."""
         return len(self._queue) + self._running
 
-    def admit(self, payload: P, items: int, now: float, client_deadline: float = math.inf,
-              signature: tuple = ()) -> Queued[P]:
+    def admit(
+        self, payload: P, items: int, now: float, client_deadline: float = math.inf, signature: tuple = ()
+    ) -> Queued[P]:
         if len(self._queue) >= self._max_queue:
             raise Overloaded(f"model '{self.name}'{self._where}: queue full ({self._max_queue} waiting)")
         slo_deadline = now + self._slo_s
@@ -98,7 +107,8 @@ class ModelQueue(Generic[P]):
             raise DeadlineExceeded(
                 f"model '{self.name}'{self._where}: cannot meet the deadline "
                 f"({(hard_deadline - now) * 1e3:.1f} ms left, {(predicted - now) * 1e3:.1f} ms predicted with "
-                f"{len(self._queue)} queued); rejected at once")
+                f"{len(self._queue)} queued); rejected at once"
+            )
         queued = Queued(payload, items, now, min(client_deadline, slo_deadline), hard_deadline, signature)
         self._arrivals.note(now)
         self._queue.append(queued)
@@ -124,21 +134,26 @@ class ModelQueue(Generic[P]):
     def step(self, now: float) -> Step[P]:
         refused, live = [], []
         for q in self._queue:
-            if now + self.profile.latency(q.items) > q.hard_deadline:   # never run a request too late
+            if now + self.profile.latency(q.items) > q.hard_deadline:  # never run a request too late
                 refused.append(q)
             else:
                 live.append(q)
         self._queue = collections.deque(live)
         if not live:
             return Step(refused=refused, wait_until=math.inf)
-        view = QueueView(now, [q.arrival for q in live], [q.deadline for q in live], [q.items for q in live],
-                         self._arrivals.per_second(now))
+        view = QueueView(
+            now,
+            [q.arrival for q in live],
+            [q.deadline for q in live],
+            [q.items for q in live],
+            self._arrivals.per_second(now),
+        )
         decision = self.batcher.decide(view, self.profile)
         for index in decision.expired:
-            live[index].deadline = math.inf   # misses its SLO: served late, after those that can make it
+            live[index].deadline = math.inf  # misses its SLO: served late, after those that can make it
         if not decision.take:
             return Step(refused=refused, wait_until=decision.wait_until)
-        batch = self._compatible_prefix(live[:decision.take])
+        batch = self._compatible_prefix(live[: decision.take])
         for _ in batch:
             self._queue.popleft()
         return Step(batch, refused)

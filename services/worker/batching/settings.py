@@ -1,11 +1,11 @@
 """A model's batching settings: the repository's config.yaml, overridden by the worker's config.
 
-    batching:
-      policy: adaptive        # none | fixed | aimd | adaptive (default)
-      max_batch_size: 16      # at most the model's max_batch_size (the default)
-      late: serve             # serve (default) or reject requests that miss the SLO
-      max_delay_ms: 2         # policy arguments: fixed (max_delay_ms), aimd (step, backoff,
-                              # target_fraction), adaptive (min_gain)
+batching:
+  policy: adaptive        # none | fixed | aimd | adaptive (default)
+  max_batch_size: 16      # at most the model's max_batch_size (the default)
+  late: serve             # serve (default) or reject requests that miss the SLO
+  max_delay_ms: 2         # policy arguments: fixed (max_delay_ms), aimd (step, backoff,
+                          # target_fraction), adaptive (min_gain)
 """
 
 from __future__ import annotations
@@ -29,8 +29,11 @@ class BatchingSettings:
 
 
 def resolve(spec: ModelSpec, worker_overrides: dict[str, Any]) -> BatchingSettings:
-    merged: dict[str, Any] = {**spec.batching, **(worker_overrides.get("*") or {}),
-                              **(worker_overrides.get(spec.name) or {})}
+    merged: dict[str, Any] = {
+        **spec.batching,
+        **(worker_overrides.get("*") or {}),
+        **(worker_overrides.get(spec.name) or {}),
+    }
     policy = str(merged.pop("policy", DEFAULT_POLICY))
     late = str(merged.pop("late", "serve"))
     if late not in LATE_POLICIES:
