@@ -36,7 +36,6 @@ class Placement:
     threads: int
     l2_bytes: int
     l3_bytes: int
-    shared_workers: int = 0
     peak_tflops: float = 0.0  # a GPU's spec-sheet compute and bandwidth; 0 for CPUs
     memory_gbps: float = 0.0
     stress: str = ""

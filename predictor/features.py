@@ -9,9 +9,8 @@ press on the same device:
   their graph features weighted by their load (so the order of co-runners cannot matter, and a
   model idling beside the target counts for little);
 - external pressure by kind (cpu, cache, memory bandwidth) at its intensity;
-- the device by descriptors, not by name (cores or SMs, threads, cache sizes, other workers
-  sharing its cores, a GPU's peak compute and bandwidth), so the model can carry over to
-  devices it has seen less of.
+- the device by descriptors, not by name (cores or SMs, threads, cache sizes, a GPU's peak
+  compute and bandwidth), so the model can carry over to devices it has seen less of.
 
 The label is the log of degradation: co-located latency over solo latency.
 """
@@ -50,7 +49,6 @@ FEATURE_NAMES: tuple[str, ...] = (
     "d_threads",
     "d_log_l2",
     "d_log_l3",
-    "d_shared_workers",
     "d_log_tflops",
     "d_log_memory_gbps",
     "oversubscription",
@@ -103,7 +101,6 @@ class FeatureBuilder:
             float(p.threads),
             math.log1p(p.l2_bytes),
             math.log1p(p.l3_bytes),
-            float(p.shared_workers),
             math.log1p(p.peak_tflops),
             math.log1p(p.memory_gbps),
             # Threads wanting the cores per core: co-runners (and a stressor) time-slice a core set.

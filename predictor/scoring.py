@@ -65,7 +65,6 @@ class CandidateScorer:
             p.l3_bytes,
             p.peak_tflops,
             p.memory_gbps,
-            p.shared_workers,
             p.stress,
             round(p.stress_intensity / self._load_step),
         )
