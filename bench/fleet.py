@@ -73,7 +73,10 @@ def start_router(
         ],
         env={
             **os.environ,
-            **{f"INTERFLEET_ROUTER_{k.upper()}": json.dumps(v) for k, v in (settings or {}).items()},
+            **{
+                f"INTERFLEET_ROUTER_{k.upper()}": v if isinstance(v, str) else json.dumps(v)
+                for k, v in (settings or {}).items()
+            },
         },
     )
     return process, wait_for_ready_file(ready, 60, lambda: process.poll() is None)["address"]

@@ -85,6 +85,48 @@ class Fleet:
         self.address, self.redis_url = info["address"], info["redis_url"]
         return self
 
+    def start_router(
+        self, name: str, flags: list[str] = (), settings: dict | None = None, timeout_s: float = 30.0
+    ) -> tuple[subprocess.Popen, dict]:
+        """Another router over this fleet (its Redis, its config) with extra command-line `flags`
+        and router `settings` (as INTERFLEET_ROUTER_* variables); returns the process and its
+        ready file (address, metrics) once it serves. The caller stops it."""
+        ready = self.root / f"router-{name}.ready.json"
+        env = {
+            **os.environ,
+            **{
+                f"INTERFLEET_ROUTER_{k.upper()}": v if isinstance(v, str) else json.dumps(v)
+                for k, v in (settings or {}).items()
+            },
+        }
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "fleet",
+                "router",
+                "--config",
+                str(self.config_path),
+                "--redis-url",
+                self.redis_url,
+                "--port",
+                "0",
+                "--ready-file",
+                str(ready),
+                *flags,
+            ],
+            stdout=(self.root / f"router-{name}.log").open("w"),
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        try:
+            return process, wait_for_ready_file(ready, timeout_s, lambda: process.poll() is None)
+        except Exception:  # noqa: BLE001 - whatever stopped it, stop it and show its log
+            process.kill()
+            process.wait()
+            log = (self.root / f"router-{name}.log").read_text()[-3000:]
+            raise RuntimeError(f"router {name} did not start:\n{log}") from None
+
     def workers_serving(self, model: str) -> set[str]:
         return self._serving[model]
 

@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -25,7 +23,6 @@ from fleet_harness import Fleet
 
 from fleet.embedded_redis import EmbeddedRedis
 from interfleet.proto import fleet_pb2
-from interfleet.ready_file import wait_for_ready_file
 from interfleet.telemetry.keys import FleetKeys
 from interfleet.telemetry.marks import parse_marks
 from loadgen.inputs import random_inputs
@@ -83,30 +80,10 @@ def test_interference_aware_routes_around_a_stressed_worker(repository, tmp_path
     round_robin = None
     try:
         fleet.start(timeout_s=90)
-        ready = tmp_path / "round-robin.ready.json"
-        round_robin = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "fleet",
-                "router",
-                "--config",
-                str(fleet.config_path),
-                "--redis-url",
-                fleet.redis_url,
-                "--policy",
-                "round-robin",
-                "--port",
-                "0",
-                "--metrics-port",
-                "-1",
-                "--ready-file",
-                str(ready),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+        round_robin, ready = fleet.start_router(
+            "round-robin", ["--policy", "round-robin", "--metrics-port", "-1"]
         )
-        rr_address = wait_for_ready_file(ready, 30, lambda: round_robin.poll() is None)["address"]
+        rr_address = ready["address"]
 
         # Three busy threads on core 1: the stressed worker gets about a quarter of its core.
         stressors = [start_stressor("cpu", {1}, duration_s=60) for _ in range(3)]
