@@ -41,11 +41,11 @@ compose-test: install
 
 # Faults under load (about 4 minutes, loopback only): worker SIGKILL, worker SIGSTOP/SIGCONT,
 # Redis restarted empty, router restart, 3x overload; per-request outcomes, timelines and the
-# README's table in results/chaos/. Exits non-zero if a target is missed.
+# docs/reliability.md's table in results/chaos/. Exits non-zero if a target is missed.
 chaos: install
 	$(PYTHON) bench/chaos --repository $(REPOSITORY) --out results/chaos
 
-# A local CA, TLS certificates, a fleet key and tokens in certs/ (see README, Security).
+# A local CA, TLS certificates, a fleet key and tokens in certs/ (see docs/security.md).
 certs: install
 	$(INTERFLEET) certs --out certs --host router --host workers --host redis
 

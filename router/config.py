@@ -43,7 +43,7 @@ class RouterConfig:
     interference: dict[str, Any] = field(default_factory=dict)  # detector: mark_ratio, clear_ratio, ...
     default_timeout_s: float = 30.0  # deadline of a request whose client gives none; 0: none
     max_message_bytes: int = 0  # largest client message; 0: from the repository's largest request
-    # Security (all off by default; see the README's Security section).
+    # Security (all off by default; see docs/security.md).
     tls_cert: str | None = None  # serve TLS on the client port with this cert chain and key
     tls_key: str | None = None
     tls_client_ca: str | None = None  # and require client certificates signed by this CA (mTLS)

@@ -4,7 +4,7 @@
 
 Loopback only, about four minutes on 2 cores. Writes, per fault, every request's outcome
 (`<fault>.csv`), its timeline (`<fault>.png`), and for the run `summary.json` and `table.md`
-(the README's table). Exits 1 if a target was missed, after writing everything.
+(the table in docs/reliability.md). Exits 1 if a target was missed, after writing everything.
 """
 
 from __future__ import annotations

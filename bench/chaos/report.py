@@ -1,4 +1,4 @@
-"""What each fault did to the requests: the table the README shows, the targets, the timelines.
+"""What each fault did to the requests: the table docs/reliability.md shows, the targets, the timelines.
 
 Windows: `before` is the steady load up to the fault, `during` from the fault to one second
 after it ended, `after` the rest. Recovery time is from the fault's end (for the overload: from
@@ -148,7 +148,7 @@ def plot(fault: Fault, outcomes: Outcomes, path: Path) -> None:
 
 
 def table(summaries: list[dict]) -> str:
-    """The README's results table (Markdown)."""
+    """The results table of docs/reliability.md (Markdown)."""
     rows = [
         "| fault | requests | served | errors (by code) | errors per 1,000 before / during / after | lost | "
         "p99 before / during / after (ms) | recovery (s) | targets |",

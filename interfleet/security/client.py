@@ -1,7 +1,7 @@
 """How a client of the fleet connects: TLS files and a bearer token, for tritonclient and grpc.
 
 Used by the load generator and the health probe; user code passes the same to tritonclient
-itself (see the README's example).
+itself (see docs/security.md's example).
 """
 
 from __future__ import annotations

@@ -81,7 +81,7 @@ class InterferenceAware(RoutingPolicy):
 
     That choice is `objective="fastest"`. It is greedy: each request goes where it finishes
     first, and in a large fleet of mixed GPUs the fastest type draws most of the traffic until
-    its co-located models and batch holds make requests late (see the README's emulated
+    its co-located models and batch holds make requests late (see docs/routing.md's emulated
     results). With `objective="balanced"` the prediction only vetoes: among the workers
     predicted to answer within `headroom` (0.8) of the time left, the one with the fewest
     requests in flight wins, as least-loaded would choose; without such a worker, the fastest
