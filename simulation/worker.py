@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from emulation.device_model import DeviceModel
 from emulation.gpus import gpu
+from emulation.heartbeat import device_info
 from emulation.shared_device import SharedDevice
 from emulation.workload import Workload
 from interfleet.proto import fleet_pb2
@@ -121,21 +122,8 @@ class SimWorker:
         return running, co_runners
 
     def _describe(self) -> fleet_pb2.WorkerState:
-        g = self.gpu
         state = fleet_pb2.WorkerState(worker_id=self.worker_id, ready=True, address=f"sim:{self.worker_id}")
-        state.device.name = f"emulated:{g.name}"
-        state.device.gpu.CopyFrom(
-            fleet_pb2.GpuInfo(
-                model=f"{g.name} (emulated)",
-                sm_count=g.sm_count,
-                sm_clock_mhz=g.boost_mhz,
-                peak_tflops=g.peak_tflops,
-                memory_gbps=g.memory_gbps,
-                l2_cache_bytes=g.l2_bytes,
-                memory_total_bytes=g.memory_bytes,
-                emulated=True,
-            )
-        )
+        state.device.CopyFrom(device_info(self.gpu))
         return state
 
     def state(self, interval_s: float) -> fleet_pb2.WorkerState:

@@ -19,6 +19,7 @@ import onnxruntime as ort
 
 from emulation.device_model import DeviceModel
 from emulation.gpus import gpu, is_emulated
+from emulation.heartbeat import device_info
 from emulation.realtime import RealtimeDevice
 from emulation.session import EmulatedSession
 from emulation.workload import workload_of
@@ -92,20 +93,7 @@ def model_loader(config: WorkerConfig) -> Callable[[ModelSpec], LoadedModel]:
 
 def describe(config: WorkerConfig) -> fleet_pb2.DeviceInfo:
     if is_emulated(config.device):
-        spec = gpu(config.device)
-        return fleet_pb2.DeviceInfo(
-            name=config.device,
-            gpu=fleet_pb2.GpuInfo(
-                model=f"{spec.name} (emulated)",
-                memory_total_bytes=spec.memory_bytes,
-                sm_count=spec.sm_count,
-                sm_clock_mhz=spec.boost_mhz,
-                peak_tflops=spec.peak_tflops,
-                memory_gbps=spec.memory_gbps,
-                l2_cache_bytes=spec.l2_bytes,
-                emulated=True,
-            ),
-        )
+        return device_info(gpu(config.device))
     if config.gpu_index is not None:
         return fleet_pb2.DeviceInfo(name=config.device, gpu=describe_gpu(config.gpu_index))
     return fleet_pb2.DeviceInfo(name="cpu", cpu=describe_cpu(config))
