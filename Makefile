@@ -19,7 +19,7 @@ run: install zoo
 test: install
 	$(PYTHON) -m pytest
 
-# The fast half: unit tests of pure logic, no processes started (about 15 s).
+# The fast half: unit tests of pure logic, no fleet started (about 20 s).
 test-unit: install
 	$(PYTHON) -m pytest tests/unit
 

@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from fleet import running_fleet
+from bench_fleet import running_fleet
 from interfleet.zoo.build import build_zoo
 
 MODEL = "tiny_cnn"

@@ -31,7 +31,7 @@ import uvloop
 from router_overhead import MODEL, run_rounds, write_report
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 
-from fleet import running_fleet
+from bench_fleet import running_fleet
 from interfleet.zoo.build import build_zoo
 
 MLSERVER = ["mlserver==1.7.1", "onnxruntime==1.31.1", "numpy==2.4.6"]

@@ -24,7 +24,7 @@ import numpy as np
 import uvloop
 from tritonclient.grpc import service_pb2
 
-from fleet import running_fleet, start_router
+from bench_fleet import running_fleet, start_router
 from interfleet.kserve.service import method_path
 from interfleet.zoo.build import build_zoo
 

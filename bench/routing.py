@@ -43,7 +43,7 @@ from predictor.stressor import start_stressor
 sys.path.insert(0, str(Path(__file__).parent))
 from routing_report import write_report
 
-from fleet import start_router, stop_routers
+from bench_fleet import start_router, stop_routers
 
 # The four policies, and interference-aware leaving unmeetable requests to the workers' own
 # admission instead of refusing them at the router.

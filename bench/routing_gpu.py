@@ -42,7 +42,7 @@ from simulation.outcomes import loadgen_summary
 sys.path.insert(0, str(Path(__file__).parent))
 from routing_gpu_report import write_report
 
-from fleet import start_router, stop_routers
+from bench_fleet import start_router, stop_routers
 
 MODELS = ("mobilenet", "transformer", "resnet10", "resnet18", "mlp", "tiny_cnn")
 SHARES = (0.5, 0.8, 0.95)
