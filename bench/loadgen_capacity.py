@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from bench_fleet import running_fleet
+
 from interfleet.zoo.build import build_zoo
 
 MODEL = "tiny_cnn"

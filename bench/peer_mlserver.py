@@ -28,10 +28,10 @@ from pathlib import Path
 
 import grpc
 import uvloop
+from bench_fleet import running_fleet
 from router_overhead import MODEL, run_rounds, write_report
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 
-from bench_fleet import running_fleet
 from interfleet.zoo.build import build_zoo
 
 MLSERVER = ["mlserver==1.7.1", "onnxruntime==1.31.1", "numpy==2.4.6"]

@@ -22,9 +22,9 @@ from pathlib import Path
 import grpc
 import numpy as np
 import uvloop
+from bench_fleet import running_fleet, start_router
 from tritonclient.grpc import service_pb2
 
-from bench_fleet import running_fleet, start_router
 from interfleet.kserve.service import method_path
 from interfleet.zoo.build import build_zoo
 

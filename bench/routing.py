@@ -41,9 +41,8 @@ from loadgen.inputs import random_inputs
 from predictor.stressor import start_stressor
 
 sys.path.insert(0, str(Path(__file__).parent))
-from routing_report import write_report
-
 from bench_fleet import start_router, stop_routers
+from routing_report import write_report
 
 # The four policies, and interference-aware leaving unmeetable requests to the workers' own
 # admission instead of refusing them at the router.

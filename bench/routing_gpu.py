@@ -40,9 +40,8 @@ from simulation.fleet_spec import mixed_fleet
 from simulation.outcomes import loadgen_summary
 
 sys.path.insert(0, str(Path(__file__).parent))
-from routing_gpu_report import write_report
-
 from bench_fleet import start_router, stop_routers
+from routing_gpu_report import write_report
 
 MODELS = ("mobilenet", "transformer", "resnet10", "resnet18", "mlp", "tiny_cnn")
 SHARES = (0.5, 0.8, 0.95)
