@@ -6,6 +6,7 @@ INVALID_ARGUMENT naming the input and what was expected, and never reaches a bat
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -95,7 +96,7 @@ def _decode_tensor(
     dtype = NUMPY_DTYPE.get(spec.datatype)
     if dtype is None:
         raise InvalidInput(f"{where}: datatype {spec.datatype} is not supported by this worker")
-    count = int(np.prod(shape))
+    count = math.prod(shape)  # exact: numpy's int64 product wraps for shapes beyond 2^63 elements
     if raw is not None:
         if len(raw) != count * dtype.itemsize:
             raise InvalidInput(

@@ -62,13 +62,19 @@ dims = st.one_of(st.integers(-3, 40), st.sampled_from([2**31, 2**40, 2**62, -(2*
 shapes = st.lists(dims, max_size=5)
 
 
+def huge_batches(shape: list[int]):
+    return st.sampled_from([2**33, 2**56, 2**62, 2**63 - 1]).map(lambda batch: [batch, *shape])
+
+
 @st.composite
 def tensors(draw, model: str):
     name, datatype, shape = MODELS.get(model, ("input", "FP32", [4]))
     tensor = service_pb2.ModelInferRequest.InferInputTensor(
         name=draw(st.sampled_from([name, "", "nope", name + "x"])),
         datatype=draw(st.sampled_from([datatype, *DATATYPES, "", "FP33"])),
-        shape=draw(st.one_of(st.just([1, *shape]), st.just([2, *shape]), shapes)),
+        # The model's own shape, any shape, or the model's shape with a batch so large that the
+        # element count passes 2^63 (it must not wrap around into a size that seems to match).
+        shape=draw(st.one_of(st.just([1, *shape]), st.just([2, *shape]), shapes, huge_batches(shape))),
     )
     typed = draw(st.sampled_from(["none", "fp32", "int64", "bytes", "bool"]))
     count = draw(st.integers(0, 64))

@@ -113,3 +113,15 @@ def test_typed_contents_count_must_match_shape():
     request.inputs.add(name="mask", datatype="FP32", shape=[1, 4]).contents.fp32_contents.extend([1.0] * 4)
     with pytest.raises(InvalidInput, match="int64_contents holds 2 values but shape"):
         decode(request)
+
+
+@pytest.mark.parametrize("batch", [2**56, 2**62, 2**63 - 1])
+def test_a_shape_whose_element_count_passes_int64_is_invalid_not_internal(batch):
+    """[2^56, 4] has 2^58 elements, x8 bytes = 2^61; [2^62, 4] is 2^64 elements, which numpy's
+    int64 product wraps to 0, so empty contents looked like a match; the count must be exact."""
+    request = raw_request(
+        {"ids": np.zeros((0, 4), np.int64), "mask": np.zeros((0, 4), np.float32)},
+        shapes={"ids": [batch, 4], "mask": [batch, 4]},
+    )
+    with pytest.raises(InvalidInput, match=r"raw_input_contents holds 0 bytes but shape"):
+        decode(request)
