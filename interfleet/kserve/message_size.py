@@ -4,7 +4,9 @@ A request's size is bounded when every input has fixed non-batch dimensions and 
 datatype: max_batch_size x elements x bytes per element, summed over inputs. The cap is the
 largest such bound over the repository, with room for protobuf framing and for integers sent as
 varints in typed contents, and never above the ceiling. A model with a dynamic dimension or
-BYTES input has no bound, and then the ceiling applies.
+BYTES input has no bound, and then the ceiling applies. A model whose config or graph cannot
+be read is left out of the bound and reported: it is its worker's to refuse, and the router
+must not fail to start over a model it may never route to.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import math
 from pathlib import Path
 
 import onnx
+from google.protobuf.message import DecodeError
 from onnx import helper
 
 from interfleet.repository import RepositoryError, list_models, load_spec
@@ -25,15 +28,20 @@ VARINT_ALLOWANCE = 1.25  # an INT64 element sent as a varint takes up to 10 byte
 
 
 def largest_request_bytes(repository: Path) -> int | None:
-    """The largest request (in tensor bytes) any model of `repository` accepts; None if unbounded."""
+    """The largest request (in tensor bytes) any readable model of `repository` accepts; None if unbounded."""
     largest = 0
     for name in list_models(repository):
         try:
             spec = load_spec(repository, name)
             graph = onnx.load(str(spec.path), load_external_data=False).graph
-        except (RepositoryError, OSError, onnx.onnx_cpp2py_export.checker.ValidationError) as exc:
-            log.warning("cannot size requests of model %s (%s)", name, exc)
-            return None
+        except (
+            RepositoryError,
+            OSError,
+            DecodeError,
+            onnx.onnx_cpp2py_export.checker.ValidationError,
+        ) as exc:
+            log.warning("model %s cannot be read, so requests for it are not sized (%s)", name, exc)
+            continue
         initializers = {i.name for i in graph.initializer}
         size = 0
         for tensor in graph.input:
