@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 from typing import Protocol
@@ -61,14 +62,27 @@ def configure_logging(level: str, name: str) -> None:
 
 
 async def serve_until_signalled(service: Service, grace: float) -> None:
+    """Start `service`, serve until SIGINT or SIGTERM, then stop it. A signal that arrives while
+    it is still starting (a worker warming up its models) cancels the start and stops it at once,
+    rather than after the start has run its course."""
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
+    starting = asyncio.ensure_future(service.start())
+    signalled = asyncio.ensure_future(stopping.wait())
     try:
-        await service.start()
-        await stopping.wait()
+        await asyncio.wait({starting, signalled}, return_when=asyncio.FIRST_COMPLETED)
+        if starting.done():
+            starting.result()  # a failed start raises here
+            await signalled
+        else:
+            logging.getLogger(__name__).info("stop requested while starting: stopping")
+            starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await starting
     finally:
+        signalled.cancel()
         await service.stop(grace)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,6 +18,11 @@ from interfleet.solo import SoloLatency
 from services.worker.tensors import EncodedTensor, TensorSpec
 
 log = logging.getLogger(__name__)
+
+
+class WarmUpStopped(Exception):
+    """The worker was told to stop while a model was still warming up."""
+
 
 PLATFORM = "onnxruntime_onnx"
 
@@ -84,16 +90,29 @@ class LoadedModel:
         self.session.run(None, feeds)
         return time.perf_counter() - started
 
-    def measure_profile(self, max_batch_size: int, warm_every_size: bool = True) -> dict[int, float]:
+    def measure_profile(
+        self, max_batch_size: int, warm_every_size: bool = True, stopping: threading.Event | None = None
+    ) -> dict[int, float]:
         """Warm up every batch size a batcher may use, so no request pays a first-run cost, and
         time a second run at powers of two (and the maximum) to seed the latency profile. An
-        emulated GPU has no first-run cost (`warm_every_size=False`): only the timed runs."""
+        emulated GPU has no first-run cost (`warm_every_size=False`): only the timed runs. Once
+        `stopping` is set (the worker was told to stop while loading) it raises WarmUpStopped
+        before the next run, so a stop never waits for the rest of a long warm-up."""
         for size in range(1, max_batch_size + 1) if warm_every_size else ():
+            self._unless_stopping(stopping)
             self.warm_up(size)
         sizes = sorted(
             {*(2**k for k in range(max_batch_size.bit_length()) if 2**k <= max_batch_size), max_batch_size}
         )
-        return {size: self.warm_up(size) for size in sizes}
+        profile = {}
+        for size in sizes:
+            self._unless_stopping(stopping)
+            profile[size] = self.warm_up(size)
+        return profile
+
+    def _unless_stopping(self, stopping: threading.Event | None) -> None:
+        if stopping is not None and stopping.is_set():
+            raise WarmUpStopped(f"model '{self.spec.name}': stopped while warming up")
 
     @property
     def solo_latency_s(self) -> float:

@@ -11,7 +11,9 @@ and lets in-flight calls finish within `grace` -> runners drain -> telemetry flu
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 import time
 from pathlib import Path
 
@@ -54,6 +56,7 @@ class WorkerService:
         self._publisher: TelemetryPublisher | None = None
         self.supervisor = Supervisor()
         self._started_at = 0.0
+        self._stopping = threading.Event()  # set by stop(): a model still warming up gives up
         self._sequence = 0
 
     @property
@@ -78,13 +81,20 @@ class WorkerService:
             spec = load_spec(Path(config.model_repository), name)
             batching = settings.resolve(spec, config.batching)
             batcher = make_batcher(batching.policy, batching.max_batch_size, spec.slo_ms / 1e3, batching.args)
-            model = load(spec)
+            # Loading and warming up run off the event loop, so a stop signal is heard while a
+            # model loads: `stop` sets `_stopping`, and the warm-up gives up before its next run.
+            model = await asyncio.to_thread(load, spec)
             profile = LatencyProfile(spec.max_batch_size)
             # Clients may send batches up to the model's maximum whatever the policy: warm them all.
             profile.seed(
-                model.measure_profile(spec.max_batch_size, warm_every_size=not is_emulated(config.device))
+                await asyncio.to_thread(
+                    model.measure_profile,
+                    spec.max_batch_size,
+                    warm_every_size=not is_emulated(config.device),
+                    stopping=self._stopping,
+                )
             )
-            model.measure_solo()
+            await asyncio.to_thread(model.measure_solo)
             log.info(
                 "loaded %s on %s: %s batching up to %d, %.2f ms at batch 1, %.2f ms at %d",
                 name,
@@ -175,6 +185,7 @@ class WorkerService:
         )
 
     async def stop(self, grace: float) -> None:
+        self._stopping.set()
         if self.worker is not None:
             self.worker.ready = False
         if self._endpoint is not None:
