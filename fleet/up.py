@@ -89,7 +89,12 @@ def run(args: argparse.Namespace) -> None:
     code = 0
     try:
         supervisor.start()
-        write_ready_file(config.ready_file, address=supervisor.router_address, redis_url=supervisor.redis_url)
+        write_ready_file(
+            config.ready_file,
+            address=supervisor.router_address,
+            redis_url=supervisor.redis_url,
+            redis_pid=supervisor.redis_pid,
+        )
         log.info(
             "fleet ready: router on %s, %d workers, Redis at %s (Ctrl-C stops)",
             supervisor.router_address,

@@ -45,6 +45,7 @@ class Fleet:
         self.process: subprocess.Popen | None = None
         self.address = ""
         self.redis_url = ""
+        self.info: dict = {}  # `interfleet up`'s ready file
         self.log = root / "fleet.log"
 
     def write_config(self) -> None:
@@ -76,6 +77,7 @@ class Fleet:
             stdout=self.log.open("w"),
             stderr=subprocess.STDOUT,
             env=env,
+            process_group=0,  # as a shell runs it: a test can send its group what a terminal's Ctrl-C sends
         )
         try:
             info = wait_for_ready_file(ready, timeout_s, lambda: self.process.poll() is None)
@@ -83,6 +85,7 @@ class Fleet:
             self.stop()
             raise RuntimeError(f"fleet did not start:\n{self.log.read_text()[-4000:]}") from None
         self.address, self.redis_url = info["address"], info["redis_url"]
+        self.info = info
         return self
 
     def start_router(

@@ -1,16 +1,23 @@
-"""Processes stop when told to, whatever they are doing: a worker still warming up its models
-honours SIGTERM at once instead of finishing a warm-up that may take minutes."""
+"""Processes stop when told to and never outlive the fleet: a worker still warming up its models
+honours SIGTERM at once; `interfleet up` killed outright leaves nothing running; a terminal's
+Ctrl-C stops the fleet in order; an embedded Redis that dies is restarted."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
+import numpy as np
 import pytest
+import redis
+import tritonclient.grpc as grpcclient
 import yaml
+from fleet_harness import Fleet
 
 pytestmark = pytest.mark.fleet
 
@@ -57,3 +64,73 @@ def test_a_worker_warming_up_stops_on_sigterm(zoo, tmp_path):
     assert code == 0, text[-2000:]
     assert stopped_s < 5.0, f"took {stopped_s:.1f} s to stop\n{text[-2000:]}"
     assert "stop requested while starting" in text and "Traceback" not in text, text[-2000:]
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (dead, not yet reaped by its parent) still answers signal 0: read its state.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def wait_until(condition, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return condition()
+
+
+ONE_WORKER = [{"worker_id": "w", "cpus": [0], "models": ["mlp"]}]
+
+
+def test_kill_9_of_interfleet_up_leaves_no_process_behind(repository, tmp_path):
+    fleet = Fleet(tmp_path, repository, ONE_WORKER).start()
+    children = [*fleet.pids(), fleet.info["redis_pid"]]
+    assert all(alive(pid) for pid in children)
+    fleet.process.kill()
+    fleet.process.wait()
+    assert wait_until(lambda: not any(alive(pid) for pid in children), 15.0), [
+        p for p in children if alive(p)
+    ]
+
+
+def test_ctrl_c_reaches_the_supervisor_alone_and_the_fleet_stops_in_order(repository, tmp_path):
+    fleet = Fleet(tmp_path, repository, ONE_WORKER).start()
+    redis_pid = fleet.info["redis_pid"]
+    os.killpg(fleet.process.pid, signal.SIGINT)  # what a terminal sends its foreground process group
+    assert fleet.process.wait(60) == 0
+    log = fleet.log.read_text()
+    # Redis went last: the router and the worker deregistered into a live Redis.
+    assert "Redis unreachable" not in log and "fleet stopped" in log, log[-3000:]
+    assert not alive(redis_pid)
+
+
+def test_an_embedded_redis_that_dies_is_restarted_and_serving_goes_on(repository, tmp_path):
+    fleet = Fleet(tmp_path, repository, ONE_WORKER).start()
+    try:
+        client = grpcclient.InferenceServerClient(fleet.address)
+        tensor = grpcclient.InferInput("input", [1, 256], "FP32")
+        tensor.set_data_from_numpy(np.zeros((1, 256), np.float32))
+        os.kill(fleet.info["redis_pid"], signal.SIGKILL)
+        store = redis.Redis.from_url(fleet.redis_url, socket_connect_timeout=0.5)
+        assert wait_until(lambda: _pings(store), 15.0), fleet.log.read_text()[-3000:]
+        assert wait_until(lambda: store.zcard("interfleet:test:workers") == 1, 10.0)  # the worker is back
+        for _ in range(20):
+            client.infer("mlp", [tensor])
+        assert "restarting it, empty, on the same port" in fleet.log.read_text()
+    finally:
+        assert fleet.stop() == 0, fleet.log.read_text()[-3000:]
+
+
+def _pings(store: redis.Redis) -> bool:
+    try:
+        return bool(store.ping())
+    except redis.RedisError:
+        return False

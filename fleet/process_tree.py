@@ -1,0 +1,30 @@
+"""Children that cannot outlive the process that started them, and that a terminal's Ctrl-C does not reach.
+
+Every process `interfleet up` starts (redis-server, workers, the predictor, the router) runs in
+a process group of its own, so the SIGINT a terminal sends its foreground group reaches only
+the supervisor, which then stops them in order; and each asks the kernel to send it SIGTERM
+when its parent dies (PR_SET_PDEATHSIG), so even a supervisor killed outright (`kill -9`)
+leaves nothing running.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import signal
+import subprocess
+from collections.abc import Sequence
+from typing import Any
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:  # not Linux: children outlive a killed supervisor, as with any shell
+        pass
+
+
+def spawn_child(command: Sequence[str], **popen: Any) -> subprocess.Popen:
+    """Start `command` as a child bound to this process (see the module docstring)."""
+    return subprocess.Popen(list(command), preexec_fn=_die_with_parent, process_group=0, **popen)
