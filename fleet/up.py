@@ -10,6 +10,7 @@ from dataclasses import field
 from pathlib import Path
 
 from fleet.embedded_redis import redacted
+from fleet.preflight import check_services
 from fleet.supervisor import FleetSupervisor
 from interfleet.config import build_config, cli_values, config_class, env_aliases
 from interfleet.config_file import load_fleet_file, worker_ids
@@ -68,6 +69,9 @@ def run(args: argparse.Namespace) -> None:
         raise ConfigError(
             f"models {', '.join(missing)} are not in {repository}; run `interfleet models build`"
         )
+
+    # Every service's config, before any process starts: a mistake costs one line, not a warm-up.
+    check_services(config.config, ids, config.router_port, with_predictor="predictor" in data)
 
     stopping = False
 

@@ -6,6 +6,8 @@ import logging
 
 from prometheus_client import CollectorRegistry, start_http_server
 
+from interfleet.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 
@@ -27,7 +29,14 @@ class MetricsEndpoint:
     async def start(self) -> None:
         if self._port < 0:
             return
-        self._server, self._thread = start_http_server(self._port, addr=self._host, registry=self.registry)
+        try:
+            self._server, self._thread = start_http_server(
+                self._port, addr=self._host, registry=self.registry
+            )
+        except OSError as exc:
+            raise ConfigError(
+                f"metrics_port: cannot listen on {self._host}:{self._port}: {exc.strerror}"
+            ) from None
         self.port = self._server.server_address[1]
         log.info("metrics on http://%s/metrics", self.address)
 

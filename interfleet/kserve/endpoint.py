@@ -16,6 +16,8 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from interfleet.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 # Large tensors travel in one message; gRPC's 4 MiB default would cap a batch of images. This is
@@ -82,12 +84,15 @@ class GrpcEndpoint:
             server,
         )
         bind = f"{self._host}:{self._port}"
-        if self._credentials is not None:
-            self.port = server.add_secure_port(bind, self._credentials)
-        else:
-            self.port = server.add_insecure_port(bind)
+        try:
+            if self._credentials is not None:
+                self.port = server.add_secure_port(bind, self._credentials)
+            else:
+                self.port = server.add_insecure_port(bind)
+        except RuntimeError:  # gRPC's own message names the address only, and suggests debug logs
+            self.port = 0
         if self.port == 0:
-            raise OSError(f"cannot bind gRPC server to {self._host}:{self._port}")
+            raise ConfigError(f"port: cannot listen on {bind}: it is in use, or not an address of this host")
         await server.start()
         self._server = server
         await self.set_serving(True)

@@ -18,6 +18,8 @@ import hashlib
 import hmac
 from pathlib import Path
 
+from interfleet.errors import ConfigError
+
 PREFIX = b"ifsig1:"
 _MAC_HEX = 64
 PREDICTOR_MODEL = "predictor-model"
@@ -37,13 +39,19 @@ class BadSignature(ValueError):
 
 
 def load_fleet_key(key: str | None, key_file: str | None) -> bytes | None:
-    """The fleet key from its text (an env var) or a file (a mounted secret); None: signing off."""
-    if key:
+    """The fleet key from its text (an env var) or a file (a mounted secret); None: signing off.
+    A key that is given but empty is a configuration error, never a quiet "signing off"."""
+    if key is not None:
+        if not key.strip():
+            raise ConfigError("fleet_key (INTERFLEET_FLEET_KEY) is set but empty: give the key, or unset it")
         return key.encode()
     if key_file:
-        text = Path(key_file).read_bytes().strip()
+        try:
+            text = Path(key_file).read_bytes().strip()
+        except OSError as exc:
+            raise ConfigError(f"fleet key file {key_file}: {exc.strerror}") from None
         if not text:
-            raise ValueError(f"fleet key file {key_file} is empty")
+            raise ConfigError(f"fleet key file {key_file} is empty")
         return text
     return None
 

@@ -24,6 +24,7 @@ from emulation.realtime import RealtimeDevice
 from emulation.session import EmulatedSession
 from emulation.workload import workload_of
 from interfleet.cpu_caches import cache_bytes
+from interfleet.errors import ConfigError
 from interfleet.proto import fleet_pb2
 from interfleet.repository import ModelSpec
 from services.worker.config import WorkerConfig
@@ -32,8 +33,8 @@ from services.worker.loaded_model import LoadedModel
 log = logging.getLogger(__name__)
 
 
-class DeviceError(RuntimeError):
-    """The configured device cannot be used on this host."""
+class DeviceError(ConfigError):
+    """The configured device cannot be used on this host (a configuration error: one line, and the worker stops)."""
 
 
 def pin_cpus(cpus: tuple[int, ...]) -> None:

@@ -1,12 +1,15 @@
-"""A worker given a bad model config stops at once with one line naming the file, key and value."""
+"""Bad configuration stops a service at once, in one line naming the file, key and value, and
+`interfleet up` checks every service's before it starts any."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
+import yaml
 
 pytestmark = pytest.mark.fleet
 
@@ -53,3 +56,40 @@ def test_a_worker_with_a_bad_model_config_stops_with_one_line(repository, tmp_pa
     assert "Traceback" not in done.stderr, done.stderr[-2000:]
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith(f"interfleet worker: {config}: ") and named in last, last
+
+
+@pytest.mark.parametrize(
+    ("router", "workers", "named"),
+    [
+        ({"policy": "fastest-please"}, [{"cpus": [0]}], "unknown routing policy 'fastest-please'"),
+        ({"policy_args": {"speed": 1}}, [{"cpus": [0]}], "policy 'least-loaded': bad policy_args"),
+        ({"max_in_flight": 2.5}, [{"cpus": [0]}], "max_in_flight"),
+        ({}, [{"cpus": [0]}, {"cpus": [99]}], "worker w1: cpus [99] names cores this host does not offer"),
+    ],
+)
+def test_interfleet_up_checks_every_service_before_starting_any(repository, tmp_path, router, workers, named):
+    config = tmp_path / "fleet.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "fleet": "preflight",
+                "model_repository": str(repository),
+                "router": {"port": 0, **router},
+                "workers": [{"worker_id": f"w{i}", "models": ["mlp"], **w} for i, w in enumerate(workers)],
+            }
+        )
+    )
+    run_dir = tmp_path / "run"
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "fleet", "up", "--config", str(config), "--run-dir", str(run_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0 and time.monotonic() - started < 15
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("interfleet up: ") and named in last and "Traceback" not in done.stderr, (
+        done.stderr
+    )
+    assert not list(run_dir.glob("*.ready.json")), "a service was started"
