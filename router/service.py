@@ -126,6 +126,7 @@ class RouterService:
     def _on_view(self, view: FleetView) -> None:
         for worker_id in [w for w in self.detector.workers if w not in view.workers]:
             self.detector.forget(worker_id)
+        self.detector.track(view.workers)
         self._departures.update(view.workers, self.stats.forget_worker)
         self.pool.update(view)
         self.core.update(view)

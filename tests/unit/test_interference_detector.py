@@ -80,3 +80,38 @@ def test_workers_are_judged_apart_and_forgotten_when_they_leave(clock):
     assert not detector.interfered("slow") and detector.correction("slow") == 1.0
     with pytest.raises(ValueError):
         InterferenceDetector(mark_ratio=1.2, clear_ratio=1.5)
+
+
+def test_at_a_cold_start_the_first_worker_with_evidence_waits_for_its_peers(clock):
+    """Before the overhead is learnt every prediction is short: both workers answer 1.9x slower
+    than predicted. The first to reach min_samples must not be judged against its predictions
+    while the other is still gathering (it was marked, and its correction starved it of traffic)."""
+    detector = InterferenceDetector(clock=clock)
+    for step in range(40):
+        clock.now += 0.02
+        detector.observe("calm", 5.0, 9.5)
+        if step % 4 == 0:  # the other gets a quarter of the traffic: 10 samples by now
+            detector.observe("stressed", 5.0, 9.5)
+    assert not detector.interfered("calm") and detector.correction("calm") == 1.0
+    for _ in range(60):  # both gather enough: a common model error marks neither
+        clock.now += 0.02
+        detector.observe("calm", 5.0, 9.5)
+        detector.observe("stressed", 5.0, 9.5)
+    assert not detector.interfered("calm") and not detector.interfered("stressed")
+    feed(detector, clock, "stressed", predicted=5.0, observed=19.0, seconds=3, steady=None)
+    for _ in range(150):
+        clock.now += 0.02
+        detector.observe("calm", 5.0, 9.5)
+        detector.observe("stressed", 5.0, 19.0)
+    assert detector.interfered("stressed") and not detector.interfered("calm")
+
+
+def test_a_worker_in_view_that_has_not_answered_yet_is_waited_for_then_not(clock):
+    """At a start every request may go to one worker; its peer in view has simply not been sent
+    any. It is waited for (4 half-lives), then the worker is judged alone, against its predictions."""
+    detector = InterferenceDetector(clock=clock)
+    detector.track(["calm", "stressed"])
+    feed(detector, clock, "calm", predicted=5.0, observed=9.5, seconds=2)  # 100 answers, 1.9x
+    assert not detector.interfered("calm")
+    feed(detector, clock, "calm", predicted=5.0, observed=9.5, seconds=7)  # 9 s: no peer came
+    assert detector.interfered("calm")
