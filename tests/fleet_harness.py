@@ -155,6 +155,25 @@ class Fleet:
             return self.process.wait()
 
 
+def lone_worker_command(models: str, repository: Path, *flags: str) -> list[str]:
+    """`interfleet worker` on its own, outside any fleet (its Redis unreachable, which it survives)."""
+    return [
+        sys.executable,
+        "-m",
+        "fleet",
+        "worker",
+        "--worker-id",
+        "w",
+        "--models",
+        models,
+        "--model-repository",
+        str(repository),
+        "--redis-url",
+        "redis://127.0.0.1:1",
+        *flags,
+    ]
+
+
 def workers_by_model(workers: list[dict]) -> dict[str, set[str]]:
     """Model -> ids of the workers (config entries) that host it."""
     serving: dict[str, set[str]] = {}

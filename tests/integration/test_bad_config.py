@@ -10,6 +10,7 @@ import time
 
 import pytest
 import yaml
+from fleet_harness import lone_worker_command
 
 pytestmark = pytest.mark.fleet
 
@@ -34,20 +35,7 @@ def test_a_worker_with_a_bad_model_config_stops_with_one_line(repository, tmp_pa
         )
     )
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "fleet",
-            "worker",
-            "--worker-id",
-            "w",
-            "--models",
-            "mlp",
-            "--model-repository",
-            str(scratch),
-            "--redis-url",
-            "redis://127.0.0.1:1",
-        ],
+        lone_worker_command("mlp", scratch),
         capture_output=True,
         text=True,
         timeout=60,

@@ -8,7 +8,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import pytest
 import redis
 import tritonclient.grpc as grpcclient
 import yaml
-from fleet_harness import Fleet
+from fleet_harness import Fleet, lone_worker_command
 
 pytestmark = pytest.mark.fleet
 
@@ -30,22 +29,7 @@ def test_a_worker_warming_up_stops_on_sigterm(zoo, tmp_path):
     config.write_text(yaml.safe_dump({**yaml.safe_load(config.read_text()), "max_batch_size": 256}))
     log = tmp_path / "worker.log"
     worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "fleet",
-            "worker",
-            "--worker-id",
-            "w",
-            "--models",
-            "resnet18",
-            "--model-repository",
-            str(scratch),
-            "--redis-url",
-            "redis://127.0.0.1:1",
-            "--cpus",
-            "0",
-        ],
+        lone_worker_command("resnet18", scratch, "--cpus", "0"),
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
     )
