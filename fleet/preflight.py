@@ -22,7 +22,9 @@ from services.worker.main import config_from as worker_config_from
 PLACEHOLDER_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
-def check_services(config_path: str, worker_ids: list[str], router_port: int, with_predictor: bool) -> None:
+def check_services(
+    config_path: str, worker_ids: list[str], router_port: int | None, with_predictor: bool
+) -> None:
     """Raise ConfigError naming the first service whose configuration cannot work."""
     env = {**os.environ, "REDIS_URL": os.environ.get("REDIS_URL") or PLACEHOLDER_REDIS_URL}
     available = os.sched_getaffinity(0)
@@ -35,7 +37,8 @@ def check_services(config_path: str, worker_ids: list[str], router_port: int, wi
                 f"{config_path}: worker {worker_id}: cpus {list(worker.cpus)} names cores this host does not "
                 f"offer: {missing} (available: {sorted(available)})"
             )
-    router = router_config_from(_parsed(["router", "--config", config_path, "--port", str(router_port)]), env)
+    port = [] if router_port is None else ["--port", str(router_port)]
+    router = router_config_from(_parsed(["router", "--config", config_path, *port]), env)
     make_policy(router.policy, router.policy_args)
     if with_predictor:
         predictor_config_from(_parsed(["predictor", "serve", "--config", config_path]), env)

@@ -44,7 +44,7 @@ class FleetSupervisor:
         self,
         config_path: str,
         worker_ids: list[str],
-        router_port: int,
+        router_port: int | None,
         redis_url: str | None,
         run_dir: Path,
         ready_timeout_s: float = 120.0,
@@ -115,7 +115,8 @@ class FleetSupervisor:
             self.predictor = self._spawn("predictor", ["predictor", "serve", *common])
             info = self._wait_ready(self.predictor)
             log.info("predictor ready; model v%s published", info.get("version"))
-        self.router = self._spawn("router", ["router", *common, "--port", str(self._router_port)])
+        port = [] if self._router_port is None else ["--port", str(self._router_port)]
+        self.router = self._spawn("router", ["router", *common, *port])
         self.router_address = self._wait_ready(self.router)["address"]
 
     def watch(self, stopping: Callable[[], bool]) -> int:

@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 @config_class
 class UpConfig:
     config: str = "configs/local.yaml"
-    router_port: int = field(default=8001, metadata=env_aliases("INTERFLEET_ROUTER_PORT"))
+    # None: the router's own order decides (INTERFLEET_ROUTER_PORT, the fleet file's router.port, 8001).
+    router_port: int | None = None
     redis_url: str | None = field(default=None, metadata=env_aliases("REDIS_URL"))
     run_dir: str = "run"
     grace_s: float = 10.0
@@ -38,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--router-port",
         dest="router_port",
         type=int,
-        help="router gRPC port (default 8001; env INTERFLEET_ROUTER_PORT; 0: ephemeral)",
+        help="router gRPC port (default: env INTERFLEET_ROUTER_PORT, the fleet file's router.port, 8001; 0: ephemeral)",
     )
     parser.add_argument(
         "--redis-url", dest="redis_url", help="use this Redis (env REDIS_URL); default: embedded"

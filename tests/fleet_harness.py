@@ -52,8 +52,10 @@ class Fleet:
         """(Re)write the fleet file from `self.config`, for a test that changes it before `start`."""
         self.config_path.write_text(yaml.safe_dump(self.config))
 
-    def start(self, timeout_s: float = 60.0, env_redis: bool = False) -> Fleet:
-        """Start `interfleet up`; with `env_redis` it uses $REDIS_URL, else it embeds its own Redis."""
+    def start(self, timeout_s: float = 60.0, env_redis: bool = False, router_port: int | None = 0) -> Fleet:
+        """Start `interfleet up`; with `env_redis` it uses $REDIS_URL, else it embeds its own Redis.
+        The router listens on an ephemeral port unless `router_port` says otherwise (None: the
+        fleet file's `router.port`)."""
         ready = self.root / "up.ready.json"
         dropped = ("INTERFLEET_ROUTER_PORT",) if env_redis else ("REDIS_URL", "INTERFLEET_ROUTER_PORT")
         env = {k: v for k, v in os.environ.items() if k not in dropped}
@@ -65,8 +67,7 @@ class Fleet:
                 "up",
                 "--config",
                 str(self.config_path),
-                "--router-port",
-                "0",
+                *([] if router_port is None else ["--router-port", str(router_port)]),
                 "--run-dir",
                 str(self.run_dir),
                 "--ready-file",

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 
-import yaml
-
-from interfleet.repository import CONFIG_FILE, list_models
+from interfleet.repository import RepositoryError, list_models, load_spec
 from interfleet.zoo.architectures import ZOO
 from interfleet.zoo.build import build_zoo
 
@@ -35,11 +34,23 @@ def run(args: argparse.Namespace) -> None:
             + ("" if written else " (all present; --force rebuilds)")
         )
         return
-    print(f"{'model':<14}{'MFLOPs/sample':>15}{'params (M)':>12}{'slo_ms':>8}{'max_batch':>11}  description")
-    for name in list_models(args.repository):
-        config = yaml.safe_load(open(f"{args.repository}/{name}/{CONFIG_FILE}"))
-        print(
-            f"{name:<14}{config.get('flops_per_sample', 0) / 1e6:>15.1f}"
-            f"{config.get('parameter_count', 0) / 1e6:>12.2f}{config['slo_ms']:>8g}"
-            f"{config['max_batch_size']:>11}  {config.get('description', '')}"
+    repository = Path(args.repository)
+    if not repository.is_dir():
+        raise SystemExit(
+            f"interfleet models list: no repository at {repository}; `interfleet models build` makes one"
         )
+    print(f"{'model':<14}{'MFLOPs/sample':>15}{'params (M)':>12}{'slo_ms':>8}{'max_batch':>11}  description")
+    unusable = 0
+    for name in list_models(repository):
+        try:
+            spec = load_spec(repository, name)
+        except RepositoryError as exc:  # listed, not fatal: the listing is how one finds such a model
+            unusable += 1
+            print(f"{name:<14}  cannot be served: {exc}")
+            continue
+        print(
+            f"{name:<14}{spec.flops_per_sample / 1e6:>15.1f}{spec.parameter_count / 1e6:>12.2f}"
+            f"{spec.slo_ms:>8g}{spec.max_batch_size:>11}  {spec.description}"
+        )
+    if unusable:
+        raise SystemExit(f"interfleet models list: {unusable} model(s) in {repository} cannot be served")

@@ -18,6 +18,8 @@ import tritonclient.grpc as grpcclient
 import yaml
 from fleet_harness import Fleet, lone_worker_command
 
+from fleet.embedded_redis import free_port
+
 pytestmark = pytest.mark.fleet
 
 
@@ -118,3 +120,14 @@ def _pings(store: redis.Redis) -> bool:
         return bool(store.ping())
     except redis.RedisError:
         return False
+
+
+def test_interfleet_up_serves_on_the_fleet_files_router_port(repository, tmp_path):
+    """`router.port` in the fleet file is the router's port unless the command line says otherwise."""
+    port = free_port()
+    fleet = Fleet(tmp_path, repository, ONE_WORKER, router={"port": port}).start(router_port=None)
+    try:
+        assert fleet.address == f"127.0.0.1:{port}"
+        assert grpcclient.InferenceServerClient(fleet.address).is_server_ready()
+    finally:
+        assert fleet.stop() == 0

@@ -39,3 +39,19 @@ def test_zoo_models_load_and_run_batched(tmp_path, name):
     logits, probabilities = session.run(["logits", "probabilities"], feeds)
     assert logits.shape[0] == 3 and np.isfinite(logits).all()
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_models_list_names_a_model_it_cannot_serve_instead_of_crashing(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "orphan").mkdir()
+    (tmp_path / "orphan" / "model.onnx").write_bytes(b"")
+    done = subprocess.run(
+        [sys.executable, "-m", "fleet", "models", "list", "--repository", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "orphan" in done.stdout and "cannot be served" in done.stdout and "config.yaml" in done.stdout
+    assert done.stderr.strip() == f"interfleet models list: 1 model(s) in {tmp_path} cannot be served"
