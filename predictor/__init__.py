@@ -1,1 +1,1 @@
-"""The colocation-degradation predictor: graph features, the profiler, LightGBM models, evaluation."""
+"""The colocation-degradation predictor: feature rows, the profiler, LightGBM models, evaluation, its service."""

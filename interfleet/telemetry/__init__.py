@@ -1,1 +1,1 @@
-"""Fleet telemetry in Redis: the key schema, the worker's publisher and the router's view of it."""
+"""Fleet telemetry in Redis: the key schema, the worker's publisher, the heartbeat reader and the mark format."""
