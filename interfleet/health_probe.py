@@ -2,7 +2,9 @@
 
 What container health checks and Kubernetes exec probes run; it asks the standard
 grpc.health.v1 service that the router and every worker register (over TLS when given a CA;
-the health service needs no token).
+the health service needs no token). A server answering RESOURCE_EXHAUSTED is up and refusing
+calls beyond its `max_concurrent_calls`: that passes (exit 0, saying so), since restarting or
+unlisting an overloaded router only moves its load onto the others.
 """
 
 from __future__ import annotations
@@ -55,6 +57,9 @@ def run(args: argparse.Namespace) -> None:
                 health_pb2.HealthCheckRequest(service=args.service), timeout=args.timeout
             )
         except grpc.RpcError as error:
+            if error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                print(f"{address}: SERVING (overloaded: {error.details()})")
+                sys.exit(0)
             sys.exit(f"{address}: {error.code().name}: {error.details()}")
     status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
     print(f"{address}: {status}")

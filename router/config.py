@@ -34,7 +34,12 @@ class RouterConfig:
     worker_expiry_s: float = 600.0  # a departed worker's metrics series are dropped this long after
     eject_s: float = 5.0  # how long a worker that failed a call is skipped
     max_candidates: int = 0  # hosts of a model a policy sees per request, drawn at random; 0: all
-    max_in_flight: int = 10_000  # beyond it requests get RESOURCE_EXHAUSTED at once
+    max_in_flight: int = 10_000  # inference requests (streams' included) beyond which RESOURCE_EXHAUSTED
+    # Calls the gRPC server holds at once; the next is refused RESOURCE_EXHAUSTED before any handler
+    # runs. Size it by Little's law: about twice the peak rate times the typical latency.
+    max_concurrent_calls: int = 512
+    drain_s: float = 0.0  # on stop: NOT_SERVING this long before refusing new calls (behind a load balancer)
+    max_attempts: int = 3  # workers tried per request when one is unreachable, while its deadline leaves room
     worker_streams: int = 2  # multiplexed streams per worker; 0: a unary call per request
     stream_window: int = 512  # requests in flight per stream before callers wait
     predictor_max_age_s: float = 3600.0  # an older published predictor model counts as stale
@@ -75,6 +80,8 @@ class RouterConfig:
             raise ConfigError("decision_log_sample must be between 0 and 1")
         if self.default_timeout_s < 0 or self.max_message_bytes < 0 or self.max_in_flight < 1:
             raise ConfigError("default_timeout_s and max_message_bytes must be >= 0, max_in_flight >= 1")
+        if self.max_concurrent_calls < 1 or self.max_attempts < 1 or self.drain_s < 0:
+            raise ConfigError("max_concurrent_calls and max_attempts must be >= 1, drain_s >= 0")
         self.tls.check()
         self.worker_tls.check()
 

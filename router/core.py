@@ -124,6 +124,16 @@ class RouterCore:
             )
         return result
 
+    def fastest_ms(self, model: str, now: float, exclude: frozenset[str] = frozenset()) -> float | None:
+        """The least time another host of `model` has lately taken (its reported p50, else its solo
+        latency, plus the hop); None when no host is left or none has been measured."""
+        times = [
+            (c.p50_latency_ms or c.solo_ms) + c.hop_ms
+            for c in self.candidates(model, now, exclude)
+            if c.p50_latency_ms or c.solo_ms
+        ]
+        return min(times) if times else None
+
     def route(
         self, model: str, budget_ms: float | None, now: float, exclude: frozenset[str] = frozenset()
     ) -> Decision | None:

@@ -1,8 +1,9 @@
 """The router's data plane: forwards each request where the decision core says, and answers itself.
 
 Free of gRPC servers and of Redis: it asks the `RouterCore` for a worker, forwards the
-serialized request over the pool's connection, and retries once on another worker when the
-chosen one is unreachable. When the policy predicts latency, the prediction goes back to the
+serialized request over the pool's connection, and when the chosen worker is unreachable retries
+on another (up to `max_attempts` workers) if the request's deadline still leaves that worker's
+recent latency, saying otherwise why the request could not be saved. When the policy predicts latency, the prediction goes back to the
 client beside the serving worker, the observed latency goes back to the core (the policy and
 the interference detector learn from it) and to the error metrics, and a sample of decisions is
 logged with every candidate's prediction.
@@ -48,8 +49,10 @@ class Dispatcher:
         clock: Callable[[], float] = time.monotonic,
         sample: Callable[[], float] = random.random,
         default_timeout_s: float = 0.0,
+        max_attempts: int = 3,
     ):
         self._pool = pool
+        self._max_attempts = max_attempts
         self._core = core
         self._default_timeout_s = default_timeout_s  # a request never waits forever, whatever its client says
         self._decision_log_sample = decision_log_sample
@@ -126,19 +129,13 @@ class Dispatcher:
             try:
                 response = await connection.infer(raw, timeout) + connection.suffix
             except ServingError as exc:
-                retry = exc.code in _RETRYABLE and not tried
-                self._core.failed(decision, model, self._clock(), eject=exc.code in _RETRYABLE)
-                if not retry:
+                unreachable = exc.code in _RETRYABLE
+                self._core.failed(decision, model, self._clock(), eject=unreachable)
+                if not unreachable:
                     raise
-                log.warning(
-                    "worker %s failed a %s request (%s: %s); retrying on another worker",
-                    connection.worker_id,
-                    model,
-                    exc.code.name,
-                    exc.message,
-                )
+                tried = tried | {connection.worker_id}
+                self._retry_or_raise(model, connection.worker_id, exc, tried, deadline)
                 self._stats.retries[model] += 1
-                tried = frozenset({connection.worker_id})
                 continue
             except BaseException:
                 self._core.failed(decision, model, self._clock())
@@ -149,6 +146,24 @@ class Dispatcher:
                 return response
             self._explain(model, decision, observed_ms)
             return response + predicted_suffix(decision.predicted_ms)
+
+    def _retry_or_raise(
+        self, model: str, worker_id: str, error: ServingError, tried: frozenset[str], deadline: float | None
+    ) -> None:
+        """After `worker_id` could not be reached: return to retry on another worker, or raise saying
+        why the request cannot be saved (attempts used up, or too little of its deadline left for the
+        fastest other host's recent latency plus its hop)."""
+        failure = f"worker {worker_id} failed a {model} request ({error.code.name}: {error.message})"
+        if len(tried) >= self._max_attempts:
+            raise Unavailable(f"{failure}; {len(tried)} worker(s) tried (max_attempts), not retried")
+        now = self._clock()
+        needed_ms = self._core.fastest_ms(model, now, exclude=tried)
+        if deadline is not None and needed_ms is not None and (deadline - now) * 1e3 < needed_ms:
+            raise DeadlineExceeded(
+                f"{failure}; {(deadline - now) * 1e3:.2f} ms of the deadline left, less than the "
+                f"{needed_ms:.2f} ms the fastest other host takes: not retried"
+            )
+        log.warning("%s; retrying on another worker", failure)
 
     def _explain(self, model: str, decision: Decision, observed_ms: float) -> None:
         worker_id = decision.worker.worker_id

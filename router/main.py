@@ -23,6 +23,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--refresh-interval-s", dest="refresh_interval_s", type=float)
     parser.add_argument("--max-in-flight", dest="max_in_flight", type=int)
     parser.add_argument(
+        "--max-concurrent-calls",
+        dest="max_concurrent_calls",
+        type=int,
+        help="calls the gRPC server holds at once; the next is refused RESOURCE_EXHAUSTED (default 512)",
+    )
+    parser.add_argument(
+        "--drain-s", dest="drain_s", type=float, help="seconds NOT_SERVING before a stop refuses calls"
+    )
+    parser.add_argument(
         "--worker-streams",
         dest="worker_streams",
         type=int,

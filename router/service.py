@@ -2,8 +2,8 @@
 
 start: read the fleet from Redis -> serve gRPC and /metrics -> keep reading the fleet, the
 published predictor model and the placement probes in supervised loops -> write the ready file.
-stop: the loops stop -> health NOT_SERVING -> the server stops accepting and lets in-flight requests finish within
-`grace` -> the watcher and the worker channels close.
+stop: health NOT_SERVING -> `drain_s` later the server stops accepting (clients get GOAWAY) and lets in-flight
+requests finish within `grace` -> the loops stop -> the watcher and the worker channels close.
 """
 
 from __future__ import annotations
@@ -95,6 +95,7 @@ class RouterService:
             self.stats,
             config.max_in_flight,
             config.decision_log_sample,
+            max_attempts=config.max_attempts,
             default_timeout_s=config.default_timeout_s,
         )
         self.sealer = Sealer(load_fleet_key(config.fleet_key, config.fleet_key_file))
@@ -178,7 +179,14 @@ class RouterService:
             return [SERVICE_NAME]
 
         self._endpoint = GrpcEndpoint(
-            config.host, config.port, register, self._credentials, self._interceptors, self.max_message_bytes
+            config.host,
+            config.port,
+            register,
+            self._credentials,
+            self._interceptors,
+            self.max_message_bytes,
+            max_concurrent_calls=config.max_concurrent_calls,
+            drain_s=config.drain_s,
         )
         await self._endpoint.start()
         await self._endpoint.set_component(PREDICTOR_HEALTH, self.predictor.status == "ok")
@@ -224,9 +232,10 @@ class RouterService:
         return ", ".join(parts)
 
     async def stop(self, grace: float) -> None:
-        await self.supervisor.stop()
+        # Health first and the loops last: in-flight calls finish with a current view of the fleet.
         if self._endpoint is not None:
             await self._endpoint.stop(grace)
+        await self.supervisor.stop()
         if self._watcher is not None:
             await self._watcher.close()
         await self.pool.close(grace=1.0)

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import yaml
@@ -96,6 +97,7 @@ class Fleet:
         and router `settings` (as INTERFLEET_ROUTER_* variables); returns the process and its
         ready file (address, metrics) once it serves. The caller stops it."""
         ready = self.root / f"router-{name}.ready.json"
+        ready.unlink(missing_ok=True)  # a router started again under its name must not read the old one's
         env = {
             **os.environ,
             **{
@@ -194,3 +196,13 @@ def pid_alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
     except OSError:
         return False
+
+
+def wait_until(condition, timeout_s: float) -> bool:
+    """Poll `condition` every 0.1 s until it holds or `timeout_s` passes; whether it held."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return condition()

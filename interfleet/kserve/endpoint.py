@@ -2,13 +2,18 @@
 
 Both the router and the workers serve through this, over TLS when given server credentials,
 behind any interceptors given (token authentication), with received messages capped at
-`max_message_bytes` (the router derives it from the largest request its models accept).
-`stop` flips health to NOT_SERVING first, so load balancers and the router stop sending, then
-lets in-flight calls finish within `grace`.
+`max_message_bytes` (the router derives it from the largest request its models accept), and
+at most `max_concurrent_calls` calls at once: gRPC refuses the next one `RESOURCE_EXHAUSTED`
+before any handler runs, so an overload is turned away where it queues, in a few hundred
+microseconds, instead of waiting behind the calls admitted.
+`stop` flips health to NOT_SERVING first, waits `drain_s` so load balancers that check health
+send elsewhere, then stops accepting calls (clients get GOAWAY and go to another server) and
+lets those in flight finish within `grace`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 
@@ -53,6 +58,8 @@ class GrpcEndpoint:
         credentials: grpc.ServerCredentials | None = None,
         interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
         max_message_bytes: int = MAX_MESSAGE_BYTES,
+        max_concurrent_calls: int | None = None,
+        drain_s: float = 0.0,
     ):
         self._host = host
         self._port = port
@@ -60,6 +67,8 @@ class GrpcEndpoint:
         self._credentials = credentials
         self._interceptors = tuple(interceptors)
         self._max_message_bytes = max_message_bytes
+        self._max_concurrent_calls = max_concurrent_calls
+        self._drain_s = drain_s
         self._server: grpc.aio.Server | None = None
         self._health = health.aio.HealthServicer()
         self._service_names: list[str] = []
@@ -71,7 +80,9 @@ class GrpcEndpoint:
 
     async def start(self) -> None:
         server = grpc.aio.server(
-            options=server_options(self._max_message_bytes), interceptors=self._interceptors
+            options=server_options(self._max_message_bytes),
+            interceptors=self._interceptors,
+            maximum_concurrent_rpcs=self._max_concurrent_calls,
         )
         self._service_names = self._register(server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
@@ -116,6 +127,9 @@ class GrpcEndpoint:
         if self._server is None:
             return
         await self._health.enter_graceful_shutdown()
+        if self._drain_s > 0:
+            log.info("NOT_SERVING; draining for %.1f s before refusing new calls", self._drain_s)
+            await asyncio.sleep(self._drain_s)
         await self._server.stop(grace)
         self._server = None
         log.info("gRPC server on %s stopped", self.address)

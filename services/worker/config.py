@@ -34,6 +34,9 @@ class WorkerConfig:
     cpus: tuple[int, ...] = ()  # CPU set to pin the worker to; empty: all cores
     allow_spinning: bool = False  # ORT busy-wait threads: lower latency, more interference
     max_queue: int = 256  # per model; beyond it requests get RESOURCE_EXHAUSTED
+    # Calls the gRPC server holds at once (a router's multiplexed stream is one; direct clients'
+    # unary calls one each); the next is refused RESOURCE_EXHAUSTED before any handler runs.
+    max_concurrent_calls: int = 1024
     # Per-model batching overrides of the repository's config.yaml; key "*" applies to all models.
     # e.g. {"*": {"policy": "fixed", "max_delay_ms": 2}, "mlp": {"policy": "none"}}
     batching: dict[str, Any] = field(default_factory=dict)
@@ -76,6 +79,8 @@ class WorkerConfig:
             )
         if self.threads < 1:
             raise ConfigError(f"worker {self.worker_id}: threads must be >= 1")
+        if self.max_queue < 1 or self.max_concurrent_calls < 1:
+            raise ConfigError(f"worker {self.worker_id}: max_queue and max_concurrent_calls must be >= 1")
         if self.state_ttl_s <= self.heartbeat_interval_s:
             raise ConfigError("state_ttl_s must exceed heartbeat_interval_s, or live workers would expire")
         self.tls.check()

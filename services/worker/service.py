@@ -131,7 +131,13 @@ class WorkerService:
                 self._multiplexed.register(server),
             ]
 
-        self._endpoint = GrpcEndpoint(config.host, config.port, register, config.tls.server_credentials())
+        self._endpoint = GrpcEndpoint(
+            config.host,
+            config.port,
+            register,
+            config.tls.server_credentials(),
+            max_concurrent_calls=config.max_concurrent_calls,
+        )
         await self._endpoint.start()
         self.supervisor.on_health = self._endpoint.set_serving
         registry = CollectorRegistry()

@@ -16,7 +16,7 @@ import pytest
 import redis
 import tritonclient.grpc as grpcclient
 import yaml
-from fleet_harness import Fleet, lone_worker_command
+from fleet_harness import Fleet, lone_worker_command, wait_until
 
 from fleet.embedded_redis import free_port
 
@@ -62,15 +62,6 @@ def alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
     except OSError:
         return False
-
-
-def wait_until(condition, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return condition()
 
 
 ONE_WORKER = [{"worker_id": "w", "cpus": [0], "models": ["mlp"]}]
