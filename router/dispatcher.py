@@ -3,10 +3,10 @@
 Free of gRPC servers and of Redis: it asks the `RouterCore` for a worker, forwards the
 serialized request over the pool's connection, and when the chosen worker is unreachable retries
 on another (up to `max_attempts` workers) if the request's deadline still leaves that worker's
-recent latency, saying otherwise why the request could not be saved. When the policy predicts latency, the prediction goes back to the
-client beside the serving worker, the observed latency goes back to the core (the policy and
-the interference detector learn from it) and to the error metrics, and a sample of decisions is
-logged with every candidate's prediction.
+recent latency, saying otherwise why the request could not be saved. When the policy predicts
+latency, the prediction goes back to the client beside the serving worker, the observed latency
+goes back to the core (the policy and the interference detector learn from it) and to the error
+metrics, and a sample of decisions is logged with every candidate's prediction.
 """
 
 from __future__ import annotations

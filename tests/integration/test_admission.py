@@ -31,7 +31,9 @@ def served(metrics: str) -> float:
     """Requests a router has answered successfully, from its /metrics."""
     text = urllib.request.urlopen(f"http://{metrics}/metrics", timeout=5).read().decode()
     return sum(
-        float(line.split()[-1]) for line in text.splitlines() if line.startswith("nv_inference_request_success")
+        float(line.split()[-1])
+        for line in text.splitlines()
+        if line.startswith("nv_inference_request_success")
     )
 
 
