@@ -40,7 +40,10 @@ def redacted(url: str) -> str:
 
 
 class EmbeddedRedis:
-    def __init__(self, data_dir: Path, host: str = "127.0.0.1", port: int | None = None):
+    def __init__(
+        self, data_dir: Path, host: str = "127.0.0.1", port: int | None = None, cpus: tuple[int, ...] = ()
+    ):
+        self._cpus = cpus  # cores redis-server runs on; empty: any
         self._data_dir = Path(data_dir)
         self._host = host
         self._process: subprocess.Popen | None = None
@@ -89,6 +92,7 @@ class EmbeddedRedis:
                     "--loglevel",
                     "warning",
                 ],
+                cpus=self._cpus,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
             )

@@ -10,9 +10,10 @@ leaves nothing running.
 from __future__ import annotations
 
 import ctypes
+import os
 import signal
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 _PR_SET_PDEATHSIG = 1
@@ -25,6 +26,13 @@ def _die_with_parent() -> None:
         pass
 
 
-def spawn_child(command: Sequence[str], **popen: Any) -> subprocess.Popen:
-    """Start `command` as a child bound to this process (see the module docstring)."""
-    return subprocess.Popen(list(command), preexec_fn=_die_with_parent, process_group=0, **popen)
+def spawn_child(command: Sequence[str], cpus: Collection[int] = (), **popen: Any) -> subprocess.Popen:
+    """Start `command` as a child bound to this process (see the module docstring), on `cpus` only
+    when given (set before it runs, so every thread it starts inherits them)."""
+
+    def prepare() -> None:
+        _die_with_parent()
+        if cpus:
+            os.sched_setaffinity(0, cpus)
+
+    return subprocess.Popen(list(command), preexec_fn=prepare, process_group=0, **popen)

@@ -21,7 +21,9 @@ class Fault:
     name: str
     title: str
     duration_s: float  # of the whole scenario
-    ends_at_s: float  # when the fault is over (the process is back, the load normal)
+    # When the fault is over (the process is back, the load normal): `end` runs then. A fault whose
+    # `start` takes longer (a rolling restart waits for each router) is over when `start` returns.
+    ends_at_s: float
     start: Callable[[ChaosFleet], None]
     end: Callable[[ChaosFleet], None] = lambda fleet: None
     load_factor: float = 1.0  # the rate during the fault, relative to the steady one
@@ -54,12 +56,12 @@ def faults(victim: str) -> list[Fault]:
             end=lambda f: f.redis.start(),
         ),
         Fault(
-            "router-restart",
-            "the router stopped (SIGTERM) and started again",
-            15.0,
+            "router-rolling-restart",
+            "rolling restart of both routers (each drained by SIGTERM, started again, the next once it serves)",
+            20.0,
             5.0,
-            start=lambda f: f.router.stop(),
-            end=lambda f: f.router.start(),
+            start=lambda f: f.rolling_restart(),
         ),
         Fault("overload-3x", "3x the load for 20 s", 35.0, 25.0, start=lambda f: None, load_factor=3.0),
+        Fault("burst-10x", "10x the load for 5 s", 20.0, 10.0, start=lambda f: None, load_factor=10.0),
     ]
