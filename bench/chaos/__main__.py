@@ -22,6 +22,7 @@ import platform
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import uvloop
@@ -50,9 +51,22 @@ def max_concurrent_calls(capacity_rps: float, slo_s: float, routers: int) -> int
 
 async def run_fault(
     fleet: ChaosFleet, load: Load, fault: Fault, rate: float
-) -> tuple[Outcomes, float, float]:
-    """Run one scenario; its outcomes, the router retries it caused and when the fault was over (s)."""
+) -> tuple[Outcomes, float, float, list[str]]:
+    """Run one scenario; its outcomes, the router retries it caused, when the fault was over (s), and
+    what went wrong injecting or ending it (a process that would not start again)."""
     outcomes = Outcomes()
+    problems: list[str] = []
+
+    def attempt(action: Callable[[ChaosFleet], None]) -> Callable[[ChaosFleet], None]:
+        def run(fleet: ChaosFleet) -> None:
+            try:
+                action(fleet)
+            except Exception as exc:  # noqa: BLE001 - reported with the run, and the fleet restored
+                log.error("%s: %s", fault.name, exc)
+                problems.append(str(exc))
+
+        return run
+
     loop = asyncio.get_running_loop()
     actions: list[asyncio.Future] = []
     fired = {"start": False, "end": False}
@@ -63,11 +77,13 @@ async def run_fault(
         # Faults run in a thread: stopping or starting a process must not pause the load.
         if t >= FAULT_AT_S and not fired["start"]:
             fired["start"] = True
-            actions.append(loop.run_in_executor(None, fault.start, fleet))
+            actions.append(loop.run_in_executor(None, attempt(fault.start), fleet))
         if t >= fault.ends_at_s and not fired["end"]:
             fired["end"] = True
             start = actions[-1]
-            actions.append(asyncio.ensure_future(_after(start, loop, fault.end, fleet, began, ended)))
+            actions.append(
+                asyncio.ensure_future(_after(start, loop, attempt(fault.end), fleet, began, ended))
+            )
 
     def rate_at(t: float) -> float:
         return rate * (fault.load_factor if FAULT_AT_S <= t < fault.ends_at_s else 1.0)
@@ -75,7 +91,7 @@ async def run_fault(
     retries_before = fleet.retries()
     await load.run(fault.duration_s, rate_at, outcomes, events)
     await asyncio.gather(*actions)
-    return outcomes, fleet.retries() - retries_before, ended["at"]
+    return outcomes, fleet.retries() - retries_before, ended["at"], problems
 
 
 async def _after(first: asyncio.Future, loop, action, fleet, began: float, ended: dict) -> None:
@@ -157,8 +173,11 @@ async def main(args: argparse.Namespace) -> int:
                 if args.only and fault.name not in args.only:
                     continue
                 started = time.monotonic()
-                outcomes, retries, ended_at = await run_fault(fleet, load, fault, rate)
+                outcomes, retries, ended_at, problems = await run_fault(fleet, load, fault, rate)
                 summary = summarise(fault, outcomes, slo_ms, retries, capacity, ended_at)
+                summary["fault_problems"] = problems
+                if problems:
+                    await asyncio.get_running_loop().run_in_executor(None, fleet.restore)
                 runs.setdefault(fault.name, []).append(summary)
                 write_outcomes(outcomes, out / f"{fault.name}-{repeat + 1}.csv")
                 plot(fault, outcomes, ended_at, out / f"{fault.name}-{repeat + 1}.png")

@@ -158,6 +158,14 @@ class ChaosFleet:
             while router.metric("nv_inference_request_success") == 0 and time.monotonic() < deadline:
                 time.sleep(0.05)
 
+    def restore(self) -> None:
+        """Start again whatever a fault left stopped (after a fault whose end could not be carried out)."""
+        if not self.redis.alive:
+            self.redis.start()
+        for service in [*self.workers.values(), *self.routers.values()]:
+            if service.process is None or service.process.poll() is not None:
+                service.start()
+
     def stop(self) -> None:
         for router in self.routers.values():
             router.stop()

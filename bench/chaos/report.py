@@ -190,6 +190,7 @@ def aggregate(runs: list[dict]) -> dict:
             [r["recovery_s"] if r["recovery_s"] is not None else float("inf") for r in valid]
         ),
         "send_lag_p99_ms": spread([r["generator_send_lag_ms"]["p99"] for r in runs]),
+        "problems": [r.get("fault_problems", []) for r in runs],
     }
     if "overload" in runs[0]:
         overloads = [r["overload"] for r in valid]
@@ -258,10 +259,13 @@ def table(aggregates: list[dict]) -> str:
     ]
     for a in aggregates:
         errors = ", ".join(f"{code} {n}" for code, n in sorted(a["errors"].items())) or "none"
+        problems = [p for r in a["problems"] for p in r]
         if a["valid_runs"]:
             met = "; ".join(f"{'met' if ok else 'MISSED'}: {name}" for name, ok in a["targets"].items())
         else:
             met = "not judged: no valid run (the generator fell behind its schedule)"
+        if problems:
+            met += f"; the fault could not be carried out in {len(problems)} run(s): {problems[0]}"
         rows.append(
             f"| {a['title']} | {a['runs']} ({a['valid_runs']}) | {_spread(a['requests'])} | "
             f"{_spread(a['failed'])} | {errors} | "
