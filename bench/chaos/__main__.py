@@ -43,6 +43,7 @@ STEADY_SHARE = 0.5
 # capacity times the longest SLO; twice that absorbs Poisson bursts, and more only queues.
 CONCURRENCY_HEADROOM = 2.0
 MIN_CONCURRENT_CALLS = 8
+WARM_UP_S = 5.0
 
 
 def max_concurrent_calls(capacity_rps: float, slo_s: float, routers: int) -> int:
@@ -168,6 +169,8 @@ async def main(args: argparse.Namespace) -> int:
         await asyncio.get_running_loop().run_in_executor(
             None, fleet.rolling_restart, ["--max-concurrent-calls", str(limit)]
         )
+        # The restarted routers' first requests are slow (caches, connections): not part of any fault.
+        await load.run(WARM_UP_S, lambda t: rate, Outcomes(), lambda t: None)
         for repeat in range(args.repeats):
             for fault in faults(victim=WORKERS[0]):
                 if args.only and fault.name not in args.only:

@@ -27,6 +27,7 @@ class Fault:
     start: Callable[[ChaosFleet], None]
     end: Callable[[ChaosFleet], None] = lambda fleet: None
     load_factor: float = 1.0  # the rate during the fault, relative to the steady one
+    victim: str = ""  # the worker the fault hits, if it hits one
 
 
 def faults(victim: str) -> list[Fault]:
@@ -38,6 +39,7 @@ def faults(victim: str) -> list[Fault]:
             12.0,
             start=lambda f: f.workers[victim].signal(signal.SIGKILL),
             end=lambda f: f.workers[victim].start(),
+            victim=victim,
         ),
         Fault(
             "worker-hang",
@@ -46,6 +48,7 @@ def faults(victim: str) -> list[Fault]:
             10.0,
             start=lambda f: f.workers[victim].signal(signal.SIGSTOP),
             end=lambda f: f.workers[victim].signal(signal.SIGCONT),
+            victim=victim,
         ),
         Fault(
             "redis-restart",

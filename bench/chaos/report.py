@@ -62,6 +62,11 @@ def summarise(
     errors = collections.Counter(s for s in status if s not in ("OK", "LOST"))
     failed = (status != "OK") & (status != "LOST")
     no_room = np.array([NO_ROOM_TO_RETRY in m for m in outcomes.message], dtype=bool)
+    # A failure the fault caused names its victim (the router's and the workers' messages name the
+    # worker); one naming another worker is that worker missing a deadline, as happens without faults.
+    at_victim = np.array(
+        [bool(fault.victim) and f"worker {fault.victim}" in m for m in outcomes.message], dtype=bool
+    )
     steady_p99 = p99(latency[windows["before"] & ok])
     lag_p99 = p99(lag)
     summary = {
@@ -71,8 +76,9 @@ def summarise(
         "requests": int(len(sent)),
         "ok": int(ok.sum()),
         "errors": dict(sorted(errors.items())),
-        "failed_with_room_to_retry": int((failed & ~no_room).sum()),
+        "failed_at_victim_with_room_to_retry": int((failed & at_victim & ~no_room).sum()),
         "failed_without_room_to_retry": int((failed & no_room).sum()),
+        "failed_elsewhere": int((failed & ~at_victim & ~no_room).sum()),
         "error_examples": sorted({m for m, f in zip(outcomes.message, failed) if f})[:5],
         "lost": int((status == "LOST").sum()),
         # Failures per window, per thousand requests: "before" is what this machine misses with no fault.
@@ -147,7 +153,7 @@ def _targets(fault: Fault, summary: dict) -> dict[str, bool]:
         targets["no request failed"] = not summary["errors"]
     if fault.name == "worker-sigkill":
         targets["no request failed whose deadline left room for a retry"] = (
-            summary["failed_with_room_to_retry"] == 0
+            summary["failed_at_victim_with_room_to_retry"] == 0
         )
     if fault.load_factor > 1:
         overload = summary["overload"]
