@@ -39,9 +39,11 @@ compose-test: install
 	deploy/images/install-docker-host.sh
 	$(PYTHON) -m pytest -m compose tests/compose
 
-# Faults under load (about 4 minutes, loopback only): worker SIGKILL, worker SIGSTOP/SIGCONT,
-# Redis restarted empty, router restart, 3x overload; per-request outcomes, timelines and the
-# docs/reliability.md's table in results/chaos/. Exits non-zero if a target is missed.
+# Faults under load (about 15 minutes, loopback only; the fleet on every core but the last, the
+# load generator alone on the last): worker SIGKILL, worker SIGSTOP/SIGCONT, Redis restarted
+# empty, a rolling restart of two routers, 3x overload, a 10x burst, three runs each;
+# per-request outcomes, timelines and docs/reliability.md's tables in results/chaos/. Exits
+# non-zero if a target is missed or a fault had no valid run.
 chaos: install
 	$(PYTHON) bench/chaos --repository $(REPOSITORY) --out results/chaos
 

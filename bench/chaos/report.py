@@ -5,6 +5,12 @@ after it ended, `after` the rest. Recovery time is from the fault's end to the f
 bucket from which on every bucket served at least 99% of its requests, lost none, and had a
 p99 within 1.5x the steady p99 before the fault (back to steady state).
 
+Failures of a worker fault are split by their message: the router's "not retried" answers
+(the deadline left no room for another worker), those naming the victim (the ones a retry or
+a hedge should have saved: the SIGKILL target counts these), and those naming another worker
+(a live worker missing a deadline, as happens without any fault; `errors_per_1000["before"]`
+is that rate).
+
 A run is valid only if the load generator kept its schedule (p99 send lag within
 VALID_SEND_LAG_MS over the run): otherwise what it measured is partly itself, so its targets
 are not judged and the table says so. Each fault runs several times; `aggregate` reports the
