@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
+from interfleet.metrics_exposition import TritonCounter
 from interfleet.supervision import loop_metrics
 
 # Upper bounds (seconds) of the end-to-end latency histogram: wide enough for a 1 ms CPU model and
@@ -118,21 +119,21 @@ class RouterCollector(Collector):
         s = self._stats
         yield from (
             _family(
-                CounterMetricFamily,
+                TritonCounter,
                 "nv_inference_request_success",
                 "Requests answered successfully",
                 ["model"],
                 s.success,
             ),
             _family(
-                CounterMetricFamily,
+                TritonCounter,
                 "nv_inference_request_failure",
                 "Requests failed, by reason (status code)",
                 ["model", "reason"],
                 s.failure,
             ),
             _family(
-                CounterMetricFamily,
+                TritonCounter,
                 "nv_inference_request_duration_us",
                 "Cumulative end-to-end duration of successful requests at the router",
                 ["model"],

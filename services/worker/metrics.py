@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from interfleet.metrics_exposition import TritonCounter
 from interfleet.supervision import Supervisor, loop_metrics
 from services.worker.runner import ModelRunner
 
@@ -25,23 +26,19 @@ class WorkerCollector(Collector):
 
     def collect(self):
         labels = ["model", "version", "worker"]
-        success = CounterMetricFamily(
+        success = TritonCounter(
             "nv_inference_request_success", "Successful inference requests", labels=labels
         )
-        failure = CounterMetricFamily(
+        failure = TritonCounter(
             "nv_inference_request_failure", "Failed inference requests, by reason", labels=[*labels, "reason"]
         )
-        count = CounterMetricFamily("nv_inference_count", "Inferences performed (batch items)", labels=labels)
-        executions = CounterMetricFamily(
-            "nv_inference_exec_count", "Model executions (batches)", labels=labels
-        )
-        request_us = CounterMetricFamily(
+        count = TritonCounter("nv_inference_count", "Inferences performed (batch items)", labels=labels)
+        executions = TritonCounter("nv_inference_exec_count", "Model executions (batches)", labels=labels)
+        request_us = TritonCounter(
             "nv_inference_request_duration_us", "Cumulative request duration", labels=labels
         )
-        queue_us = CounterMetricFamily(
-            "nv_inference_queue_duration_us", "Cumulative queue duration", labels=labels
-        )
-        infer_us = CounterMetricFamily(
+        queue_us = TritonCounter("nv_inference_queue_duration_us", "Cumulative queue duration", labels=labels)
+        infer_us = TritonCounter(
             "nv_inference_compute_infer_duration_us", "Cumulative compute duration", labels=labels
         )
         pending = GaugeMetricFamily(

@@ -134,6 +134,10 @@ def test_prometheus_scrapes_router_and_workers_and_every_dashboard_query_has_dat
     assert set(empty) <= FAILURES_ONLY, f"dashboard queries with no data: {empty}"
     p99 = prometheus("/api/v1/query", query=queries["p99 latency per model / A"])["result"]
     assert {r["metric"]["model"] for r in p99} >= {"tiny_cnn", "mlp", "transformer"}
+    # Triton's counters reach Prometheus under Triton's names, as Triton's own dashboards query them.
+    for job in ("router", "workers"):
+        assert prometheus("/api/v1/query", query=f'nv_inference_request_success{{job="{job}"}}')["result"]
+    assert not prometheus("/api/v1/query", query="nv_inference_request_success_total")["result"]
 
 
 def test_the_prometheus_console_shows_the_dashboard_and_is_screenshotted(fleet):

@@ -7,6 +7,7 @@ import collections
 import queue
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 
 import grpc
@@ -182,12 +183,16 @@ def test_health_reflection_and_metrics(fleet):
     router_metrics = (
         urllib.request.urlopen(f"http://{fleet.router()['metrics']}/metrics", timeout=5).read().decode()
     )
-    assert 'nv_inference_request_success_total{model="tiny_cnn"}' in router_metrics
+    assert 'nv_inference_request_success{model="tiny_cnn"}' in router_metrics
     assert 'interfleet_router_predictor_version{status="missing"} 0.0' in router_metrics  # none published
     worker_metrics = urllib.request.urlopen(
         f"http://{fleet.worker('core0')['metrics']}/metrics", timeout=5
     ).read()
-    assert b"nv_inference_compute_infer_duration_us_total" in worker_metrics
+    assert b"nv_inference_compute_infer_duration_us{" in worker_metrics
+    # The metrics port serves /metrics only: nothing mistakes it for a health endpoint.
+    with pytest.raises(urllib.error.HTTPError) as other_path:
+        urllib.request.urlopen(f"http://{fleet.router()['metrics']}/v2/health/ready", timeout=5)
+    assert other_path.value.code == 404
 
 
 def test_health_subcommand_for_container_health_checks(fleet):

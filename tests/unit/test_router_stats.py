@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 
+from interfleet.metrics_exposition import exposition as text_exposition
 from router.stats import LATENCY_BUCKETS_S, RouterCollector, RouterStats
 
 
@@ -15,7 +16,7 @@ def exposition(stats: RouterStats) -> dict[str, float]:
         )
     )
     samples = {}
-    for line in generate_latest(registry).decode().splitlines():
+    for line in text_exposition(registry).decode().splitlines():
         if line and not line.startswith("#"):
             name, value = line.rsplit(" ", 1)
             samples[name] = float(value)
@@ -35,7 +36,8 @@ def test_answers_fill_cumulative_buckets_and_count_those_within_the_slo():
     assert samples['interfleet_router_request_duration_seconds_count{model="mlp"}'] == 5
     assert abs(samples['interfleet_router_request_duration_seconds_sum{model="mlp"}'] - 3.0204) < 1e-6
     assert samples['interfleet_router_request_within_slo_total{model="mlp"}'] == 3
-    assert samples['nv_inference_request_success_total{model="mlp"}'] == 5
+    # Triton's counters under Triton's names exactly; our own keep Prometheus's `_total`.
+    assert samples['nv_inference_request_success{model="mlp"}'] == 5
 
 
 def test_a_latency_on_a_bucket_bound_falls_in_that_bucket_and_no_slo_means_nothing_missed():
@@ -45,3 +47,19 @@ def test_a_latency_on_a_bucket_bound_falls_in_that_bucket_and_no_slo_means_nothi
     le = repr(LATENCY_BUCKETS_S[3])
     assert samples[f'interfleet_router_request_duration_seconds_bucket{{le="{le}",model="tiny_cnn"}}'] == 1
     assert samples['interfleet_router_request_within_slo_total{model="tiny_cnn"}'] == 1
+
+
+def test_triton_counters_are_typed_and_named_as_triton_writes_them():
+    stats = RouterStats()
+    stats.record_answer("mlp", 0.001, slo_ms=10.0)
+    registry = CollectorRegistry()
+    registry.register(
+        RouterCollector(
+            stats, workers_known=lambda: 1, view_age_s=lambda: 0.1, predictor=lambda: (0, "missing")
+        )
+    )
+    text = text_exposition(registry).decode()
+    assert "# TYPE nv_inference_request_success counter\n" in text
+    assert 'nv_inference_request_success{model="mlp"} 1.0\n' in text
+    assert "nv_inference_request_success_total" not in text
+    assert "# TYPE interfleet_router_request_within_slo_total counter" in text
