@@ -191,9 +191,10 @@ def pid_alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    # A zombie is gone for our purposes: it no longer runs.
+    # A zombie (dead, not yet reaped by its parent) still answers signal 0: read its state, which
+    # follows the command name in parentheses (a name may hold spaces).
     try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
     except OSError:
         return False
 

@@ -9,14 +9,13 @@ import shutil
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 import redis
 import tritonclient.grpc as grpcclient
 import yaml
-from fleet_harness import Fleet, lone_worker_command, wait_until
+from fleet_harness import Fleet, lone_worker_command, pid_alive, wait_until
 
 from fleet.embedded_redis import free_port
 
@@ -52,29 +51,17 @@ def test_a_worker_warming_up_stops_on_sigterm(zoo, tmp_path):
     assert "stop requested while starting" in text and "Traceback" not in text, text[-2000:]
 
 
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie (dead, not yet reaped by its parent) still answers signal 0: read its state.
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 ONE_WORKER = [{"worker_id": "w", "cpus": [0], "models": ["mlp"]}]
 
 
 def test_kill_9_of_interfleet_up_leaves_no_process_behind(repository, tmp_path):
     fleet = Fleet(tmp_path, repository, ONE_WORKER).start()
     children = [*fleet.pids(), fleet.info["redis_pid"]]
-    assert all(alive(pid) for pid in children)
+    assert all(pid_alive(pid) for pid in children)
     fleet.process.kill()
     fleet.process.wait()
-    assert wait_until(lambda: not any(alive(pid) for pid in children), 15.0), [
-        p for p in children if alive(p)
+    assert wait_until(lambda: not any(pid_alive(pid) for pid in children), 15.0), [
+        p for p in children if pid_alive(p)
     ]
 
 
@@ -86,7 +73,7 @@ def test_ctrl_c_reaches_the_supervisor_alone_and_the_fleet_stops_in_order(reposi
     log = fleet.log.read_text()
     # Redis went last: the router and the worker deregistered into a live Redis.
     assert "Redis unreachable" not in log and "fleet stopped" in log, log[-3000:]
-    assert not alive(redis_pid)
+    assert not pid_alive(redis_pid)
 
 
 def test_an_embedded_redis_that_dies_is_restarted_and_serving_goes_on(repository, tmp_path):
