@@ -23,9 +23,18 @@ ANSWERED, REFUSED_AT_ROUTER, REFUSED_AT_WORKER = 1, 2, 3
 
 
 def _figures(
-    slo: np.ndarray, answered: np.ndarray, latency: np.ndarray, best: np.ndarray, span_s: float
+    slo: np.ndarray,
+    answered: np.ndarray,
+    latency: np.ndarray,
+    best: np.ndarray,
+    span_s: float,
+    models: np.ndarray,
 ) -> dict:
-    """The figures of a run, every request counted (see the module docstring); times in ms."""
+    """The figures of a run, every request counted (see the module docstring); times in ms.
+
+    `by_model` repeats the latency percentiles per model: with a mix of fast and slow models the
+    fleet-wide p50 falls in the fast model's tail, so only per-model figures compare runs.
+    """
     total = len(slo)
     if not total:
         return {"requests": 0}
@@ -43,6 +52,14 @@ def _figures(
         "p99_ms": float(np.percentile(counted, 99)),
         "mean_degradation": float(degradation.mean()),
         "p99_degradation": float(np.percentile(degradation, 99)),
+        "by_model": {
+            str(m): {
+                "requests": int((models == m).sum()),
+                "slo_attainment": float(met[models == m].mean()),
+                **{f"p{q}_ms": float(np.percentile(counted[models == m], q)) for q in (50, 90, 99)},
+            }
+            for m in sorted(set(models.tolist()))
+        },
     }
 
 
@@ -57,10 +74,11 @@ def loadgen_summary(
     slo = np.array([float(r["slo_ms"]) for r in rows]) / time_scale
     answered = np.array([r["status"] == "OK" for r in rows])
     latency = np.array([float(r["latency_ms"]) if r["latency_ms"] else np.nan for r in rows]) / time_scale
-    best = np.array([best_ms[r["model"]] for r in rows])
+    models = np.array([r["model"] for r in rows])
+    best = np.array([best_ms[m] for m in models])
     span_s = (float(rows[-1]["scheduled_s"]) - float(rows[0]["scheduled_s"])) / time_scale
     statuses = {s: sum(r["status"] == s for r in rows) for s in sorted({r["status"] for r in rows})}
-    return {**_figures(slo, answered, latency, best, span_s), "statuses": statuses}
+    return {**_figures(slo, answered, latency, best, span_s, models), "statuses": statuses}
 
 
 @dataclass
@@ -83,6 +101,13 @@ class Outcomes:
         latency = (self.finished[keep] - times) * 1e3
         span_s = float(times[-1] - times[0]) if len(times) else 0.0
         return {
-            **_figures(s.slo_ms[keep], self.outcome[keep] == ANSWERED, latency, best, span_s),
+            **_figures(
+                s.slo_ms[keep],
+                self.outcome[keep] == ANSWERED,
+                latency,
+                best,
+                span_s,
+                np.array(s.models)[s.model_index[keep]],
+            ),
             "unanswered": int((self.outcome[keep] < 0).sum()),
         }

@@ -3,9 +3,14 @@
 Two workers, an emulated T4 and an emulated A100, host mlp and transformer behind the real
 router (least-loaded); the load generator replays a Poisson trace with a deadline per request.
 The simulator runs the same fleet, policy, SLOs and rate. Both are counted the same way
-(`simulation.outcomes`), in device time; they must agree on SLO attainment, p50 and
-p99. The tolerances are wider than `make eval-routing-gpu`'s 10% because this run is short
-(about 300 requests) and shares two cores with the rest of the suite.
+(`simulation.outcomes`), in device time; per model they must agree on SLO attainment, p50 and
+p90. Per model, because with half the requests on a fast model the fleet-wide p50 falls in that
+model's tail; p90, because in a run this short (about 150 requests a model) a p99 is one or two
+requests, and whether a burst meets one worker or two turns on heartbeat timing (one CI run's
+fleet-wide p99 was 1.45 ms against 2.5-2.7 in twelve runs here). Tolerances: p50 within 20%, p90
+within 35%, each plus 10 ms of wall time (0.1 ms device) for the scheduling delays of two shared
+cores. Measured over twelve runs against the simulator's figure: transformer p50 0.58-0.67 ms
+(0.65), p90 0.86-1.26 (0.97); mlp p50 0.125-0.165 (0.128), p90 0.16-0.26 (0.16).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ SLO_MS = {"mlp": 1.0, "transformer": 3.0}  # device time
 HOP_MS = 4.0  # loadgen -> router -> worker and back on loopback, wall (measured here)
 RATE = 3000.0  # requests per device second
 SECONDS = 10.0  # wall
+JITTER_MS = 10.0 / SCALE  # device ms: wall scheduling delays on two shared cores (see above)
 
 
 def repository_with_slos(source, target):
@@ -88,7 +94,13 @@ def test_the_simulator_agrees_with_a_live_emulated_fleet(tmp_path, repository):
     best = {m: ms + setup.hop_ms for m, ms in setup.fastest_solo_ms().items()}
     live = loadgen_summary(out / "requests.csv", best, SCALE, warmup_s=1.0)
     simulated = setup.run("least-loaded", RATE, SECONDS / SCALE, seed=5)
-    assert live["requests"] > 250 and simulated["requests"] > 250
-    assert abs(live["slo_attainment"] - simulated["slo_attainment"]) <= 0.05, (live, simulated)
-    assert live["p50_ms"] == pytest.approx(simulated["p50_ms"], rel=0.2), (live, simulated)
-    assert live["p99_ms"] == pytest.approx(simulated["p99_ms"], rel=0.4), (live, simulated)
+    assert live["requests"] > 250 and simulated["requests"] == live["requests"]
+    for model in SLO_MS:
+        ours, theirs = live["by_model"][model], simulated["by_model"][model]
+        assert abs(ours["slo_attainment"] - theirs["slo_attainment"]) <= 0.05, (model, ours, theirs)
+        for figure, rel in (("p50_ms", 0.2), ("p90_ms", 0.35)):
+            assert abs(ours[figure] - theirs[figure]) <= rel * theirs[figure] + JITTER_MS, (
+                model,
+                ours,
+                theirs,
+            )
