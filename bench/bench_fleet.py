@@ -26,7 +26,7 @@ def running_fleet(repository: str, workers: list[dict]) -> Iterator[tuple[FleetS
         config = {
             "fleet": "bench",
             "model_repository": str(Path(repository).resolve()),
-            "router": {"metrics_port": -1},
+            "router": {"metrics_port": -1, "http_port": -1},
             "workers": [{"metrics_port": -1, **w} for w in workers],
         }
         path = Path(scratch) / "fleet.yaml"
@@ -64,6 +64,8 @@ def start_router(
             "--port",
             "0",
             "--metrics-port",
+            "-1",
+            "--http-port",
             "-1",
             "--ready-file",
             str(ready),

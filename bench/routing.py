@@ -62,7 +62,13 @@ LOADGEN_STARTUP_S = 1.5  # from launching the generator to its first request, on
 def fleet_config(scratch: Path, repository: Path) -> Path:
     config = load_fleet_file("configs/local.yaml")
     config.update(fleet="eval-routing", model_repository=str(repository))
-    config["router"] = {**config.get("router", {}), "port": 0, "metrics_port": -1, "policy": "least-loaded"}
+    config["router"] = {
+        **config.get("router", {}),
+        "port": 0,
+        "http_port": -1,
+        "metrics_port": -1,
+        "policy": "least-loaded",
+    }
     config["predictor"] = {**config.get("predictor", {}), "retrain_interval_s": 1e9}
     config["workers"] = [{**w, "metrics_port": -1} for w in config["workers"]]
     path = scratch / "fleet.yaml"

@@ -65,7 +65,7 @@ def fleet_config(setup: Setup, repository: Path, scratch: Path, time_scale: floa
     config = {
         "fleet": "eval-routing-gpu",
         "model_repository": str(repository),
-        "router": {"port": 0, "metrics_port": -1, "policy": "least-loaded"},
+        "router": {"port": 0, "http_port": -1, "metrics_port": -1, "policy": "least-loaded"},
         "predictor": {"initial_model": str(predictor), "retrain_interval_s": 1e9},
         "workers": [
             {

@@ -64,6 +64,7 @@ class FleetSupervisor:
         self.predictor: Child | None = None
         self.router: Child | None = None
         self.router_address = ""
+        self.router_http_address = ""
         self.redis_url = ""
 
     @property
@@ -117,7 +118,8 @@ class FleetSupervisor:
             log.info("predictor ready; model v%s published", info.get("version"))
         port = [] if self._router_port is None else ["--port", str(self._router_port)]
         self.router = self._spawn("router", ["router", *common, *port])
-        self.router_address = self._wait_ready(self.router)["address"]
+        info = self._wait_ready(self.router)
+        self.router_address, self.router_http_address = info["address"], info.get("http", "")
 
     def watch(self, stopping: Callable[[], bool]) -> int:
         """Block until `stopping()` or the router exits; report workers that exit, restart an

@@ -97,12 +97,14 @@ def run(args: argparse.Namespace) -> None:
         write_ready_file(
             config.ready_file,
             address=supervisor.router_address,
+            http=supervisor.router_http_address,
             redis_url=supervisor.redis_url,
             redis_pid=supervisor.redis_pid,
         )
         log.info(
-            "fleet ready: router on %s, %d workers, Redis at %s (Ctrl-C stops)",
+            "fleet ready: router on %s (gRPC) and %s (HTTP), %d workers, Redis at %s (Ctrl-C stops)",
             supervisor.router_address,
+            supervisor.router_http_address or "(off)",
             len(ids),
             redacted(supervisor.redis_url),
         )

@@ -17,6 +17,7 @@ DEGRADATION_SOURCES = ("predictor", "emulator")
 class RouterConfig:
     host: str = "127.0.0.1"
     port: int = 8001  # Triton's gRPC port; 0: ephemeral
+    http_port: int = 8000  # Triton's HTTP/REST port; 0: ephemeral; -1: off
     metrics_port: int = 8002  # Triton's metrics port; 0: ephemeral; -1: off
     redis_url: str | None = field(default=None, metadata=env_aliases("REDIS_URL"))
     redis_password_file: str | None = field(default=None, metadata=env_aliases("REDIS_PASSWORD_FILE"))

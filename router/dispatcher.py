@@ -78,9 +78,15 @@ class Dispatcher:
         model = self._catalogue.get(name)
         if model is None:
             known = ", ".join(sorted(self._catalogue)) or "none yet"
-            raise ModelNotFound(f"model '{name}' is not served by this fleet (models: {known})")
+            raise ModelNotFound(
+                f"{model_metadata.unknown_model(name)}: not served by this fleet (models: {known})"
+            )
         model_metadata.check_version(model, version)
         return model
+
+    def check_model(self, name: str, version: str) -> None:
+        """Raise ModelNotFound unless the fleet has served `name` (at `version`, if given)."""
+        self._model(name, version)
 
     async def infer(
         self, raw: bytes, request: service_pb2.ModelInferRequest, deadline: float | None

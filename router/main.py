@@ -15,6 +15,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_service_arguments(parser, "fleet config file; its 'router' section is used")
     parser.add_argument("--host")
     parser.add_argument("--port", type=int, help="gRPC port (default 8001, Triton's); 0: ephemeral")
+    parser.add_argument(
+        "--http-port",
+        dest="http_port",
+        type=int,
+        help="HTTP/REST port (default 8000, Triton's); 0: ephemeral, -1: off",
+    )
     parser.add_argument("--metrics-port", dest="metrics_port", type=int, help="0: ephemeral, -1: off")
     parser.add_argument(
         "--policy", help="routing policy: interference-aware, least-loaded, power-of-two, round-robin"

@@ -1,13 +1,15 @@
-"""The router service: a view of the fleet, connections to its workers, and the gRPC endpoint.
+"""The router service: a view of the fleet, connections to its workers, and the client endpoints.
 
-start: read the fleet from Redis -> serve gRPC and /metrics -> keep reading the fleet, the
-published predictor model and the placement probes in supervised loops -> write the ready file.
-stop: health NOT_SERVING -> `drain_s` later the server stops accepting (clients get GOAWAY) and lets in-flight
-requests finish within `grace` -> the loops stop -> the watcher and the worker channels close.
+start: read the fleet from Redis -> serve gRPC, HTTP/REST and /metrics -> keep reading the fleet,
+the published predictor model and the placement probes in supervised loops -> write the ready file.
+stop, on both endpoints at once: health NOT_SERVING (HTTP readiness 400) -> `drain_s` later the
+servers stop accepting (gRPC clients get GOAWAY) and let in-flight requests finish within `grace`
+-> the loops stop -> the watcher and the worker channels close.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from pathlib import Path
@@ -18,6 +20,7 @@ from prometheus_client import CollectorRegistry
 from emulation.oracle import OracleEstimator
 from interfleet.errors import ConfigError
 from interfleet.kserve.endpoint import MAX_MESSAGE_BYTES, GrpcEndpoint
+from interfleet.kserve.http_endpoint import HttpEndpoint
 from interfleet.kserve.message_size import message_cap
 from interfleet.kserve.service import SERVICE_NAME, add_inference_service
 from interfleet.metrics_http import MetricsEndpoint
@@ -35,6 +38,7 @@ from router.departures import Departures
 from router.dispatcher import Dispatcher
 from router.fleet_view import FleetView
 from router.fleet_watcher import FleetWatcher
+from router.http_servicer import RouterHttpServicer, is_inference
 from router.interference import InterferenceDetector
 from router.interference_marks import MarkPublisher
 from router.policies import Needs, make_policy
@@ -100,7 +104,8 @@ class RouterService:
         )
         self.sealer = Sealer(load_fleet_key(config.fleet_key, config.fleet_key_file))
         tokens = load_tokens(config.auth_tokens, config.auth_tokens_file)
-        self._interceptors = [TokenAuth(tokens)] if tokens else []
+        self._auth = TokenAuth(tokens) if tokens else None
+        self._interceptors = [self._auth] if self._auth else []
         self._credentials = config.tls.server_credentials()
         self.max_message_bytes = config.max_message_bytes or message_cap(
             Path(config.model_repository), MAX_MESSAGE_BYTES
@@ -109,11 +114,16 @@ class RouterService:
         self._watcher: FleetWatcher | None = None
         self._marks: MarkPublisher | None = None
         self._endpoint: GrpcEndpoint | None = None
+        self._http: HttpEndpoint | None = None
         self._metrics: MetricsEndpoint | None = None
 
     @property
     def address(self) -> str:
         return self._endpoint.address if self._endpoint else ""
+
+    @property
+    def http_address(self) -> str:
+        return self._http.address if self._http else ""
 
     async def _refresh_predictor(self) -> None:
         """Reload a newly published model; the health service's PREDICTOR_HEALTH entry says if one is usable."""
@@ -190,6 +200,19 @@ class RouterService:
         )
         await self._endpoint.start()
         await self._endpoint.set_component(PREDICTOR_HEALTH, self.predictor.status == "ok")
+        servicer = RouterHttpServicer(self.dispatcher, draining=lambda: self._http.draining)
+        self._http = HttpEndpoint(
+            config.host,
+            config.http_port,
+            servicer.add_routes,
+            ssl_context=config.tls.server_ssl_context(),
+            auth=self._auth,
+            is_inference=is_inference,
+            max_message_bytes=self.max_message_bytes,
+            max_concurrent_calls=config.max_concurrent_calls,
+            drain_s=config.drain_s,
+        )
+        await self._http.start()
         registry = CollectorRegistry()
         registry.register(
             RouterCollector(
@@ -207,10 +230,14 @@ class RouterService:
         self.supervisor.on_health = self._endpoint.set_serving
         self.supervisor.loop("fleet-view", self._watcher.refresh_once, every_s=config.refresh_interval_s)
         self.supervisor.loop("predictor-and-placement", self._refresh, every_s=config.refresh_interval_s)
-        write_ready_file(config.ready_file, address=self.address, metrics=self._metrics.address)
+        write_ready_file(
+            config.ready_file, address=self.address, http=self.http_address, metrics=self._metrics.address
+        )
         log.info(
-            "router serving on %s with policy %s; %d worker(s) in view; %s; messages up to %.1f MiB",
+            "router serving gRPC on %s and HTTP on %s with policy %s; %d worker(s) in view; %s; "
+            "messages up to %.1f MiB",
             self.address,
+            self.http_address or "(off)",
             config.policy,
             len(self.core.view.workers),
             self._security_summary(),
@@ -233,8 +260,9 @@ class RouterService:
 
     async def stop(self, grace: float) -> None:
         # Health first and the loops last: in-flight calls finish with a current view of the fleet.
-        if self._endpoint is not None:
-            await self._endpoint.stop(grace)
+        await asyncio.gather(
+            *(endpoint.stop(grace) for endpoint in (self._endpoint, self._http) if endpoint is not None)
+        )
         await self.supervisor.stop()
         if self._watcher is not None:
             await self._watcher.close()

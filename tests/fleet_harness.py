@@ -31,7 +31,13 @@ class Fleet:
         self.config = config = {
             "fleet": "test",
             "model_repository": str(repository),
-            "router": {"metrics_port": 0, "refresh_interval_s": 0.1, "worker_hold_s": 1.0, **(router or {})},
+            "router": {
+                "metrics_port": 0,
+                "http_port": 0,
+                "refresh_interval_s": 0.1,
+                "worker_hold_s": 1.0,
+                **(router or {}),
+            },
             "workers": [
                 {"metrics_port": 0, "heartbeat_interval_s": 0.2, "state_ttl_s": 1.0, **w} for w in workers
             ],
@@ -45,6 +51,7 @@ class Fleet:
         self.models = set(self._serving)
         self.process: subprocess.Popen | None = None
         self.address = ""
+        self.http_address = ""
         self.redis_url = ""
         self.info: dict = {}  # `interfleet up`'s ready file
         self.log = root / "fleet.log"
@@ -87,6 +94,7 @@ class Fleet:
             self.stop()
             raise RuntimeError(f"fleet did not start:\n{self.log.read_text()[-4000:]}") from None
         self.address, self.redis_url = info["address"], info["redis_url"]
+        self.http_address = info["http"]
         self.info = info
         return self
 
@@ -116,6 +124,8 @@ class Fleet:
                 "--redis-url",
                 self.redis_url,
                 "--port",
+                "0",
+                "--http-port",
                 "0",
                 "--ready-file",
                 str(ready),

@@ -136,7 +136,17 @@ class ChaosFleet:
         for name, port in self.router_ports.items():
             self.routers[name] = Service(
                 f"router-{name}",
-                ["router", "--config", self._config, "--port", str(port), "--drain-s", str(ROUTER_DRAIN_S)],
+                [
+                    "router",
+                    "--config",
+                    self._config,
+                    "--port",
+                    str(port),
+                    "--http-port",
+                    "-1",
+                    "--drain-s",
+                    str(ROUTER_DRAIN_S),
+                ],
                 self._run_dir,
                 env,
                 self.cpus,

@@ -15,10 +15,16 @@ from interfleet.kserve.datatypes import MODEL_CONFIG_TYPE
 from interfleet.proto import fleet_pb2
 
 
+def unknown_model(name: str, version: str = "") -> str:
+    """Triton's words for a model (or version) it does not have, which Triton's clients match on;
+    callers add their own detail after them."""
+    return f"Request for unknown model: '{name}'{f' version {version}' if version else ''} is not found"
+
+
 def check_version(model: fleet_pb2.HostedModel, requested: str) -> None:
     """An empty version means the latest; any other must be one the model has."""
     if requested and requested != model.version:
-        raise ModelNotFound(f"model '{model.name}' has no version '{requested}' (available: {model.version})")
+        raise ModelNotFound(f"{unknown_model(model.name, requested)} (available: {model.version})")
 
 
 def metadata_response(model: fleet_pb2.HostedModel) -> service_pb2.ModelMetadataResponse:

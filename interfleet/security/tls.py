@@ -1,4 +1,4 @@
-"""TLS for the fleet's gRPC ports: credentials from PEM files named in a service's config.
+"""TLS for the fleet's ports: credentials from PEM files named in a service's config.
 
 A server with `cert` and `key` serves TLS; with `client_ca` as well it requires every client to
 present a certificate signed by that CA (mutual TLS). A client (the router dialling workers, the
@@ -8,6 +8,7 @@ health probe, the load generator) verifies the server against `ca` and, when it 
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +59,21 @@ class TlsFiles:
         return grpc.ssl_server_credentials(
             [pair], root_certificates=client_ca, require_client_auth=client_ca is not None
         )
+
+    def server_ssl_context(self) -> ssl.SSLContext | None:
+        """The same server TLS for an HTTP port (the router's REST endpoint)."""
+        if not self.cert:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        try:
+            context.load_cert_chain(self.cert, self.key)
+            if self.client_ca:
+                context.load_verify_locations(self.client_ca)
+                context.verify_mode = ssl.CERT_REQUIRED
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"TLS files {self.cert}, {self.key}: {exc}") from None
+        return context
 
     def channel_credentials(self) -> grpc.ChannelCredentials | None:
         if not self.ca:

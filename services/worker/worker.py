@@ -41,7 +41,7 @@ class Worker:
         model = self._hosted.get(name)
         if model is None:
             raise ModelNotFound(
-                f"model '{name}' is not hosted on worker {self.worker_id} "
+                f"{model_metadata.unknown_model(name)}: not hosted on worker {self.worker_id} "
                 f"(hosted: {', '.join(sorted(self._hosted))})"
             )
         model_metadata.check_version(model, version)

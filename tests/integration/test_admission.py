@@ -6,11 +6,13 @@ same fleet, and tritonclient as the client.
 
 from __future__ import annotations
 
+import json
 import queue
 import signal
 import subprocess
 import sys
 import threading
+import urllib.error
 import urllib.request
 
 import numpy as np
@@ -130,4 +132,36 @@ def test_a_rolling_restart_of_two_routers_behind_round_robin_fails_no_request(re
         for process in routers.values():
             process.terminate()
             process.wait(30)
+        assert fleet.stop() == 0, fleet.log.read_text()[-3000:]
+
+
+def test_a_stopping_router_s_rest_port_turns_unready_serves_through_its_drain_then_closes(
+    repository, tmp_path
+):
+    fleet = Fleet(tmp_path, repository, ONE_WORKER).start()
+    process, info = fleet.start_router("draining", ["--drain-s", "2"])
+    base = f"http://{info['http']}"
+    body = json.dumps(
+        {"inputs": [{"name": "input", "shape": [1, 256], "datatype": "FP32", "data": [0.0] * 256}]}
+    ).encode()
+
+    def status(path: str, data: bytes | None = None) -> int:
+        try:
+            with urllib.request.urlopen(urllib.request.Request(base + path, data=data), timeout=5) as answer:
+                return answer.status
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    try:
+        assert status("/v2/health/ready") == 200
+        process.send_signal(signal.SIGTERM)
+        assert wait_until(lambda: status("/v2/health/ready") == 400, 1.5), "readiness did not turn 400"
+        assert status("/v2/models/mlp/infer", body) == 200  # still served while load balancers look away
+        assert process.wait(30) == 0
+        with pytest.raises(urllib.error.URLError):
+            status("/v2/health/live")
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
         assert fleet.stop() == 0, fleet.log.read_text()[-3000:]

@@ -62,7 +62,7 @@ def test_interfleet_up_checks_every_service_before_starting_any(repository, tmp_
             {
                 "fleet": "preflight",
                 "model_repository": str(repository),
-                "router": {"port": 0, **router},
+                "router": {"port": 0, "http_port": 0, **router},
                 "workers": [{"worker_id": f"w{i}", "models": ["mlp"], **w} for i, w in enumerate(workers)],
             }
         )

@@ -34,7 +34,12 @@ GOOD = np.zeros((1, 3, 64, 64), np.float32)
 @pytest.mark.parametrize(
     "model, inputs, status, message",
     [
-        ("resnet152", [("input", GOOD)], "NOT_FOUND", "model 'resnet152' is not served by this fleet"),
+        (
+            "resnet152",
+            [("input", GOOD)],
+            "NOT_FOUND",
+            "Request for unknown model: 'resnet152' is not found: not served by this fleet",
+        ),
         ("tiny_cnn", [("pixels", GOOD)], "INVALID_ARGUMENT", "has no input 'pixels'"),
         (
             "tiny_cnn",

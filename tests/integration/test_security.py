@@ -7,9 +7,12 @@ models, and the embedded Redis's password.
 
 from __future__ import annotations
 
+import json
+import ssl
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import grpc
@@ -190,3 +193,37 @@ def test_a_stream_without_a_token_is_refused_before_any_request_runs(secured):
         with pytest.raises(grpc.RpcError) as caught:
             list(stream(iter([b""]), timeout=10))
     assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def https(fleet, certs, path: str, token: str | None = None, body: bytes | None = None, client_cert=True):
+    """(status, body) of one HTTPS request to the router's REST port."""
+    context = ssl.create_default_context(cafile=str(certs / "ca.pem"))
+    if client_cert:
+        context.load_cert_chain(str(certs / "client.pem"), str(certs / "client.key"))
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    request = urllib.request.Request(f"https://{fleet.http_address}{path}", data=body, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10, context=context) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def test_the_rest_port_has_the_same_tls_tokens_and_scopes(secured):
+    fleet, certs, tokens = secured
+    body = json.dumps(
+        {"inputs": [{"name": "input", "shape": [1, 256], "datatype": "FP32", "data": [0.0] * 256}]}
+    ).encode()
+    infer_path = f"/v2/models/{MODEL}/infer"
+    status, answer = https(fleet, certs, infer_path, tokens["infer"], body)
+    assert status == 200 and json.loads(answer)["parameters"]["worker_id"] in {"w0", "w1"}
+    assert https(fleet, certs, infer_path, None, body)[0] == 401
+    assert https(fleet, certs, infer_path, tokens["infer"][:-1] + "x", body)[0] == 401
+    status, answer = https(fleet, certs, infer_path, tokens["read"], body)
+    assert status == 403 and "may not run inference" in json.loads(answer)["error"]
+    assert https(fleet, certs, f"/v2/models/{MODEL}", tokens["read"])[0] == 200
+    assert https(fleet, certs, "/v2/health/ready")[0] == 200  # probes need no token
+    with pytest.raises((urllib.error.URLError, ConnectionError)):  # no client certificate: refused
+        https(fleet, certs, "/v2/health/ready", client_cert=False)
+    with pytest.raises((urllib.error.URLError, ConnectionError)):  # and plaintext is not served
+        urllib.request.urlopen(f"http://{fleet.http_address}/v2/health/ready", timeout=5)
