@@ -7,8 +7,9 @@ at most `max_concurrent_calls` calls at once: gRPC refuses the next one `RESOURC
 before any handler runs, so an overload is turned away where it queues, in a few hundred
 microseconds, instead of waiting behind the calls admitted.
 `stop` flips health to NOT_SERVING first, waits `drain_s` so load balancers that check health
-send elsewhere, then stops accepting calls (clients get GOAWAY and go to another server) and
-lets those in flight finish within `grace`.
+send elsewhere, then lets the application pick up the calls gRPC-core already holds (`settle`),
+then stops accepting calls (clients get GOAWAY and go to another server) and lets those in flight
+finish within `grace`.
 """
 
 from __future__ import annotations
@@ -35,6 +36,11 @@ MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 # no metric counts. Admission is the application's job instead; its bounded queues answer
 # RESOURCE_EXHAUSTED, saying why.
 MAX_PENDING_CALLS = 20_000
+# A call gRPC-core has received but the Python server has not yet picked up is CANCELLED by the
+# shutdown, though its client sent it before the stop. So `stop` first waits until no new call
+# has been picked up for SETTLE_QUIET_S (at most SETTLE_MAX_S): the calls already sent get in.
+SETTLE_QUIET_S = 0.05
+SETTLE_MAX_S = 2.0
 
 
 def server_options(max_message_bytes: int = MAX_MESSAGE_BYTES) -> list[tuple[str, int]]:
@@ -60,6 +66,7 @@ class GrpcEndpoint:
         max_message_bytes: int = MAX_MESSAGE_BYTES,
         max_concurrent_calls: int | None = None,
         drain_s: float = 0.0,
+        calls_started: Callable[[], int] | None = None,
     ):
         self._host = host
         self._port = port
@@ -69,6 +76,7 @@ class GrpcEndpoint:
         self._max_message_bytes = max_message_bytes
         self._max_concurrent_calls = max_concurrent_calls
         self._drain_s = drain_s
+        self._calls_started = calls_started  # how many calls handlers have begun (for `settle`)
         self._server: grpc.aio.Server | None = None
         self._health = health.aio.HealthServicer()
         self._service_names: list[str] = []
@@ -130,9 +138,24 @@ class GrpcEndpoint:
         if self._drain_s > 0:
             log.info("NOT_SERVING; draining for %.1f s before refusing new calls", self._drain_s)
             await asyncio.sleep(self._drain_s)
+        await self._settle()
         await self._server.stop(grace)
         self._server = None
         log.info("gRPC server on %s stopped", self.address)
+
+    async def _settle(self) -> None:
+        """Wait until handlers have begun no new call for SETTLE_QUIET_S (see SETTLE_QUIET_S)."""
+        if self._calls_started is None:
+            return
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + SETTLE_MAX_S
+        seen = self._calls_started()
+        while loop.time() < give_up:
+            await asyncio.sleep(SETTLE_QUIET_S)
+            now_seen = self._calls_started()
+            if now_seen == seen:
+                return
+            seen = now_seen
 
     async def wait_for_termination(self) -> None:
         if self._server is not None:

@@ -102,7 +102,7 @@ async def test_graceful_stop_finishes_in_flight_requests_and_leaves_nothing_runn
     await client.close()
     assert await stopping == 0
     failures = [r for r in results if isinstance(r, Exception)]
-    assert not failures, failures[:2]
+    assert not failures, [str(f) for f in failures[:2]]
     assert all(r.as_numpy("logits").shape == (16, 2) for r in results)
     assert not [p for p in pids if pid_alive(p)], "a fleet process outlived the stop"
 
