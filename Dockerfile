@@ -62,7 +62,7 @@ ENV PATH=/opt/interfleet/bin:$PATH \
     INTERFLEET_HEALTH_ADDRESS=127.0.0.1:8001
 USER 10001:10001
 WORKDIR /home/interfleet
-EXPOSE 8001 8002
+EXPOSE 8000 8001 8002
 # The standard gRPC health service; services on another port set INTERFLEET_HEALTH_ADDRESS.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 CMD ["interfleet", "health"]
 ENTRYPOINT ["interfleet"]

@@ -1,11 +1,17 @@
-# The two commands: `make run` (a local fleet on 127.0.0.1:8001) and `make test`.
+# The two commands: `make run` (a local fleet on 127.0.0.1:8001, HTTP on :8000) and `make test`.
 # Everything else here is what those two need, plus benchmarks and code generation.
 
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 INTERFLEET := $(VENV)/bin/interfleet
-CONFIG ?= configs/local.yaml
 REPOSITORY ?= model_repository
+# `make run MODEL_REPOSITORY=/path`: serve that repository (interfleet's layout or Triton's) on
+# two workers that host every model in it (configs/repository.yaml).
+ifdef MODEL_REPOSITORY
+CONFIG ?= configs/repository.yaml
+UP_FLAGS := --model-repository $(MODEL_REPOSITORY)
+endif
+CONFIG ?= configs/local.yaml
 
 # Passed through to `interfleet up` (router port; an external Redis instead of the embedded one).
 export INTERFLEET_ROUTER_PORT
@@ -14,7 +20,7 @@ export REDIS_URL
 .PHONY: run test test-unit lint typecheck compose-test chaos certs install zoo bench-cli bench-router bench-peer bench-loadgen bench-batching bench-predictor bench-decision profile eval-predictor eval-routing eval-routing-gpu eval-scale protos clean
 
 run: install zoo
-	$(INTERFLEET) up --config $(CONFIG)
+	$(INTERFLEET) up --config $(CONFIG) $(UP_FLAGS)
 
 test: install
 	$(PYTHON) -m pytest

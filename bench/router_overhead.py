@@ -7,6 +7,10 @@ worker per request (`worker_streams: 0`, the hop before multiplexing), and throu
 as configured by default (requests multiplexed over long-lived streams), at concurrency 1 and
 16. Rounds rotate the order of the paths so the machine's drift hits all alike. The client is a
 lean grpc.aio caller of pre-serialized bytes, so what differs between paths is the hop alone.
+
+The router's HTTP/REST port is measured beside its gRPC port: the same tensor as Triton's binary
+extension (`Inference-Header-Content-Length`), posted by a lean aiohttp client over keep-alive
+connections (one per caller). Its figures include the HTTP client's own cost, as a user's would.
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ import multiprocessing
 import time
 from pathlib import Path
 
+import aiohttp
 import grpc
 import numpy as np
+import tritonclient.http as httpclient
 import uvloop
 from bench_fleet import running_fleet, start_router
 from tritonclient.grpc import service_pb2
@@ -66,10 +72,52 @@ def serialized_request() -> bytes:
     return request.SerializeToString()
 
 
+def http_request() -> tuple[bytes, dict[str, str]]:
+    """The same request as tritonclient.http sends it (binary tensor extension): body and headers."""
+    tensor = httpclient.InferInput("input", [1, 3, 64, 64], "FP32")
+    tensor.set_data_from_numpy(np.random.default_rng(0).random((1, 3, 64, 64), dtype=np.float32))
+    body, json_size = httpclient.InferenceServerClient.generate_request_body([tensor], request_id="bench")
+    return body, {
+        "Inference-Header-Content-Length": str(json_size),
+        "Content-Type": "application/octet-stream",
+    }
+
+
+async def measure_http(url: str, concurrency: int, seconds: float) -> tuple[list[float], float]:
+    """As `measure`, over HTTP/REST: `concurrency` callers, each on its own keep-alive connection."""
+    body, headers = http_request()
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def post() -> None:
+            async with session.post(url, data=body, headers=headers) as answer:
+                await answer.read()
+                if answer.status != 200:
+                    raise RuntimeError(f"{url}: HTTP {answer.status}")
+
+        for _ in range(50):
+            await post()
+        latencies: list[float] = []
+        stop_at = time.perf_counter() + seconds
+
+        async def caller():
+            while time.perf_counter() < stop_at:
+                started = time.perf_counter()
+                await post()
+                latencies.append(time.perf_counter() - started)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(caller() for _ in range(concurrency)))
+        return latencies, time.perf_counter() - started
+
+
 async def measure(
     address: str, payload: bytes, concurrency: int, seconds: float
 ) -> tuple[list[float], float]:
-    """Closed loop: `concurrency` callers back to back for `seconds`; returns (latencies s, elapsed s)."""
+    """Closed loop: `concurrency` callers back to back for `seconds`; returns (latencies s, elapsed s).
+    An address starting http:// is an HTTP/REST inference URL (`measure_http`)."""
+    if address.startswith("http://"):
+        return await measure_http(address, concurrency, seconds)
     async with grpc.aio.insecure_channel(address) as channel:
         call = channel.unary_unary(method_path("ModelInfer"))
         for _ in range(50):  # warm the connection and both processes' code paths
@@ -133,7 +181,10 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     build_zoo(Path(args.repository), [MODEL])
 
-    with running_fleet(args.repository, [{"worker_id": "w0", "models": [MODEL]}]) as (supervisor, run_dir):
+    with running_fleet(args.repository, [{"worker_id": "w0", "models": [MODEL]}], http=True) as (
+        supervisor,
+        run_dir,
+    ):
         worker = json.loads((run_dir / "worker-w0.ready.json").read_text())["address"]
         ports: multiprocessing.Queue = multiprocessing.Queue()
         floor = multiprocessing.Process(target=bare_forwarder, args=(worker, ports), daemon=True)
@@ -147,6 +198,7 @@ def main() -> None:
                 "bare-hop": f"127.0.0.1:{ports.get(timeout=30)}",
                 "router-unary": unary_address,
                 "router": supervisor.router_address,
+                "router-http": f"http://{supervisor.router_http_address}/v2/models/{MODEL}/infer",
             }
             results = uvloop.run(run_rounds(paths, args.rounds, args.seconds))
         finally:
@@ -171,6 +223,11 @@ def main() -> None:
         "router_unary_throughput_ratio_at_c16": kept("router-unary"),
         "bare_hop_added_p50_ms_at_c1": added("bare-hop"),
         "bare_hop_throughput_ratio_at_c16": kept("bare-hop"),
+        # HTTP/REST beside gRPC on the same router.
+        "http_over_grpc_added_p50_ms_at_c1": results["router-http@c1"]["p50_ms"]
+        - results["router@c1"]["p50_ms"],
+        "http_over_grpc_throughput_ratio_at_c16": results["router-http@c16"]["throughput_rps"]
+        / results["router@c16"]["throughput_rps"],
         "targets": {"added_p50_ms_at_c1": 0.35, "throughput_ratio_at_c16": 0.85},
     }
     write_report(report, Path(args.out))
@@ -179,6 +236,11 @@ def main() -> None:
         f"request {added('router-unary'):.3f}; a bare Python gRPC hop {added('bare-hop'):.3f}); keeps "
         f"{kept('router'):.0%} of direct throughput at concurrency 16 (target >= 85%; unary "
         f"{kept('router-unary'):.0%}; bare hop {kept('bare-hop'):.0%})"
+    )
+    print(
+        f"HTTP/REST on the same router: {report['http_over_grpc_added_p50_ms_at_c1']:+.3f} ms p50 at "
+        f"concurrency 1 against gRPC, {report['http_over_grpc_throughput_ratio_at_c16']:.0%} of its throughput "
+        "at concurrency 16"
     )
     print(f"written to {args.out}")
 

@@ -16,7 +16,9 @@ from interfleet.config import build_config, cli_values, config_class, env_aliase
 from interfleet.config_file import load_fleet_file, worker_ids
 from interfleet.errors import ConfigError
 from interfleet.ready_file import write_ready_file
-from interfleet.repository import list_models
+from interfleet.repository import ALL_MODELS, list_models
+from router.config import ENV_PREFIX as ROUTER_ENV
+from services.worker.config import ENV_PREFIX as WORKER_ENV
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +29,8 @@ class UpConfig:
     # None: the router's own order decides (INTERFLEET_ROUTER_PORT, the fleet file's router.port, 8001).
     router_port: int | None = None
     redis_url: str | None = field(default=None, metadata=env_aliases("REDIS_URL"))
+    # Serve this repository (either layout) instead of the fleet file's model_repository.
+    model_repository: str | None = None
     run_dir: str = "run"
     grace_s: float = 10.0
     ready_file: str | None = None
@@ -43,6 +47,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--redis-url", dest="redis_url", help="use this Redis (env REDIS_URL); default: embedded"
+    )
+    parser.add_argument(
+        "--model-repository",
+        dest="model_repository",
+        help="serve this model repository (interfleet's or Triton's layout) instead of the fleet file's",
     )
     parser.add_argument("--run-dir", dest="run_dir", help="ready files and the embedded Redis (default run/)")
     parser.add_argument(
@@ -63,8 +72,14 @@ def run(args: argparse.Namespace) -> None:
     ids = worker_ids(data)
     if not ids:
         raise ConfigError(f"{config.config}: no workers configured")
-    repository = Path(data.get("model_repository", "model_repository"))
-    needed = {m for w in data["workers"] for m in w.get("models", [])}
+    repository = Path(config.model_repository or data.get("model_repository", "model_repository"))
+    if config.model_repository:
+        # Every service reads its repository as CLI > env > file: the children inherit this.
+        from predictor.service import ENV_PREFIX as PREDICTOR_ENV  # loads LightGBM: only when asked
+
+        for prefix in (ROUTER_ENV, WORKER_ENV, PREDICTOR_ENV):
+            os.environ[f"{prefix}MODEL_REPOSITORY"] = config.model_repository
+    needed = {m for w in data["workers"] for m in w.get("models", []) if m != ALL_MODELS}
     missing = sorted(needed - set(list_models(repository)))
     if missing:
         raise ConfigError(

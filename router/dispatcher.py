@@ -23,10 +23,12 @@ from tritonclient.grpc import service_pb2
 from interfleet.errors import Code, DeadlineExceeded, ModelNotFound, Overloaded, ServingError, Unavailable
 from interfleet.kserve import model_metadata
 from interfleet.kserve.call import request_deadline
+from interfleet.kserve.sequence_flags import SequenceFlags
 from interfleet.kserve.status import code_of
 from interfleet.proto import fleet_pb2
 from router.core import RouterCore
 from router.policies import Decision, NoWorkerMeetsDeadline
+from router.sequences import SequenceAffinity
 from router.statistics import merge_statistics
 from router.stats import RouterStats
 from router.worker_pool import WorkerPool, predicted_suffix
@@ -50,6 +52,7 @@ class Dispatcher:
         sample: Callable[[], float] = random.random,
         default_timeout_s: float = 0.0,
         max_attempts: int = 3,
+        sequence_idle_s: float = 600.0,
     ):
         self._pool = pool
         self._max_attempts = max_attempts
@@ -59,16 +62,28 @@ class Dispatcher:
         self._sample = sample
         self._max_in_flight = max_in_flight
         self._in_flight = 0
+        self.started = 0  # inference requests begun, ever (a stopping endpoint waits for it to settle)
         self._stats = stats
         self._clock = clock
         # Every model any worker has hosted since start: one with no live worker now is
         # UNAVAILABLE (it exists, nothing serves it), not NOT_FOUND.
         self._catalogue: dict[str, fleet_pb2.HostedModel] = {}
+        # Models workers were configured to host and could not load, with why (no worker serves them).
+        self._unloadable: dict[str, str] = {}
+        self._sequences = SequenceAffinity(sequence_idle_s, clock)  # live sequences of stateful models
 
     def on_view(self) -> None:
+        for worker_id in self._sequences.workers() - set(self._core.view.workers):
+            self._sequences.forget_worker(worker_id)
+        unloadable = {}
         for state in self._core.view.workers.values():
             for model in state.models:
                 self._catalogue[model.name] = model
+            for failed in state.unavailable:
+                unloadable[failed.name] = f"worker {state.worker_id}: {failed.reason}"
+        self._unloadable = {
+            name: why for name, why in unloadable.items() if name not in self._core.view.by_model
+        }
 
     @property
     def ready(self) -> bool:
@@ -76,6 +91,8 @@ class Dispatcher:
 
     def _model(self, name: str, version: str) -> fleet_pb2.HostedModel:
         model = self._catalogue.get(name)
+        if model is None and name in self._unloadable:
+            raise Unavailable(f"model '{name}' could not be loaded ({self._unloadable[name]})")
         if model is None:
             known = ", ".join(sorted(self._catalogue)) or "none yet"
             raise ModelNotFound(
@@ -92,6 +109,7 @@ class Dispatcher:
         self, raw: bytes, request: service_pb2.ModelInferRequest, deadline: float | None
     ) -> bytes:
         """Forward `raw` (the serialized request) and return the serialized response."""
+        self.started += 1
         hosted = self._model(request.model_name, request.model_version)
         model = hosted.name
         stats = self._stats
@@ -104,8 +122,12 @@ class Dispatcher:
         started = time.perf_counter()
         stats.pending[model] += 1
         self._in_flight += 1
+        flags = SequenceFlags.of(request) if hosted.sequence else None
         try:
-            response = await self._forward(model, raw, deadline)
+            if flags is None:
+                response = await self._forward(model, raw, deadline)
+            else:
+                response = await self._forward_in_sequence(model, raw, deadline, flags)
         except Exception as exc:
             stats.failure[model, code_of(exc).name] += 1
             raise
@@ -152,6 +174,51 @@ class Dispatcher:
                 return response
             self._explain(model, decision, observed_ms)
             return response + predicted_suffix(decision.predicted_ms)
+
+    async def _forward_in_sequence(
+        self, model: str, raw: bytes, deadline: float | None, flags: SequenceFlags
+    ) -> bytes:
+        """A stateful model's request: to the worker holding its sequence, or (a START) wherever the
+        policy says, pinning the sequence there. Never retried elsewhere: the state is on that worker."""
+        key = (model, flags.sequence_id)
+        async with self._sequences.turn(key):
+            return await self._forward_pinned(model, raw, deadline, flags, key)
+
+    async def _forward_pinned(
+        self, model: str, raw: bytes, deadline: float | None, flags: SequenceFlags, key: tuple
+    ) -> bytes:
+        pinned = None if flags.start else self._sequences.worker_of(key)
+        if pinned is None:
+            # A START, or a sequence this router has not seen (the worker will say if it holds it).
+            exclude: frozenset[str] = frozenset()
+        else:
+            exclude = frozenset(self._core.view.by_model.get(model, ())) - {pinned}
+        now = self._clock()
+        budget_ms = None if deadline is None else max(0.0, deadline - now) * 1e3
+        try:
+            decision = self._core.route(model, budget_ms, now, exclude=exclude)
+        except NoWorkerMeetsDeadline as exc:
+            raise DeadlineExceeded(str(exc)) from exc
+        if decision is None:
+            where = f"worker {pinned}, which holds it," if pinned else "no live worker"
+            raise Unavailable(
+                f"sequence {flags.sequence_id} of model '{model}': {where} is not available; its state is lost "
+                "with it: start the sequence again (sequence_start)"
+            )
+        connection = self._pool.get(decision.worker.worker_id)
+        self._stats.dispatched[model, connection.worker_id] += 1
+        timeout = None if deadline is None else max(0.0, deadline - now)
+        try:
+            response = await connection.infer(raw, timeout) + connection.suffix
+        except ServingError as exc:
+            self._core.failed(decision, model, self._clock(), eject=exc.code in _RETRYABLE)
+            raise
+        except BaseException:
+            self._core.failed(decision, model, self._clock())
+            raise
+        self._core.answered(decision, model, (self._clock() - now) * 1e3)
+        self._sequences.answered(key, connection.worker_id, flags.end)
+        return response
 
     def _retry_or_raise(
         self, model: str, worker_id: str, error: ServingError, tried: frozenset[str], deadline: float | None
@@ -201,14 +268,15 @@ class Dispatcher:
 
     def index(self) -> service_pb2.RepositoryIndexResponse:
         response = service_pb2.RepositoryIndexResponse()
-        for name in sorted(self._catalogue):
-            model = self._catalogue[name]
-            state = "READY" if self._core.candidates(name, self._clock()) else "UNAVAILABLE"
+        for name in sorted({*self._catalogue, *self._unloadable}):
+            model = self._catalogue.get(name)
+            ready = model is not None and bool(self._core.candidates(name, self._clock()))
+            reason = "" if ready else self._unloadable.get(name, "no live worker hosts it")
             response.models.add(
                 name=name,
-                version=model.version,
-                state=state,
-                reason="" if state == "READY" else "no live worker hosts it",
+                version=model.version if model else "",
+                state="READY" if ready else "UNAVAILABLE",
+                reason=f"could not be loaded ({reason})" if name in self._unloadable else reason,
             )
         return response
 

@@ -32,7 +32,7 @@ class FleetView:
         loads = {(s.worker_id, load.model): load for s in workers.values() for load in s.load}
         solo = {(s.worker_id, m.name): m.solo_latency_ms for s in workers.values() for m in s.models}
         full = {
-            (s.worker_id, m.name): (m.max_batch_size, m.full_batch_latency_ms)
+            (s.worker_id, m.name): (max(1, m.max_batch_size), m.full_batch_latency_ms)
             for s in workers.values()
             for m in s.models
         }

@@ -197,6 +197,7 @@ class RouterService:
             self.max_message_bytes,
             max_concurrent_calls=config.max_concurrent_calls,
             drain_s=config.drain_s,
+            calls_started=lambda: self.dispatcher.started,
         )
         await self._endpoint.start()
         await self._endpoint.set_component(PREDICTOR_HEALTH, self.predictor.status == "ok")

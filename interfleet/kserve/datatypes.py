@@ -1,12 +1,19 @@
-"""KServe v2 tensor datatypes: their numpy dtypes and the typed `contents` field of each.
+"""KServe v2 tensor datatypes: their numpy dtypes, the typed `contents` field of each, and BYTES.
 
-BYTES (variable-length strings) is not in the table: no model in the zoo takes strings, and the
-worker rejects it with a message rather than guessing at a layout.
+BYTES (variable-length strings, ONNX's string tensors) has no fixed-size numpy dtype: its
+elements are numpy objects (`bytes`), and in raw contents (gRPC `raw_*_contents`, HTTP's binary
+extension) each is a 4-byte little-endian length followed by its bytes, as Triton lays them out.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+
+from interfleet.errors import InvalidInput
+
+BYTES = "BYTES"
 
 # v2 datatype -> numpy dtype (little-endian, as raw_*_contents are laid out).
 NUMPY_DTYPE: dict[str, np.dtype] = {
@@ -38,6 +45,7 @@ CONTENTS_FIELD: dict[str, str] = {
     "INT64": "int64_contents",
     "FP32": "fp32_contents",
     "FP64": "fp64_contents",
+    BYTES: "bytes_contents",
 }
 
 # ONNX Runtime's type strings (session.get_inputs()[i].type) -> v2 datatype.
@@ -54,7 +62,52 @@ FROM_ONNXRUNTIME: dict[str, str] = {
     "tensor(float16)": "FP16",
     "tensor(float)": "FP32",
     "tensor(double)": "FP64",
+    "tensor(string)": BYTES,
 }
 
 # v2 datatype -> Triton model-config DataType enum name (for the ModelConfig RPC).
-MODEL_CONFIG_TYPE: dict[str, str] = {name: f"TYPE_{name}" for name in NUMPY_DTYPE}
+MODEL_CONFIG_TYPE: dict[str, str] = {**{name: f"TYPE_{name}" for name in NUMPY_DTYPE}, BYTES: "TYPE_STRING"}
+
+
+def serialize_bytes(elements: Sequence[bytes]) -> bytes:
+    """BYTES elements as raw contents: each a 4-byte little-endian length, then its bytes."""
+    return b"".join(len(e).to_bytes(4, "little") + e for e in elements)
+
+
+def deserialize_bytes(raw: bytes, where: str) -> list[bytes]:
+    """Raw BYTES contents as their elements; InvalidInput naming `where` if they are cut short."""
+    elements, offset = [], 0
+    while offset < len(raw):
+        if offset + 4 > len(raw):
+            raise InvalidInput(f"{where}: BYTES contents end inside an element's 4-byte length")
+        size = int.from_bytes(raw[offset : offset + 4], "little")
+        offset += 4
+        if offset + size > len(raw):
+            raise InvalidInput(f"{where}: a BYTES element of {size} bytes runs past the end of the contents")
+        elements.append(bytes(raw[offset : offset + size]))
+        offset += size
+    return elements
+
+
+def as_bytes(element: object) -> bytes:
+    """One BYTES element as bytes (ONNX Runtime hands string outputs back as str)."""
+    if isinstance(element, bytes):
+        return element
+    if isinstance(element, np.bytes_):
+        return bytes(element)
+    return str(element).encode()
+
+
+def tensor_bytes(array: np.ndarray) -> bytes:
+    """An array as raw contents: its little-endian bytes, or serialized BYTES for object arrays."""
+    if array.dtype == np.object_ or array.dtype.kind in "SU":
+        return serialize_bytes([as_bytes(e) for e in array.reshape(-1)])
+    return np.ascontiguousarray(array).tobytes()
+
+
+def zeros(shape: Sequence[int], datatype: str) -> np.ndarray:
+    """A tensor of zeros, e.g. to warm a model up; for BYTES the text "0", which models that take
+    text and models that parse numbers from it (ONNX Cast) both accept."""
+    if datatype == BYTES:
+        return np.full(tuple(shape), "0", dtype=np.object_)
+    return np.zeros(tuple(shape), NUMPY_DTYPE[datatype])

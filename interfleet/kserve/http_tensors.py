@@ -27,13 +27,12 @@ import numpy as np
 from tritonclient.grpc import service_pb2
 
 from interfleet.errors import InvalidInput
-from interfleet.kserve.datatypes import CONTENTS_FIELD, NUMPY_DTYPE
+from interfleet.kserve.datatypes import BYTES, CONTENTS_FIELD, NUMPY_DTYPE, deserialize_bytes, serialize_bytes
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 BINARY_SIZE = "binary_data_size"
 # Parameters of the HTTP protocol itself: said in JSON, never forwarded as request parameters.
 _HTTP_ONLY = ("binary_data_output", BINARY_SIZE, "binary_data")
-BYTES = "BYTES"
 
 
 @dataclass(frozen=True)
@@ -102,25 +101,6 @@ def _bytes_element(value: Any, where: str) -> bytes:
     if isinstance(value, (bool, int, float)):  # Triton accepts numbers for BYTES, as their text
         return json.dumps(value).encode()
     raise InvalidInput(f"{where}: a BYTES element must be a string, not {type(value).__name__}")
-
-
-def serialize_bytes(elements: list[bytes]) -> bytes:
-    """BYTES elements laid out as raw contents: each a 4-byte little-endian length, then its bytes."""
-    return b"".join(len(e).to_bytes(4, "little") + e for e in elements)
-
-
-def deserialize_bytes(raw: bytes, where: str) -> list[bytes]:
-    elements, offset = [], 0
-    while offset < len(raw):
-        if offset + 4 > len(raw):
-            raise InvalidInput(f"{where}: BYTES contents end inside an element's 4-byte length")
-        size = int.from_bytes(raw[offset : offset + 4], "little")
-        offset += 4
-        if offset + size > len(raw):
-            raise InvalidInput(f"{where}: a BYTES element of {size} bytes runs past the end of the contents")
-        elements.append(raw[offset : offset + size])
-        offset += size
-    return elements
 
 
 def _flatten(data: Any) -> list:

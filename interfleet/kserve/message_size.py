@@ -48,11 +48,12 @@ def largest_request_bytes(repository: Path) -> int | None:
             if tensor.name in initializers:
                 continue
             kind = tensor.type.tensor_type
-            dims = [d.dim_value if d.HasField("dim_value") else -1 for d in kind.shape.dim][1:]
+            dims = [d.dim_value if d.HasField("dim_value") else -1 for d in kind.shape.dim]
+            dims = dims[1:] if spec.max_batch_size > 0 else dims  # past the batch axis, if any
             if kind.elem_type == onnx.TensorProto.STRING or any(d <= 0 for d in dims):
                 return None
             itemsize = helper.tensor_dtype_to_np_dtype(kind.elem_type).itemsize
-            size += spec.max_batch_size * math.prod(dims) * itemsize
+            size += spec.batch_limit * math.prod(dims) * itemsize
         largest = max(largest, size)
     return largest or None
 

@@ -61,17 +61,21 @@ class GpuInfo(_message.Message):
     def __init__(self, model: _Optional[str] = ..., index: _Optional[int] = ..., memory_total_bytes: _Optional[int] = ..., sm_count: _Optional[int] = ..., sm_clock_mhz: _Optional[int] = ..., memory_clock_mhz: _Optional[int] = ..., utilization: _Optional[float] = ..., memory_used_bytes: _Optional[int] = ..., peak_tflops: _Optional[float] = ..., memory_gbps: _Optional[float] = ..., l2_cache_bytes: _Optional[int] = ..., emulated: bool = ...) -> None: ...
 
 class TensorSpec(_message.Message):
-    __slots__ = ("name", "datatype", "shape")
+    __slots__ = ("name", "datatype", "shape", "format", "label_filename")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DATATYPE_FIELD_NUMBER: _ClassVar[int]
     SHAPE_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FILENAME_FIELD_NUMBER: _ClassVar[int]
     name: str
     datatype: str
     shape: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, name: _Optional[str] = ..., datatype: _Optional[str] = ..., shape: _Optional[_Iterable[int]] = ...) -> None: ...
+    format: str
+    label_filename: str
+    def __init__(self, name: _Optional[str] = ..., datatype: _Optional[str] = ..., shape: _Optional[_Iterable[int]] = ..., format: _Optional[str] = ..., label_filename: _Optional[str] = ...) -> None: ...
 
 class HostedModel(_message.Message):
-    __slots__ = ("name", "version", "platform", "max_batch_size", "slo_ms", "inputs", "outputs", "flops_per_sample", "parameter_count", "solo_latency_ms", "full_batch_latency_ms")
+    __slots__ = ("name", "version", "platform", "max_batch_size", "slo_ms", "inputs", "outputs", "flops_per_sample", "parameter_count", "solo_latency_ms", "full_batch_latency_ms", "sequence")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     PLATFORM_FIELD_NUMBER: _ClassVar[int]
@@ -83,6 +87,7 @@ class HostedModel(_message.Message):
     PARAMETER_COUNT_FIELD_NUMBER: _ClassVar[int]
     SOLO_LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
     FULL_BATCH_LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: str
     platform: str
@@ -94,7 +99,8 @@ class HostedModel(_message.Message):
     parameter_count: int
     solo_latency_ms: float
     full_batch_latency_ms: float
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., platform: _Optional[str] = ..., max_batch_size: _Optional[int] = ..., slo_ms: _Optional[float] = ..., inputs: _Optional[_Iterable[_Union[TensorSpec, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[TensorSpec, _Mapping]]] = ..., flops_per_sample: _Optional[int] = ..., parameter_count: _Optional[int] = ..., solo_latency_ms: _Optional[float] = ..., full_batch_latency_ms: _Optional[float] = ...) -> None: ...
+    sequence: bool
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., platform: _Optional[str] = ..., max_batch_size: _Optional[int] = ..., slo_ms: _Optional[float] = ..., inputs: _Optional[_Iterable[_Union[TensorSpec, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[TensorSpec, _Mapping]]] = ..., flops_per_sample: _Optional[int] = ..., parameter_count: _Optional[int] = ..., solo_latency_ms: _Optional[float] = ..., full_batch_latency_ms: _Optional[float] = ..., sequence: bool = ...) -> None: ...
 
 class ModelLoad(_message.Message):
     __slots__ = ("model", "queue_depth", "in_flight", "p50_latency_ms", "p99_latency_ms", "throughput_rps", "busy_fraction")
@@ -115,7 +121,7 @@ class ModelLoad(_message.Message):
     def __init__(self, model: _Optional[str] = ..., queue_depth: _Optional[int] = ..., in_flight: _Optional[int] = ..., p50_latency_ms: _Optional[float] = ..., p99_latency_ms: _Optional[float] = ..., throughput_rps: _Optional[float] = ..., busy_fraction: _Optional[float] = ...) -> None: ...
 
 class WorkerState(_message.Message):
-    __slots__ = ("worker_id", "address", "device", "models", "load", "started_at", "heartbeat_at", "ready", "metrics_address", "sequence")
+    __slots__ = ("worker_id", "address", "device", "models", "load", "started_at", "heartbeat_at", "ready", "metrics_address", "sequence", "unavailable")
     WORKER_ID_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
@@ -126,6 +132,7 @@ class WorkerState(_message.Message):
     READY_FIELD_NUMBER: _ClassVar[int]
     METRICS_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    UNAVAILABLE_FIELD_NUMBER: _ClassVar[int]
     worker_id: str
     address: str
     device: DeviceInfo
@@ -136,7 +143,18 @@ class WorkerState(_message.Message):
     ready: bool
     metrics_address: str
     sequence: int
-    def __init__(self, worker_id: _Optional[str] = ..., address: _Optional[str] = ..., device: _Optional[_Union[DeviceInfo, _Mapping]] = ..., models: _Optional[_Iterable[_Union[HostedModel, _Mapping]]] = ..., load: _Optional[_Iterable[_Union[ModelLoad, _Mapping]]] = ..., started_at: _Optional[float] = ..., heartbeat_at: _Optional[float] = ..., ready: bool = ..., metrics_address: _Optional[str] = ..., sequence: _Optional[int] = ...) -> None: ...
+    unavailable: _containers.RepeatedCompositeFieldContainer[UnavailableModel]
+    def __init__(self, worker_id: _Optional[str] = ..., address: _Optional[str] = ..., device: _Optional[_Union[DeviceInfo, _Mapping]] = ..., models: _Optional[_Iterable[_Union[HostedModel, _Mapping]]] = ..., load: _Optional[_Iterable[_Union[ModelLoad, _Mapping]]] = ..., started_at: _Optional[float] = ..., heartbeat_at: _Optional[float] = ..., ready: bool = ..., metrics_address: _Optional[str] = ..., sequence: _Optional[int] = ..., unavailable: _Optional[_Iterable[_Union[UnavailableModel, _Mapping]]] = ...) -> None: ...
+
+class UnavailableModel(_message.Message):
+    __slots__ = ("name", "version", "reason")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: str
+    reason: str
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class BatchRecord(_message.Message):
     __slots__ = ("worker_id", "model", "batch_size", "started_at", "queue_ms", "compute_ms", "co_runners", "device")

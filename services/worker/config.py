@@ -17,7 +17,7 @@ ENV_PREFIX = "INTERFLEET_WORKER_"
 @config_class
 class WorkerConfig:
     worker_id: str
-    models: tuple[str, ...]
+    models: tuple[str, ...]  # names in the repository; "*": every model it holds
     model_repository: str = "model_repository"
     host: str = "127.0.0.1"  # address to bind (0.0.0.0 in containers)
     port: int = 0  # 0: an ephemeral port, published in Redis
@@ -34,6 +34,9 @@ class WorkerConfig:
     cpus: tuple[int, ...] = ()  # CPU set to pin the worker to; empty: all cores
     allow_spinning: bool = False  # ORT busy-wait threads: lower latency, more interference
     max_queue: int = 256  # per model; beyond it requests get RESOURCE_EXHAUSTED
+    # A model that cannot be loaded: false (Triton's --exit-on-error=false) reports it UNAVAILABLE
+    # with its reason and serves the rest; true stops the worker with the error (Triton's default).
+    exit_on_error: bool = False
     # Calls the gRPC server holds at once (a router's multiplexed stream is one; direct clients'
     # unary calls one each); the next is refused RESOURCE_EXHAUSTED before any handler runs.
     max_concurrent_calls: int = 1024

@@ -5,17 +5,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
-from interfleet.kserve.datatypes import FROM_ONNXRUNTIME, NUMPY_DTYPE
+from interfleet.kserve.datatypes import BYTES, FROM_ONNXRUNTIME, tensor_bytes, zeros
 from interfleet.proto import fleet_pb2
 from interfleet.repository import ModelSpec, RepositoryError
 from interfleet.solo import SoloLatency
+from services.worker.classification import classify, read_labels
 from services.worker.tensors import EncodedTensor, TensorSpec
+from services.worker.unbatched import UnbatchedSession
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +54,7 @@ class LoadedModel:
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
     solo: SoloLatency = field(default_factory=SoloLatency)  # its lone batch-1 runs here
+    labels: dict[str, list[str]] = field(default_factory=dict)  # output -> class labels, by index
 
     @classmethod
     def load(cls, spec: ModelSpec, providers: list, options: ort.SessionOptions) -> LoadedModel:
@@ -65,25 +69,41 @@ class LoadedModel:
     @classmethod
     def of_session(cls, spec: ModelSpec, session) -> LoadedModel:
         """Around any session with ONNX Runtime's `get_inputs`, `get_outputs` and `run` (an emulated GPU's)."""
+        if spec.max_batch_size == 0:
+            session = UnbatchedSession(session)
         return cls(
-            spec, session, _specs(session.get_inputs(), spec.name), _specs(session.get_outputs(), spec.name)
+            spec,
+            session,
+            _specs(session.get_inputs(), spec.name),
+            _specs(session.get_outputs(), spec.name),
+            labels={output: read_labels(path) for output, path in spec.labels.items()},
         )
 
-    def encode(self, names: Sequence[str], arrays: Sequence[np.ndarray]) -> list[EncodedTensor]:
-        """Serialise outputs for the wire (in the model's execution thread, off the event loop)."""
+    def encode(
+        self,
+        names: Sequence[str],
+        arrays: Sequence[np.ndarray],
+        class_counts: Mapping[str, int] | None = None,
+    ) -> list[EncodedTensor]:
+        """Serialise outputs for the wire (in the model's execution thread, off the event loop);
+        an output in `class_counts` goes as its top classes (`classification`)."""
         datatypes = {spec.name: spec.datatype for spec in self.outputs}
-        return [
-            EncodedTensor(name, datatypes[name], array.shape, np.ascontiguousarray(array).tobytes())
-            for name, array in zip(names, arrays)
-        ]
+        batched = self.spec.max_batch_size > 0  # else the worker's own leading axis goes (unbatched.py)
+        encoded = []
+        for name, array in zip(names, arrays):
+            datatype = datatypes[name]
+            if class_counts and name in class_counts:
+                array = classify(array, class_counts[name], self.labels.get(name, ()), name)
+                datatype = BYTES
+            shape = array.shape if batched else array.shape[1:]
+            encoded.append(EncodedTensor(name, datatype, shape, tensor_bytes(array)))
+        return encoded
 
     def warm_up(self, batch_size: int = 1) -> float:
         """Run one batch of zeros; returns its seconds."""
         # A dynamic axis other than the batch has no natural size; one element stands in.
         feeds = {
-            spec.name: np.zeros(
-                [batch_size, *(1 if d == -1 else d for d in spec.shape[1:])], NUMPY_DTYPE[spec.datatype]
-            )
+            spec.name: zeros([batch_size, *(1 if d == -1 else d for d in spec.shape[1:])], spec.datatype)
             for spec in self.inputs
         }
         started = time.perf_counter()
@@ -125,19 +145,39 @@ class LoadedModel:
             self.solo.observe(self.warm_up(1))
         return self.solo_latency_s
 
+    @property
+    def client_inputs(self) -> tuple[TensorSpec, ...]:
+        """The inputs a client sends: all but a stateful model's control and state inputs."""
+        internal = self.spec.sequence.internal_inputs if self.spec.sequence else frozenset()
+        return tuple(s for s in self.inputs if s.name not in internal)
+
+    @property
+    def client_outputs(self) -> tuple[TensorSpec, ...]:
+        """The outputs a client may ask for: all but a stateful model's state outputs."""
+        internal = self.spec.sequence.state_outputs if self.spec.sequence else frozenset()
+        return tuple(s for s in self.outputs if s.name not in internal)
+
     def to_proto(self) -> fleet_pb2.HostedModel:
+        def published(spec: TensorSpec) -> fleet_pb2.TensorSpec:
+            return fleet_pb2.TensorSpec(
+                name=spec.name,
+                datatype=spec.datatype,
+                shape=spec.shape if self.spec.max_batch_size > 0 else spec.shape[1:],
+                format=self.spec.input_formats.get(spec.name, ""),
+                label_filename=Path(self.spec.labels[spec.name]).name
+                if spec.name in self.spec.labels
+                else "",
+            )
+
         return fleet_pb2.HostedModel(
             name=self.spec.name,
             version=self.spec.version,
             platform=PLATFORM,
             max_batch_size=self.spec.max_batch_size,
             slo_ms=self.spec.slo_ms,
-            inputs=[
-                fleet_pb2.TensorSpec(name=s.name, datatype=s.datatype, shape=s.shape) for s in self.inputs
-            ],
-            outputs=[
-                fleet_pb2.TensorSpec(name=s.name, datatype=s.datatype, shape=s.shape) for s in self.outputs
-            ],
+            inputs=[published(s) for s in self.client_inputs],
+            outputs=[published(s) for s in self.client_outputs],
+            sequence=self.spec.sequence is not None,
             flops_per_sample=self.spec.flops_per_sample,
             parameter_count=self.spec.parameter_count,
             solo_latency_ms=self.solo_latency_s * 1e3,

@@ -25,6 +25,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cpus", help="comma-separated cores to pin to, e.g. 0,1")
     parser.add_argument("--max-queue", dest="max_queue", type=int)
     parser.add_argument(
+        "--exit-on-error",
+        dest="exit_on_error",
+        action="store_const",
+        const=True,
+        help="stop if any model cannot be loaded (default: report it UNAVAILABLE and serve the others)",
+    )
+    parser.add_argument(
         "--batching", help='per-model batching overrides as YAML/JSON, e.g. \'{"*": {"policy": "none"}}\''
     )
 

@@ -250,7 +250,11 @@ class ModelRunner:
         for request in requests:
             end = offset + request.batch_size
             sliced = {name: array[offset:end] for name, array in zip(outputs_wanted, arrays)}
-            per_request.append(self.model.encode(request.outputs, [sliced[name] for name in request.outputs]))
+            per_request.append(
+                self.model.encode(
+                    request.outputs, [sliced[name] for name in request.outputs], request.class_counts
+                )
+            )
             offset = end
         return _Execution(
             per_request,

@@ -1,6 +1,7 @@
 """The worker service: loads its models, serves them, heartbeats, and stops in order.
 
-start: load and warm up every model -> start the execution threads -> serve gRPC and /metrics
+start: load and warm up every model (one that cannot be loaded is reported UNAVAILABLE with
+why, and the others are served, unless `exit_on_error`) -> start the execution threads -> serve gRPC and /metrics
 -> publish to Redis (now routers can see it), then heartbeat -> write the ready file. The
 batching loops and the heartbeat run under one `Supervisor`, which turns health NOT_SERVING
 while one of them keeps failing.
@@ -15,6 +16,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -27,7 +29,7 @@ from interfleet.metrics_http import MetricsEndpoint
 from interfleet.multiplex.server import MultiplexedInferService
 from interfleet.proto import fleet_pb2, fleet_pb2_grpc
 from interfleet.ready_file import write_ready_file
-from interfleet.repository import load_spec
+from interfleet.repository import ModelSpec, expand_models, load_spec
 from interfleet.security.redis_access import redis_client
 from interfleet.security.signing import Sealer, load_fleet_key
 from interfleet.supervision import Supervisor
@@ -37,6 +39,7 @@ from services.worker import device
 from services.worker.activity import DeviceActivity
 from services.worker.batching import LatencyProfile, make_batcher, settings
 from services.worker.config import WorkerConfig
+from services.worker.loaded_model import LoadedModel, WarmUpStopped
 from services.worker.metrics import WorkerCollector
 from services.worker.runner import ModelRunner
 from services.worker.servicer import RAW_METHODS, InferenceServicer, WorkerControlServicer
@@ -56,6 +59,7 @@ class WorkerService:
         self._publisher: TelemetryPublisher | None = None
         self.supervisor = Supervisor()
         self._started_at = 0.0
+        self._unavailable: list[fleet_pb2.UnavailableModel] = []  # configured, could not be loaded
         self._stopping = threading.Event()  # set by stop(): a model still warming up gives up
         self._sequence = 0
 
@@ -77,48 +81,22 @@ class WorkerService:
         load = device.model_loader(config)
         activity = DeviceActivity()
         runners: dict[str, ModelRunner] = {}
-        for name in config.models:
-            spec = load_spec(Path(config.model_repository), name)
-            batching = settings.resolve(spec, config.batching)
-            batcher = make_batcher(batching.policy, batching.max_batch_size, spec.slo_ms / 1e3, batching.args)
-            # Loading and warming up run off the event loop, so a stop signal is heard while a
-            # model loads: `stop` sets `_stopping`, and the warm-up gives up before its next run.
-            model = await asyncio.to_thread(load, spec)
-            profile = LatencyProfile(spec.max_batch_size)
-            # Clients may send batches up to the model's maximum whatever the policy: warm them all.
-            profile.seed(
-                await asyncio.to_thread(
-                    model.measure_profile,
-                    spec.max_batch_size,
-                    warm_every_size=not is_emulated(config.device),
-                    stopping=self._stopping,
+        for name in expand_models(config.models, Path(config.model_repository)):
+            try:
+                runners[name] = await self._load_runner(name, load, activity)
+            except WarmUpStopped:
+                raise
+            except Exception as exc:
+                if config.exit_on_error:
+                    raise
+                reason = str(exc) or type(exc).__name__
+                log.error(
+                    "model %s cannot be served, serving the others (exit_on_error: false): %s", name, reason
                 )
-            )
-            await asyncio.to_thread(model.measure_solo)
-            log.info(
-                "loaded %s on %s: %s batching up to %d, %.2f ms at batch 1, %.2f ms at %d",
-                name,
-                config.device,
-                batching.policy,
-                batcher.max_batch_size,
-                profile.latency(1) * 1e3,
-                profile.latency(batcher.max_batch_size) * 1e3,
-                batcher.max_batch_size,
-            )
-            runners[name] = ModelRunner(
-                model,
-                config.worker_id,
-                config.device,
-                activity,
-                self._record_batch,
-                config.max_queue,
-                batcher,
-                profile,
-                batching.late,
-            )
+                self._unavailable.append(fleet_pb2.UnavailableModel(name=name, reason=reason))
         for runner in runners.values():
             await runner.start(self.supervisor)
-        self.worker = Worker(config.worker_id, runners)
+        self.worker = Worker(config.worker_id, runners, unavailable=self._unavailable)
 
         self._multiplexed = MultiplexedInferService(self.worker.infer, config.worker_id)
 
@@ -168,7 +146,57 @@ class WorkerService:
         write_ready_file(
             config.ready_file, worker_id=config.worker_id, address=self.address, metrics=self._metrics.address
         )
-        log.info("worker %s serving %s on %s", config.worker_id, ", ".join(config.models), self.address)
+        log.info(
+            "worker %s serving %s on %s%s",
+            config.worker_id,
+            ", ".join(runners) or "no model",
+            self.address,
+            f"; unavailable: {', '.join(m.name for m in self._unavailable)}" if self._unavailable else "",
+        )
+
+    async def _load_runner(
+        self, name: str, load: Callable[[ModelSpec], LoadedModel], activity: DeviceActivity
+    ) -> ModelRunner:
+        """Load, warm up and profile one model; raises what stops it from being served."""
+        config = self.config
+        spec = load_spec(Path(config.model_repository), name)
+        batching = settings.resolve(spec, config.batching)
+        batcher = make_batcher(batching.policy, batching.max_batch_size, spec.slo_ms / 1e3, batching.args)
+        # Loading and warming up run off the event loop, so a stop signal is heard while a
+        # model loads: `stop` sets `_stopping`, and the warm-up gives up before its next run.
+        model = await asyncio.to_thread(load, spec)
+        profile = LatencyProfile(spec.batch_limit)
+        # Clients may send batches up to the model's maximum whatever the policy: warm them all.
+        profile.seed(
+            await asyncio.to_thread(
+                model.measure_profile,
+                spec.batch_limit,
+                warm_every_size=not is_emulated(config.device),
+                stopping=self._stopping,
+            )
+        )
+        await asyncio.to_thread(model.measure_solo)
+        log.info(
+            "loaded %s on %s: %s batching up to %d, %.2f ms at batch 1, %.2f ms at %d",
+            name,
+            config.device,
+            batching.policy,
+            batcher.max_batch_size,
+            profile.latency(1) * 1e3,
+            profile.latency(batcher.max_batch_size) * 1e3,
+            batcher.max_batch_size,
+        )
+        return ModelRunner(
+            model,
+            config.worker_id,
+            config.device,
+            activity,
+            self._record_batch,
+            config.max_queue,
+            batcher,
+            profile,
+            batching.late,
+        )
 
     def _record_batch(self, record: fleet_pb2.BatchRecord) -> None:
         if self._publisher is not None:
@@ -188,6 +216,7 @@ class WorkerService:
             ready=bool(worker and worker.ready),
             metrics_address=self._metrics.address if self._metrics else "",
             sequence=self._sequence,
+            unavailable=self._unavailable,
         )
 
     async def stop(self, grace: float) -> None:

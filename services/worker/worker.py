@@ -6,26 +6,37 @@ Free of gRPC: the servicer hands it protos and deadlines and maps the errors it 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from tritonclient.grpc import service_pb2
 
-from interfleet.errors import ModelNotFound, ServingError
+from interfleet.errors import ModelNotFound, ServingError, Unavailable
 from interfleet.kserve import model_metadata
 from interfleet.kserve.call import request_deadline
 from interfleet.proto import fleet_pb2
 from services.worker.runner import ModelRunner
+from services.worker.sequences import Sequences
 from services.worker.tensors import decode_request, encode_response
 
 
 class Worker:
     def __init__(
-        self, worker_id: str, runners: dict[str, ModelRunner], clock: Callable[[], float] = time.monotonic
+        self,
+        worker_id: str,
+        runners: dict[str, ModelRunner],
+        clock: Callable[[], float] = time.monotonic,
+        unavailable: Sequence[fleet_pb2.UnavailableModel] = (),
     ):
         self.worker_id = worker_id
         self.runners = runners
+        self._unavailable = {m.name: m for m in unavailable}  # configured, could not be loaded
         self._hosted = {name: runner.model.to_proto() for name, runner in runners.items()}
         self._clock = clock
+        self._sequences = {
+            name: Sequences(name, runner.model.spec.sequence, clock)
+            for name, runner in runners.items()
+            if runner.model.spec.sequence is not None
+        }
         self.ready = False
 
     @property
@@ -34,11 +45,13 @@ class Worker:
         for name, hosted in self._hosted.items():
             runner = self.runners[name]
             hosted.solo_latency_ms = runner.model.solo_latency_s * 1e3
-            hosted.full_batch_latency_ms = runner.profile.latency(hosted.max_batch_size) * 1e3
+            hosted.full_batch_latency_ms = runner.profile.latency(max(1, hosted.max_batch_size)) * 1e3
         return list(self._hosted.values())
 
     def _model(self, name: str, version: str) -> fleet_pb2.HostedModel:
         model = self._hosted.get(name)
+        if model is None and name in self._unavailable:
+            raise Unavailable(f"model '{name}' could not be loaded: {self._unavailable[name].reason}")
         if model is None:
             raise ModelNotFound(
                 f"{model_metadata.unknown_model(name)}: not hosted on worker {self.worker_id} "
@@ -56,8 +69,20 @@ class Worker:
         ok, queue_ns = False, 0
         try:
             deadline = request_deadline(request, deadline, self._clock())
-            decoded = decode_request(request, runner.model.inputs, runner.model.outputs, model.max_batch_size)
-            outputs, queue_ns = await runner.infer(decoded, deadline, time.perf_counter_ns() - received_ns)
+            sequences = self._sequences.get(model.name)
+            if sequences is None:
+                decoded = self._decode(request, runner, model)
+                outputs, queue_ns = await runner.infer(
+                    decoded, deadline, time.perf_counter_ns() - received_ns
+                )
+            else:
+                flags, sequence = sequences.begin(request)
+                async with sequence.lock:  # a sequence's requests run one at a time, in order
+                    decoded = sequences.feed(self._decode(request, runner, model), flags, sequence)
+                    outputs, queue_ns = await runner.infer(
+                        decoded, deadline, time.perf_counter_ns() - received_ns
+                    )
+                    outputs = sequences.keep_state(flags, sequence, outputs)
             ok = True
         except ServingError as exc:
             runner.stats.record_failure(exc.code.name)
@@ -65,6 +90,11 @@ class Worker:
         finally:
             runner.stats.record_request(ok, time.perf_counter_ns() - received_ns, queue_ns, time.time())
         return encode_response(request, model.version, outputs)
+
+    @staticmethod
+    def _decode(request: service_pb2.ModelInferRequest, runner: ModelRunner, model: fleet_pb2.HostedModel):
+        loaded = runner.model
+        return decode_request(request, loaded.client_inputs, loaded.client_outputs, model.max_batch_size)
 
     def model_ready(self, name: str, version: str) -> bool:
         model = self._hosted.get(name)
@@ -77,7 +107,7 @@ class Worker:
         return model_metadata.config_response(self._model(name, version))
 
     def index(self) -> service_pb2.RepositoryIndexResponse:
-        return model_metadata.index_response(self._hosted.values(), self.ready)
+        return model_metadata.index_response(self._hosted.values(), self.ready, self._unavailable.values())
 
     def statistics(self, name: str, version: str) -> service_pb2.ModelStatisticsResponse:
         names = [self._model(name, version).name] if name else sorted(self.runners)

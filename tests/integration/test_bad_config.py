@@ -1,5 +1,7 @@
-"""Bad configuration stops a service at once, in one line naming the file, key and value, and
-`interfleet up` checks every service's before it starts any."""
+"""Bad configuration stops a service at once, in one line naming the file, key and value (a bad
+model config stops a worker that is told to `--exit-on-error`; otherwise that model alone is
+UNAVAILABLE, tested in test_triton_layout), and `interfleet up` checks every service's before it
+starts any."""
 
 from __future__ import annotations
 
@@ -35,7 +37,7 @@ def test_a_worker_with_a_bad_model_config_stops_with_one_line(repository, tmp_pa
         )
     )
     done = subprocess.run(
-        lone_worker_command("mlp", scratch),
+        lone_worker_command("mlp", scratch, "--exit-on-error"),
         capture_output=True,
         text=True,
         timeout=60,

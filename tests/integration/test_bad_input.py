@@ -79,7 +79,8 @@ def test_bad_request_status_and_message(fleet, model, inputs, status, message):
 def test_unknown_version_and_unimplemented_methods(fleet):
     client = tc.InferenceServerClient(fleet.address)
     error = infer_error(client, "tiny_cnn", [tensor("input", GOOD)], model_version="2")
-    assert error.status() == "StatusCode.NOT_FOUND" and "no version '2'" in error.message()
+    assert error.status() == "StatusCode.NOT_FOUND"
+    assert "Request for unknown model: 'tiny_cnn' version 2 is not found" in error.message()
     with pytest.raises(InferenceServerException, match="RepositoryModelLoad is not implemented"):
         client.load_model("tiny_cnn")
     with pytest.raises(InferenceServerException, match="UNIMPLEMENTED"):
@@ -154,3 +155,21 @@ async def test_a_burst_beyond_capacity_is_answered_never_silently_cancelled(flee
         await asyncio.gather(*(one() for _ in range(3000)))
     assert set(codes) <= {"OK", "RESOURCE_EXHAUSTED"}, codes
     assert codes["OK"] > 0 and sum(codes.values()) == 3000
+
+
+def test_triton_s_words_for_mixed_contents_and_a_version_that_is_not_a_number(fleet):
+    stub = service_pb2_grpc.GRPCInferenceServiceStub(grpc.insecure_channel(fleet.address))
+    request = service_pb2.ModelInferRequest(model_name="mlp")
+    entry = request.inputs.add(name="input", datatype="FP32", shape=[1, 256])
+    entry.contents.fp32_contents.extend([0.0] * 256)
+    request.raw_input_contents.append(b"\0" * 1024)
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.ModelInfer(request, timeout=10)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.details().startswith(
+        "unexpected explicit tensor data for input tensor 'input' for model 'mlp', binary data was already supplied"
+    )
+    client = tc.InferenceServerClient(fleet.address)
+    error = infer_error(client, "mlp", [tensor("input", np.zeros((1, 256), np.float32))], model_version="abc")
+    assert error.status() == "StatusCode.NOT_FOUND"
+    assert error.message().startswith("failed to get model version from specified version string 'abc'")

@@ -167,7 +167,12 @@ def test_ports_ids_and_models_agree_across_compose_manifests_and_configs():
     assert COMPOSE["services"]["router"]["environment"]["INTERFLEET_HEALTH_ADDRESS"].endswith(
         f":{router_port}"
     )
-    assert f"EXPOSE {router_port}" in (ROOT / "Dockerfile").read_text()
+    http_port = fleet["router"]["http_port"]
+    assert f"127.0.0.1:{http_port}:{http_port}" in COMPOSE["services"]["router"]["ports"]
+    exposed = next(
+        line for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("EXPOSE")
+    )
+    assert {str(router_port), str(http_port)} <= set(exposed.split()[1:])
     entries = {w["worker_id"]: w for w in fleet["workers"]}
     for name, service in interfleet_services().items():
         if name in ("router", "predictor"):

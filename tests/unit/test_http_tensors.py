@@ -14,13 +14,8 @@ from tritonclient.http._infer_result import InferResult
 from tritonclient.http._utils import _get_inference_request
 
 from interfleet.errors import InvalidInput
-from interfleet.kserve.http_tensors import (
-    OutputFormat,
-    deserialize_bytes,
-    infer_response_body,
-    parse_infer_body,
-    serialize_bytes,
-)
+from interfleet.kserve.datatypes import deserialize_bytes, serialize_bytes
+from interfleet.kserve.http_tensors import OutputFormat, infer_response_body, parse_infer_body
 
 
 def client_body(inputs, outputs=None, **kwargs):
@@ -72,7 +67,9 @@ def test_a_client_request_becomes_the_grpc_request_with_raw_contents(array, data
 
 
 def test_nested_json_data_is_accepted_like_flat():
-    body = json.dumps({"inputs": [{"name": "x", "shape": [2, 2], "datatype": "INT32", "data": [[1, 2], [3, 4]]}]})
+    body = json.dumps(
+        {"inputs": [{"name": "x", "shape": [2, 2], "datatype": "INT32", "data": [[1, 2], [3, 4]]}]}
+    )
     request, _ = parse_infer_body(body.encode(), None, "m")
     assert np.frombuffer(request.raw_input_contents[0], "<i4").tolist() == [1, 2, 3, 4]
 
@@ -111,7 +108,10 @@ def test_each_output_may_choose_binary_or_json():
     arrays = {"a": np.ones(2, np.float32), "b": np.zeros(2, np.float32)}
     body, header_length = client_body(
         [an_input("x", np.ones(1, np.float32), "FP32")],
-        outputs=[th.InferRequestedOutput("a", binary_data=True), th.InferRequestedOutput("b", binary_data=False)],
+        outputs=[
+            th.InferRequestedOutput("a", binary_data=True),
+            th.InferRequestedOutput("b", binary_data=False),
+        ],
     )
     request, output_format = parse_infer_body(body, header_length, "m")
     assert [o.name for o in request.outputs] == ["a", "b"]
@@ -143,12 +143,20 @@ GOOD = {"name": "x", "shape": [2], "datatype": "FP32", "data": [1.0, 2.0]}
         ({"inputs": [{**GOOD, "datatype": "INT8", "data": [1, 300]}]}, None, "outside INT8's range"),
         ({"inputs": [{**GOOD, "datatype": "BOOL", "data": [1, 0]}]}, None, "BOOL data must be true or false"),
         ({"inputs": [{"name": "x", "shape": [2], "datatype": "FP32"}]}, None, "has neither 'data' nor"),
-        ({"inputs": [GOOD], "parameters": {"p": [1]}}, None, "parameter 'p' must be a boolean, number or string"),
+        (
+            {"inputs": [GOOD], "parameters": {"p": [1]}},
+            None,
+            "parameter 'p' must be a boolean, number or string",
+        ),
         ({"inputs": [GOOD], "outputs": {"a": 1}}, None, "'outputs' must be a list"),
         ({"inputs": [GOOD]}, "many", "Inference-Header-Content-Length must be an integer"),
         ({"inputs": [GOOD]}, "100000", "Inference-Header-Content-Length is 100000, but the body has"),
         (
-            {"inputs": [{"name": "x", "shape": [2], "datatype": "FP32", "parameters": {"binary_data_size": 8}}]},
+            {
+                "inputs": [
+                    {"name": "x", "shape": [2], "datatype": "FP32", "parameters": {"binary_data_size": 8}}
+                ]
+            },
             "json",
             "binary_data_size 8 runs past the end of the body",
         ),

@@ -29,7 +29,7 @@ def test_a_valid_config_loads_with_integers_taken_as_milliseconds(tmp_path):
         ({"slo_ms": 0, "max_batch_size": 4}, "slo_ms: Input should be greater than 0"),
         ({"slo_ms": 10, "max_batch_size": 2.9}, "max_batch_size: Input should be a valid integer (got 2.9)"),
         ({"slo_ms": 10, "max_batch_size": MAX_BATCH_SIZE + 1}, f"less than or equal to {MAX_BATCH_SIZE}"),
-        ({"slo_ms": 10, "max_batch_size": 0}, "max_batch_size: Input should be greater than or equal to 1"),
+        ({"slo_ms": 10, "max_batch_size": -1}, "max_batch_size: Input should be greater than or equal to 0"),
         (
             {"slo_ms": 10, "max_batch_size": 4, "max_batchsize": 8},
             "max_batchsize: Extra inputs are not permitted",

@@ -35,10 +35,12 @@ def resolve(spec: ModelSpec, worker_overrides: dict[str, Any]) -> BatchingSettin
         **(worker_overrides.get(spec.name) or {}),
     }
     policy = str(merged.pop("policy", DEFAULT_POLICY))
+    if spec.max_batch_size == 0:  # a model without a batch axis runs each request alone
+        policy, merged = "none", {k: v for k, v in merged.items() if k in ("late", "max_batch_size")}
     late = str(merged.pop("late", "serve"))
     if late not in LATE_POLICIES:
         raise ConfigError(f"model '{spec.name}': batching.late must be serve or reject, got {late!r}")
-    size = int(merged.pop("max_batch_size", spec.max_batch_size))
-    if not 1 <= size <= spec.max_batch_size:
-        raise ConfigError(f"model '{spec.name}': batching.max_batch_size must be 1..{spec.max_batch_size}")
+    size = int(merged.pop("max_batch_size", spec.batch_limit))
+    if not 1 <= size <= spec.batch_limit:
+        raise ConfigError(f"model '{spec.name}': batching.max_batch_size must be 1..{spec.batch_limit}")
     return BatchingSettings(policy, size, late, merged)
