@@ -44,7 +44,9 @@ class EmbeddedRedis:
         self, data_dir: Path, host: str = "127.0.0.1", port: int | None = None, cpus: tuple[int, ...] = ()
     ):
         self._cpus = cpus  # cores redis-server runs on; empty: any
-        self._data_dir = Path(data_dir)
+        # Absolute: redis-server changes into --dir before it opens --logfile, so a relative path
+        # (`make run`'s run/redis) would be looked up twice over and the server would not start.
+        self._data_dir = Path(data_dir).resolve()
         self._log = self._data_dir / "redis.log"  # what it says (warnings and errors): read when it fails
         self._host = host
         self._process: subprocess.Popen | None = None
