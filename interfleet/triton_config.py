@@ -22,8 +22,8 @@ What interfleet takes from a config:
 - `sequence_batching` with the direct strategy: control inputs (START, END, READY, CORRID) and
   implicit `state`, filled by the worker, and `max_sequence_idle_microseconds`
   (`interfleet.repository.SequenceSettings`). A sequence's requests run one at a time.
-Other fields (instance groups, optimization, ensembles) are not used; a platform or backend
-other than ONNX Runtime is refused.
+Other fields (instance groups, optimization, warm-up) are not used; ensembles, decoupled models
+and a platform or backend other than ONNX Runtime are refused, saying so.
 """
 
 from __future__ import annotations
@@ -84,6 +84,10 @@ def spec_fields(config: model_config_pb2.ModelConfig, where: Path, max_batch_lim
         raise TritonConfigError(
             f"{where}: backend {config.backend!r} is not served: interfleet runs ONNX models"
         )
+    if config.model_transaction_policy.decoupled:
+        raise TritonConfigError(f"{where}: decoupled models (several responses per request) are not served")
+    if config.HasField("ensemble_scheduling"):
+        raise TritonConfigError(f"{where}: ensembles are not served: each model of one is served on its own")
     if not 0 <= config.max_batch_size <= max_batch_limit:
         raise TritonConfigError(
             f"{where}: max_batch_size must be 0..{max_batch_limit}, got {config.max_batch_size}"

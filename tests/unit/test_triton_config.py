@@ -63,6 +63,7 @@ def copy_of(triton_repository: Path, tmp_path: Path, model: str = "simple") -> P
     [
         (lambda c: c + "\nbogus_field: 3\n", 'has no field named "bogus_field"'),
         (lambda c: c.replace("onnxruntime_onnx", "tensorrt_plan"), "platform 'tensorrt_plan' is not served"),
+        (lambda c: c + "\nmodel_transaction_policy { decoupled: true }\n", "decoupled models"),
         (lambda c: c.replace("max_batch_size: 8", "max_batch_size: 5000"), "max_batch_size must be 0..1024"),
         (lambda c: c.replace('name: "simple"', 'name: "other"'), "name 'other' does not match its folder"),
         (
