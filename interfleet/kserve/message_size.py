@@ -7,6 +7,11 @@ varints in typed contents, and never above the ceiling. A model with a dynamic d
 BYTES input has no bound, and then the ceiling applies. A model whose config or graph cannot
 be read is left out of the bound and reported: it is its worker's to refuse, and the router
 must not fail to start over a model it may never route to.
+
+That cap is the transport's, for the whole repository. `request_cap` bounds one model's
+requests the same way from the record its workers publish, so the router refuses a request
+larger than any valid one for its model before forwarding it (a 12 MiB request for a model
+whose largest valid request is 32 KB would otherwise reach a worker).
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ import onnx
 from google.protobuf.message import DecodeError
 from onnx import helper
 
+from interfleet.kserve.datatypes import NUMPY_DTYPE
+from interfleet.proto import fleet_pb2
 from interfleet.repository import RepositoryError, list_models, load_spec
 
 log = logging.getLogger(__name__)
@@ -56,6 +63,18 @@ def largest_request_bytes(repository: Path) -> int | None:
             size += spec.batch_limit * math.prod(dims) * itemsize
         largest = max(largest, size)
     return largest or None
+
+
+def request_cap(model: fleet_pb2.HostedModel) -> int | None:
+    """The most bytes a serialized request for `model` can need; None when its inputs are unbounded."""
+    size = 0
+    for spec in model.inputs:
+        dims = list(spec.shape[1:]) if model.max_batch_size > 0 else list(spec.shape)
+        itemsize = NUMPY_DTYPE[spec.datatype].itemsize if spec.datatype in NUMPY_DTYPE else None
+        if itemsize is None or any(d < 0 for d in dims):
+            return None
+        size += max(1, model.max_batch_size) * math.prod(dims) * itemsize
+    return int(size * VARINT_ALLOWANCE) + FRAMING_BYTES
 
 
 def message_cap(repository: Path, ceiling: int) -> int:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import ipaddress
+import os
 import secrets
 import sys
 from pathlib import Path
@@ -55,6 +56,7 @@ def run(args: argparse.Namespace) -> None:
 
 def make_fleet_credentials(out: Path, hosts: list[str]) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
+    os.chmod(out, 0o700)  # whatever the umask: the folder holds the CA key and the tokens
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "interfleet local CA")])
     now = datetime.datetime.now(datetime.UTC)
@@ -144,6 +146,7 @@ def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> Path:
 
 def _write(path: Path, data: bytes, secret: bool = False) -> Path:
     path.unlink(missing_ok=True)
-    path.touch(mode=0o600 if secret else 0o644)
+    path.touch(mode=0o600)
+    os.chmod(path, 0o600 if secret else 0o644)  # explicit: touch's mode is cut by the umask, never widened
     path.write_bytes(data)
     return path

@@ -60,9 +60,10 @@ class TokenAuth(grpc.aio.ServerInterceptor):
 
     def scope_of(self, header: str | None) -> str | None:
         """The scope of the token in an `authorization` header value; None if it is not a known one."""
-        if not header or not header.startswith("Bearer "):
+        scheme, _, token = (header or "").strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():  # RFC 6750: the scheme is case-insensitive
             return None
-        digest = hashlib.sha256(header[len("Bearer ") :].strip().encode()).digest()
+        digest = hashlib.sha256(token.strip().encode()).digest()
         scope = None
         for known, known_scope in self._tokens:  # no early exit: constant time over the set
             if hmac.compare_digest(digest, known):

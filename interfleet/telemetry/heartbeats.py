@@ -7,13 +7,18 @@ nothing either.
 Trust: with a fleet key, a worker's state must be sealed with it (`interfleet.security.signing`)
 unless its address is in the allow-list; with only an allow-list, only those addresses are
 accepted; with neither, every parsable state is. A state must also name the worker whose key
-holds it. A refused state is left out, counted by (kind, reason) in `refused` and logged once.
+holds it. A refused state is left out, counted by (kind, reason) in `refused` and logged once,
+at most REFUSAL_LINES_PER_MINUTE lines a minute: a flood of junk registrations (ids are chosen by
+whoever writes to Redis) is counted in full but cannot flood the log; what was left out of the
+log is summed up in one line when the minute turns.
 """
 
 from __future__ import annotations
 
 import collections
 import logging
+import time
+from collections.abc import Callable
 
 import redis.asyncio as aioredis
 from google.protobuf.message import DecodeError
@@ -25,6 +30,7 @@ from interfleet.telemetry.keys import FleetKeys
 log = logging.getLogger(__name__)
 
 MAX_REFUSALS_REMEMBERED = 10_000
+REFUSAL_LINES_PER_MINUTE = 20
 _DISTRUST = {
     "unsigned": "not signed with the fleet key",
     "bad_signature": "its signature does not match the fleet key",
@@ -40,6 +46,7 @@ class HeartbeatReader:
         sealer: Sealer = Sealer(None),
         allowed: frozenset[str] = frozenset(),
         refused: collections.Counter | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ):
         self._client = client
         self._keys = keys
@@ -47,6 +54,10 @@ class HeartbeatReader:
         self._allowed = allowed
         self.refused = refused if refused is not None else collections.Counter()  # (kind, reason) -> n
         self._refusal_logged: set[tuple[str, str]] = set()
+        self._clock = clock
+        self._window_started = clock()
+        self._lines_in_window = 0
+        self._unlogged = 0  # refusals left out of the log in the current window
 
     async def read(self) -> list[fleet_pb2.WorkerState]:
         """Every registered worker's latest trusted state. A worker whose state key has expired
@@ -94,4 +105,20 @@ class HeartbeatReader:
             if len(self._refusal_logged) >= MAX_REFUSALS_REMEMBERED:  # ids are chosen by whoever writes
                 self._refusal_logged.clear()
             self._refusal_logged.add((worker_id, reason))
-            log.warning("refusing worker %s: %s", worker_id, why)
+            self._log_refusal(f"refusing worker {worker_id}: {why}")
+
+    def _log_refusal(self, line: str) -> None:
+        now = self._clock()
+        if now - self._window_started >= 60.0:
+            if self._unlogged:
+                log.warning(
+                    "%d more worker refusal(s) in the last minute were not logged "
+                    "(every refusal is counted in the refused-records metric)",
+                    self._unlogged,
+                )
+            self._window_started, self._lines_in_window, self._unlogged = now, 0, 0
+        if self._lines_in_window < REFUSAL_LINES_PER_MINUTE:
+            self._lines_in_window += 1
+            log.warning("%s", line)
+        else:
+            self._unlogged += 1

@@ -54,6 +54,9 @@ class WorkerConfig:
     tls_cert: str | None = None
     tls_key: str | None = None
     tls_client_ca: str | None = None
+    # With tls_client_ca: the certificate common names admitted (routers'); `interfleet certs`
+    # gives routers and workers "interfleet fleet" and clients "interfleet client".
+    allowed_peers: tuple[str, ...] = ("interfleet fleet",)
     fleet_key: str | None = field(default=None, metadata=env_aliases("INTERFLEET_FLEET_KEY"))
     fleet_key_file: str | None = None
     ready_file: str | None = None  # JSON with the bound addresses, written once serving

@@ -30,6 +30,7 @@ from interfleet.multiplex.server import MultiplexedInferService
 from interfleet.proto import fleet_pb2, fleet_pb2_grpc
 from interfleet.ready_file import write_ready_file
 from interfleet.repository import ModelSpec, expand_models, load_spec
+from interfleet.security.peer_identity import PeerIdentity
 from interfleet.security.redis_access import redis_client
 from interfleet.security.signing import Sealer, load_fleet_key
 from interfleet.supervision import Supervisor
@@ -114,6 +115,8 @@ class WorkerService:
             config.port,
             register,
             config.tls.server_credentials(),
+            # With mutual TLS, only fleet services' certificates, not a client's, may call in.
+            [PeerIdentity(config.allowed_peers)] if config.tls_client_ca else [],
             max_concurrent_calls=config.max_concurrent_calls,
         )
         await self._endpoint.start()

@@ -173,3 +173,17 @@ def test_triton_s_words_for_mixed_contents_and_a_version_that_is_not_a_number(fl
     error = infer_error(client, "mlp", [tensor("input", np.zeros((1, 256), np.float32))], model_version="abc")
     assert error.status() == "StatusCode.NOT_FOUND"
     assert error.message().startswith("failed to get model version from specified version string 'abc'")
+
+
+def test_a_request_larger_than_any_valid_one_for_its_model_is_refused_before_it_is_forwarded(fleet):
+    # mlp's largest valid request is 32 x 256 FP32 (32 KiB); the router's transport cap is the
+    # repository's largest (MiBs), so only the per-model bound stops this one.
+    stub = service_pb2_grpc.GRPCInferenceServiceStub(grpc.insecure_channel(fleet.address))
+    request = service_pb2.ModelInferRequest(model_name="mlp")
+    request.inputs.add(name="input", datatype="FP32", shape=[2048, 256])
+    request.raw_input_contents.append(b"\0" * (2048 * 256 * 4))
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.ModelInfer(request, timeout=10)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "larger than any valid request for model 'mlp'" in caught.value.details()
+    assert "not forwarded" in caught.value.details()

@@ -9,11 +9,9 @@ import queue
 import signal
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
-import redis
 import tritonclient.grpc as tc
 import tritonclient.grpc.aio as tc_aio
 from fleet_harness import Fleet, pid_alive
@@ -127,16 +125,4 @@ def test_serving_continues_on_the_last_view_when_redis_goes_away(repository, tmp
         assert "serving continues, telemetry is buffered" in log
     finally:
         fleet.stop()
-        store.stop()
-
-
-def test_the_embedded_redis_starts_from_a_relative_run_dir(tmp_path, monkeypatch):
-    # `make run` gives run/redis: redis-server changes into --dir before it opens its log file.
-    monkeypatch.chdir(tmp_path)
-    store = EmbeddedRedis(Path("run") / "redis")
-    store.start()
-    try:
-        assert redis.Redis.from_url(store.url).ping()
-        assert (tmp_path / "run" / "redis" / "redis.log").exists()
-    finally:
         store.stop()

@@ -227,3 +227,87 @@ def test_the_rest_port_has_the_same_tls_tokens_and_scopes(secured):
         https(fleet, certs, "/v2/health/ready", client_cert=False)
     with pytest.raises((urllib.error.URLError, ConnectionError)):  # and plaintext is not served
         urllib.request.urlopen(f"http://{fleet.http_address}/v2/health/ready", timeout=5)
+
+
+def test_the_load_generator_reads_its_token_from_a_file(secured, tmp_path):
+    fleet, certs, tokens = secured
+    token_file = tmp_path / "token"
+    token_file.write_text(tokens["infer"] + "\n")
+    token_file.chmod(0o600)
+    tls = [
+        "--tls-ca",
+        str(certs / "ca.pem"),
+        "--tls-cert",
+        str(certs / "client.pem"),
+        "--tls-key",
+        str(certs / "client.key"),
+    ]
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fleet",
+            "loadgen",
+            "--target",
+            fleet.address,
+            *tls,
+            "--token-file",
+            str(token_file),
+            "--trace",
+            "poisson:rate=20",
+            "--models",
+            MODEL,
+            "--duration",
+            "1",
+            "--out",
+            str(tmp_path / "out"),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = (tmp_path / "out" / "requests.csv").read_text().splitlines()[1:]
+    assert rows and all(",OK," in row for row in rows), rows[:3]
+    assert tokens["infer"] not in done.stdout + done.stderr
+
+
+def test_a_worker_admits_fleet_certificates_only_not_the_client_one(secured):
+    fleet, certs, _ = secured
+    worker = fleet.worker("w0")["address"]
+
+    def direct(cert: str) -> tc.InferenceServerClient:
+        return tc.InferenceServerClient(
+            worker,
+            ssl=True,
+            root_certificates=str(certs / "ca.pem"),
+            private_key=str(certs / f"{cert}.key"),
+            certificate_chain=str(certs / f"{cert}.pem"),
+        )
+
+    # The client certificate is signed by the fleet's CA, so TLS admits it; the worker does not.
+    refused = status_of(lambda: direct("client").get_model_metadata(MODEL, client_timeout=5))
+    assert refused.startswith("StatusCode.PERMISSION_DENIED: only fleet services may call a worker"), refused
+    assert "'interfleet client'" in refused
+    assert direct("server").get_model_metadata(MODEL, client_timeout=5).name == MODEL  # as a router calls
+    probe = subprocess.run(  # probes stay open to any certificate the fleet's CA signed
+        [
+            sys.executable,
+            "-m",
+            "fleet",
+            "health",
+            "--address",
+            worker,
+            "--tls-ca",
+            str(certs / "ca.pem"),
+            "--tls-cert",
+            str(certs / "client.pem"),
+            "--tls-key",
+            str(certs / "client.key"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert probe.returncode == 0 and "SERVING" in probe.stdout, probe.stdout + probe.stderr

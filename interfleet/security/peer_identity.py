@@ -1,0 +1,79 @@
+"""Who may call a worker: mutual TLS proves a caller's certificate was signed by the fleet's CA,
+and this interceptor also requires it to be a fleet service's (its common name among `allowed`,
+by default the fleet certificate `interfleet certs` makes for routers and workers), so the
+client certificate it makes for tritonclient users cannot reach a worker directly, bypassing
+the router's tokens and scopes. The standard health service stays open to any certificate the
+TLS layer admitted, for probes. A refused call is PERMISSION_DENIED naming the certificate.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable
+
+import grpc
+
+OPEN_SERVICES = ("/grpc.health.v1.Health/",)
+FLEET_COMMON_NAME = "interfleet fleet"
+
+
+def common_names(context: grpc.aio.ServicerContext) -> list[str]:
+    return [name.decode(errors="replace") for name in context.auth_context().get("x509_common_name", [])]
+
+
+class PeerIdentity(grpc.aio.ServerInterceptor):
+    def __init__(self, allowed: Iterable[str] = (FLEET_COMMON_NAME,)):
+        self._allowed = frozenset(allowed)
+
+    def _refusal(self, context: grpc.aio.ServicerContext) -> str | None:
+        names = common_names(context)
+        if any(name in self._allowed for name in names):
+            return None
+        shown = ", ".join(repr(n) for n in names) or "no certificate name"
+        return f"only fleet services may call a worker; the caller's certificate ({shown}) is not one"
+
+    async def intercept_service(self, continuation, details: grpc.HandlerCallDetails):
+        handler = await continuation(details)
+        if handler is None or details.method.startswith(OPEN_SERVICES):
+            return handler
+        check = self._refusal
+        serializers = {
+            "request_deserializer": handler.request_deserializer,
+            "response_serializer": handler.response_serializer,
+        }
+        if handler.unary_unary:
+
+            async def unary_unary(request, context):
+                if (why := check(context)) is not None:
+                    await context.abort(grpc.StatusCode.PERMISSION_DENIED, why)
+                return await handler.unary_unary(request, context)
+
+            return grpc.unary_unary_rpc_method_handler(unary_unary, **serializers)
+        for kind in ("stream_stream", "unary_stream"):
+            behaviour = getattr(handler, kind)
+            if behaviour is None:
+                continue
+            make = getattr(grpc, f"{kind}_rpc_method_handler")
+            if inspect.isasyncgenfunction(behaviour):
+
+                async def streaming(request_or_requests, context, behaviour=behaviour):
+                    if (why := check(context)) is not None:
+                        await context.abort(grpc.StatusCode.PERMISSION_DENIED, why)
+                    async for response in behaviour(request_or_requests, context):
+                        yield response
+
+                return make(streaming, **serializers)
+
+            async def writing(request_or_requests, context, behaviour=behaviour):  # answers by context.write
+                if (why := check(context)) is not None:
+                    await context.abort(grpc.StatusCode.PERMISSION_DENIED, why)
+                return await behaviour(request_or_requests, context)
+
+            return make(writing, **serializers)
+
+        async def stream_unary(requests, context):
+            if (why := check(context)) is not None:
+                await context.abort(grpc.StatusCode.PERMISSION_DENIED, why)
+            return await handler.stream_unary(requests, context)
+
+        return grpc.stream_unary_rpc_method_handler(stream_unary, **serializers)

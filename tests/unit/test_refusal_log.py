@@ -1,0 +1,29 @@
+"""A flood of junk worker registrations is counted in full but logged at a bounded rate."""
+
+from __future__ import annotations
+
+import logging
+
+from interfleet.proto import fleet_pb2
+from interfleet.telemetry.heartbeats import REFUSAL_LINES_PER_MINUTE, HeartbeatReader
+from interfleet.telemetry.keys import FleetKeys
+
+
+def test_junk_registrations_are_all_counted_and_logged_at_most_so_many_a_minute(clock, caplog):
+    reader = HeartbeatReader(None, FleetKeys("t"), allowed=frozenset({"10.0.0.1:1"}), clock=clock)
+    junk = fleet_pb2.WorkerState(address="203.0.113.9:1")
+    with caplog.at_level(logging.WARNING):
+        for n in range(1000):
+            junk.worker_id = f"junk-{n}"
+            assert reader.trusted(junk.worker_id, junk.SerializeToString()) is None
+        clock.advance(61.0)
+        junk.worker_id = "junk-late"
+        reader.trusted(junk.worker_id, junk.SerializeToString())
+    assert reader.refused["worker", "not_allowed"] == 1001
+    refusals = [r for r in caplog.records if r.getMessage().startswith("refusing worker")]
+    assert len(refusals) == REFUSAL_LINES_PER_MINUTE + 1  # a full minute's worth, then the late one
+    summary = [r.getMessage() for r in caplog.records if "were not logged" in r.getMessage()]
+    assert summary == [
+        f"{1000 - REFUSAL_LINES_PER_MINUTE} more worker refusal(s) in the last minute were not logged "
+        "(every refusal is counted in the refused-records metric)"
+    ]

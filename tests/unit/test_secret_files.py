@@ -1,0 +1,54 @@
+"""What holds a secret is the owner's alone whatever the umask, and a bearer token is read as
+RFC 6750 says: the files `interfleet certs` and the ready files write, and the token check."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from interfleet.ready_file import write_ready_file
+from interfleet.security.certs import make_fleet_credentials
+from interfleet.security.tokens import TokenAuth, load_tokens
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+@pytest.fixture
+def open_umask():
+    previous = os.umask(0)  # the worst case: nothing masked
+    yield
+    os.umask(previous)
+
+
+def test_certs_are_owner_only_under_any_umask(tmp_path, open_umask):
+    out = tmp_path / "certs"
+    written = make_fleet_credentials(out, [])
+    assert mode(out) == 0o700
+    by_name = {p.name: mode(p) for p in written}
+    assert (
+        by_name["ca.key"] == by_name["server.key"] == by_name["fleet.key"] == by_name["tokens.txt"] == 0o600
+    )
+    assert by_name["ca.pem"] == 0o644
+
+
+def test_a_ready_file_holding_the_redis_password_is_owner_only(tmp_path, open_umask):
+    path = tmp_path / "up.ready.json"
+    write_ready_file(path, redis_url="redis://:secret@127.0.0.1:1/0")
+    write_ready_file(path, redis_url="redis://:secret@127.0.0.1:2/0")  # rewritten in place, still private
+    assert mode(path) == 0o600 and "127.0.0.1:2" in path.read_text()
+
+
+@pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER"])
+def test_the_bearer_scheme_is_case_insensitive(tmp_path, scheme):
+    auth = TokenAuth(load_tokens(["s3cret"], None))
+    assert auth.scope_of(f"{scheme} s3cret") == "infer"
+    assert auth.scope_of(f"{scheme} wrong") is None
+    assert (
+        auth.scope_of("Basic s3cret") is None
+        and auth.scope_of(f"{scheme} ") is None
+        and auth.scope_of(None) is None
+    )
