@@ -1,13 +1,18 @@
-"""`interfleet certs`: a local CA and the files a secured fleet needs, in one folder.
+"""`interfleet certs`: a local CA and the files a secured fleet needs.
 
-    ca.pem, ca.key           the CA (keep ca.key offline; only ca.pem is distributed)
+The folder itself holds what the fleet's services mount (and nothing else, so
+`kubectl create secret generic ... --from-file=certs/`, which takes a folder's files and not its
+subfolders, never ships a key the services do not need):
+
+    ca.pem                   the CA's certificate
     server.pem, server.key   the router's and workers' certificate, for every --host given
                              (plus localhost, 127.0.0.1 and interfleet.fleet); valid for server and client auth,
                              so the router presents it to workers as its identity
-    client.pem, client.key   a client certificate, for clients when the router requires mTLS
     fleet.key                the HMAC key workers and the predictor sign their records with
     tokens.txt               one bearer token of scope `infer` and one of scope `read`
     redis.password           a password for Redis (`requirepass`)
+    operator/ca.key          the CA's key: keep it offline, with whoever issues certificates
+    clients/client.pem, .key a client certificate, for clients when the router requires mTLS
 
 For a local or test fleet; a production fleet takes its certificates from its own PKI (in
 Kubernetes, cert-manager) and only needs the same file layout. Existing files are kept unless
@@ -87,7 +92,7 @@ def make_fleet_credentials(out: Path, hosts: list[str]) -> list[Path]:
     )
     written = [
         _write(out / "ca.pem", ca.public_bytes(serialization.Encoding.PEM)),
-        _write_key(out / "ca.key", ca_key),
+        _write_key(_private_folder(out / "operator") / "ca.key", ca_key),
     ]
     names = sorted({"localhost", "127.0.0.1", FLEET_NAME, *hosts})
     for stem, common_name, sans, usages in (
@@ -116,15 +121,22 @@ def make_fleet_credentials(out: Path, hosts: list[str]) -> list[Path]:
                 x509.SubjectAlternativeName([_general_name(n) for n in sans]), critical=False
             )
         cert = builder.sign(ca_key, hashes.SHA256())
+        folder = out if stem == "server" else _private_folder(out / "clients")
         written += [
-            _write(out / f"{stem}.pem", cert.public_bytes(serialization.Encoding.PEM)),
-            _write_key(out / f"{stem}.key", key),
+            _write(folder / f"{stem}.pem", cert.public_bytes(serialization.Encoding.PEM)),
+            _write_key(folder / f"{stem}.key", key),
         ]
     written.append(_write(out / "fleet.key", secrets.token_hex(32).encode() + b"\n", secret=True))
     tokens = f"{secrets.token_urlsafe(32)} infer\n{secrets.token_urlsafe(32)} read\n"
     written.append(_write(out / "tokens.txt", tokens.encode(), secret=True))
     written.append(_write(out / "redis.password", secrets.token_urlsafe(24).encode(), secret=True))
     return written
+
+
+def _private_folder(path: Path) -> Path:
+    path.mkdir(exist_ok=True)
+    os.chmod(path, 0o700)
+    return path
 
 
 def _general_name(name: str) -> x509.GeneralName:

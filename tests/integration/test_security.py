@@ -63,7 +63,10 @@ def secured(repository, tmp_path_factory):
 
 def client(fleet, certs, with_client_cert=True) -> tc.InferenceServerClient:
     extra = (
-        {"private_key": str(certs / "client.key"), "certificate_chain": str(certs / "client.pem")}
+        {
+            "private_key": str(certs / "clients" / "client.key"),
+            "certificate_chain": str(certs / "clients" / "client.pem"),
+        }
         if with_client_cert
         else {}
     )
@@ -136,9 +139,9 @@ def test_health_is_open_to_a_tls_probe_without_a_token(secured):
             "--tls-ca",
             str(certs / "ca.pem"),
             "--tls-cert",
-            str(certs / "client.pem"),
+            str(certs / "clients" / "client.pem"),
             "--tls-key",
-            str(certs / "client.key"),
+            str(certs / "clients" / "client.key"),
         ],
         capture_output=True,
         text=True,
@@ -185,8 +188,8 @@ def test_a_stream_without_a_token_is_refused_before_any_request_runs(secured):
     fleet, certs, _ = secured
     credentials = grpc.ssl_channel_credentials(
         (certs / "ca.pem").read_bytes(),
-        (certs / "client.key").read_bytes(),
-        (certs / "client.pem").read_bytes(),
+        (certs / "clients" / "client.key").read_bytes(),
+        (certs / "clients" / "client.pem").read_bytes(),
     )
     with grpc.secure_channel(fleet.address, credentials) as channel:
         stream = channel.stream_stream("/inference.GRPCInferenceService/ModelStreamInfer")
@@ -199,7 +202,7 @@ def https(fleet, certs, path: str, token: str | None = None, body: bytes | None 
     """(status, body) of one HTTPS request to the router's REST port."""
     context = ssl.create_default_context(cafile=str(certs / "ca.pem"))
     if client_cert:
-        context.load_cert_chain(str(certs / "client.pem"), str(certs / "client.key"))
+        context.load_cert_chain(str(certs / "clients" / "client.pem"), str(certs / "clients" / "client.key"))
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     request = urllib.request.Request(f"https://{fleet.http_address}{path}", data=body, headers=headers)
     try:
@@ -238,9 +241,9 @@ def test_the_load_generator_reads_its_token_from_a_file(secured, tmp_path):
         "--tls-ca",
         str(certs / "ca.pem"),
         "--tls-cert",
-        str(certs / "client.pem"),
+        str(certs / "clients" / "client.pem"),
         "--tls-key",
-        str(certs / "client.key"),
+        str(certs / "clients" / "client.key"),
     ]
     done = subprocess.run(
         [
@@ -278,12 +281,13 @@ def test_a_worker_admits_fleet_certificates_only_not_the_client_one(secured):
     worker = fleet.worker("w0")["address"]
 
     def direct(cert: str) -> tc.InferenceServerClient:
+        folder = certs / "clients" if cert == "client" else certs
         return tc.InferenceServerClient(
             worker,
             ssl=True,
             root_certificates=str(certs / "ca.pem"),
-            private_key=str(certs / f"{cert}.key"),
-            certificate_chain=str(certs / f"{cert}.pem"),
+            private_key=str(folder / f"{cert}.key"),
+            certificate_chain=str(folder / f"{cert}.pem"),
         )
 
     # The client certificate is signed by the fleet's CA, so TLS admits it; the worker does not.
@@ -302,9 +306,9 @@ def test_a_worker_admits_fleet_certificates_only_not_the_client_one(secured):
             "--tls-ca",
             str(certs / "ca.pem"),
             "--tls-cert",
-            str(certs / "client.pem"),
+            str(certs / "clients" / "client.pem"),
             "--tls-key",
-            str(certs / "client.key"),
+            str(certs / "clients" / "client.key"),
         ],
         capture_output=True,
         text=True,

@@ -27,12 +27,22 @@ def open_umask():
 def test_certs_are_owner_only_under_any_umask(tmp_path, open_umask):
     out = tmp_path / "certs"
     written = make_fleet_credentials(out, [])
-    assert mode(out) == 0o700
+    assert mode(out) == mode(out / "operator") == mode(out / "clients") == 0o700
     by_name = {p.name: mode(p) for p in written}
     assert (
         by_name["ca.key"] == by_name["server.key"] == by_name["fleet.key"] == by_name["tokens.txt"] == 0o600
     )
     assert by_name["ca.pem"] == 0o644
+    # What services mount is the folder's own files: never the CA's key or the client's.
+    assert sorted(p.name for p in out.iterdir() if p.is_file()) == [
+        "ca.pem",
+        "fleet.key",
+        "redis.password",
+        "server.key",
+        "server.pem",
+        "tokens.txt",
+    ]
+    assert (out / "operator" / "ca.key").exists() and (out / "clients" / "client.key").exists()
 
 
 def test_a_ready_file_holding_the_redis_password_is_owner_only(tmp_path, open_umask):
