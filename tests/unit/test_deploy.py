@@ -262,3 +262,39 @@ def test_compose_runs_the_fleet_secured_inside():
         assert service["environment"]["REDIS_PASSWORD_FILE"].startswith("/etc/interfleet/certs/"), name
         assert service["depends_on"]["fleet-secrets"]["condition"] == "service_completed_successfully", name
     assert "--requirepass" in COMPOSE["services"]["redis"]["command"][0]
+
+
+def test_kubernetes_pods_are_hardened_and_the_network_is_closed_but_for_the_fleet_s_paths():
+    """Every pod non-root with seccomp; every container without privilege escalation, capabilities
+    or a writable root; secrets never world-readable; ingress denied unless a policy allows it
+    (clients to routers, routers to workers, the fleet to Redis); routers never all disrupted."""
+    docs = [d for path in MANIFESTS for d in yaml.safe_load_all(path.read_text()) if d]
+    deployments = [d for d in docs if d["kind"] == "Deployment"]
+    assert {d["metadata"]["name"] for d in deployments} >= {"router", "redis", "predictor", "worker-cpu", "worker-t4"}
+    for deployment in deployments:
+        name, pod = deployment["metadata"]["name"], deployment["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        for container in pod["containers"]:
+            context = container["securityContext"]
+            assert (
+                context["allowPrivilegeEscalation"] is False and context["readOnlyRootFilesystem"] is True
+            ), name
+            assert context["capabilities"]["drop"] == ["ALL"], name
+        for volume in pod.get("volumes", []):
+            if "secret" in volume:
+                assert volume["secret"]["defaultMode"] & 0o007 == 0, (
+                    f"{name}: secret {volume['name']} world-readable"
+                )
+    policies = {d["metadata"]["name"]: d["spec"] for d in docs if d["kind"] == "NetworkPolicy"}
+    assert policies["default-deny-ingress"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
+    worker = policies["worker-from-routers"]["ingress"]
+    assert worker[0]["from"] == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "router"}}}]
+    assert worker[0]["ports"] == [{"port": "grpc", "protocol": "TCP"}]
+    assert "from" not in worker[1] and worker[1]["ports"] == [{"port": "metrics", "protocol": "TCP"}]
+    redis_from = policies["redis-from-the-fleet"]["ingress"][0]["from"][0]["podSelector"]["matchExpressions"]
+    assert redis_from == [
+        {"key": "app.kubernetes.io/name", "operator": "In", "values": ["router", "worker", "predictor"]}
+    ]
+    budgets = [d for d in docs if d["kind"] == "PodDisruptionBudget"]
+    assert [(b["metadata"]["name"], b["spec"]["minAvailable"]) for b in budgets] == [("router", 1)]
