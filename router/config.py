@@ -32,6 +32,9 @@ class RouterConfig:
     emulation_sharing: str = "mps"
     refresh_interval_s: float = 0.25  # how often the in-memory view re-reads Redis
     worker_hold_s: float = 3.0  # a worker missing from Redis stays in view this long past its heartbeat
+    max_record_age_s: float = (
+        30.0  # with a fleet key: a signed heartbeat older (or newer) than this is refused
+    )
     worker_expiry_s: float = 600.0  # a departed worker's metrics series are dropped this long after
     eject_s: float = 5.0  # how long a worker that failed a call is skipped
     max_candidates: int = 0  # hosts of a model a policy sees per request, drawn at random; 0: all

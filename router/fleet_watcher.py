@@ -25,7 +25,7 @@ from redis.exceptions import RedisError
 
 from interfleet.proto import fleet_pb2
 from interfleet.security.signing import Sealer
-from interfleet.telemetry.heartbeats import HeartbeatReader
+from interfleet.telemetry.heartbeats import DEFAULT_MAX_AGE_S, HeartbeatReader
 from interfleet.telemetry.keys import FleetKeys
 from router.fleet_view import FleetView
 
@@ -47,9 +47,12 @@ class FleetWatcher:
         refused: collections.Counter | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        max_age_s: float = DEFAULT_MAX_AGE_S,
     ):
         self._client = client
-        self._heartbeats = HeartbeatReader(client, keys, sealer, allowed, refused)
+        self._heartbeats = HeartbeatReader(
+            client, keys, sealer, allowed, refused, wall_clock=wall_clock, max_age_s=max_age_s
+        )
         self.refused = self._heartbeats.refused  # (kind, reason) -> n
         self._on_view = on_view
         self._hold_s = hold_s

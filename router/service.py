@@ -176,6 +176,7 @@ class RouterService:
             keys,
             self._on_view,
             hold_s=config.worker_hold_s,
+            max_age_s=config.max_record_age_s,
             sealer=self.sealer,
             allowed=frozenset(config.allowed_workers),
             refused=self.stats.refused,

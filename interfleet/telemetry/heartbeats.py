@@ -7,10 +7,14 @@ nothing either.
 Trust: with a fleet key, a worker's state must be sealed with it (`interfleet.security.signing`)
 unless its address is in the allow-list; with only an allow-list, only those addresses are
 accepted; with neither, every parsable state is. A state must also name the worker whose key
-holds it. A refused state is left out, counted by (kind, reason) in `refused` and logged once,
-at most REFUSAL_LINES_PER_MINUTE lines a minute: a flood of junk registrations (ids are chosen by
-whoever writes to Redis) is counted in full but cannot flood the log; what was left out of the
-log is summed up in one line when the minute turns.
+holds it. With a fleet key a state must also be fresh: its signed `heartbeat_at` within
+`max_age_s` of this host's clock (either way, for skew), so a sealed state copied aside and
+written back later (a replay) cannot keep a dead worker in view.
+
+A refused state is left out, counted by (kind, reason) in `refused` and logged once, at most
+REFUSAL_LINES_PER_MINUTE lines a minute: a flood of junk registrations (ids are chosen by whoever
+writes to Redis) is counted in full but cannot flood the log; what was left out of the log is
+summed up in one line when the minute turns.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ log = logging.getLogger(__name__)
 
 MAX_REFUSALS_REMEMBERED = 10_000
 REFUSAL_LINES_PER_MINUTE = 20
+DEFAULT_MAX_AGE_S = 30.0  # heartbeats come every 0.5 s and expire after 3 s: 30 s allows for clock skew
 _DISTRUST = {
     "unsigned": "not signed with the fleet key",
     "bad_signature": "its signature does not match the fleet key",
@@ -47,6 +52,8 @@ class HeartbeatReader:
         allowed: frozenset[str] = frozenset(),
         refused: collections.Counter | None = None,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        max_age_s: float = DEFAULT_MAX_AGE_S,
     ):
         self._client = client
         self._keys = keys
@@ -55,6 +62,8 @@ class HeartbeatReader:
         self.refused = refused if refused is not None else collections.Counter()  # (kind, reason) -> n
         self._refusal_logged: set[tuple[str, str]] = set()
         self._clock = clock
+        self._wall_clock = wall_clock
+        self._max_age_s = max_age_s
         self._window_started = clock()
         self._lines_in_window = 0
         self._unlogged = 0  # refusals left out of the log in the current window
@@ -97,6 +106,15 @@ class HeartbeatReader:
             return self._refuse(
                 worker_id, "mismatched", f"its state names another worker ({state.worker_id!r})"
             )
+        if self._sealer.enabled:
+            age_s = self._wall_clock() - state.heartbeat_at
+            if abs(age_s) > self._max_age_s:
+                return self._refuse(
+                    worker_id,
+                    "stale",
+                    f"its signed heartbeat is {age_s:.0f} s {'old' if age_s > 0 else 'in the future'} "
+                    f"(more than {self._max_age_s:g} s: a replay, or a clock far off)",
+                )
         return state
 
     def _refuse(self, worker_id: str, reason: str, why: str) -> None:

@@ -87,7 +87,14 @@ async def test_a_worker_that_leaves_is_dropped_at_once(redis_client, clock):
 async def test_with_a_fleet_key_only_signed_or_allowed_workers_are_routed_to(redis_client, clock, caplog):
     keys, views = FleetKeys("trust"), []
     fleet, forged = Sealer(b"fleet key"), Sealer(b"not the fleet key")
-    watcher = FleetWatcher(redis_client, keys, views.append, sealer=fleet, allowed=frozenset({"listed:1"}))
+    watcher = FleetWatcher(
+        redis_client,
+        keys,
+        views.append,
+        sealer=fleet,
+        allowed=frozenset({"listed:1"}),
+        wall_clock=lambda: 1.0,  # the heartbeats below were signed just now
+    )
 
     async def register(worker: fleet_pb2.WorkerState, sealer: Sealer, as_id: str | None = None) -> None:
         worker_id = as_id or worker.worker_id

@@ -270,7 +270,13 @@ def test_kubernetes_pods_are_hardened_and_the_network_is_closed_but_for_the_flee
     (clients to routers, routers to workers, the fleet to Redis); routers never all disrupted."""
     docs = [d for path in MANIFESTS for d in yaml.safe_load_all(path.read_text()) if d]
     deployments = [d for d in docs if d["kind"] == "Deployment"]
-    assert {d["metadata"]["name"] for d in deployments} >= {"router", "redis", "predictor", "worker-cpu", "worker-t4"}
+    assert {d["metadata"]["name"] for d in deployments} >= {
+        "router",
+        "redis",
+        "predictor",
+        "worker-cpu",
+        "worker-t4",
+    }
     for deployment in deployments:
         name, pod = deployment["metadata"]["name"], deployment["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True, name

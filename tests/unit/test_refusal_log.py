@@ -27,3 +27,22 @@ def test_junk_registrations_are_all_counted_and_logged_at_most_so_many_a_minute(
         f"{1000 - REFUSAL_LINES_PER_MINUTE} more worker refusal(s) in the last minute were not logged "
         "(every refusal is counted in the refused-records metric)"
     ]
+
+
+def test_with_a_fleet_key_a_signed_heartbeat_must_be_fresh():
+    from interfleet.security.signing import Sealer, worker_state
+
+    now = [1_000_000.0]
+    sealer = Sealer(b"k" * 32)
+    reader = HeartbeatReader(None, FleetKeys("t"), sealer=sealer, wall_clock=lambda: now[0], max_age_s=30.0)
+
+    def sealed(heartbeat_at: float) -> bytes:
+        state = fleet_pb2.WorkerState(worker_id="w0", address="10.0.0.1:1", heartbeat_at=heartbeat_at)
+        return sealer.seal(worker_state("w0"), state.SerializeToString())
+
+    assert reader.trusted("w0", sealed(now[0] - 1.0)) is not None
+    blob = sealed(now[0])
+    now[0] += 165.0  # the same sealed state, written back later: a replay
+    assert reader.trusted("w0", blob) is None and reader.refused["worker", "stale"] == 1
+    assert reader.trusted("w0", sealed(now[0] + 300.0)) is None  # from far in the future too
+    assert reader.refused["worker", "stale"] == 2
