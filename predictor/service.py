@@ -19,25 +19,24 @@ from dataclasses import field
 from pathlib import Path
 
 import redis.asyncio as aioredis
-from google.protobuf.message import DecodeError
 from redis.exceptions import RedisError
 
 from interfleet.config import config_class, env_aliases
 from interfleet.errors import ConfigError
-from interfleet.proto import fleet_pb2
 from interfleet.ready_file import write_ready_file
 from interfleet.repository import list_models
 from interfleet.security.redis_access import redis_client
 from interfleet.security.signing import Sealer, load_fleet_key
 from interfleet.supervision import Supervisor
 from interfleet.telemetry.heartbeats import HeartbeatReader
-from interfleet.telemetry.keys import STREAM_FIELD, FleetKeys
+from interfleet.telemetry.keys import STREAM_FIELD, STREAM_WORKER_FIELD, FleetKeys
 from interfleet.telemetry.marks import parse_marks
 from predictor.evaluate import Prepared, fit
 from predictor.features import FeatureBuilder, placement_of
 from predictor.model import DegradationModel, ModelFormatError
 from predictor.online_rows import RowMaker
 from predictor.profiler import read_dataset
+from predictor.record_checks import opened
 from predictor.registry import ModelWatcher, publish, validate_candidate
 
 log = logging.getLogger(__name__)
@@ -160,10 +159,11 @@ class PredictorService:
         added = 0
         for entry_id, fields in replies[0][1]:
             self._last_id = entry_id
-            try:
-                record = fleet_pb2.BatchRecord.FromString(fields.get(STREAM_FIELD, b""))
-            except DecodeError:
+            writer = fields.get(STREAM_WORKER_FIELD, b"").decode(errors="replace")
+            record, why = opened(self.sealer, writer, fields.get(STREAM_FIELD, b""))
+            if why is not None:
                 self.skipped_records += 1
+                self.refused["batch_record", why] += 1
                 continue
             row = self.rows.row(record)
             if row is None:

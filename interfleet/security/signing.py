@@ -30,6 +30,11 @@ def worker_state(worker_id: str) -> str:
     return f"worker-state:{worker_id}"
 
 
+def batch_record(worker_id: str) -> str:
+    """The purpose a worker's batch records are sealed for: valid under its own id only."""
+    return f"batch-record:{worker_id}"
+
+
 class BadSignature(ValueError):
     """A record that is unsealed, or sealed with another key or for another purpose."""
 

@@ -19,6 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 STREAM_FIELD = b"record"
+# The writer's worker id beside each record, so a reader knows which seal to check it against
+# (the record, once opened, must name the same worker).
+STREAM_WORKER_FIELD = b"worker"
 
 
 @dataclass(frozen=True)

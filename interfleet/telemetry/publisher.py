@@ -17,8 +17,8 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from interfleet.proto import fleet_pb2
-from interfleet.security.signing import Sealer, worker_state
-from interfleet.telemetry.keys import STREAM_FIELD, FleetKeys
+from interfleet.security.signing import Sealer, batch_record, worker_state
+from interfleet.telemetry.keys import STREAM_FIELD, STREAM_WORKER_FIELD, FleetKeys
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,8 @@ class TelemetryPublisher:
                     self._buffer.maxlen,
                 )
             self.dropped_records += 1  # the oldest record gives way
-        self._buffer.append(record.SerializeToString())
+        # Sealed like the heartbeat: a record under this worker's name is only this worker's.
+        self._buffer.append(self._sealer.seal(batch_record(self._worker_id), record.SerializeToString()))
 
     async def deregister(self) -> None:
         """Publish this worker's state once more, now not ready: routers drop it at their next read.
@@ -94,7 +95,7 @@ class TelemetryPublisher:
                 for record in records:
                     pipe.xadd(
                         self._keys.batches,
-                        {STREAM_FIELD: record},
+                        {STREAM_FIELD: record, STREAM_WORKER_FIELD: self._worker_id},
                         maxlen=self._stream_maxlen,
                         approximate=True,
                     )

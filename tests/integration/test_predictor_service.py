@@ -66,13 +66,25 @@ async def test_service_publishes_then_retrains_from_the_stream(repository, tmp_p
             co = ["mlp"] if i % 3 else []
             ms = 1.0 * (1 + 0.8 * len(co)) * rng.uniform(0.95, 1.05)
             record = fleet_pb2.BatchRecord(
-                worker_id="w0", model="tiny_cnn", batch_size=1, compute_ms=ms, co_runners=co
+                worker_id="w0",
+                model="tiny_cnn",
+                batch_size=1,
+                compute_ms=ms,
+                co_runners=co,
+                started_at=time.time(),
             )
             await client.xadd(keys.batches, {STREAM_FIELD: record.SerializeToString()})
         await client.xadd(keys.batches, {STREAM_FIELD: b"\xff\x00 not a record"})
+        for broken in (float("nan"), 1e9):  # a NaN, and a billion-millisecond batch: never learnt from
+            record = fleet_pb2.BatchRecord(
+                worker_id="w0", model="tiny_cnn", batch_size=1, compute_ms=broken, started_at=time.time()
+            )
+            await client.xadd(keys.batches, {STREAM_FIELD: record.SerializeToString()})
         while await service.read_once(block_ms=100):
             pass
-        assert len(service.recent) == 120 and service.skipped_records == 1
+        assert len(service.recent) == 120 and service.skipped_records == 3
+        assert service.refused["batch_record", "implausible"] == 2
+        assert service.refused["batch_record", "unparsable"] == 1
 
         validation = await service.retrain_once()
         # The live records follow another law than the seed; retraining learns it, validation sees it.
