@@ -82,7 +82,8 @@ class PredictorService:
         self.seed: list[dict] = []
         self.new_rows = 0
         self.skipped_records = 0
-        self.refused: collections.Counter = collections.Counter()  # heartbeats not trusted, by reason
+        # Heartbeats not trusted and batch records not learnt from: (kind, reason) -> n
+        self.refused: collections.Counter = collections.Counter()
         self._client: aioredis.Redis | None = None
         self._current: ModelWatcher | None = None
         self.sealer = Sealer(load_fleet_key(config.fleet_key, config.fleet_key_file))
@@ -216,6 +217,8 @@ class PredictorService:
             self.config.tolerance,
         )
         validation["skipped_records"] = self.skipped_records
+        # Why records and heartbeats were not learnt from, e.g. {"batch_record/unsigned": 3}.
+        validation["refused"] = {f"{kind}/{reason}": n for (kind, reason), n in sorted(self.refused.items())}
         self.new_rows = 0
         if validation["passed"]:
             version = await publish(self._client, self.keys, candidate, validation, sealer=self.sealer)
