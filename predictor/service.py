@@ -30,7 +30,7 @@ from interfleet.security.signing import Sealer, load_fleet_key
 from interfleet.supervision import Supervisor
 from interfleet.telemetry.heartbeats import HeartbeatReader
 from interfleet.telemetry.keys import STREAM_FIELD, STREAM_WORKER_FIELD, FleetKeys
-from interfleet.telemetry.marks import parse_marks
+from interfleet.telemetry.marks import MAX_MARKS, parse_marks
 from predictor.evaluate import Prepared, fit
 from predictor.features import FeatureBuilder, placement_of
 from predictor.model import DegradationModel, ModelFormatError
@@ -182,8 +182,25 @@ class PredictorService:
             self._seen[state.worker_id] = time.monotonic()
         # Marks only ever extend `until`; keep the latest seen, so a record read after the mark
         # lapsed is still labelled by the window it fell in.
-        self.rows.marks.update(parse_marks(await self._client.hgetall(self.keys.interference)))
+        marks = parse_marks(await self._read_marks(), self.sealer)
+        self.rows.marks.update(marks)
+        # Bounded however many distinct ids were ever written: keep the latest-ending MAX_MARKS.
+        if len(self.rows.marks) > MAX_MARKS:
+            kept = sorted(self.rows.marks.items(), key=lambda item: item[1].until)[-MAX_MARKS:]
+            self.rows.marks = dict(kept)
         self._expire_state()
+
+    async def _read_marks(self) -> dict:
+        """The interference hash, or its first MAX_MARKS fields when it holds more (a flood)."""
+        key = self.keys.interference
+        if await self._client.hlen(key) <= MAX_MARKS:
+            return await self._client.hgetall(key)
+        raw: dict = {}
+        async for worker_id, value in self._client.hscan_iter(key, count=1000):
+            raw[worker_id] = value
+            if len(raw) >= MAX_MARKS:
+                break
+        return raw
 
     def _expire_state(self) -> None:
         """Forget workers unseen, and marks ended, for STATE_EXPIRY_S: churned ids must not pile up."""

@@ -12,8 +12,9 @@ from collections.abc import Callable
 
 from redis.exceptions import RedisError
 
+from interfleet.security.signing import Sealer
 from interfleet.telemetry.keys import FleetKeys
-from interfleet.telemetry.marks import InterferenceMark
+from interfleet.telemetry.marks import MARK_HASH_TTL_S, InterferenceMark, interference_mark
 from router.interference import InterferenceDetector
 
 MARK_TTL_S = 5.0
@@ -27,7 +28,9 @@ class MarkPublisher:
         detector: InterferenceDetector,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        sealer: Sealer = Sealer(None),
     ):
+        self._sealer = sealer  # seals each mark for its worker, with the fleet key
         self._client = client
         self._keys = keys
         self._detector = detector
@@ -38,9 +41,12 @@ class MarkPublisher:
     async def publish_once(self) -> None:
         now, wall = self._clock(), self._wall_clock()
         marks = {
-            worker_id: InterferenceMark(
-                e.ratio, wall - (now - e.interfered_since), wall + MARK_TTL_S
-            ).encode()
+            worker_id: self._sealer.seal(
+                interference_mark(worker_id),
+                InterferenceMark(e.ratio, wall - (now - e.interfered_since), wall + MARK_TTL_S)
+                .encode()
+                .encode(),
+            )
             for worker_id, e in self._detector.workers.items()
             if e.interfered_since is not None
         }
@@ -51,6 +57,8 @@ class MarkPublisher:
             async with self._client.pipeline(transaction=False) as pipe:
                 if marks:
                     pipe.hset(self._keys.interference, mapping=marks)
+                    # Marks outlive no router: the hash goes a while after the last one writes.
+                    pipe.expire(self._keys.interference, int(MARK_HASH_TTL_S))
                 if cleared:
                     pipe.hdel(self._keys.interference, *cleared)
                 await pipe.execute()

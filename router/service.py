@@ -169,7 +169,7 @@ class RouterService:
             refused=self.stats.refused,
         )
         self.estimator = PublishedModelEstimator(self.predictor, Path(config.model_repository))
-        self._marks = MarkPublisher(client, keys, self.detector)
+        self._marks = MarkPublisher(client, keys, self.detector, sealer=self.sealer)
         await self.predictor.refresh_once()
         self._watcher = FleetWatcher(
             client,

@@ -54,3 +54,21 @@ def test_records_from_a_worker_marked_interfered_are_labelled_and_never_solo():
         fleet_pb2.BatchRecord(worker_id="w0", model="tiny_cnn", batch_size=1, compute_ms=2.0, started_at=25.0)
     )
     assert after["stress"] == "" and after["stress_intensity"] == 0.0
+
+
+def test_marks_are_taken_only_sealed_with_a_fleet_key_and_at_most_max_marks():
+    from interfleet.security.signing import Sealer
+    from interfleet.telemetry.marks import MAX_MARKS, InterferenceMark, interference_mark
+
+    fleet = Sealer(b"fleet key")
+    mark = InterferenceMark(1.6, 10.0, 20.0).encode().encode()
+    raw = {
+        b"w0": fleet.seal(interference_mark("w0"), mark),
+        b"w1": mark,  # unsealed
+        b"w2": Sealer(b"another").seal(interference_mark("w2"), mark),
+        b"w3": fleet.seal(interference_mark("w0"), mark),  # w0's seal under w3's name
+    }
+    assert set(parse_marks(raw, fleet)) == {"w0"}
+    assert set(parse_marks(raw)) == {"w0", "w1", "w2", "w3"}  # without a key nothing is checked
+    flood = {f"x{i}".encode(): mark for i in range(MAX_MARKS + 500)}
+    assert len(parse_marks(flood)) == MAX_MARKS
