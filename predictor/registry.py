@@ -123,6 +123,9 @@ class ModelWatcher:
         self.version = 0
         self.published_at = 0.0
         self._rejected_version = 0
+        # The version key's value last acted on: the key is not signed, so a value that does not
+        # match the signed model it points at is read once, not re-parsed on every refresh.
+        self._checked_key = 0
         self.last_error = ""
 
     @property
@@ -138,7 +141,8 @@ class ModelWatcher:
         try:
             raw_version = await self._client.get(self._keys.predictor_version)
             newest = int(raw_version) if raw_version is not None else 0
-            if newest and newest not in (self.version, self._rejected_version):
+            if newest and newest not in (self.version, self._rejected_version, self._checked_key):
+                self._checked_key = newest
                 size = await self._client.strlen(self._keys.predictor_model)
                 if size > self._max_bytes:
                     self._refuse(newest, "too_large", f"{size} bytes, over the limit of {self._max_bytes}")
@@ -177,6 +181,10 @@ class ModelWatcher:
             version = int(envelope.get("version", version))  # a newer publish may have landed meanwhile
         except (ModelFormatError, ValueError, TypeError) as exc:
             return self._refuse(version, "unusable", str(exc))
+        if self.model is not None and version <= self.version:
+            if version < self.version:  # the signed version inside, not the unsigned key, decides
+                self._refuse(version, "rollback", f"older than v{self.version} in use")
+            return None
         self.model, self.version = model, version
         self.published_at = float(envelope.get("published_at", self._wall_clock()))
         self.last_error = ""

@@ -122,3 +122,23 @@ async def test_with_a_fleet_key_only_a_signed_model_of_bounded_size_is_loaded(st
     assert await publish(client, keys, model, {"source": "test"}, sealer=fleet) == 5
     assert await watcher.refresh_once() == "ok" and watcher.version == 5
     await client.aclose()
+
+
+async def test_an_old_signed_model_written_back_is_a_rollback_refused_once(store, trained):
+    model = trained[0]
+    keys, fleet = FleetKeys("rollback"), Sealer(b"fleet key")
+    client = aioredis.from_url(store.url)
+    watcher = ModelWatcher(client, keys, sealer=fleet)
+    validation = {"passed": True}
+    await publish(client, keys, model, validation, sealer=fleet)
+    first = await client.get(keys.predictor_model)  # v1, validly sealed: what an intruder copies aside
+    await publish(client, keys, model, validation, sealer=fleet)
+    assert await watcher.refresh_once() == "ok" and watcher.version == 2
+    # v1's blob written back, the unsigned version key bumped so that readers look again.
+    await client.set(keys.predictor_model, first)
+    await client.set(keys.predictor_version, 9)
+    for _ in range(5):
+        assert await watcher.refresh_once() == "ok"
+    assert watcher.version == 2 and "older than v2 in use" in watcher.last_error
+    assert watcher.refused["predictor_model", "rollback"] == 1  # read once, not on every refresh
+    await client.aclose()
