@@ -158,15 +158,7 @@ class Dispatcher:
     async def _forward(self, model: str, raw: bytes, deadline: float | None) -> bytes:
         tried: frozenset[str] = frozenset()
         while True:
-            now = self._clock()
-            timeout = None if deadline is None else max(0.0, deadline - now)
-            # The client's deadline is the hard limit; the model's SLO is a target (workers serve late
-            # requests unless configured to reject them), so it does not make a request unmeetable.
-            budget_ms = None if timeout is None else timeout * 1e3
-            try:
-                decision = self._core.route(model, budget_ms, now, exclude=tried)
-            except NoWorkerMeetsDeadline as exc:
-                raise DeadlineExceeded(str(exc)) from exc
+            decision, now, timeout = self._decide(model, deadline, tried)
             if decision is None:
                 after = f" after worker {', '.join(sorted(tried))} failed" if tried else ""
                 raise Unavailable(f"no live worker for model '{model}'{after}")
@@ -193,6 +185,20 @@ class Dispatcher:
             self._explain(model, decision, observed_ms)
             return response + predicted_suffix(decision.predicted_ms)
 
+    def _decide(
+        self, model: str, deadline: float | None, exclude: frozenset[str]
+    ) -> tuple[Decision | None, float, float | None]:
+        """The core's choice of worker (None: no live one), the time, and the seconds left."""
+        now = self._clock()
+        timeout = None if deadline is None else max(0.0, deadline - now)
+        # The client's deadline is the hard limit; the model's SLO is a target (workers serve late
+        # requests unless configured to reject them), so it does not make a request unmeetable.
+        budget_ms = None if timeout is None else timeout * 1e3
+        try:
+            return self._core.route(model, budget_ms, now, exclude=exclude), now, timeout
+        except NoWorkerMeetsDeadline as exc:
+            raise DeadlineExceeded(str(exc)) from exc
+
     async def _forward_in_sequence(
         self, model: str, raw: bytes, deadline: float | None, flags: SequenceFlags
     ) -> bytes:
@@ -211,12 +217,7 @@ class Dispatcher:
             exclude: frozenset[str] = frozenset()
         else:
             exclude = frozenset(self._core.view.by_model.get(model, ())) - {pinned}
-        now = self._clock()
-        budget_ms = None if deadline is None else max(0.0, deadline - now) * 1e3
-        try:
-            decision = self._core.route(model, budget_ms, now, exclude=exclude)
-        except NoWorkerMeetsDeadline as exc:
-            raise DeadlineExceeded(str(exc)) from exc
+        decision, now, timeout = self._decide(model, deadline, exclude)
         if decision is None:
             where = f"worker {pinned}, which holds it," if pinned else "no live worker"
             raise Unavailable(
@@ -225,7 +226,6 @@ class Dispatcher:
             )
         connection = self._pool.get(decision.worker.worker_id)
         self._stats.dispatched[model, connection.worker_id] += 1
-        timeout = None if deadline is None else max(0.0, deadline - now)
         try:
             response = await connection.infer(raw, timeout) + connection.suffix
         except ServingError as exc:

@@ -81,6 +81,27 @@ def infer(triton: tc.InferenceServerClient, token: str | None):
     return triton.infer(MODEL, [tensor], headers=headers, client_timeout=10)
 
 
+def health_probe(address: str, certs) -> subprocess.CompletedProcess:
+    """`interfleet health` against `address` over TLS, presenting the client certificate."""
+    tls = ["--tls-ca", str(certs / "ca.pem"), "--tls-cert", str(certs / "clients" / "client.pem")]
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fleet",
+            "health",
+            "--address",
+            address,
+            *tls,
+            "--tls-key",
+            str(certs / "clients" / "client.key"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
 def status_of(call) -> str:
     with pytest.raises(InferenceServerException) as caught:
         call()
@@ -128,25 +149,7 @@ def test_a_client_without_tls_or_without_a_certificate_is_refused(secured):
 
 def test_health_is_open_to_a_tls_probe_without_a_token(secured):
     fleet, certs, _ = secured
-    probe = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "fleet",
-            "health",
-            "--address",
-            fleet.address,
-            "--tls-ca",
-            str(certs / "ca.pem"),
-            "--tls-cert",
-            str(certs / "clients" / "client.pem"),
-            "--tls-key",
-            str(certs / "clients" / "client.key"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    probe = health_probe(fleet.address, certs)
     assert probe.returncode == 0 and "SERVING" in probe.stdout, probe.stderr
 
 
@@ -295,23 +298,5 @@ def test_a_worker_admits_fleet_certificates_only_not_the_client_one(secured):
     assert refused.startswith("StatusCode.PERMISSION_DENIED: only fleet services may call a worker"), refused
     assert "'interfleet client'" in refused
     assert direct("server").get_model_metadata(MODEL, client_timeout=5).name == MODEL  # as a router calls
-    probe = subprocess.run(  # probes stay open to any certificate the fleet's CA signed
-        [
-            sys.executable,
-            "-m",
-            "fleet",
-            "health",
-            "--address",
-            worker,
-            "--tls-ca",
-            str(certs / "ca.pem"),
-            "--tls-cert",
-            str(certs / "clients" / "client.pem"),
-            "--tls-key",
-            str(certs / "clients" / "client.key"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    probe = health_probe(worker, certs)  # probes stay open to any certificate the fleet's CA signed
     assert probe.returncode == 0 and "SERVING" in probe.stdout, probe.stdout + probe.stderr
