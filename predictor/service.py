@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 ENV_PREFIX = "INTERFLEET_PREDICTOR_"
 STATE_EXPIRY_S = 600.0  # a worker's state and interference mark are kept this long for labelling rows
+SEED_CHECK_ROWS = 2_000  # seed rows a candidate is also scored on (an even sample)
 
 
 @config_class
@@ -57,6 +58,9 @@ class PredictorConfig:
     min_new_rows: int = 200
     holdout_fraction: float = 0.2
     tolerance: float = 0.05
+    # A candidate must also stay within this (relative) of the model in use on the seed rows,
+    # measured profiles no stream can change: so a poisoned stream cannot publish.
+    seed_tolerance: float = 0.5
     max_recent_rows: int = 20_000
     fleet_key: str | None = field(default=None, metadata=env_aliases("INTERFLEET_FLEET_KEY"))
     fleet_key_file: str | None = None  # models are published signed with it; states are checked
@@ -233,6 +237,18 @@ class PredictorService:
             [r["mean_ms"] for r in holdout],
             self.config.tolerance,
         )
+        if self.seed and self._current.model is not None:
+            anchor = self.seed[:: max(1, len(self.seed) // SEED_CHECK_ROWS)]
+            on_seed = validate_candidate(
+                candidate,
+                self._current.model,
+                self.builder.matrix([placement_of(r) for r in anchor]),
+                [r["solo_ms"] for r in anchor],
+                [r["mean_ms"] for r in anchor],
+                self.config.seed_tolerance,
+            )
+            validation["seed"] = on_seed
+            validation["passed"] = validation["passed"] and on_seed["passed"]
         validation["skipped_records"] = self.skipped_records
         # Why records and heartbeats were not learnt from, e.g. {"batch_record/unsigned": 3}.
         validation["refused"] = {f"{kind}/{reason}": n for (kind, reason), n in sorted(self.refused.items())}
@@ -247,11 +263,15 @@ class PredictorService:
                 version,
             )
         else:
+            seed = validation.get("seed", {})
             log.warning(
-                "retrained candidate rejected on %d held-out records: MAPE %.3f vs %.3f in use",
-                len(holdout),
+                "retrained candidate rejected: MAPE %.3f vs %.3f in use on %d held-out records, "
+                "%.3f vs %.3f on the seed rows",
                 validation["candidate_mape"],
-                validation["current_mape"],
+                validation["current_mape"] or 0.0,
+                len(holdout),
+                seed.get("candidate_mape", 0.0),
+                seed.get("current_mape") or 0.0,
             )
         return validation
 

@@ -28,6 +28,59 @@ pytestmark = pytest.mark.fleet
 ROOT = Path(__file__).resolve().parents[2]
 
 
+async def test_a_poisoned_stream_cannot_publish_because_the_seed_rows_disagree(repository, tmp_path):
+    # No fleet key here (records are not signed): the seed check is what stands between a stream
+    # claiming absurd slowdowns and a published model every router would route by.
+    store = EmbeddedRedis(tmp_path / "redis")
+    store.start()
+    seed = synthetic_rows(repository, n=120)
+    dataset = tmp_path / "seed.csv"
+    write_dataset(seed, dataset, {"source": "test"})
+    initial = tmp_path / "initial.json"
+    fit(Prepared(seed, FeatureBuilder(repository)), seed, {"rows": len(seed)}).save(initial)
+    config = PredictorConfig(
+        redis_url=store.url,
+        fleet="poison",
+        model_repository=str(repository),
+        dataset=str(dataset),
+        initial_model=str(initial),
+        retrain_interval_s=3600,
+        min_new_rows=40,
+    )
+    service = PredictorService(config)
+    client = aioredis.from_url(store.url)
+    keys = FleetKeys("poison")
+    try:
+        await service.start()
+        worker = fleet_pb2.WorkerState(worker_id="w0", ready=True)
+        worker.device.cpu.cpu_set.extend([0])
+        worker.device.cpu.threads = 1
+        await client.set(keys.worker_state("w0"), worker.SerializeToString())
+        await client.zadd(keys.workers, {"w0": time.time()})
+        for i in range(300):  # 1 ms alone, 500 ms beside mlp: a 500x slowdown, told consistently
+            co = ["mlp"] if i % 3 else []
+            record = fleet_pb2.BatchRecord(
+                worker_id="w0",
+                model="tiny_cnn",
+                batch_size=1,
+                compute_ms=500.0 if co else 1.0,
+                co_runners=co,
+                started_at=time.time(),
+            )
+            await client.xadd(keys.batches, {STREAM_FIELD: record.SerializeToString()})
+        while await service.read_once(block_ms=100):
+            pass
+        validation = await service.retrain_once()
+        assert validation is not None and not validation["passed"], validation
+        assert not validation["seed"]["passed"], validation["seed"]
+        assert await ModelWatcher(client, keys).refresh_once() == "ok"
+        assert int(await client.get(keys.predictor_version)) == 1  # nothing was published
+    finally:
+        await service.stop()
+        await client.aclose()
+        store.stop()
+
+
 async def test_service_publishes_then_retrains_from_the_stream(repository, tmp_path):
     store = EmbeddedRedis(tmp_path / "redis")
     store.start()
