@@ -28,26 +28,35 @@ pytestmark = pytest.mark.fleet
 ROOT = Path(__file__).resolve().parents[2]
 
 
-async def test_a_poisoned_stream_cannot_publish_because_the_seed_rows_disagree(repository, tmp_path):
-    # No fleet key here (records are not signed): the seed check is what stands between a stream
-    # claiming absurd slowdowns and a published model every router would route by.
-    store = EmbeddedRedis(tmp_path / "redis")
-    store.start()
+def service_config(
+    repository, tmp_path, fleet: str, redis_url: str, device: str | None = None
+) -> PredictorConfig:
+    """A predictor service over a synthetic seed dataset (its rows' device set to `device`, if
+    given) and a model fitted on it as the shipped one."""
     seed = synthetic_rows(repository, n=120)
+    for row in seed if device else ():
+        row["device"] = device
     dataset = tmp_path / "seed.csv"
     write_dataset(seed, dataset, {"source": "test"})
     initial = tmp_path / "initial.json"
     fit(Prepared(seed, FeatureBuilder(repository)), seed, {"rows": len(seed)}).save(initial)
-    config = PredictorConfig(
-        redis_url=store.url,
-        fleet="poison",
+    return PredictorConfig(
+        redis_url=redis_url,
+        fleet=fleet,
         model_repository=str(repository),
         dataset=str(dataset),
         initial_model=str(initial),
         retrain_interval_s=3600,
         min_new_rows=40,
     )
-    service = PredictorService(config)
+
+
+async def test_a_poisoned_stream_cannot_publish_because_the_seed_rows_disagree(repository, tmp_path):
+    # No fleet key here (records are not signed): the seed check is what stands between a stream
+    # claiming absurd slowdowns and a published model every router would route by.
+    store = EmbeddedRedis(tmp_path / "redis")
+    store.start()
+    service = PredictorService(service_config(repository, tmp_path, "poison", store.url))
     client = aioredis.from_url(store.url)
     keys = FleetKeys("poison")
     try:
@@ -84,23 +93,7 @@ async def test_a_poisoned_stream_cannot_publish_because_the_seed_rows_disagree(r
 async def test_service_publishes_then_retrains_from_the_stream(repository, tmp_path):
     store = EmbeddedRedis(tmp_path / "redis")
     store.start()
-    seed = synthetic_rows(repository, n=120)
-    for row in seed:
-        row["device"] = "lab"
-    dataset = tmp_path / "seed.csv"
-    write_dataset(seed, dataset, {"source": "test"})
-    initial = tmp_path / "initial.json"
-    fit(Prepared(seed, FeatureBuilder(repository)), seed, {"rows": len(seed)}).save(initial)
-    config = PredictorConfig(
-        redis_url=store.url,
-        fleet="svc",
-        model_repository=str(repository),
-        dataset=str(dataset),
-        initial_model=str(initial),
-        retrain_interval_s=3600,
-        min_new_rows=40,
-    )
-    service = PredictorService(config)
+    service = PredictorService(service_config(repository, tmp_path, "svc", store.url, device="lab"))
     client = aioredis.from_url(store.url)
     keys = FleetKeys("svc")
     try:
