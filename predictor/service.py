@@ -18,6 +18,7 @@ import time
 from dataclasses import field
 from pathlib import Path
 
+import numpy as np
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
@@ -84,6 +85,7 @@ class PredictorService:
         self.rows = RowMaker(lambda name: name in self._models)
         self.recent: collections.deque[dict] = collections.deque(maxlen=config.max_recent_rows)
         self.seed: list[dict] = []
+        self._seed_check: tuple[np.ndarray, list[float], list[float]] | None = None
         self.new_rows = 0
         self.skipped_records = 0
         # Heartbeats not trusted and batch records not learnt from: (kind, reason) -> n
@@ -238,14 +240,9 @@ class PredictorService:
             self.config.tolerance,
         )
         if self.seed and self._current.model is not None:
-            anchor = self.seed[:: max(1, len(self.seed) // SEED_CHECK_ROWS)]
+            features, solo_ms, mean_ms = self._seed_sample()
             on_seed = validate_candidate(
-                candidate,
-                self._current.model,
-                self.builder.matrix([placement_of(r) for r in anchor]),
-                [r["solo_ms"] for r in anchor],
-                [r["mean_ms"] for r in anchor],
-                self.config.seed_tolerance,
+                candidate, self._current.model, features, solo_ms, mean_ms, self.config.seed_tolerance
             )
             validation["seed"] = on_seed
             validation["passed"] = validation["passed"] and on_seed["passed"]
@@ -274,6 +271,18 @@ class PredictorService:
                 seed.get("current_mape") or 0.0,
             )
         return validation
+
+    def _seed_sample(self) -> tuple[np.ndarray, list[float], list[float]]:
+        """An even sample of the seed rows, as features and latencies: built at the first retrain
+        that needs it and kept, since the seed never changes."""
+        if self._seed_check is None:
+            anchor = self.seed[:: max(1, len(self.seed) // SEED_CHECK_ROWS)]
+            self._seed_check = (
+                self.builder.matrix([placement_of(r) for r in anchor]),
+                [r["solo_ms"] for r in anchor],
+                [r["mean_ms"] for r in anchor],
+            )
+        return self._seed_check
 
     async def _read_pass(self) -> None:
         try:

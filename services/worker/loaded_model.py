@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -145,13 +146,13 @@ class LoadedModel:
             self.solo.observe(self.warm_up(1))
         return self.solo_latency_s
 
-    @property
+    @functools.cached_property  # read for every request: worked out once
     def client_inputs(self) -> tuple[TensorSpec, ...]:
         """The inputs a client sends: all but a stateful model's control and state inputs."""
         internal = self.spec.sequence.internal_inputs if self.spec.sequence else frozenset()
         return tuple(s for s in self.inputs if s.name not in internal)
 
-    @property
+    @functools.cached_property
     def client_outputs(self) -> tuple[TensorSpec, ...]:
         """The outputs a client may ask for: all but a stateful model's state outputs."""
         internal = self.spec.sequence.state_outputs if self.spec.sequence else frozenset()

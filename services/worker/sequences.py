@@ -65,6 +65,16 @@ class Sequences:
             raise InvalidInput(
                 f"inference request to model '{self._model}' must specify a non-zero or non-empty correlation ID"
             )
+        for control in self._settings.controls:  # refused before anything is stored for it
+            if (
+                control.kind == "corrid"
+                and isinstance(flags.sequence_id, str)
+                and control.datatype != "BYTES"
+            ):
+                raise InvalidInput(
+                    f"model '{self._model}': sequence id {flags.sequence_id!r} is a string, but its correlation "
+                    f"ID input {control.input} is {control.datatype}: use an integer id"
+                )
         now = self._clock()
         self._forget_idle(now)
         if flags.start:
@@ -94,11 +104,6 @@ class Sequences:
             if control.kind == "corrid":
                 value = flags.sequence_id
                 dtype = np.object_ if control.datatype == "BYTES" else NUMPY_DTYPE[control.datatype]
-                if isinstance(value, str) and control.datatype != "BYTES":
-                    raise InvalidInput(
-                        f"model '{self._model}': sequence id {value!r} is a string, but its correlation ID "
-                        f"input {control.input} is {control.datatype}: use an integer id"
-                    )
             else:
                 on = {"start": flags.start, "end": flags.end, "ready": True}[control.kind]
                 value, dtype = (control.true if on else control.false), NUMPY_DTYPE[control.datatype]
