@@ -21,15 +21,15 @@ from interfleet.ready_file import wait_for_ready_file
 
 @contextlib.contextmanager
 def running_fleet(
-    repository: str, workers: list[dict], http: bool = False
+    repository: str, workers: list[dict], http: bool = False, router_settings: dict | None = None
 ) -> Iterator[tuple[FleetSupervisor, Path]]:
     """Embedded Redis, `workers` and a router on ephemeral ports (metrics off, HTTP/REST only with
-    `http`); yields (supervisor, run dir)."""
+    `http`, and any other `router_settings`); yields (supervisor, run dir)."""
     with tempfile.TemporaryDirectory() as scratch:
         config = {
             "fleet": "bench",
             "model_repository": str(Path(repository).resolve()),
-            "router": {"metrics_port": -1, "http_port": 0 if http else -1},
+            "router": {"metrics_port": -1, "http_port": 0 if http else -1, **(router_settings or {})},
             "workers": [{"metrics_port": -1, **w} for w in workers],
         }
         path = Path(scratch) / "fleet.yaml"

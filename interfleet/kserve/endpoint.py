@@ -50,6 +50,10 @@ def server_options(max_message_bytes: int = MAX_MESSAGE_BYTES) -> list[tuple[str
         ("grpc.so_reuseport", 0),
         ("grpc.server.max_pending_requests", MAX_PENDING_CALLS),
         ("grpc.server.max_pending_requests_hard_limit", MAX_PENDING_CALLS),
+        # No bandwidth-delay probing: it grows each stream's flow-control window to megabytes, so
+        # gRPC-core would take in bodies of calls the application has not admitted (or is about
+        # to refuse). At the default 64 KB window a body arrives only as fast as it is read.
+        ("grpc.http2.bdp_probe", 0),
     ]
 
 

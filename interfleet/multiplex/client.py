@@ -116,7 +116,7 @@ class MultiplexedStream:
                 await self._has_mail.wait()
                 self._has_mail.clear()
                 while self._outbox:
-                    entries, self._outbox = self._outbox, []
+                    entries, self._outbox = frames.take(self._outbox)
                     await self._call.write(frames.join(entries))
         except asyncio.CancelledError:
             raise

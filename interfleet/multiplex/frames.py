@@ -22,6 +22,10 @@ _TIMEOUT = b"\x19"  # InferFrame.timeout_s: field 3, fixed64 (double)
 _CANCEL = b"\x20\x01"  # InferFrame.cancel = true: field 4, varint
 
 
+# Several frames share a message up to this size; a frame larger than it travels alone.
+JOIN_LIMIT_BYTES = 4 * 1024 * 1024
+
+
 def varint(value: int) -> bytes:
     """Protobuf's base-128 encoding of a non-negative integer."""
     out = bytearray()
@@ -58,6 +62,20 @@ def error_reply(tag: int, code: int, message: str) -> bytes:
     """An InferReplies entry saying request `tag` failed with gRPC status `code`."""
     body = fleet_pb2.InferReply(tag=tag, code=code, message=message).SerializeToString()
     return _ENTRY + varint(len(body)) + body
+
+
+def take(entries: list[bytes], limit: int = JOIN_LIMIT_BYTES) -> tuple[list[bytes], list[bytes]]:
+    """The entries that go in the next message (at least one; more while they fit in `limit`
+    bytes), and the rest. The bound lets a worker cap its messages by its own models' largest
+    request rather than by everything a router could pile into one message."""
+    if len(entries) == 1:
+        return entries, []
+    size = len(entries[0])
+    count = 1
+    while count < len(entries) and size + len(entries[count]) <= limit:
+        size += len(entries[count])
+        count += 1
+    return entries[:count], entries[count:]
 
 
 def join(entries: list[bytes]) -> bytes:

@@ -23,9 +23,11 @@ import grpc
 from prometheus_client import CollectorRegistry
 
 from emulation.gpus import is_emulated
-from interfleet.kserve.endpoint import GrpcEndpoint
+from interfleet.kserve.endpoint import MAX_MESSAGE_BYTES, GrpcEndpoint
+from interfleet.kserve.message_size import FRAMING_BYTES, request_cap
 from interfleet.kserve.service import SERVICE_NAME, add_inference_service
 from interfleet.metrics_http import MetricsEndpoint
+from interfleet.multiplex import frames
 from interfleet.multiplex.server import MultiplexedInferService
 from interfleet.proto import fleet_pb2, fleet_pb2_grpc
 from interfleet.ready_file import write_ready_file
@@ -117,6 +119,7 @@ class WorkerService:
             config.tls.server_credentials(),
             # With mutual TLS, only fleet services' certificates, not a client's, may call in.
             [PeerIdentity(config.allowed_peers)] if config.tls_client_ca else [],
+            max_message_bytes=worker_message_cap(self.worker.hosted),
             max_concurrent_calls=config.max_concurrent_calls,
         )
         await self._endpoint.start()
@@ -245,3 +248,13 @@ class WorkerService:
         if self._metrics is not None:
             await self._metrics.stop()
         log.info("worker %s stopped", self.config.worker_id)
+
+
+def worker_message_cap(models: list[fleet_pb2.HostedModel]) -> int:
+    """The largest message this worker accepts: its own models' largest valid request, and never
+    less than a router's joined frames; the ceiling only when a model's requests are unbounded
+    (a dynamic dimension, or BYTES). A 200 MiB request for a 32 KB model once added 670 MB here."""
+    caps = [request_cap(model) for model in models]
+    if not caps or None in caps:
+        return MAX_MESSAGE_BYTES
+    return min(MAX_MESSAGE_BYTES, max(max(caps), frames.JOIN_LIMIT_BYTES + FRAMING_BYTES))
