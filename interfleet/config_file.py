@@ -8,7 +8,7 @@
     workers:                                              # WorkerConfig keys, one entry each
       - {worker_id: core0, cpus: [0], threads: 1, models: [resnet18, tiny_cnn]}
 
-The top-level `fleet`, `model_repository`, `redis_url` and `fleet_key_file` apply to every
+The top-level `fleet`, `model_repository`, `redis_url`, `redis_password_file` and `fleet_ca` apply to every
 service, and `tls_cert`, `tls_key`, `tls_client_ca` (and the router's `tls_ca`) to the router and
 the workers, unless a service's own section sets them.
 """
@@ -21,7 +21,7 @@ from interfleet.config import load_file
 from interfleet.errors import ConfigError
 
 # Top-level keys that apply to every section whose service has them, unless the section sets its own.
-SHARED_KEYS = ("fleet", "model_repository", "redis_url", "redis_password_file", "fleet_key_file")
+SHARED_KEYS = ("fleet", "model_repository", "redis_url", "redis_password_file", "fleet_ca")
 TLS_KEYS = ("tls_cert", "tls_key", "tls_client_ca")  # router and workers
 TOP_LEVEL_KEYS = (*SHARED_KEYS, *TLS_KEYS, "tls_ca", "router", "workers", "predictor")
 

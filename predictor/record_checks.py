@@ -1,5 +1,5 @@
 """Which batch records the predictor learns from: a record must be sealed by the worker it names
-(with a fleet key) and physically plausible, or a forged or broken stream could teach it (and,
+(with a fleet CA) and physically plausible, or a forged or broken stream could teach it (and,
 through the models it publishes, every router) anything. 1,200 forged records once made it
 publish a model predicting a 999.7x slowdown; NaN and infinite ones froze retraining.
 

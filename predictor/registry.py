@@ -5,7 +5,7 @@ version, when it was published and how it validated. Routers poll the version (o
 fetch the model only when it changes, and refuse a model that does not parse or was built for
 other features, keeping the one they have and saying why.
 
-Trust: with a fleet key the stored envelope is sealed (`interfleet.security.signing`), and a
+Trust: with a fleet CA the stored envelope is signed by the predictor (`interfleet.security.signing`), and a
 reader refuses one that is unsigned or wrongly signed; every reader refuses one larger than its
 `max_bytes` before fetching it. Refusals are counted by reason and logged.
 """
@@ -66,7 +66,7 @@ async def publish(
     model: DegradationModel,
     validation: dict,
     wall_clock: Callable[[], float] = time.time,
-    sealer: Sealer = Sealer(None),
+    sealer: Sealer = Sealer(),
 ) -> int:
     """Store `model` as the next version and return that version number.
 
@@ -85,6 +85,8 @@ async def publish(
                     "model": model.dumps(),
                 }
                 pipe.multi()
+                if sealer.signer is not None:  # routers check the model against this certificate
+                    pipe.hset(keys.identities, sealer.signer.kid, sealer.signer.certificate_der)
                 pipe.set(keys.predictor_model, sealer.seal(PREDICTOR_MODEL, json.dumps(envelope).encode()))
                 pipe.set(keys.predictor_version, version)
                 await pipe.execute()
@@ -108,7 +110,7 @@ class ModelWatcher:
         keys: FleetKeys,
         max_age_s: float = 3600.0,
         wall_clock: Callable[[], float] = time.time,
-        sealer: Sealer = Sealer(None),
+        sealer: Sealer = Sealer(),
         max_bytes: int = MAX_MODEL_BYTES,
         refused: collections.Counter | None = None,
     ):
@@ -147,7 +149,9 @@ class ModelWatcher:
                 if size > self._max_bytes:
                     self._refuse(newest, "too_large", f"{size} bytes, over the limit of {self._max_bytes}")
                 else:
-                    self._adopt(newest, await self._client.get(self._keys.predictor_model))
+                    blob = await self._client.get(self._keys.predictor_model)
+                    await self._sealer.prepare(self._client, self._keys, [blob])
+                    self._adopt(newest, blob)
         except (RedisError, OSError, ValueError) as exc:
             self.last_error = f"cannot read the published model: {exc}"
         if self.status != before:

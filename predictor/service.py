@@ -27,7 +27,7 @@ from interfleet.errors import ConfigError
 from interfleet.ready_file import write_ready_file
 from interfleet.repository import list_models
 from interfleet.security.redis_access import redis_client
-from interfleet.security.signing import Sealer, load_fleet_key
+from interfleet.security.signing import fleet_sealer
 from interfleet.supervision import Supervisor
 from interfleet.telemetry.heartbeats import HeartbeatReader
 from interfleet.telemetry.keys import STREAM_FIELD, STREAM_WORKER_FIELD, FleetKeys
@@ -63,8 +63,11 @@ class PredictorConfig:
     # measured profiles no stream can change: so a poisoned stream cannot publish.
     seed_tolerance: float = 0.5
     max_recent_rows: int = 20_000
-    fleet_key: str | None = field(default=None, metadata=env_aliases("INTERFLEET_FLEET_KEY"))
-    fleet_key_file: str | None = None  # models are published signed with it; states are checked
+    # With the fleet CA: models are published signed with this certificate's key (the predictor's
+    # identity from `interfleet certs`), and workers' states, records and marks are checked.
+    fleet_ca: str | None = field(default=None, metadata=env_aliases("INTERFLEET_FLEET_CA"))
+    tls_cert: str | None = None
+    tls_key: str | None = None
     allowed_workers: tuple[str, ...] = ()  # worker addresses trusted without a signature, as the router's
     ready_file: str | None = None
     log_level: str = "INFO"
@@ -92,7 +95,7 @@ class PredictorService:
         self.refused: collections.Counter = collections.Counter()
         self._client: aioredis.Redis | None = None
         self._current: ModelWatcher | None = None
-        self.sealer = Sealer(load_fleet_key(config.fleet_key, config.fleet_key_file))
+        self.sealer = fleet_sealer(config.fleet_ca, config.tls_cert, config.tls_key)
         self.supervisor = Supervisor()  # no gRPC health here: its loops' errors are logged and counted
         self._reachable = True
         self._seen: dict[str, float] = {}  # worker id -> when its state was last read (monotonic)
@@ -163,8 +166,12 @@ class PredictorService:
         if not replies:
             return 0
         await self._refresh_states()
+        entries = replies[0][1]
+        await self.sealer.prepare(
+            self._client, self.keys, (fields.get(STREAM_FIELD) for _, fields in entries)
+        )
         added = 0
-        for entry_id, fields in replies[0][1]:
+        for entry_id, fields in entries:
             self._last_id = entry_id
             writer = fields.get(STREAM_WORKER_FIELD, b"").decode(errors="replace")
             record, why = opened(self.sealer, writer, fields.get(STREAM_FIELD, b""))
@@ -188,7 +195,9 @@ class PredictorService:
             self._seen[state.worker_id] = time.monotonic()
         # Marks only ever extend `until`; keep the latest seen, so a record read after the mark
         # lapsed is still labelled by the window it fell in.
-        marks = parse_marks(await self._read_marks(), self.sealer)
+        raw_marks = await self._read_marks()
+        await self.sealer.prepare(self._client, self.keys, raw_marks.values())
+        marks = parse_marks(raw_marks, self.sealer)
         self.rows.marks.update(marks)
         # Bounded however many distinct ids were ever written: keep the latest-ending MAX_MARKS.
         if len(self.rows.marks) > MAX_MARKS:

@@ -33,7 +33,7 @@ class RouterConfig:
     refresh_interval_s: float = 0.25  # how often the in-memory view re-reads Redis
     worker_hold_s: float = 3.0  # a worker missing from Redis stays in view this long past its heartbeat
     max_record_age_s: float = (
-        30.0  # with a fleet key: a signed heartbeat older (or newer) than this is refused
+        30.0  # with a fleet CA: a signed heartbeat older (or newer) than this is refused
     )
     worker_expiry_s: float = 600.0  # a departed worker's metrics series are dropped this long after
     eject_s: float = 5.0  # how long a worker that failed a call is skipped
@@ -62,8 +62,9 @@ class RouterConfig:
     worker_tls_key: str | None = None
     auth_tokens: tuple[str, ...] = field(default=(), metadata=env_aliases("INTERFLEET_AUTH_TOKENS"))
     auth_tokens_file: str | None = None  # one 'TOKEN [infer|read]' per line
-    fleet_key: str | None = field(default=None, metadata=env_aliases("INTERFLEET_FLEET_KEY"))
-    fleet_key_file: str | None = None  # HMAC key workers and the predictor sign their records with
+    # The CA of the fleet's service identities: with it, records in Redis must be signed by the
+    # service entitled to them, and this router signs its marks with its worker-facing identity.
+    fleet_ca: str | None = field(default=None, metadata=env_aliases("INTERFLEET_FLEET_CA"))
     allowed_workers: tuple[str, ...] = ()  # worker addresses accepted without a signature
     max_predictor_model_bytes: int = 16 * 1024 * 1024
     ready_file: str | None = None

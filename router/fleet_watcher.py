@@ -42,7 +42,7 @@ class FleetWatcher:
         keys: FleetKeys,
         on_view: Callable[[FleetView], None],
         hold_s: float = 3.0,
-        sealer: Sealer = Sealer(None),
+        sealer: Sealer = Sealer(),
         allowed: frozenset[str] = frozenset(),
         refused: collections.Counter | None = None,
         clock: Callable[[], float] = time.monotonic,

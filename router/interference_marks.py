@@ -28,9 +28,9 @@ class MarkPublisher:
         detector: InterferenceDetector,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
-        sealer: Sealer = Sealer(None),
+        sealer: Sealer = Sealer(),
     ):
-        self._sealer = sealer  # seals each mark for its worker, with the fleet key
+        self._sealer = sealer  # signs each mark for its worker, with this router's key
         self._client = client
         self._keys = keys
         self._detector = detector
@@ -56,6 +56,9 @@ class MarkPublisher:
         try:
             async with self._client.pipeline(transaction=False) as pipe:
                 if marks:
+                    if self._sealer.signer is not None:  # readers check marks against this certificate
+                        signer = self._sealer.signer
+                        pipe.hset(self._keys.identities, signer.kid, signer.certificate_der)
                     pipe.hset(self._keys.interference, mapping=marks)
                     # Marks outlive no router: the hash goes a while after the last one writes.
                     pipe.expire(self._keys.interference, int(MARK_HASH_TTL_S))

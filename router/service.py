@@ -26,7 +26,7 @@ from interfleet.kserve.service import SERVICE_NAME, add_inference_service
 from interfleet.metrics_http import MetricsEndpoint
 from interfleet.ready_file import write_ready_file
 from interfleet.security.redis_access import redis_client
-from interfleet.security.signing import Sealer, load_fleet_key
+from interfleet.security.signing import fleet_sealer
 from interfleet.security.tokens import TokenAuth, load_tokens
 from interfleet.supervision import Supervisor
 from interfleet.telemetry.keys import FleetKeys
@@ -102,7 +102,8 @@ class RouterService:
             max_attempts=config.max_attempts,
             default_timeout_s=config.default_timeout_s,
         )
-        self.sealer = Sealer(load_fleet_key(config.fleet_key, config.fleet_key_file))
+        identity = config.worker_tls  # what the router shows workers is who it is
+        self.sealer = fleet_sealer(config.fleet_ca, identity.cert, identity.key)
         tokens = load_tokens(config.auth_tokens, config.auth_tokens_file)
         self._auth = TokenAuth(tokens) if tokens else None
         self._interceptors = [self._auth] if self._auth else []

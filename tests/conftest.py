@@ -10,6 +10,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from fake_clock import FakeClock
+from fleet_identities import FleetIdentities
 
 from interfleet.zoo.architectures import ZOO
 from interfleet.zoo.build import build_zoo
@@ -36,3 +37,11 @@ def zoo(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("zoo")
     build_zoo(path, sorted(ZOO))
     return path
+
+
+@pytest.fixture(scope="session")
+def identities(tmp_path_factory) -> FleetIdentities:
+    """A fleet CA and an identity per role, and a second fleet's (`foreign`) it does not trust."""
+    fleet = FleetIdentities(tmp_path_factory.mktemp("identities"))
+    fleet.foreign = FleetIdentities(tmp_path_factory.mktemp("foreign-identities"))
+    return fleet

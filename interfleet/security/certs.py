@@ -1,22 +1,27 @@
-"""`interfleet certs`: a local CA and the files a secured fleet needs.
+"""`interfleet certs`: a local CA and an identity for every fleet service.
 
-The folder itself holds what the fleet's services mount (and nothing else, so
-`kubectl create secret generic ... --from-file=certs/`, which takes a folder's files and not its
-subfolders, never ships a key the services do not need):
+Each service gets its own certificate and key, its identity in the certificate
+(`spiffe://interfleet/<role>/<name>`, see `identity`), in a folder of its own that holds what it
+mounts and nothing else (one Kubernetes Secret per folder: `--from-file=certs/router/`):
 
-    ca.pem                   the CA's certificate
-    server.pem, server.key   the router's and workers' certificate, for every --host given
-                             (plus localhost, 127.0.0.1 and interfleet.fleet); valid for server and client auth,
-                             so the router presents it to workers as its identity
-    fleet.key                the HMAC key workers and the predictor sign their records with
-    tokens.txt               one bearer token of scope `infer` and one of scope `read`
-    redis.password           a password for Redis (`requirepass`)
-    operator/ca.key          the CA's key: keep it offline, with whoever issues certificates
-    clients/client.pem, .key a client certificate, for clients when the router requires mTLS
+    ca.pem                          the CA's certificate (also in every folder below)
+    router/cert.pem, key.pem        the router's identity: the certificate clients verify (every
+                                    --host given, plus localhost, 127.0.0.1), shown to workers
+                                    too, and the key its interference marks are signed with
+    router/tokens.txt               one bearer token of scope `infer` and one of scope `read`
+    workers/<name>/cert.pem, key.pem  one per --worker (an id, or a pool prefix ending in `*`;
+                                    default `*`, any worker): its TLS identity (with the fleet
+                                    name interfleet.fleet) and the key its telemetry is signed with
+    predictor/cert.pem, key.pem     the only identity that may sign predictor models
+    redis/cert.pem, key.pem         Redis's TLS server certificate (for `rediss://`)
+    redis.password                  a password for Redis (`requirepass`), also in each folder above
+    operator/ca.key                 the CA's key: keep it offline, with whoever issues certificates
+    clients/client.pem, .key        a client certificate, for clients when the router requires mTLS
 
-For a local or test fleet; a production fleet takes its certificates from its own PKI (in
-Kubernetes, cert-manager) and only needs the same file layout. Existing files are kept unless
---force is given. Private keys and secrets are written mode 0600.
+A worker admits router identities only; a reader of Redis takes a record only from the identity
+entitled to it. For a local or test fleet; a production fleet takes its certificates from its own
+PKI (cert-manager) with the same names in them. Existing files are kept unless --force is given.
+Private keys and secrets are written mode 0600, in folders of mode 0700.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from interfleet.security.identity import ServiceIdentity, name_attributes, parse_identity
+
 VALID_DAYS = 825
 # Always in the server certificate: routers with `worker_tls_name: interfleet.fleet` verify any
 # worker by it, whatever address it advertises (a pod IP).
@@ -48,6 +55,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         help="a DNS name or IP the servers are dialled by (repeatable), e.g. router, workers",
     )
+    parser.add_argument(
+        "--worker",
+        action="append",
+        default=[],
+        help="a worker identity to issue (repeatable): a worker id, or a pool prefix ending in '*' "
+        "(default: one pool, '*', for every worker)",
+    )
     parser.add_argument("--force", action="store_true", help="replace files that exist")
 
 
@@ -55,11 +69,21 @@ def run(args: argparse.Namespace) -> None:
     out = Path(args.out)
     if (out / "ca.pem").exists() and not args.force:
         sys.exit(f"interfleet certs: {out}/ca.pem exists (--force replaces everything in {out})")
-    written = make_fleet_credentials(out, args.host)
-    print(f"wrote {', '.join(sorted(p.name for p in written))} to {out}/")
+    for worker in args.worker:
+        if parse_identity(f"worker/{worker}") is None:
+            sys.exit(f"interfleet certs: --worker {worker!r}: a worker id or pool prefix, without '/'")
+    written = make_fleet_credentials(out, args.host, args.worker or ["*"])
+    print(
+        f"wrote {len(written)} files to {out}/: {', '.join(sorted({str(p.relative_to(out).parent) for p in written}))}"
+    )
 
 
-def make_fleet_credentials(out: Path, hosts: list[str]) -> list[Path]:
+def worker_folder(name: str) -> str:
+    """The folder a worker identity's files go in: its name, a pool's `*` spelt `_pool`."""
+    return name.replace("*", "_pool") or "_pool"
+
+
+def make_fleet_credentials(out: Path, hosts: list[str], workers: list[str] = ("*",)) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     os.chmod(out, 0o700)  # whatever the umask: the folder holds the CA key and the tokens
     ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -90,24 +114,33 @@ def make_fleet_credentials(out: Path, hosts: list[str]) -> list[Path]:
         )
         .sign(ca_key, hashes.SHA256())
     )
+    ca_pem = ca.public_bytes(serialization.Encoding.PEM)
     written = [
-        _write(out / "ca.pem", ca.public_bytes(serialization.Encoding.PEM)),
+        _write(out / "ca.pem", ca_pem),
         _write_key(_private_folder(out / "operator") / "ca.key", ca_key),
     ]
-    names = sorted({"localhost", "127.0.0.1", FLEET_NAME, *hosts})
-    for stem, common_name, sans, usages in (
-        (
-            "server",
-            "interfleet fleet",
-            names,
-            [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH],
-        ),
-        ("client", "interfleet client", [], [ExtendedKeyUsageOID.CLIENT_AUTH]),
-    ):
+
+    def issue(
+        folder: Path,
+        identity: ServiceIdentity | None,
+        common_name: str,
+        sans: list[str],
+        usages: list[x509.ObjectIdentifier],
+        stem: str = "cert",
+    ) -> None:
+        """A certificate for `identity` (or, without one, for `common_name`) and its key into `folder`."""
         key = ec.generate_private_key(ec.SECP256R1())
+        subject = (
+            name_attributes(identity)
+            if identity is not None
+            else x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+        )
+        names = [_general_name(n) for n in sans]
+        if identity is not None:
+            names.append(x509.UniformResourceIdentifier(identity.uri))
         builder = (
             x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+            .subject_name(subject)
             .issuer_name(ca_name)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
@@ -116,20 +149,37 @@ def make_fleet_credentials(out: Path, hosts: list[str]) -> list[Path]:
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
         )
-        if sans:
-            builder = builder.add_extension(
-                x509.SubjectAlternativeName([_general_name(n) for n in sans]), critical=False
-            )
+        if names:
+            builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
         cert = builder.sign(ca_key, hashes.SHA256())
-        folder = out if stem == "server" else _private_folder(out / "clients")
-        written += [
-            _write(folder / f"{stem}.pem", cert.public_bytes(serialization.Encoding.PEM)),
-            _write_key(folder / f"{stem}.key", key),
-        ]
-    written.append(_write(out / "fleet.key", secrets.token_hex(32).encode() + b"\n", secret=True))
+        key_file = folder / ("client.key" if stem == "client" else "key.pem")
+        written.extend(
+            [
+                _write(folder / f"{stem}.pem", cert.public_bytes(serialization.Encoding.PEM)),
+                _write_key(key_file, key),
+                _write(folder / "ca.pem", ca_pem),
+            ]
+        )
+
+    both = [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+    served = sorted({"localhost", "127.0.0.1", *hosts})
+    router = _private_folder(out / "router")
+    issue(router, ServiceIdentity("router", "router"), "", served, both)
+    for name in workers:
+        folder = _private_folder(_private_folder(out / "workers") / worker_folder(name))
+        issue(folder, ServiceIdentity("worker", name), "", sorted({FLEET_NAME, *served}), both)
+    issue(_private_folder(out / "predictor"), ServiceIdentity("predictor", "predictor"), "", [], both)
+    clients = _private_folder(out / "clients")
+    issue(clients, None, "interfleet client", [], [ExtendedKeyUsageOID.CLIENT_AUTH], stem="client")
+    # Redis's own TLS certificate (not a fleet identity: it signs nothing the fleet reads).
+    redis = _private_folder(out / "redis")
+    issue(redis, None, "redis", sorted({"redis", *served}), [ExtendedKeyUsageOID.SERVER_AUTH])
     tokens = f"{secrets.token_urlsafe(32)} infer\n{secrets.token_urlsafe(32)} read\n"
-    written.append(_write(out / "tokens.txt", tokens.encode(), secret=True))
-    written.append(_write(out / "redis.password", secrets.token_urlsafe(24).encode(), secret=True))
+    written.append(_write(router / "tokens.txt", tokens.encode(), secret=True))
+    password = secrets.token_urlsafe(24).encode()
+    services = [router, out / "predictor", redis, *(out / "workers" / worker_folder(w) for w in workers)]
+    for folder in [out, *services]:  # every service's folder is a whole Secret of its own
+        written.append(_write(folder / "redis.password", password, secret=True))
     return written
 
 

@@ -1,9 +1,10 @@
 """Who may call a worker: mutual TLS proves a caller's certificate was signed by the fleet's CA,
-and this interceptor also requires it to be a fleet service's (its common name among `allowed`,
-by default the fleet certificate `interfleet certs` makes for routers and workers), so the
-client certificate it makes for tritonclient users cannot reach a worker directly, bypassing
-the router's tokens and scopes. The standard health service stays open to any certificate the
-TLS layer admitted, for probes. A refused call is PERMISSION_DENIED naming the certificate.
+and this interceptor also requires its identity (the common name `<role>/<name>` that
+`interfleet certs` writes, see `identity`) to match one of `allowed`, by default `router/*`: any
+router. So neither the client certificate made for tritonclient users nor another worker's or
+the predictor's can reach a worker directly, bypassing the router's tokens and scopes. The
+standard health service stays open to any certificate the TLS layer admitted, for probes. A
+refused call is PERMISSION_DENIED naming the certificate.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from collections.abc import Iterable
 
 import grpc
 
+from interfleet.security.identity import matches
+
 OPEN_SERVICES = ("/grpc.health.v1.Health/",)
-FLEET_COMMON_NAME = "interfleet fleet"
+ROUTERS = "router/*"
 
 
 def common_names(context: grpc.aio.ServicerContext) -> list[str]:
@@ -22,15 +25,15 @@ def common_names(context: grpc.aio.ServicerContext) -> list[str]:
 
 
 class PeerIdentity(grpc.aio.ServerInterceptor):
-    def __init__(self, allowed: Iterable[str] = (FLEET_COMMON_NAME,)):
-        self._allowed = frozenset(allowed)
+    def __init__(self, allowed: Iterable[str] = (ROUTERS,)):
+        self._allowed = tuple(allowed)
 
     def _refusal(self, context: grpc.aio.ServicerContext) -> str | None:
         names = common_names(context)
-        if any(name in self._allowed for name in names):
+        if any(matches(pattern, name) for pattern in self._allowed for name in names):
             return None
         shown = ", ".join(repr(n) for n in names) or "no certificate name"
-        return f"only fleet services may call a worker; the caller's certificate ({shown}) is not one"
+        return f"only {', '.join(self._allowed)} may call a worker; the caller's certificate ({shown}) is not one"
 
     async def intercept_service(self, continuation, details: grpc.HandlerCallDetails):
         handler = await continuation(details)

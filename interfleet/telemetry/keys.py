@@ -8,6 +8,7 @@
 | interfleet:{fleet}:predictor:model | STRING | JSON: version, published_at, validation, the degradation model |
 | interfleet:{fleet}:predictor:version | STRING | the newest published version (an integer), polled cheaply |
 | interfleet:{fleet}:interference    | HASH   | field worker id, value JSON {ratio, since, until} (`marks.py`) |
+| interfleet:{fleet}:identities      | HASH   | key id -> a service certificate (DER), to check signatures |
 
 A worker that stops heartbeating loses its state key when the TTL runs out and is dropped
 from the view; the ZSET is only an index for discovery, pruned by whoever reads it. An
@@ -54,3 +55,7 @@ class FleetKeys:
     @property
     def interference(self) -> str:
         return f"{self.prefix}interference"
+
+    @property
+    def identities(self) -> str:
+        return f"{self.prefix}identities"

@@ -7,7 +7,7 @@ interference hash (`interfleet.telemetry.keys`): the worker id, and a JSON objec
 slowdown `ratio` and the window `since`..`until` in unix seconds. `until` lies a few seconds
 ahead and is extended while the mark lasts, so the mark of a router that died lapses by itself.
 
-With a fleet key each mark is sealed for its worker (`interfleet.security.signing`), and a
+With a fleet CA each mark is signed by the router that made it (`interfleet.security.signing`), and a
 reader takes only sealed ones; a reader takes at most MAX_MARKS of them, and each router sets
 the whole hash to expire MARK_HASH_TTL_S after its last write, so a flood of marks (ids are
 chosen by whoever writes to Redis) can neither grow a reader's memory nor outlive the routers.
@@ -42,9 +42,9 @@ class InterferenceMark:
         return json.dumps({"ratio": round(self.ratio, 3), "since": self.since, "until": self.until})
 
 
-def parse_marks(raw: dict, sealer: Sealer = Sealer(None)) -> dict[str, InterferenceMark]:
+def parse_marks(raw: dict, sealer: Sealer = Sealer()) -> dict[str, InterferenceMark]:
     """The interference hash as read from Redis (bytes to bytes): at most MAX_MARKS marks,
-    skipping unparsable entries and, with a fleet key, unsealed or wrongly sealed ones."""
+    skipping unparsable entries and, with a fleet CA, ones no router signed."""
     marks: dict[str, InterferenceMark] = {}
     for key, value in raw.items():
         if len(marks) >= MAX_MARKS:

@@ -36,10 +36,10 @@ class TelemetryPublisher:
         ttl_s: float,
         stream_maxlen: int,
         buffer_size: int = 20_000,
-        sealer: Sealer = Sealer(None),
+        sealer: Sealer = Sealer(),
     ):
         self._client = client
-        self._sealer = sealer  # signs the state with the fleet key, when there is one
+        self._sealer = sealer  # signs the state and records with this worker's key, when it has one
         self._keys = keys
         self._worker_id = worker_id
         self._state = state
@@ -89,6 +89,12 @@ class TelemetryPublisher:
         try:
             async with self._client.pipeline(transaction=False) as pipe:
                 if state is not None:
+                    if self._sealer.signer is not None:  # again each time: Redis may have restarted empty
+                        pipe.hset(
+                            self._keys.identities,
+                            self._sealer.signer.kid,
+                            self._sealer.signer.certificate_der,
+                        )
                     blob = self._sealer.seal(worker_state(self._worker_id), state.SerializeToString())
                     pipe.set(self._keys.worker_state(self._worker_id), blob, px=self._ttl_ms)
                     pipe.zadd(self._keys.workers, {self._worker_id: state.heartbeat_at})

@@ -49,16 +49,16 @@ class WorkerConfig:
     heartbeat_interval_s: float = 0.5
     state_ttl_s: float = 3.0
     batch_stream_maxlen: int = 100_000
-    # Security (off by default): TLS on the gRPC port, mTLS to admit only routers with a fleet cert,
-    # and the key the heartbeat is signed with.
+    # Security (off by default): TLS on the gRPC port, mTLS to admit only routers' identities,
+    # and (with fleet_ca) telemetry signed with this worker's own key.
     tls_cert: str | None = None
     tls_key: str | None = None
     tls_client_ca: str | None = None
-    # With tls_client_ca: the certificate common names admitted (routers'); `interfleet certs`
-    # gives routers and workers "interfleet fleet" and clients "interfleet client".
-    allowed_peers: tuple[str, ...] = ("interfleet fleet",)
-    fleet_key: str | None = field(default=None, metadata=env_aliases("INTERFLEET_FLEET_KEY"))
-    fleet_key_file: str | None = None
+    # With tls_client_ca: the identities (certificate common names, `*` ends a prefix) admitted;
+    # `interfleet certs` names each service `<role>/<name>` and clients "interfleet client".
+    allowed_peers: tuple[str, ...] = ("router/*",)
+    # With the fleet CA, this worker signs its heartbeats and batch records with tls_cert's key.
+    fleet_ca: str | None = field(default=None, metadata=env_aliases("INTERFLEET_FLEET_CA"))
     ready_file: str | None = None  # JSON with the bound addresses, written once serving
     log_level: str = "INFO"
 

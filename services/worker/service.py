@@ -34,7 +34,7 @@ from interfleet.ready_file import write_ready_file
 from interfleet.repository import ModelSpec, expand_models, load_spec
 from interfleet.security.peer_identity import PeerIdentity
 from interfleet.security.redis_access import redis_client
-from interfleet.security.signing import Sealer, load_fleet_key
+from interfleet.security.signing import fleet_sealer
 from interfleet.supervision import Supervisor
 from interfleet.telemetry.keys import FleetKeys
 from interfleet.telemetry.publisher import TelemetryPublisher
@@ -141,7 +141,7 @@ class WorkerService:
                 config.heartbeat_interval_s,
                 config.state_ttl_s,
                 config.batch_stream_maxlen,
-                sealer=Sealer(load_fleet_key(config.fleet_key, config.fleet_key_file)),
+                sealer=fleet_sealer(config.fleet_ca, config.tls_cert, config.tls_key, checks=False),
             )
             await self._publisher.publish_once()
             self.supervisor.loop(

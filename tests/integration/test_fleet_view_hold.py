@@ -84,9 +84,12 @@ async def test_a_worker_that_leaves_is_dropped_at_once(redis_client, clock):
     assert views[-1] == FleetView.of([])
 
 
-async def test_with_a_fleet_key_only_signed_or_allowed_workers_are_routed_to(redis_client, clock, caplog):
+async def test_with_a_fleet_ca_only_signed_or_allowed_workers_are_routed_to(
+    redis_client, clock, caplog, identities
+):
     keys, views = FleetKeys("trust"), []
-    fleet, forged = Sealer(b"fleet key"), Sealer(b"not the fleet key")
+    fleet, forged = identities.sealer("worker/*"), identities.foreign.sealer("worker/*")
+    other_worker = identities.sealer("worker/w1")  # a worker of this fleet, speaking for another
     watcher = FleetWatcher(
         redis_client,
         keys,
@@ -103,9 +106,10 @@ async def test_with_a_fleet_key_only_signed_or_allowed_workers_are_routed_to(red
         await redis_client.zadd(keys.workers, {worker_id: 1.0})
 
     await register(state("signed", 1.0), fleet)
-    await register(state("unsigned", 1.0), Sealer(None))
+    await register(state("unsigned", 1.0), Sealer())
     await register(state("forged", 1.0), forged)
-    await register(state("listed", 1.0), Sealer(None))  # unsigned, but its address is allowed
+    await register(state("w0", 1.0), other_worker)
+    await register(state("listed", 1.0), Sealer())  # unsigned, but its address is allowed
     await register(state("signed", 1.0), fleet, as_id="replayed")  # a valid seal, copied under another id
     await redis_client.set(keys.worker_state("garbage"), b"\xff\x00 not a state")
     await redis_client.zadd(keys.workers, {"garbage": 1.0})
@@ -115,10 +119,13 @@ async def test_with_a_fleet_key_only_signed_or_allowed_workers_are_routed_to(red
     assert set(views[-1].workers) == {"signed", "listed"}
     assert watcher.refused == {
         ("worker", "unsigned"): 2,
-        ("worker", "bad_signature"): 4,
+        ("worker", "unknown_signer"): 2,
+        ("worker", "not_permitted"): 2,
+        ("worker", "bad_signature"): 2,
         ("worker", "unparsable"): 2,
     }
-    assert caplog.text.count("refusing worker unsigned: not signed with the fleet key") == 1  # logged once
+    assert caplog.text.count("refusing worker unsigned: not signed by a fleet service") == 1  # logged once
+    assert "refusing worker w0: signed by a service that may not speak for this worker" in caplog.text
 
 
 async def test_an_allow_list_alone_admits_only_its_addresses(redis_client, clock):

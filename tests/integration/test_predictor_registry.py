@@ -92,41 +92,54 @@ def test_a_worse_candidate_fails_validation(trained):
     assert not bad["passed"] and bad["candidate_mape"] > bad["current_mape"]
 
 
-async def test_with_a_fleet_key_only_a_signed_model_of_bounded_size_is_loaded(store, trained, caplog):
+async def test_with_a_fleet_ca_only_the_predictors_model_of_bounded_size_is_loaded(
+    store, trained, caplog, identities
+):
     model, _, _ = trained
     keys = FleetKeys("signed-models")
     client = aioredis.from_url(store.url)
-    fleet = Sealer(b"fleet key")
+    fleet = identities.sealer("predictor")
     watcher = ModelWatcher(client, keys, sealer=fleet, max_bytes=3_000_000)
     assert await publish(client, keys, model, {"source": "test"}, sealer=fleet) == 1
     assert await watcher.refresh_once() == "ok" and watcher.version == 1
 
-    # Someone with write access to Redis publishes a model: unsigned, then signed with another key.
+    # Someone with write access to Redis publishes a model: unsigned, signed by another fleet's CA,
+    # and signed with a worker's key (a stolen one: valid, but not the predictor's).
     assert await publish(client, keys, model, {"source": "attacker"}) == 2
     with caplog.at_level(logging.ERROR):
         await watcher.refresh_once()
-    assert watcher.version == 1 and "v2: predictor-model: not signed with the fleet key" in caplog.text
-    assert await publish(client, keys, model, {"source": "attacker"}, sealer=Sealer(b"guessed")) == 3
+    assert watcher.version == 1 and "v2: predictor-model: not signed by a fleet service" in caplog.text
+    assert (
+        await publish(
+            client, keys, model, {"source": "attacker"}, sealer=identities.foreign.sealer("predictor")
+        )
+        == 3
+    )
     await watcher.refresh_once()
-    assert watcher.version == 1 and "does not match" in watcher.last_error
+    assert watcher.version == 1 and "the fleet CA did not issue" in watcher.last_error
+    stolen = Sealer(identities.signer("worker/w0"))
+    assert await publish(client, keys, model, {"source": "a worker"}, sealer=stolen) == 4
+    await watcher.refresh_once()
+    assert watcher.version == 1 and "worker/w0 may not sign it" in watcher.last_error
     # An oversized one is refused before it is fetched.
     await client.set(keys.predictor_model, fleet.seal("predictor-model", b" " * 3_000_001))
-    await client.set(keys.predictor_version, 4)
+    await client.set(keys.predictor_version, 5)
     await watcher.refresh_once()
     assert watcher.version == 1 and "over the limit" in watcher.last_error
     assert watcher.refused == {
         ("predictor_model", "unsigned"): 1,
-        ("predictor_model", "bad_signature"): 1,
+        ("predictor_model", "unknown_signer"): 1,
+        ("predictor_model", "not_permitted"): 1,
         ("predictor_model", "too_large"): 1,
     }
-    assert await publish(client, keys, model, {"source": "test"}, sealer=fleet) == 5
-    assert await watcher.refresh_once() == "ok" and watcher.version == 5
+    assert await publish(client, keys, model, {"source": "test"}, sealer=fleet) == 6
+    assert await watcher.refresh_once() == "ok" and watcher.version == 6
     await client.aclose()
 
 
-async def test_an_old_signed_model_written_back_is_a_rollback_refused_once(store, trained):
+async def test_an_old_signed_model_written_back_is_a_rollback_refused_once(store, trained, identities):
     model = trained[0]
-    keys, fleet = FleetKeys("rollback"), Sealer(b"fleet key")
+    keys, fleet = FleetKeys("rollback"), identities.sealer("predictor")
     client = aioredis.from_url(store.url)
     watcher = ModelWatcher(client, keys, sealer=fleet)
     validation = {"passed": True}

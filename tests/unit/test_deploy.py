@@ -234,7 +234,9 @@ def test_kubernetes_runs_the_fleet_secured():
         env = container_env(container)
         config = service_config(container["args"], env)
         assert env["REDIS_URL"].startswith("rediss://:stand-in-secret@"), path
-        assert config.fleet_key_file, path
+        assert config.fleet_ca, path
+        if not isinstance(config, RouterConfig):  # the router signs with worker_tls: its tls_cert here
+            assert config.tls_cert and config.tls_key, path
         if isinstance(config, RouterConfig):
             assert config.tls_cert and config.tls_ca and config.auth_tokens_file and config.worker_tls_name, (
                 path
@@ -252,7 +254,8 @@ def test_compose_runs_the_fleet_secured_inside():
     """Mutual TLS between router and workers, signed records, a Redis password: all from the
     volume the one-shot fleet-secrets service fills."""
     fleet = yaml.safe_load((ROOT / "configs" / "compose.yaml").read_text())
-    assert fleet["fleet_key_file"].startswith("/etc/interfleet/certs/")
+    assert fleet["fleet_ca"].startswith("/etc/interfleet/certs/")
+    assert fleet["predictor"]["tls_cert"].endswith("predictor/cert.pem")  # the one identity that signs models
     router = fleet["router"]
     assert router["tls_ca"] and router["worker_tls_cert"] and router["worker_tls_name"] == "interfleet.fleet"
     assert all(w["tls_cert"] and w["tls_client_ca"] for w in fleet["workers"])
@@ -292,6 +295,18 @@ def test_kubernetes_pods_are_hardened_and_the_network_is_closed_but_for_the_flee
                 assert volume["secret"]["defaultMode"] & 0o007 == 0, (
                     f"{name}: secret {volume['name']} world-readable"
                 )
+    # One Secret per role, each from its own `interfleet certs` folder: no pod mounts another's key.
+    mounted = {
+        d["metadata"]["name"]: {
+            v["secret"]["secretName"]
+            for v in d["spec"]["template"]["spec"].get("volumes", [])
+            if "secret" in v
+        }
+        for d in deployments
+    }
+    for name, secrets in mounted.items():
+        role = "worker" if name.startswith("worker") else name
+        assert secrets == {f"interfleet-{role}-identity"}, name
     policies = {d["metadata"]["name"]: d["spec"] for d in docs if d["kind"] == "NetworkPolicy"}
     assert policies["default-deny-ingress"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
     worker = policies["worker-from-routers"]["ingress"]

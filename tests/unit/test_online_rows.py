@@ -56,19 +56,19 @@ def test_records_from_a_worker_marked_interfered_are_labelled_and_never_solo():
     assert after["stress"] == "" and after["stress_intensity"] == 0.0
 
 
-def test_marks_are_taken_only_sealed_with_a_fleet_key_and_at_most_max_marks():
-    from interfleet.security.signing import Sealer
+def test_marks_are_taken_only_signed_by_a_router_and_at_most_max_marks(identities):
     from interfleet.telemetry.marks import MAX_MARKS, InterferenceMark, interference_mark
 
-    fleet = Sealer(b"fleet key")
+    router = identities.sealer("router")
     mark = InterferenceMark(1.6, 10.0, 20.0).encode().encode()
     raw = {
-        b"w0": fleet.seal(interference_mark("w0"), mark),
-        b"w1": mark,  # unsealed
-        b"w2": Sealer(b"another").seal(interference_mark("w2"), mark),
-        b"w3": fleet.seal(interference_mark("w0"), mark),  # w0's seal under w3's name
+        b"w0": router.seal(interference_mark("w0"), mark),
+        b"w1": mark,  # unsigned
+        b"w2": identities.sealer("worker/*").seal(interference_mark("w2"), mark),  # a worker marking
+        b"w3": router.seal(interference_mark("w0"), mark),  # w0's mark under w3's name
+        b"w4": identities.foreign.sealer("router").seal(interference_mark("w4"), mark),
     }
-    assert set(parse_marks(raw, fleet)) == {"w0"}
-    assert set(parse_marks(raw)) == {"w0", "w1", "w2", "w3"}  # without a key nothing is checked
+    assert set(parse_marks(raw, router)) == {"w0"}
+    assert set(parse_marks(raw)) == {"w0", "w1", "w2", "w3", "w4"}  # without a fleet CA nothing is checked
     flood = {f"x{i}".encode(): mark for i in range(MAX_MARKS + 500)}
     assert len(parse_marks(flood)) == MAX_MARKS

@@ -10,8 +10,6 @@ from interfleet.proto import fleet_pb2
 from interfleet.security.signing import Sealer, batch_record
 from predictor.record_checks import opened, refusal
 
-FLEET = Sealer(b"fleet key")
-
 
 def record(**overrides) -> fleet_pb2.BatchRecord:
     fields = dict(worker_id="w0", model="mlp", batch_size=4, compute_ms=2.5, queue_ms=0.3, started_at=1.7e9)
@@ -22,23 +20,35 @@ def sealed(sealer: Sealer, writer: str, message: fleet_pb2.BatchRecord) -> bytes
     return sealer.seal(batch_record(writer), message.SerializeToString())
 
 
-def test_a_record_sealed_by_the_worker_it_names_is_learnt_from():
-    got, why = opened(FLEET, "w0", sealed(FLEET, "w0", record()))
+def test_a_record_signed_by_the_worker_it_names_is_learnt_from(identities):
+    w0 = identities.sealer("worker/w0")
+    got, why = opened(w0, "w0", sealed(w0, "w0", record()))
     assert why is None and got == record()
 
 
 @pytest.mark.parametrize(
-    "writer, blob, reason",
+    "writer, signer, signed_as, message, reason",
     [
-        ("w0", record().SerializeToString(), "unsigned"),
-        ("w0", sealed(Sealer(b"another key"), "w0", record()), "bad_signature"),
-        ("w1", sealed(FLEET, "w0", record()), "bad_signature"),  # w0's seal presented as w1's
-        ("w1", sealed(FLEET, "w1", record(worker_id="w0")), "mismatched"),  # w1 writing in w0's name
-        ("w0", FLEET.seal(batch_record("w0"), b"\xff\x00 not a record"), "unparsable"),
+        ("w0", None, "w0", record(), "unsigned"),
+        ("w0", "foreign", "w0", record(), "unknown_signer"),  # another fleet's CA
+        ("w0", "worker/w1", "w0", record(), "not_permitted"),  # w1's key speaking for w0
+        ("w1", "worker/w0", "w0", record(), "not_permitted"),  # w0's record presented as w1's
+        ("w1", "worker/*", "w0", record(), "bad_signature"),  # a pool's, signed for w0, shown as w1's
+        ("w1", "worker/*", "w1", record(worker_id="w0"), "mismatched"),  # a pool writing in w0's name
+        ("w0", "worker/w0", "w0", None, "unparsable"),
     ],
 )
-def test_forged_or_misattributed_records_are_refused_with_their_reason(writer, blob, reason):
-    assert opened(FLEET, writer, blob) == (None, reason)
+def test_forged_or_misattributed_records_are_refused_with_their_reason(
+    identities, writer, signer, signed_as, message, reason
+):
+    reader = identities.sealer("predictor")
+    if signer is None:
+        blob = record().SerializeToString()
+    else:
+        writing = identities.foreign.sealer("worker/w0") if signer == "foreign" else identities.sealer(signer)
+        payload = message.SerializeToString() if message is not None else b"\xff\x00 not a record"
+        blob = writing.seal(batch_record(signed_as), payload)
+    assert opened(reader, writer, blob) == (None, reason)
 
 
 @pytest.mark.parametrize(

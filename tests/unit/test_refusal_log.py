@@ -29,11 +29,11 @@ def test_junk_registrations_are_all_counted_and_logged_at_most_so_many_a_minute(
     ]
 
 
-def test_with_a_fleet_key_a_signed_heartbeat_must_be_fresh():
-    from interfleet.security.signing import Sealer, worker_state
+def test_with_a_fleet_ca_a_signed_heartbeat_must_be_fresh(identities):
+    from interfleet.security.signing import worker_state
 
     now = [1_000_000.0]
-    sealer = Sealer(b"k" * 32)
+    sealer = identities.sealer("worker/w0")
     reader = HeartbeatReader(None, FleetKeys("t"), sealer=sealer, wall_clock=lambda: now[0], max_age_s=30.0)
 
     def sealed(heartbeat_at: float) -> bytes:

@@ -26,23 +26,30 @@ def open_umask():
 
 def test_certs_are_owner_only_under_any_umask(tmp_path, open_umask):
     out = tmp_path / "certs"
-    written = make_fleet_credentials(out, [])
-    assert mode(out) == mode(out / "operator") == mode(out / "clients") == 0o700
-    by_name = {p.name: mode(p) for p in written}
-    assert (
-        by_name["ca.key"] == by_name["server.key"] == by_name["fleet.key"] == by_name["tokens.txt"] == 0o600
-    )
-    assert by_name["ca.pem"] == 0o644
-    # What services mount is the folder's own files: never the CA's key or the client's.
-    assert sorted(p.name for p in out.iterdir() if p.is_file()) == [
-        "ca.pem",
-        "fleet.key",
-        "redis.password",
-        "server.key",
-        "server.pem",
-        "tokens.txt",
+    written = make_fleet_credentials(out, [], workers=["w0", "gpu-*"])
+    folders = [
+        "operator",
+        "clients",
+        "router",
+        "predictor",
+        "redis",
+        "workers",
+        "workers/w0",
+        "workers/gpu-_pool",
     ]
-    assert (out / "operator" / "ca.key").exists() and (out / "clients" / "client.key").exists()
+    assert {mode(out / f) for f in ["", *folders]} == {0o700}
+    by_path = {str(p.relative_to(out)): mode(p) for p in written}
+    secrets = [p for p in by_path if p.endswith((".key", "key.pem", "tokens.txt", "redis.password"))]
+    assert len(secrets) == 14 and {by_path[p] for p in secrets} == {0o600}
+    assert {by_path[p] for p in by_path if p not in secrets} == {0o644}  # certificates
+    # Each service's folder holds what it mounts, and nothing of another's: one Secret per folder.
+    files = {f: sorted(p.name for p in (out / f).iterdir() if p.is_file()) for f in folders}
+    assert files["router"] == ["ca.pem", "cert.pem", "key.pem", "redis.password", "tokens.txt"]
+    service = ["ca.pem", "cert.pem", "key.pem", "redis.password"]
+    assert (
+        files["predictor"] == files["redis"] == files["workers/w0"] == files["workers/gpu-_pool"] == service
+    )
+    assert files["operator"] == ["ca.key"] and files["clients"] == ["ca.pem", "client.key", "client.pem"]
 
 
 def test_a_ready_file_holding_the_redis_password_is_owner_only(tmp_path, open_umask):

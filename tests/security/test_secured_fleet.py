@@ -1,8 +1,8 @@
 """A secured fleet, tried as a client and as an attacker would: real TLS, tokens and signatures.
 
 One fleet runs with everything on: mTLS on the router's client port, TLS with client
-certificates on the hop to the workers, bearer tokens, a fleet key signing registrations and
-models, and the embedded Redis's password.
+certificates on the hop to the workers, bearer tokens, an identity per service (each worker its
+own certificate, whose key signs what it writes to Redis) and the embedded Redis's password.
 """
 
 from __future__ import annotations
@@ -35,27 +35,38 @@ MODEL = "mlp"
 def secured(repository, tmp_path_factory):
     root = tmp_path_factory.mktemp("secured")
     certs = root / "certs"
-    make_fleet_credentials(certs, [])
-    tokens = dict(reversed(line.split()) for line in (certs / "tokens.txt").read_text().splitlines())
+    make_fleet_credentials(certs, [], workers=["w0", "w1"])
+    yield from secured_fleet(root, certs, repository)
+
+
+def secured_fleet(root, certs, repository, workers=("w0", "w1"), extra_router=None):
+    """A fleet with everything on, each worker under its own identity; yields (fleet, certs, tokens)."""
+    tokens = dict(
+        reversed(line.split()) for line in (certs / "router" / "tokens.txt").read_text().splitlines()
+    )
     fleet = Fleet(
         root,
         repository,
-        [{"worker_id": "w0", "models": [MODEL]}, {"worker_id": "w1", "models": [MODEL]}],
+        [
+            {
+                "worker_id": w,
+                "models": [MODEL],
+                "tls_cert": str(certs / "workers" / w / "cert.pem"),
+                "tls_key": str(certs / "workers" / w / "key.pem"),
+                "tls_client_ca": str(certs / "ca.pem"),  # workers require the router's identity (mTLS)
+            }
+            for w in workers
+        ],
         router={
+            "tls_cert": str(certs / "router" / "cert.pem"),
+            "tls_key": str(certs / "router" / "key.pem"),
             "tls_client_ca": str(certs / "ca.pem"),
             "tls_ca": str(certs / "ca.pem"),
-            "auth_tokens_file": str(certs / "tokens.txt"),
+            "auth_tokens_file": str(certs / "router" / "tokens.txt"),
+            **(extra_router or {}),
         },
-        shared={
-            "tls_cert": str(certs / "server.pem"),
-            "tls_key": str(certs / "server.key"),
-            "fleet_key_file": str(certs / "fleet.key"),
-        },
+        shared={"fleet_ca": str(certs / "ca.pem")},
     )
-    # The workers require the router's certificate (mTLS on the hop).
-    for worker in fleet.config["workers"]:
-        worker["tls_client_ca"] = str(certs / "ca.pem")
-    fleet.write_config()
     fleet.start(timeout_s=90)
     yield fleet, certs, tokens
     assert fleet.stop() == 0, fleet.log.read_text()[-3000:]
@@ -184,7 +195,7 @@ def test_redis_needs_the_password_and_a_forged_worker_is_never_routed_to(secured
         infer(triton, tokens["infer"]).get_response().parameters["worker_id"].string_param for _ in range(30)
     }
     assert served == {"w0", "w1"}
-    assert "refusing worker rogue: not signed with the fleet key" in fleet.log.read_text()
+    assert "refusing worker rogue: not signed by a fleet service" in fleet.log.read_text()
 
 
 def test_a_stream_without_a_token_is_refused_before_any_request_runs(secured):
@@ -279,24 +290,30 @@ def test_the_load_generator_reads_its_token_from_a_file(secured, tmp_path):
     assert tokens["infer"] not in done.stdout + done.stderr
 
 
-def test_a_worker_admits_fleet_certificates_only_not_the_client_one(secured):
+def test_a_worker_admits_router_identities_only(secured):
     fleet, certs, _ = secured
     worker = fleet.worker("w0")["address"]
 
-    def direct(cert: str) -> tc.InferenceServerClient:
-        folder = certs / "clients" if cert == "client" else certs
+    def direct(cert: str, key: str) -> tc.InferenceServerClient:
         return tc.InferenceServerClient(
             worker,
             ssl=True,
             root_certificates=str(certs / "ca.pem"),
-            private_key=str(folder / f"{cert}.key"),
-            certificate_chain=str(folder / f"{cert}.pem"),
+            private_key=str(certs / key),
+            certificate_chain=str(certs / cert),
         )
 
-    # The client certificate is signed by the fleet's CA, so TLS admits it; the worker does not.
-    refused = status_of(lambda: direct("client").get_model_metadata(MODEL, client_timeout=5))
-    assert refused.startswith("StatusCode.PERMISSION_DENIED: only fleet services may call a worker"), refused
-    assert "'interfleet client'" in refused
-    assert direct("server").get_model_metadata(MODEL, client_timeout=5).name == MODEL  # as a router calls
+    # Every certificate below is signed by the fleet's CA, so TLS admits it; the worker does not.
+    for cert, key, name in (
+        ("clients/client.pem", "clients/client.key", "interfleet client"),
+        ("workers/w1/cert.pem", "workers/w1/key.pem", "worker/w1"),
+        ("predictor/cert.pem", "predictor/key.pem", "predictor/predictor"),
+    ):
+        caller = direct(cert, key)
+        refused = status_of(lambda caller=caller: caller.get_model_metadata(MODEL, client_timeout=5))
+        assert refused.startswith("StatusCode.PERMISSION_DENIED: only router/* may call a worker"), refused
+        assert f"'{name}'" in refused
+    as_router = direct("router/cert.pem", "router/key.pem")
+    assert as_router.get_model_metadata(MODEL, client_timeout=5).name == MODEL
     probe = health_probe(worker, certs)  # probes stay open to any certificate the fleet's CA signed
     assert probe.returncode == 0 and "SERVING" in probe.stdout, probe.stdout + probe.stderr
