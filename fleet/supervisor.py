@@ -72,7 +72,7 @@ class FleetSupervisor:
         """The embedded redis-server's process id (None with an external Redis)."""
         return self._redis.pid if self._redis is not None else None
 
-    def _spawn(self, name: str, args: list[str]) -> Child:
+    def _spawn(self, name: str, args: list[str], role: str) -> Child:
         ready = self._run_dir / f"{name}.ready.json"
         ready.unlink(missing_ok=True)
         command = [
@@ -86,8 +86,9 @@ class FleetSupervisor:
             self._log_level,
         ]
         # The Redis URL (it holds the password) goes through the environment, not the command line,
-        # where any user of the machine could read it.
-        env = {**os.environ, "REDIS_URL": self.redis_url}
+        # where any user of the machine could read it; with the embedded server, the role's own.
+        url = self._redis.url_for(role) if self._redis is not None else self.redis_url
+        env = {**os.environ, "REDIS_URL": url}
         process = spawn_child(command, env=env)
         return Child(name, process, ready)
 
@@ -107,17 +108,18 @@ class FleetSupervisor:
             self.redis_url = self._redis.url
         common = ["--config", self._config_path]
         self.workers = [
-            self._spawn(f"worker-{w}", ["worker", *common, "--worker-id", w]) for w in self._worker_ids
+            self._spawn(f"worker-{w}", ["worker", *common, "--worker-id", w], "worker")
+            for w in self._worker_ids
         ]
         for child in self.workers:
             info = self._wait_ready(child)
             log.info("%s ready on %s", child.name, info["address"])
         if self._with_predictor:
-            self.predictor = self._spawn("predictor", ["predictor", "serve", *common])
+            self.predictor = self._spawn("predictor", ["predictor", "serve", *common], "predictor")
             info = self._wait_ready(self.predictor)
             log.info("predictor ready; model v%s published", info.get("version"))
         port = [] if self._router_port is None else ["--port", str(self._router_port)]
-        self.router = self._spawn("router", ["router", *common, *port])
+        self.router = self._spawn("router", ["router", *common, *port], "router")
         info = self._wait_ready(self.router)
         self.router_address, self.router_http_address = info["address"], info.get("http", "")
 

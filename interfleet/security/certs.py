@@ -14,7 +14,9 @@ mounts and nothing else (one Kubernetes Secret per folder: `--from-file=certs/ro
                                     name interfleet.fleet) and the key its telemetry is signed with
     predictor/cert.pem, key.pem     the only identity that may sign predictor models
     redis/cert.pem, key.pem         Redis's TLS server certificate (for `rediss://`)
-    redis.password                  a password for Redis (`requirepass`), also in each folder above
+    redis/users.acl                 Redis's users, one per role (`redis_roles`), passwords as digests
+    */redis.password                each folder's own role's Redis password (redis/: the probe's,
+                                    operator/: the admin's)
     operator/ca.key                 the CA's key: keep it offline, with whoever issues certificates
     clients/client.pem, .key        a client certificate, for clients when the router requires mTLS
 
@@ -40,6 +42,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from interfleet.security.identity import ServiceIdentity, name_attributes, parse_identity
+from interfleet.security.redis_roles import ROLES, acl_lines
 
 VALID_DAYS = 825
 # Always in the server certificate: routers with `worker_tls_name: interfleet.fleet` verify any
@@ -176,10 +179,20 @@ def make_fleet_credentials(out: Path, hosts: list[str], workers: list[str] = ("*
     issue(redis, None, "redis", sorted({"redis", *served}), [ExtendedKeyUsageOID.SERVER_AUTH])
     tokens = f"{secrets.token_urlsafe(32)} infer\n{secrets.token_urlsafe(32)} read\n"
     written.append(_write(router / "tokens.txt", tokens.encode(), secret=True))
-    password = secrets.token_urlsafe(24).encode()
-    services = [router, out / "predictor", redis, *(out / "workers" / worker_folder(w) for w in workers)]
-    for folder in [out, *services]:  # every service's folder is a whole Secret of its own
-        written.append(_write(folder / "redis.password", password, secret=True))
+    # A Redis user per role (`redis_roles`): each folder holds its own role's password only.
+    passwords = {role: secrets.token_urlsafe(24) for role in ROLES}
+    holders = {
+        "router": [router],
+        "predictor": [out / "predictor"],
+        "worker": [out / "workers" / worker_folder(w) for w in workers],
+        "probe": [redis],
+        "admin": [out / "operator"],
+    }
+    for role, folders in holders.items():
+        for folder in folders:
+            written.append(_write(folder / "redis.password", passwords[role].encode(), secret=True))
+    acl = "".join(f"{line}\n" for line in acl_lines(passwords)).encode()  # digests, no password in clear
+    written.append(_write(redis / "users.acl", acl, secret=True))
     return written
 
 

@@ -178,10 +178,12 @@ def test_the_prometheus_console_shows_the_dashboard_and_is_screenshotted(fleet):
 
 
 def redis_cli(fleet, *args: str, password: bool = True) -> str:
-    """redis-cli inside the redis container, with the fleet's password from the secrets volume."""
-    auth = 'REDISCLI_AUTH="$(cat /certs/redis.password)" ' if password else ""
+    """redis-cli inside the redis container as the operator (user admin), its password from the
+    secrets volume; or with no user at all."""
+    auth = 'REDISCLI_AUTH="$(cat /certs/operator/redis.password)" ' if password else ""
+    user = "--user admin " if password else ""
     return fleet.compose(
-        "exec", "-T", "redis", "sh", "-c", f"{auth}redis-cli {' '.join(args)}"
+        "exec", "-T", "redis", "sh", "-c", f"{auth}redis-cli {user}{' '.join(args)}"
     ).stdout.strip()
 
 
@@ -194,8 +196,12 @@ def test_redis_data_survives_a_restart_and_the_fleet_keeps_serving(fleet):
     version_key = "interfleet:compose:predictor:version"
     published = redis_cli(fleet, "GET", version_key)
     assert published, "the predictor service published no model"
-    # What workers and the predictor publish is sealed with the fleet key.
-    assert redis_cli(fleet, "GETRANGE", "interfleet:compose:worker:cpu0", "0", "6") == "ifsig1:"
+    # What workers and the predictor publish is signed, each with its own identity's key.
+    assert redis_cli(fleet, "GETRANGE", "interfleet:compose:worker:cpu0", "0", "6") == "ifsig2:"
+    assert redis_cli(fleet, "GETRANGE", "interfleet:compose:predictor:model", "0", "6") == "ifsig2:"
+    # The roles' users may do only what their role does: a worker's password reads nothing.
+    as_worker = 'REDISCLI_AUTH="$(cat /certs/workers/_pool/redis.password)" redis-cli --user worker GET x'
+    assert "NOPERM" in fleet.compose("exec", "-T", "redis", "sh", "-c", as_worker).stdout
     fleet.compose("restart", "redis", timeout=120)
     fleet.wait_healthy(60, {"redis"})
     assert redis_cli(fleet, "GET", "interfleet:compose-test:sentinel") == sentinel

@@ -233,7 +233,8 @@ def test_kubernetes_runs_the_fleet_secured():
     for path, _, container in k8s_containers():
         env = container_env(container)
         config = service_config(container["args"], env)
-        assert env["REDIS_URL"].startswith("rediss://:stand-in-secret@"), path
+        role = {RouterConfig: "router", WorkerConfig: "worker"}.get(type(config), "predictor")
+        assert env["REDIS_URL"].startswith(f"rediss://{role}:stand-in-secret@"), path  # its role's Redis user
         assert config.fleet_ca, path
         if not isinstance(config, RouterConfig):  # the router signs with worker_tls: its tls_cert here
             assert config.tls_cert and config.tls_key, path
@@ -247,7 +248,8 @@ def test_kubernetes_runs_the_fleet_secured():
     assert secured >= 5
     redis = next(yaml.safe_load_all((K8S / "base" / "redis.yaml").read_text()))["spec"]["template"]["spec"]
     args = redis["containers"][0]["args"]
-    assert "--requirepass" in args and args[args.index("--tls-auth-clients") + 1] == "yes"
+    assert args[args.index("--aclfile") + 1].endswith("users.acl") and "--requirepass" not in args
+    assert args[args.index("--tls-auth-clients") + 1] == "yes"
 
 
 def test_compose_runs_the_fleet_secured_inside():
@@ -264,7 +266,11 @@ def test_compose_runs_the_fleet_secured_inside():
     for name, service in interfleet_services().items():
         assert service["environment"]["REDIS_PASSWORD_FILE"].startswith("/etc/interfleet/certs/"), name
         assert service["depends_on"]["fleet-secrets"]["condition"] == "service_completed_successfully", name
-    assert "--requirepass" in COMPOSE["services"]["redis"]["command"][0]
+    assert "--aclfile /certs/redis/users.acl" in COMPOSE["services"]["redis"]["command"][0]
+    roles = {name: service["environment"]["REDIS_URL"] for name, service in interfleet_services().items()}
+    assert all(
+        url.startswith(f"redis://{'worker' if n.startswith('worker') else n}@") for n, url in roles.items()
+    ), roles
 
 
 def test_kubernetes_pods_are_hardened_and_the_network_is_closed_but_for_the_fleet_s_paths():

@@ -39,17 +39,24 @@ def test_certs_are_owner_only_under_any_umask(tmp_path, open_umask):
     ]
     assert {mode(out / f) for f in ["", *folders]} == {0o700}
     by_path = {str(p.relative_to(out)): mode(p) for p in written}
-    secrets = [p for p in by_path if p.endswith((".key", "key.pem", "tokens.txt", "redis.password"))]
-    assert len(secrets) == 14 and {by_path[p] for p in secrets} == {0o600}
+    secrets = [
+        p for p in by_path if p.endswith((".key", "key.pem", "tokens.txt", "redis.password", "users.acl"))
+    ]
+    assert len(secrets) == 15 and {by_path[p] for p in secrets} == {0o600}
     assert {by_path[p] for p in by_path if p not in secrets} == {0o644}  # certificates
     # Each service's folder holds what it mounts, and nothing of another's: one Secret per folder.
     files = {f: sorted(p.name for p in (out / f).iterdir() if p.is_file()) for f in folders}
     assert files["router"] == ["ca.pem", "cert.pem", "key.pem", "redis.password", "tokens.txt"]
     service = ["ca.pem", "cert.pem", "key.pem", "redis.password"]
-    assert (
-        files["predictor"] == files["redis"] == files["workers/w0"] == files["workers/gpu-_pool"] == service
-    )
-    assert files["operator"] == ["ca.key"] and files["clients"] == ["ca.pem", "client.key", "client.pem"]
+    assert files["predictor"] == files["workers/w0"] == files["workers/gpu-_pool"] == service
+    assert files["redis"] == [*service, "users.acl"]
+    assert files["operator"] == ["ca.key", "redis.password"]
+    assert files["clients"] == ["ca.pem", "client.key", "client.pem"]
+    holders = ["router", "predictor", "workers/w0", "redis", "operator"]
+    passwords = {f: (out / f / "redis.password").read_text() for f in holders}
+    assert len(set(passwords.values())) == 5  # a Redis password per role: no folder holds another role's
+    assert passwords["workers/w0"] == (out / "workers" / "gpu-_pool" / "redis.password").read_text()
+    assert not any(p in (out / "redis" / "users.acl").read_text() for p in passwords.values())
 
 
 def test_a_ready_file_holding_the_redis_password_is_owner_only(tmp_path, open_umask):
