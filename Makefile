@@ -12,18 +12,30 @@ CONFIG ?= configs/repository.yaml
 UP_FLAGS := --model-repository $(MODEL_REPOSITORY)
 endif
 CONFIG ?= configs/local.yaml
+# The policy scanner (checkov) lives in a virtualenv of its own: it pins packages (packaging,
+# networkx) that interfleet's own would have to move for it.
+SCAN_VENV ?= $(VENV)-scan
+CHECKOV_VERSION := 3.3.30
 
 # Passed through to `interfleet up` (router port; an external Redis instead of the embedded one).
 export INTERFLEET_ROUTER_PORT
 export REDIS_URL
 
-.PHONY: run test test-unit lint typecheck compose-test chaos certs install zoo bench-cli bench-router bench-peer bench-loadgen bench-batching bench-predictor bench-decision profile eval-predictor eval-routing eval-routing-gpu eval-scale protos clean
+.PHONY: run test test-unit lint scanner typecheck compose-test chaos certs install zoo bench-cli bench-security bench-router bench-peer bench-loadgen bench-batching bench-predictor bench-decision profile eval-predictor eval-routing eval-routing-gpu eval-scale protos clean
 
 run: install zoo
 	$(INTERFLEET) up --config $(CONFIG) $(UP_FLAGS)
 
-test: install
-	$(PYTHON) -m pytest
+test: install scanner
+	CHECKOV=$(SCAN_VENV)/bin/checkov $(PYTHON) -m pytest
+
+# checkov for tests/security/test_policy_scan.py (about a minute, once).
+scanner: $(SCAN_VENV)/.installed
+
+$(SCAN_VENV)/.installed:
+	test -x $(SCAN_VENV)/bin/python || python3 -m venv $(SCAN_VENV)
+	$(SCAN_VENV)/bin/python -m pip install --quiet checkov==$(CHECKOV_VERSION)
+	touch $@
 
 # The fast half: unit tests of pure logic, no fleet started (about 20 s).
 test-unit: install
@@ -53,7 +65,7 @@ compose-test: install
 chaos: install
 	$(PYTHON) bench/chaos --repository $(REPOSITORY) --out results/chaos
 
-# A local CA, TLS certificates, a fleet key and tokens in certs/ (see docs/security.md).
+# A local CA, an identity per service, Redis passwords per role and tokens in certs/ (docs/security.md).
 certs: install
 	$(INTERFLEET) certs --out certs --host router --host workers --host redis
 
@@ -73,6 +85,10 @@ zoo: install
 # What starting `interfleet` costs (health checks run it every few seconds): lazy beside eager.
 bench-cli: install
 	$(PYTHON) bench/cli_startup.py --out results/bench-cli.json
+
+# The router's memory under a 300 x 12 MiB tokenless burst and 600 valid 1.5 MiB requests.
+bench-security: install
+	$(PYTHON) bench/security_bursts.py --out docs/benchmarks/security/bursts.json
 
 bench-router: install
 	$(PYTHON) bench/router_overhead.py --out results/bench-router.json
@@ -124,4 +140,4 @@ protos: install
 		protos/interfleet/proto/fleet.proto
 
 clean:
-	rm -rf $(VENV) run results .pytest_cache .bench-venvs
+	rm -rf $(VENV) $(SCAN_VENV) run results .pytest_cache .bench-venvs

@@ -37,7 +37,7 @@ from predictor.features import FeatureBuilder, placement_of
 from predictor.model import DegradationModel, ModelFormatError
 from predictor.online_rows import RowMaker
 from predictor.profiler import read_dataset
-from predictor.record_checks import opened
+from predictor.record_checks import DEFAULT_MAX_AGE_S, ReplayGuard, opened
 from predictor.registry import ModelWatcher, publish, validate_candidate
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,9 @@ class PredictorConfig:
     # measured profiles no stream can change: so a poisoned stream cannot publish.
     seed_tolerance: float = 0.5
     max_recent_rows: int = 20_000
+    # With a fleet CA: a batch record executed longer ago than this (or ahead, by clock skew) is
+    # refused as stale, and one seen before as replayed.
+    max_record_age_s: float = DEFAULT_MAX_AGE_S
     # With the fleet CA: models are published signed with this certificate's key (the predictor's
     # identity from `interfleet certs`), and workers' states, records and marks are checked.
     fleet_ca: str | None = field(default=None, metadata=env_aliases("INTERFLEET_FLEET_CA"))
@@ -93,6 +96,7 @@ class PredictorService:
         self.skipped_records = 0
         # Heartbeats not trusted and batch records not learnt from: (kind, reason) -> n
         self.refused: collections.Counter = collections.Counter()
+        self._replays = ReplayGuard()
         self._client: aioredis.Redis | None = None
         self._current: ModelWatcher | None = None
         self.sealer = fleet_sealer(config.fleet_ca, config.tls_cert, config.tls_key)
@@ -174,7 +178,10 @@ class PredictorService:
         for entry_id, fields in entries:
             self._last_id = entry_id
             writer = fields.get(STREAM_WORKER_FIELD, b"").decode(errors="replace")
-            record, why = opened(self.sealer, writer, fields.get(STREAM_FIELD, b""))
+            blob = fields.get(STREAM_FIELD, b"")
+            record, why = opened(
+                self.sealer, writer, blob, time.time(), self.config.max_record_age_s, self._replays
+            )
             if why is not None:
                 self.skipped_records += 1
                 self.refused["batch_record", why] += 1

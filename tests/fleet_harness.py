@@ -41,7 +41,7 @@ class Fleet:
             "workers": [
                 {"metrics_port": 0, "heartbeat_interval_s": 0.2, "state_ttl_s": 1.0, **w} for w in workers
             ],
-            **(shared or {}),  # top-level keys every service inherits (TLS files, the fleet key)
+            **(shared or {}),  # top-level keys every service inherits (TLS files, the fleet CA)
         }
         if predictor is not None:
             config["predictor"] = predictor

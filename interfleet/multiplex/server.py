@@ -11,9 +11,10 @@ UNAVAILABLE at once, so routers retry them elsewhere, and each stream ends as so
 requests it already carries are answered, so the server's grace period is not spent waiting
 on idle streams that would otherwise never end.
 
-Flow control: a stream carries at most `window` requests at once. At the window the reader stops
-taking messages until a request is answered, so HTTP/2 flow control holds the router back
-instead of the worker queueing every frame it is sent (a million frames once added 180 MB).
+Flow control: a stream holds at most `window` requests at once, running or answered but not yet
+written back. At the window the reader stops taking messages until replies go out, so HTTP/2
+flow control holds the sender back instead of the worker queueing every frame it is sent, or
+every reply to a sender that does not read (a million frames once added 180 MB).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class _Stream:
         self.wake = asyncio.Event()
         self.reading = True
         self.malformed = ""  # why the incoming stream could not be read, if it could not
-        self.room = asyncio.Event()  # set while fewer than the window's requests are in flight
+        self.room = asyncio.Event()  # set when requests held (running, or replies unwritten) fall
         self.room.set()
 
     def send(self, entry: bytes) -> None:
@@ -99,6 +100,7 @@ class MultiplexedInferService:
                 while stream.outbox:
                     entries, stream.outbox = frames.take(stream.outbox)
                     await context.write(frames.join(entries))
+                    stream.room.set()
                 if not stream.tasks and (not stream.reading or self.draining):
                     break
             if stream.malformed:
@@ -114,7 +116,7 @@ class MultiplexedInferService:
             async for message in messages:
                 for frame in frames.parse_frames(message):
                     self._on_frame(frame, stream)
-                if len(stream.tasks) >= self._window:
+                while len(stream.tasks) + len(stream.outbox) >= self._window:
                     stream.room.clear()
                     await stream.room.wait()
         except DecodeError as exc:
@@ -159,5 +161,4 @@ class MultiplexedInferService:
             code, message = status_of(exc)
             entry = frames.error_reply(tag, code.value[0], message)
         stream.tasks.pop(tag, None)
-        stream.room.set()
-        stream.send(entry)
+        stream.send(entry)  # still held until written: `room` is set by the writer

@@ -12,7 +12,7 @@ or into `users.acl` by `interfleet certs`) lets it do what that role does and no
 | admin     | the operator: everything but the dangerous (CONFIG, KEYS, FLUSHALL, DEBUG...) and scripts |
 | probe     | PING, for health checks                                                        |
 
-No role may run CONFIG, EVAL, FLUSHALL or KEYS; the `default` user is off. A stolen worker
+No role may run CONFIG, EVAL, FLUSHALL or KEYS; the `default` user is off (no one can log in as it). A stolen worker
 password can write telemetry (which must still be signed by a worker identity to be believed,
 `signing`), never read the fleet's state or rewrite the server.
 """
@@ -21,14 +21,20 @@ from __future__ import annotations
 
 import hashlib
 
-# Connection set-up redis-py sends (AUTH, HELLO, CLIENT SETINFO, SELECT) and PING.
-_CONNECT = "+auth +hello +client|setinfo +client|setname +select +ping"
+# Connection set-up (AUTH, HELLO, SELECT) and PING. Not CLIENT SETINFO: Redis 7.0 has no such
+# command, so an ACL naming it does not load there; redis-py ignores its refusal.
+_CONNECT = "+auth +hello +client|setname +select +ping"
+# Key patterns with what a role may do to them: %R~ read, %W~ write, %RW~ both (Redis 7.0+).
 RULES = {
-    "worker": "~interfleet:*:worker:* ~interfleet:*:workers ~interfleet:*:batches ~interfleet:*:identities "
-    "+set +zadd +xadd +hset",
-    "router": "~interfleet:* +get +mget +strlen +zrange +zrevrange +zrem +hmget +hset +hdel +expire",
-    "predictor": "~interfleet:* +get +set +mget +strlen +zrange +zrevrange +zrem +xread +hscan +hlen "
-    "+hgetall +hmget +hset +watch +unwatch +multi +exec +discard",
+    "worker": "%W~interfleet:*:worker:* %W~interfleet:*:workers %W~interfleet:*:batches "
+    "%W~interfleet:*:identities +set +zadd +xadd +hset",
+    "router": "%R~interfleet:*:worker:* %RW~interfleet:*:workers %R~interfleet:*:predictor:* "
+    "%RW~interfleet:*:identities %RW~interfleet:*:interference "
+    "+get +mget +strlen +zrange +zrevrange +zrem +hmget +hset +hdel +expire",
+    "predictor": "%R~interfleet:*:worker:* %RW~interfleet:*:workers %R~interfleet:*:batches "
+    "%R~interfleet:*:interference %RW~interfleet:*:identities %RW~interfleet:*:predictor:* "
+    "+get +set +mget +strlen +zrange +zrevrange +zrem +xread +hscan +hlen +hgetall +hmget +hset "
+    "+watch +unwatch +multi +exec +discard",
     "admin": "~* &* +@all -@dangerous -@scripting",
     "probe": "",
 }
@@ -42,5 +48,7 @@ def user_line(role: str, password: str) -> str:
 
 
 def acl_lines(passwords: dict[str, str]) -> list[str]:
-    """Every role's line, and the default user switched off."""
-    return ["user default off", *(user_line(role, passwords[role]) for role in ROLES)]
+    """Every role's line, and the default user switched off: no password, no login. It keeps its
+    command rights because Redis 7.0 replays an append-only file's transactions as the default
+    user (a persisted MULTI/EXEC would otherwise be refused on restart, and its keys lost)."""
+    return ["user default off resetpass ~* &* +@all", *(user_line(role, passwords[role]) for role in ROLES)]

@@ -11,8 +11,9 @@ must also name the worker whose key holds it. With a fleet CA a state must also 
 signed `heartbeat_at` within `max_age_s` of this host's clock (either way, for skew), so a signed
 state copied aside and written back later (a replay) cannot keep a dead worker in view.
 
-Bounded work: a pass reads the newest MAX_WORKERS_PER_PASS registrations, fetches at most a few
-unknown signers' certificates, and does not check again a state it refused that has not changed.
+Bounded work: a pass reads the workers it trusted last time and the newest MAX_WORKERS_PER_PASS
+registrations, fetches at most a few unknown signers' certificates, and does not check again a
+state it refused that has not changed.
 
 A refused state is left out, counted by (kind, reason) in `refused` and logged once, at most
 REFUSAL_LINES_PER_MINUTE lines a minute: a flood of junk registrations (ids are chosen by whoever
@@ -67,6 +68,7 @@ class HeartbeatReader:
         self._allowed = allowed
         self.refused = refused if refused is not None else collections.Counter()  # (kind, reason) -> n
         self._refusal_logged: set[tuple[str, str]] = set()
+        self._trusted_ids: list[str] = []  # read every pass, however full the index
         self._refused_blobs: dict[str, tuple[bytes, str]] = {}  # worker id -> its last refused state, why
         self._clock = clock
         self._wall_clock = wall_clock
@@ -79,12 +81,12 @@ class HeartbeatReader:
         """Every registered worker's latest trusted state. A worker whose state key has expired
         (it stopped heartbeating) is pruned from the index: whoever reads the index prunes it.
         Raises RedisError or OSError when Redis cannot be reached."""
-        # The newest MAX_WORKERS_PER_PASS registrations only: a pass's work stays bounded
-        # however many ids whoever can write the index adds (20,000 junk ones once took the
-        # router's p99 from 9 to 249 ms).
-        ids = [
-            i.decode() for i in await self._client.zrevrange(self._keys.workers, 0, MAX_WORKERS_PER_PASS - 1)
-        ]
+        # The workers trusted last pass, and the newest MAX_WORKERS_PER_PASS registrations: a
+        # pass's work stays bounded however many ids whoever can write the index adds (20,000
+        # junk ones once took the router's p99 from 9 to 249 ms), and a flood of them can delay
+        # finding a new worker but never push a known one out of view.
+        newest = await self._client.zrevrange(self._keys.workers, 0, MAX_WORKERS_PER_PASS - 1)
+        ids = list(dict.fromkeys([*self._trusted_ids, *(i.decode() for i in newest)]))
         if not ids:
             return []
         blobs = await self._client.mget([self._keys.worker_state(i) for i in ids])
@@ -97,6 +99,7 @@ class HeartbeatReader:
             state = self.trusted(worker_id, blob)
             if state is not None:
                 states.append(state)
+        self._trusted_ids = [state.worker_id for state in states]
         if expired:
             await self._client.zrem(self._keys.workers, *expired)
         return states

@@ -179,11 +179,11 @@ def test_the_prometheus_console_shows_the_dashboard_and_is_screenshotted(fleet):
 
 def redis_cli(fleet, *args: str, password: bool = True) -> str:
     """redis-cli inside the redis container as the operator (user admin), its password from the
-    secrets volume; or with no user at all."""
+    secrets volume (read as root: the server's own uid reads only its folder); or with no user."""
     auth = 'REDISCLI_AUTH="$(cat /certs/operator/redis.password)" ' if password else ""
     user = "--user admin " if password else ""
     return fleet.compose(
-        "exec", "-T", "redis", "sh", "-c", f"{auth}redis-cli {user}{' '.join(args)}"
+        "exec", "-T", "--user", "0", "redis", "sh", "-c", f"{auth}redis-cli {user}{' '.join(args)}"
     ).stdout.strip()
 
 
@@ -201,7 +201,7 @@ def test_redis_data_survives_a_restart_and_the_fleet_keeps_serving(fleet):
     assert redis_cli(fleet, "GETRANGE", "interfleet:compose:predictor:model", "0", "6") == "ifsig2:"
     # The roles' users may do only what their role does: a worker's password reads nothing.
     as_worker = 'REDISCLI_AUTH="$(cat /certs/workers/_pool/redis.password)" redis-cli --user worker GET x'
-    assert "NOPERM" in fleet.compose("exec", "-T", "redis", "sh", "-c", as_worker).stdout
+    assert "NOPERM" in fleet.compose("exec", "-T", "--user", "0", "redis", "sh", "-c", as_worker).stdout
     fleet.compose("restart", "redis", timeout=120)
     fleet.wait_healthy(60, {"redis"})
     assert redis_cli(fleet, "GET", "interfleet:compose-test:sentinel") == sentinel

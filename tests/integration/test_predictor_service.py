@@ -52,7 +52,7 @@ def service_config(
 
 
 async def test_a_poisoned_stream_cannot_publish_because_the_seed_rows_disagree(repository, tmp_path):
-    # No fleet key here (records are not signed): the seed check is what stands between a stream
+    # No fleet CA here (records are not signed): the seed check is what stands between a stream
     # claiming absurd slowdowns and a published model every router would route by.
     store = EmbeddedRedis(tmp_path / "redis")
     store.start()

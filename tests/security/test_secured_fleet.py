@@ -7,6 +7,7 @@ own certificate, whose key signs what it writes to Redis) and the embedded Redis
 
 from __future__ import annotations
 
+import asyncio
 import json
 import ssl
 import subprocess
@@ -14,18 +15,23 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import grpc
 import numpy as np
 import pytest
 import redis
+import redis.asyncio as aioredis
 import tritonclient.grpc as tc
-from fleet_harness import Fleet
+from fleet_harness import Fleet, wait_until
 from tritonclient.utils import InferenceServerException
 
 from interfleet.proto import fleet_pb2
 from interfleet.security.certs import make_fleet_credentials
+from interfleet.security.signing import RecordSigner, Sealer, worker_state
 from interfleet.telemetry.keys import FleetKeys
+from predictor.model import DegradationModel
+from predictor.registry import publish
 
 pytestmark = pytest.mark.fleet
 MODEL = "mlp"
@@ -317,3 +323,74 @@ def test_a_worker_admits_router_identities_only(secured):
     assert as_router.get_model_metadata(MODEL, client_timeout=5).name == MODEL
     probe = health_probe(worker, certs)  # probes stay open to any certificate the fleet's CA signed
     assert probe.returncode == 0 and "SERVING" in probe.stdout, probe.stdout + probe.stderr
+
+
+def refused_count(fleet, kind: str, reason: str) -> float:
+    metrics = urllib.request.urlopen(f"http://{fleet.router()['metrics']}/metrics", timeout=5).read().decode()
+    prefix = f'interfleet_router_refused_records_total{{kind="{kind}",reason="{reason}"}}'
+    return sum(float(line.split()[-1]) for line in metrics.splitlines() if line.startswith(prefix))
+
+
+def test_a_stolen_worker_key_cannot_register_another_worker_or_publish_a_model(secured):
+    """With w1's certificate and key (and the Redis operator's password), an attacker signs a
+    registration for a worker id of their own and a predictor model: both are refused, counted."""
+    fleet, certs, tokens = secured
+    stolen = Sealer(
+        RecordSigner(str(certs / "workers" / "w1" / "cert.pem"), str(certs / "workers" / "w1" / "key.pem"))
+    )
+    keys = FleetKeys("test")
+    store = redis.Redis.from_url(fleet.redis_url)
+    store.hset(keys.identities, stolen.signer.kid, stolen.signer.certificate_der)  # published, as w1 does
+    rogue = fleet_pb2.WorkerState(worker_id="w2", address="127.0.0.1:9", ready=True, heartbeat_at=time.time())
+    rogue.models.add(name=MODEL, version="1")
+    store.set(keys.worker_state("w2"), stolen.seal(worker_state("w2"), rogue.SerializeToString()), px=60_000)
+    store.zadd(keys.workers, {"w2": time.time()})
+    assert wait_until(lambda: refused_count(fleet, "worker", "not_permitted") > 0, 10)
+
+    async def publish_as_worker() -> None:
+        client = aioredis.from_url(fleet.redis_url)
+        model = DegradationModel.loads(
+            (Path(__file__).parents[2] / "predictor" / "models" / "reference.json").read_text()
+        )
+        await publish(client, keys, model, {"source": "a stolen worker key"}, sealer=stolen)
+        await client.aclose()
+
+    asyncio.run(publish_as_worker())
+    assert wait_until(lambda: refused_count(fleet, "predictor_model", "not_permitted") > 0, 10)
+    triton = client(fleet, certs)
+    replies = {
+        infer(triton, tokens["infer"]).get_response().parameters["worker_id"].string_param for _ in range(30)
+    }
+    assert replies == {"w0", "w1"}
+    assert (
+        "refusing worker w2: signed by a service that may not speak for this worker" in fleet.log.read_text()
+    )
+    store.delete(keys.worker_state("w2"))
+
+
+def test_a_flood_of_junk_registrations_is_counted_not_logged_line_by_line_and_keeps_no_worker_out(secured):
+    fleet, certs, tokens = secured
+    keys = FleetKeys("test")
+    store = redis.Redis.from_url(fleet.redis_url)
+    junk = fleet_pb2.WorkerState(address="127.0.0.1:9", ready=True).SerializeToString()
+    ids = [f"junk{i}" for i in range(20_000)]
+    with store.pipeline(transaction=False) as pipe:
+        for worker_id in ids:
+            pipe.set(keys.worker_state(worker_id), junk, px=60_000)
+        pipe.zadd(keys.workers, {worker_id: time.time() + 3600 for worker_id in ids})  # newest of all
+        pipe.execute()
+    try:
+        assert wait_until(lambda: refused_count(fleet, "worker", "unsigned") > 20_000, 15)
+        triton = client(fleet, certs)
+        replies = {
+            infer(triton, tokens["infer"]).get_response().parameters["worker_id"].string_param
+            for _ in range(30)
+        }
+        assert replies == {"w0", "w1"}  # known workers stay in view, however full the index
+        lines = [line for line in fleet.log.read_text().splitlines() if "refusing worker junk" in line]
+        assert len(lines) <= 20  # REFUSAL_LINES_PER_MINUTE: counted in full, logged in part
+    finally:
+        with store.pipeline(transaction=False) as pipe:
+            pipe.delete(*(keys.worker_state(i) for i in ids))
+            pipe.zrem(keys.workers, *ids)
+            pipe.execute()

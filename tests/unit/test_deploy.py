@@ -234,7 +234,8 @@ def test_kubernetes_runs_the_fleet_secured():
         env = container_env(container)
         config = service_config(container["args"], env)
         role = {RouterConfig: "router", WorkerConfig: "worker"}.get(type(config), "predictor")
-        assert env["REDIS_URL"].startswith(f"rediss://{role}:stand-in-secret@"), path  # its role's Redis user
+        assert env["REDIS_URL"].startswith(f"rediss://{role}@"), path  # its role's Redis user
+        assert env["REDIS_PASSWORD_FILE"] == "/etc/interfleet/certs/redis.password", path  # a file, not env
         assert config.fleet_ca, path
         if not isinstance(config, RouterConfig):  # the router signs with worker_tls: its tls_cert here
             assert config.tls_cert and config.tls_key, path
@@ -267,6 +268,7 @@ def test_compose_runs_the_fleet_secured_inside():
         assert service["environment"]["REDIS_PASSWORD_FILE"].startswith("/etc/interfleet/certs/"), name
         assert service["depends_on"]["fleet-secrets"]["condition"] == "service_completed_successfully", name
     assert "--aclfile /certs/redis/users.acl" in COMPOSE["services"]["redis"]["command"][0]
+    assert COMPOSE["services"]["redis"]["user"] == "10999:10999"  # not root
     roles = {name: service["environment"]["REDIS_URL"] for name, service in interfleet_services().items()}
     assert all(
         url.startswith(f"redis://{'worker' if n.startswith('worker') else n}@") for n, url in roles.items()

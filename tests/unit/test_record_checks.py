@@ -67,3 +67,21 @@ def test_forged_or_misattributed_records_are_refused_with_their_reason(
 def test_physically_implausible_records_are_refused(overrides):
     assert refusal(record(**overrides)) == "implausible"
     assert refusal(record()) is None
+
+
+def test_a_signed_record_must_be_fresh_and_new(identities):
+    from predictor.record_checks import ReplayGuard
+
+    w0, replays = identities.sealer("worker/w0"), ReplayGuard(size=2)
+    now = 1.7e9 + 5.0
+    fresh = sealed(w0, "w0", record())
+    assert opened(w0, "w0", fresh, now, 600.0, replays) == (record(), None)
+    assert opened(w0, "w0", fresh, now, 600.0, replays) == (None, "replayed")  # the same bytes again
+    assert opened(w0, "w0", sealed(w0, "w0", record()), now + 601.0, 600.0) == (None, "stale")
+    assert opened(w0, "w0", sealed(w0, "w0", record()), now - 700.0, 600.0) == (
+        None,
+        "stale",
+    )  # from the future
+    for queue_ms in (1.0, 2.0, 3.0):  # the guard is bounded: the oldest digest gives way
+        assert opened(w0, "w0", sealed(w0, "w0", record(queue_ms=queue_ms)), now, 600.0, replays)[1] is None
+    assert opened(w0, "w0", fresh, now, 600.0, replays) == (record(), None)
