@@ -23,7 +23,10 @@ SUBCOMMANDS = {
     "models": ("interfleet.zoo.cli", "build or list the model zoo"),
     "loadgen": ("loadgen.main", "replay a trace open-loop against an endpoint and report SLOs"),
     "health": ("interfleet.health_probe", "check a server's gRPC health (for container health checks)"),
-    "certs": ("interfleet.security.certs", "make a local CA, an identity per service, Redis passwords per role and tokens"),
+    "certs": (
+        "interfleet.security.certs",
+        "make a local CA, an identity per service, Redis passwords per role and tokens",
+    ),
     "stress": ("predictor.stressor", "run an external CPU, cache or memory-bandwidth stressor"),
     "profile": ("predictor.profiler", "measure solo and co-located latencies into a dataset"),
     "predictor": ("predictor.main", "train and evaluate the colocation-degradation predictor"),
