@@ -4,9 +4,10 @@ One worker hosts the tiny CNN; the same serialized request is sent straight to t
 through a bare forwarder (a grpc.aio server whose handler only awaits the same unary call on
 the worker: the cost of any Python gRPC hop), through a router making a unary call to the
 worker per request (`worker_streams: 0`, the hop before multiplexing), and through the router
-as configured by default (requests multiplexed over long-lived streams), at concurrency 1 and
-16. Rounds rotate the order of the paths so the machine's drift hits all alike. The client is a
-lean grpc.aio caller of pre-serialized bytes, so what differs between paths is the hop alone.
+as configured by default (requests multiplexed over long-lived streams), and through the same
+router without its request byte budget (what the budget costs), at concurrency 1 and 16. Rounds
+rotate the order of the paths so the machine's drift hits all alike. The client is a lean grpc.aio
+caller of pre-serialized bytes, so what differs between paths is the hop alone.
 
 The router's HTTP/REST port is measured beside its gRPC port: the same tensor as Triton's binary
 extension (`Inference-Header-Content-Length`), posted by a lean aiohttp client over keep-alive
@@ -192,19 +193,28 @@ def main() -> None:
         unary, unary_address = start_router(
             run_dir.parent / "fleet.yaml", supervisor.redis_url, "unary", run_dir, ["--worker-streams", "0"]
         )
+        unbudgeted, unbudgeted_address = start_router(
+            run_dir.parent / "fleet.yaml",
+            supervisor.redis_url,
+            "no-budget",
+            run_dir,
+            settings={"max_request_bytes_in_flight": 0},
+        )
         try:
             paths = {
                 "direct": worker,
                 "bare-hop": f"127.0.0.1:{ports.get(timeout=30)}",
                 "router-unary": unary_address,
                 "router": supervisor.router_address,
+                "router-no-budget": unbudgeted_address,
                 "router-http": f"http://{supervisor.router_http_address}/v2/models/{MODEL}/infer",
             }
             results = uvloop.run(run_rounds(paths, args.rounds, args.seconds))
         finally:
             floor.terminate()
-            unary.terminate()
-            unary.wait()
+            for router in (unary, unbudgeted):
+                router.terminate()
+                router.wait()
 
     def added(path: str) -> float:
         return results[f"{path}@c1"]["p50_ms"] - results["direct@c1"]["p50_ms"]
@@ -221,6 +231,11 @@ def main() -> None:
         "router_throughput_ratio_at_c16": kept("router"),
         "router_unary_added_p50_ms_at_c1": added("router-unary"),
         "router_unary_throughput_ratio_at_c16": kept("router-unary"),
+        # What the request byte budget costs: the default router against one without it.
+        "budget_added_p50_ms_at_c1": results["router@c1"]["p50_ms"]
+        - results["router-no-budget@c1"]["p50_ms"],
+        "budget_throughput_ratio_at_c16": results["router@c16"]["throughput_rps"]
+        / results["router-no-budget@c16"]["throughput_rps"],
         "bare_hop_added_p50_ms_at_c1": added("bare-hop"),
         "bare_hop_throughput_ratio_at_c16": kept("bare-hop"),
         # HTTP/REST beside gRPC on the same router.
@@ -241,6 +256,10 @@ def main() -> None:
         f"HTTP/REST on the same router: {report['http_over_grpc_added_p50_ms_at_c1']:+.3f} ms p50 at "
         f"concurrency 1 against gRPC, {report['http_over_grpc_throughput_ratio_at_c16']:.0%} of its throughput "
         "at concurrency 16"
+    )
+    print(
+        f"the request byte budget: {report['budget_added_p50_ms_at_c1']:+.3f} ms p50 at concurrency 1, "
+        f"{report['budget_throughput_ratio_at_c16']:.0%} of the unbudgeted router's throughput at concurrency 16"
     )
     print(f"written to {args.out}")
 

@@ -42,6 +42,10 @@ class RouterConfig:
     # Calls the gRPC server holds at once; the next is refused RESOURCE_EXHAUSTED before any handler
     # runs. Size it by Little's law: about twice the peak rate times the typical latency.
     max_concurrent_calls: int = 512
+    # Bytes of inference requests held at once, counting the copies a forwarded one takes (3x its
+    # size); a call beyond waits unread (up to 5 s or its deadline), then RESOURCE_EXHAUSTED.
+    # Sized for the Kubernetes pod's 2 GiB limit; 0: no bound.
+    max_request_bytes_in_flight: int = 768 * 2**20
     drain_s: float = 0.0  # on stop: NOT_SERVING this long before refusing new calls (behind a load balancer)
     max_attempts: int = 3  # workers tried per request when one is unreachable, while its deadline leaves room
     worker_streams: int = 2  # multiplexed streams per worker; 0: a unary call per request
@@ -85,6 +89,8 @@ class RouterConfig:
             raise ConfigError("decision_log_sample must be between 0 and 1")
         if self.default_timeout_s < 0 or self.max_message_bytes < 0 or self.max_in_flight < 1:
             raise ConfigError("default_timeout_s and max_message_bytes must be >= 0, max_in_flight >= 1")
+        if self.max_request_bytes_in_flight < 0:
+            raise ConfigError("max_request_bytes_in_flight must be >= 0 (0: no bound)")
         if self.max_concurrent_calls < 1 or self.max_attempts < 1 or self.drain_s < 0:
             raise ConfigError("max_concurrent_calls and max_attempts must be >= 1, drain_s >= 0")
         self.tls.check()

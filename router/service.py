@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry
 
 from emulation.oracle import OracleEstimator
 from interfleet.errors import ConfigError
+from interfleet.kserve.byte_budget import COPIES, ByteBudget
 from interfleet.kserve.endpoint import MAX_MESSAGE_BYTES, GrpcEndpoint
 from interfleet.kserve.http_endpoint import HttpEndpoint
 from interfleet.kserve.message_size import message_cap
@@ -111,6 +112,9 @@ class RouterService:
         self.max_message_bytes = config.max_message_bytes or message_cap(
             Path(config.model_repository), MAX_MESSAGE_BYTES
         )
+        # Never less than one request of the largest size at a time, whatever the setting.
+        budget = config.max_request_bytes_in_flight
+        self.request_budget = ByteBudget(max(budget, self.max_message_bytes * COPIES)) if budget else None
         self._departures = Departures(config.worker_expiry_s)
         self._watcher: FleetWatcher | None = None
         self._marks: MarkPublisher | None = None
@@ -187,7 +191,13 @@ class RouterService:
             await self.estimator.prepare(self.core.view.by_model)
 
         def register(server: grpc.aio.Server) -> list[str]:
-            add_inference_service(server, RouterServicer(self.dispatcher), raw_methods=RAW_METHODS)
+            add_inference_service(
+                server,
+                RouterServicer(self.dispatcher),
+                raw_methods=RAW_METHODS,
+                budget=self.request_budget,
+                max_message_bytes=self.max_message_bytes,
+            )
             return [SERVICE_NAME]
 
         self._endpoint = GrpcEndpoint(

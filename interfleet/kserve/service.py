@@ -7,6 +7,10 @@ bytes, which lets the router forward tensors it never decodes.
 
 Requests are parsed here rather than by gRPC's deserializer: a message that does not parse is
 answered INVALID_ARGUMENT naming the expected type, where gRPC would answer UNKNOWN.
+
+With a `budget` (`byte_budget`), ModelInfer reserves room before its request is read: it is
+served as a request-streaming method (the same on the wire) that waits for room, then reads its
+one message, so a body waits unread while the server holds its budget's worth of requests.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ import grpc
 from google.protobuf.message import DecodeError
 from tritonclient.grpc import service_pb2
 
-from interfleet.errors import InvalidInput, Unimplemented
+from interfleet.errors import InvalidInput, Overloaded, Unimplemented
+from interfleet.kserve.byte_budget import COPIES, ByteBudget
 from interfleet.kserve.status import maps_errors
 
 SERVICE_NAME = "inference.GRPCInferenceService"
@@ -41,6 +46,30 @@ def _parsing(impl, request_cls):
     return handler
 
 
+def _budgeted(impl, budget: ByteBudget, read_bytes: int):
+    """Raw unary `impl` as a stream-unary handler that reads its request only once room is held."""
+
+    async def handler(requests, context):
+        remaining = context.time_remaining()
+        wait_s = budget.wait_s if remaining is None else min(budget.wait_s, max(remaining, 0.0))
+        held = await budget.acquire(read_bytes * COPIES, wait_s)
+        if not held:
+            raise Overloaded(
+                f"the server holds its budget of requests ({budget.limit / 2**20:.0f} MiB, counting "
+                f"{COPIES} copies each) and none finished within {wait_s:.1f} s; retry later"
+            )
+        try:
+            raw = await context.read()
+            if raw is grpc.aio.EOF:
+                raise InvalidInput("the call carried no request message")
+            held = budget.resize(held, len(raw) * COPIES)
+            return await impl(raw, context)
+        finally:
+            budget.release(held)
+
+    return handler
+
+
 def _unimplemented(name: str):
     async def handler(request, context):
         raise Unimplemented(f"{name} is not implemented by interfleet")
@@ -49,7 +78,11 @@ def _unimplemented(name: str):
 
 
 def add_inference_service(
-    server: grpc.aio.Server, servicer: object, raw_methods: Collection[str] = ()
+    server: grpc.aio.Server,
+    servicer: object,
+    raw_methods: Collection[str] = (),
+    budget: ByteBudget | None = None,
+    max_message_bytes: int = 0,
 ) -> None:
     handlers = {}
     for method in _SERVICE.methods:
@@ -67,6 +100,10 @@ def add_inference_service(
                     "is answered in-band rather than ending the stream"
                 )
             handlers[method.name] = grpc.stream_stream_rpc_method_handler(impl, response_serializer=serialize)
+        elif budget is not None and raw and method.name == "ModelInfer":
+            handlers[method.name] = grpc.stream_unary_rpc_method_handler(
+                maps_errors(_budgeted(impl, budget, max_message_bytes)), response_serializer=serialize
+            )
         else:
             impl = impl or _unimplemented(method.name)
             handlers[method.name] = grpc.unary_unary_rpc_method_handler(

@@ -9,7 +9,7 @@ or into `users.acl` by `interfleet certs`) lets it do what that role does and no
 | worker    | write its heartbeat, the worker index, batch records and its certificate; read nothing |
 | router    | read heartbeats, models and certificates; prune the index; write interference marks |
 | predictor | read the stream, heartbeats, marks and certificates; publish models           |
-| admin     | the operator: everything but the dangerous (CONFIG, KEYS, FLUSHALL, DEBUG...) and scripts |
+| admin     | the operator: everything but the dangerous (CONFIG, KEYS, FLUSHALL, DEBUG...) and scripts; INFO |
 | probe     | PING, for health checks                                                        |
 
 No role may run CONFIG, EVAL, FLUSHALL or KEYS; the `default` user is off (no one can log in as it). A stolen worker
@@ -35,7 +35,7 @@ RULES = {
     "%R~interfleet:*:interference %RW~interfleet:*:identities %RW~interfleet:*:predictor:* "
     "+get +set +mget +strlen +zrange +zrevrange +zrem +xread +hscan +hlen +hgetall +hmget +hset "
     "+watch +unwatch +multi +exec +discard",
-    "admin": "~* &* +@all -@dangerous -@scripting",
+    "admin": "~* &* +@all -@dangerous -@scripting +info",  # INFO is "dangerous" only in what it shows
     "probe": "",
 }
 ROLES = tuple(RULES)

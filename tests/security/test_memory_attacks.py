@@ -160,3 +160,36 @@ def test_a_stream_that_never_reads_its_replies_is_held_back_by_the_worker_s_wind
     assert sent < messages, "every message was taken: nothing held the sender back"
     assert peak.growth_mb < 150, f"worker grew {peak.growth_mb:.0f} MB holding a stream that does not read"
     assert served(worker["address"])
+
+
+def test_600_concurrent_large_valid_requests_are_all_answered_within_the_request_budget(guarded):
+    fleet, token = guarded
+    request = service_pb2.ModelInferRequest(model_name="tiny_cnn")
+    request.inputs.add(name="input", datatype="FP32", shape=[32, 3, 64, 64])
+    request.raw_input_contents.append(np.zeros((32, 3, 64, 64), np.float32).tobytes())  # 1.5 MiB
+    payload = request.SerializeToString()
+    metadata = (("authorization", f"Bearer {token}"),)
+
+    async def burst() -> list[str]:
+        channels = [grpc.aio.insecure_channel(fleet.address, options=UNLIMITED) for _ in range(30)]
+
+        async def one(i: int) -> str:
+            try:
+                await channels[i % 30].unary_unary(method_path("ModelInfer"))(
+                    payload, metadata=metadata, timeout=60
+                )
+                return "OK"
+            except grpc.aio.AioRpcError as exc:
+                return exc.code().name
+
+        outcomes = await asyncio.gather(*(one(i) for i in range(600)))
+        for channel in channels:
+            await channel.close()
+        return outcomes
+
+    with PeakRss(fleet.router()["pid"]) as peak:
+        outcomes = asyncio.run(burst())
+    # Every call answered: served, or refused for load (the worker's queue, the call limit).
+    assert set(outcomes) <= {"OK", "RESOURCE_EXHAUSTED"} and outcomes.count("OK") >= 300, outcomes
+    # Unbounded, the 600 once took the router to 2.4 GB; the budget holds 768 MiB of requests.
+    assert peak.growth_mb < 1200, f"router grew {peak.growth_mb:.0f} MB under 600 x 1.5 MiB"
