@@ -86,9 +86,11 @@ zoo: install
 bench-cli: install
 	$(PYTHON) bench/cli_startup.py --out results/bench-cli.json
 
-# The router's memory under a 300 x 12 MiB tokenless burst and 600 valid 1.5 MiB requests.
+# The router under attack: its memory under a 300 x 12 MiB tokenless burst and 600 valid 1.5 MiB
+# requests; its latency and refusals under 20,000 junk worker registrations.
 bench-security: install
 	$(PYTHON) bench/security_bursts.py --out docs/benchmarks/security/bursts.json
+	$(PYTHON) bench/security_flood.py --out docs/benchmarks/security/junk-registrations.json
 
 bench-router: install
 	$(PYTHON) bench/router_overhead.py --out results/bench-router.json

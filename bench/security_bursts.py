@@ -10,7 +10,8 @@ held a second after it):
   transport sheds it); the router must not read the bodies it is about to refuse. Target:
   growth under 300 MB.
 - **valid**: 600 concurrent valid tiny_cnn requests of batch 32 (1.5 MiB each) with a token,
-  over 30 connections. Target: the router's peak resident memory within the Kubernetes router
+  over 30 connections; and the same tensors as 400 HTTP/REST posts (Triton's binary extension,
+  one keep-alive connection each). Target: the router's peak resident memory within the Kubernetes router
   pod's 2 GiB limit. (Memory the allocator keeps after a burst shows as a higher idle figure in
   the next run, not as growth.)
 
@@ -30,6 +31,7 @@ import threading
 import time
 from pathlib import Path
 
+import aiohttp
 import grpc
 import numpy as np
 from bench_fleet import running_fleet
@@ -107,12 +109,39 @@ async def burst(address: str, payload: bytes, calls: int, token: str | None) -> 
     return outcomes, messages
 
 
-def measure(pid: int, address: str, payload: bytes, calls: int, token: str | None) -> dict:
+async def http_burst(url: str, body: bytes, header_length: int, calls: int, token: str) -> tuple:
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Inference-Header-Content-Length": str(header_length),
+        "Content-Type": "application/octet-stream",
+    }
+    outcomes: collections.Counter = collections.Counter()
+    messages: dict[str, str] = {}
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+
+        async def one() -> None:
+            async with session.post(
+                url, data=body, headers=headers, timeout=aiohttp.ClientTimeout(60)
+            ) as reply:
+                text = await reply.read()
+                name = "OK" if reply.status == 200 else f"HTTP {reply.status}"
+                outcomes[name] += 1
+                if reply.status != 200:
+                    messages.setdefault(name, text.decode(errors="replace")[:200])
+
+        await asyncio.gather(*(one() for _ in range(calls)))
+    return outcomes, messages
+
+
+def measure(pid: int, address: str, payload: bytes, calls: int, token: str | None, http: tuple = ()) -> dict:
     time.sleep(1.0)
     idle = rss_mb(pid)
     started = time.perf_counter()
     with RssSampler(pid) as sampler:
-        outcomes, messages = asyncio.run(burst(address, payload, calls, token))
+        if http:
+            outcomes, messages = asyncio.run(http_burst(*http, calls, token))
+        else:
+            outcomes, messages = asyncio.run(burst(address, payload, calls, token))
     took = time.perf_counter() - started
     time.sleep(1.0)
     return {
@@ -143,15 +172,37 @@ def main() -> None:
         # The cap a repository with a 12 MiB model gets (the zoo's largest request is 12.5 MiB):
         # the unauthenticated burst is within it, so the transport's size check does not refuse it.
         settings = {"auth_tokens_file": str(tokens), "max_message_bytes": 13 * 2**20}
-        with running_fleet(str(repository), workers, router_settings=settings) as (supervisor, run_dir):
+        with running_fleet(str(repository), workers, http=True, router_settings=settings) as (
+            supervisor,
+            run_dir,
+        ):
             router = json.loads((run_dir / "router.ready.json").read_text())
             pid, address = router["pid"], router["address"]
             junk = request_bytes("mlp", 1, (256,), pad_to=12 * 1024 * 1024)
             valid = request_bytes("tiny_cnn", 32, (3, 64, 64))
-            runs: dict[str, list[dict]] = {"unauthenticated_300x12MiB": [], "valid_600x1.5MiB": []}
+            tensor = np.zeros((32, 3, 64, 64), np.float32).tobytes()
+            header = json.dumps(
+                {
+                    "inputs": [
+                        {
+                            "name": "input",
+                            "shape": [32, 3, 64, 64],
+                            "datatype": "FP32",
+                            "parameters": {"binary_data_size": len(tensor)},
+                        }
+                    ]
+                }
+            ).encode()
+            http = (f"http://{router['http']}/v2/models/tiny_cnn/infer", header + tensor, len(header))
+            runs: dict[str, list[dict]] = {
+                "unauthenticated_300x12MiB": [],
+                "valid_600x1.5MiB": [],
+                "valid_http_400x1.5MiB": [],
+            }
             for _ in range(args.runs):
                 runs["unauthenticated_300x12MiB"].append(measure(pid, address, junk, 300, None))
                 runs["valid_600x1.5MiB"].append(measure(pid, address, valid, 600, token))
+                runs["valid_http_400x1.5MiB"].append(measure(pid, address, b"", 400, token, http))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"connections": CONNECTIONS, "runs": runs}, indent=2) + "\n")

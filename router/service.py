@@ -224,6 +224,7 @@ class RouterService:
             max_message_bytes=self.max_message_bytes,
             max_concurrent_calls=config.max_concurrent_calls,
             drain_s=config.drain_s,
+            budget=self.request_budget,
         )
         await self._http.start()
         registry = CollectorRegistry()

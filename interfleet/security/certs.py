@@ -125,41 +125,19 @@ def make_fleet_credentials(out: Path, hosts: list[str], workers: list[str] = ("*
 
     def issue(
         folder: Path,
-        identity: ServiceIdentity | None,
-        common_name: str,
+        subject: ServiceIdentity | str,
         sans: list[str],
         usages: list[x509.ObjectIdentifier],
         stem: str = "cert",
     ) -> None:
-        """A certificate for `identity` (or, without one, for `common_name`) and its key into `folder`."""
+        """A certificate for `subject` (a fleet identity, or a plain common name) and its key, with
+        the CA's certificate, into `folder`."""
         key = ec.generate_private_key(ec.SECP256R1())
-        subject = (
-            name_attributes(identity)
-            if identity is not None
-            else x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-        )
-        names = [_general_name(n) for n in sans]
-        if identity is not None:
-            names.append(x509.UniformResourceIdentifier(identity.uri))
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(ca_name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=VALID_DAYS))
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
-        )
-        if names:
-            builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
-        cert = builder.sign(ca_key, hashes.SHA256())
-        key_file = folder / ("client.key" if stem == "client" else "key.pem")
+        cert = _issued(ca_key, ca_name, now, key, subject, sans, usages)
         written.extend(
             [
                 _write(folder / f"{stem}.pem", cert.public_bytes(serialization.Encoding.PEM)),
-                _write_key(key_file, key),
+                _write_key(folder / ("client.key" if stem == "client" else "key.pem"), key),
                 _write(folder / "ca.pem", ca_pem),
             ]
         )
@@ -167,16 +145,16 @@ def make_fleet_credentials(out: Path, hosts: list[str], workers: list[str] = ("*
     both = [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
     served = sorted({"localhost", "127.0.0.1", *hosts})
     router = _private_folder(out / "router")
-    issue(router, ServiceIdentity("router", "router"), "", served, both)
+    issue(router, ServiceIdentity("router", "router"), served, both)
     for name in workers:
         folder = _private_folder(_private_folder(out / "workers") / worker_folder(name))
-        issue(folder, ServiceIdentity("worker", name), "", sorted({FLEET_NAME, *served}), both)
-    issue(_private_folder(out / "predictor"), ServiceIdentity("predictor", "predictor"), "", [], both)
+        issue(folder, ServiceIdentity("worker", name), sorted({FLEET_NAME, *served}), both)
+    issue(_private_folder(out / "predictor"), ServiceIdentity("predictor", "predictor"), [], both)
     clients = _private_folder(out / "clients")
-    issue(clients, None, "interfleet client", [], [ExtendedKeyUsageOID.CLIENT_AUTH], stem="client")
+    issue(clients, "interfleet client", [], [ExtendedKeyUsageOID.CLIENT_AUTH], stem="client")
     # Redis's own TLS certificate (not a fleet identity: it signs nothing the fleet reads).
     redis = _private_folder(out / "redis")
-    issue(redis, None, "redis", sorted({"redis", *served}), [ExtendedKeyUsageOID.SERVER_AUTH])
+    issue(redis, "redis", sorted({"redis", *served}), [ExtendedKeyUsageOID.SERVER_AUTH])
     tokens = f"{secrets.token_urlsafe(32)} infer\n{secrets.token_urlsafe(32)} read\n"
     written.append(_write(router / "tokens.txt", tokens.encode(), secret=True))
     # A Redis user per role (`redis_roles`): each folder holds its own role's password only.
@@ -194,6 +172,38 @@ def make_fleet_credentials(out: Path, hosts: list[str], workers: list[str] = ("*
     acl = "".join(f"{line}\n" for line in acl_lines(passwords)).encode()  # digests, no password in clear
     written.append(_write(redis / "users.acl", acl, secret=True))
     return written
+
+
+def _issued(
+    ca_key: ec.EllipticCurvePrivateKey,
+    ca_name: x509.Name,
+    now: datetime.datetime,
+    key: ec.EllipticCurvePrivateKey,
+    subject: ServiceIdentity | str,
+    sans: list[str],
+    usages: list[x509.ObjectIdentifier],
+) -> x509.Certificate:
+    """A leaf certificate signed by the CA; a fleet identity also goes in as a spiffe URI."""
+    names: list[x509.GeneralName] = [_general_name(n) for n in sans]
+    if isinstance(subject, ServiceIdentity):
+        names.append(x509.UniformResourceIdentifier(subject.uri))
+        name = name_attributes(subject)
+    else:
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=VALID_DAYS))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
+    )
+    if names:
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+    return builder.sign(ca_key, hashes.SHA256())
 
 
 def _private_folder(path: Path) -> Path:

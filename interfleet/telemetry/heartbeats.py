@@ -11,9 +11,9 @@ must also name the worker whose key holds it. With a fleet CA a state must also 
 signed `heartbeat_at` within `max_age_s` of this host's clock (either way, for skew), so a signed
 state copied aside and written back later (a replay) cannot keep a dead worker in view.
 
-Bounded work: a pass reads the workers it trusted last time and the newest MAX_WORKERS_PER_PASS
-registrations, fetches at most a few unknown signers' certificates, and does not check again a
-state it refused that has not changed.
+Bounded work: a pass reads the workers it trusted last time and the newest NEWEST_PER_PASS
+registrations, leaves out ids it refused less than RECHECK_REFUSED_S ago, fetches at most a few
+unknown signers' certificates, and does not check again a state it refused that has not changed.
 
 A refused state is left out, counted by (kind, reason) in `refused` and logged once, at most
 REFUSAL_LINES_PER_MINUTE lines a minute: a flood of junk registrations (ids are chosen by whoever
@@ -38,7 +38,10 @@ from interfleet.telemetry.keys import FleetKeys
 log = logging.getLogger(__name__)
 
 MAX_REFUSALS_REMEMBERED = 10_000
-MAX_WORKERS_PER_PASS = 4096  # far beyond one fleet's workers
+# New registrations looked at per pass (trusted ids are read anyway): a fleet of thousands is
+# found within a few passes, and a flood of junk costs a pass little.
+NEWEST_PER_PASS = 512
+RECHECK_REFUSED_S = 5.0
 REFUSAL_LINES_PER_MINUTE = 20
 DEFAULT_MAX_AGE_S = 30.0  # heartbeats come every 0.5 s and expire after 3 s: 30 s allows for clock skew
 _DISTRUST = {
@@ -70,6 +73,7 @@ class HeartbeatReader:
         self._refusal_logged: set[tuple[str, str]] = set()
         self._trusted_ids: list[str] = []  # read every pass, however full the index
         self._refused_blobs: dict[str, tuple[bytes, str]] = {}  # worker id -> its last refused state, why
+        self._refused_at: dict[str, float] = {}  # worker id -> when (self._clock) it was last refused
         self._clock = clock
         self._wall_clock = wall_clock
         self._max_age_s = max_age_s
@@ -81,12 +85,16 @@ class HeartbeatReader:
         """Every registered worker's latest trusted state. A worker whose state key has expired
         (it stopped heartbeating) is pruned from the index: whoever reads the index prunes it.
         Raises RedisError or OSError when Redis cannot be reached."""
-        # The workers trusted last pass, and the newest MAX_WORKERS_PER_PASS registrations: a
+        # The workers trusted last pass, and the newest NEWEST_PER_PASS registrations: a
         # pass's work stays bounded however many ids whoever can write the index adds (20,000
         # junk ones once took the router's p99 from 9 to 249 ms), and a flood of them can delay
         # finding a new worker but never push a known one out of view.
-        newest = await self._client.zrevrange(self._keys.workers, 0, MAX_WORKERS_PER_PASS - 1)
+        newest = await self._client.zrevrange(self._keys.workers, 0, NEWEST_PER_PASS - 1)
+        now = self._clock()
         ids = list(dict.fromkeys([*self._trusted_ids, *(i.decode() for i in newest)]))
+        # A refused id is read again only RECHECK_REFUSED_S after its refusal: a flood of junk
+        # costs a pass its ids, not a fetch and a check of every state each time.
+        ids = [i for i in ids if now - self._refused_at.get(i, -RECHECK_REFUSED_S) >= RECHECK_REFUSED_S]
         if not ids:
             return []
         blobs = await self._client.mget([self._keys.worker_state(i) for i in ids])
@@ -109,6 +117,7 @@ class HeartbeatReader:
         known = self._refused_blobs.get(worker_id)
         if known is not None and known[0] == blob:  # unchanged since refused: not checked again
             self.refused["worker", known[1]] += 1
+            self._refused_at[worker_id] = self._clock()
             return None
         vouched, reason = not self._sealer.enabled and not self._allowed, "not_allowed"
         try:
@@ -139,6 +148,9 @@ class HeartbeatReader:
 
     def _refuse(self, worker_id: str, reason: str, why: str, blob: bytes | None = None) -> None:
         self.refused["worker", reason] += 1
+        if len(self._refused_at) >= MAX_REFUSALS_REMEMBERED:
+            self._refused_at.clear()
+        self._refused_at[worker_id] = self._clock()
         if blob is not None and reason != "stale":  # a stale state is refused by the clock, not its bytes
             if len(self._refused_blobs) >= MAX_REFUSALS_REMEMBERED:
                 self._refused_blobs.clear()

@@ -193,3 +193,47 @@ def test_600_concurrent_large_valid_requests_are_all_answered_within_the_request
     assert set(outcomes) <= {"OK", "RESOURCE_EXHAUSTED"} and outcomes.count("OK") >= 300, outcomes
     # Unbounded, the 600 once took the router to 2.4 GB; the budget holds 768 MiB of requests.
     assert peak.growth_mb < 1200, f"router grew {peak.growth_mb:.0f} MB under 600 x 1.5 MiB"
+
+
+def test_the_rest_port_shares_the_request_budget(guarded):
+    import json
+
+    import aiohttp
+
+    fleet, token = guarded
+    data = np.zeros((32, 3, 64, 64), np.float32).tobytes()  # 1.5 MiB, Triton's binary extension
+    header = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "input",
+                    "shape": [32, 3, 64, 64],
+                    "datatype": "FP32",
+                    "parameters": {"binary_data_size": len(data)},
+                }
+            ]
+        }
+    ).encode()
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Inference-Header-Content-Length": str(len(header)),
+        "Content-Type": "application/octet-stream",
+    }
+    url = f"http://{fleet.http_address}/v2/models/tiny_cnn/infer"
+
+    async def burst() -> list[int]:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+
+            async def one() -> int:
+                async with session.post(
+                    url, data=header + data, headers=headers, timeout=aiohttp.ClientTimeout(60)
+                ) as reply:
+                    await reply.read()
+                    return reply.status
+
+            return await asyncio.gather(*(one() for _ in range(400)))
+
+    with PeakRss(fleet.router()["pid"]) as peak:
+        statuses = asyncio.run(burst())
+    assert set(statuses) <= {200, 429} and statuses.count(200) >= 200, statuses
+    assert peak.growth_mb < 1200, f"router grew {peak.growth_mb:.0f} MB under 400 x 1.5 MiB over HTTP"

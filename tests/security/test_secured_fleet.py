@@ -380,7 +380,8 @@ def test_a_flood_of_junk_registrations_is_counted_not_logged_line_by_line_and_ke
         pipe.zadd(keys.workers, {worker_id: time.time() + 3600 for worker_id in ids})  # newest of all
         pipe.execute()
     try:
-        assert wait_until(lambda: refused_count(fleet, "worker", "unsigned") > 20_000, 15)
+        # The newest 512 a pass, each refused id read again only after RECHECK_REFUSED_S.
+        assert wait_until(lambda: refused_count(fleet, "worker", "unsigned") >= 512, 15)
         triton = client(fleet, certs)
         replies = {
             infer(triton, tokens["infer"]).get_response().parameters["worker_id"].string_param
