@@ -193,7 +193,7 @@ class RouterService:
         def register(server: grpc.aio.Server) -> list[str]:
             add_inference_service(
                 server,
-                RouterServicer(self.dispatcher),
+                RouterServicer(self.dispatcher, self.request_budget, self.max_message_bytes),
                 raw_methods=RAW_METHODS,
                 budget=self.request_budget,
                 max_message_bytes=self.max_message_bytes,

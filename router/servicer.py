@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 from tritonclient.grpc import service_pb2
 
+from interfleet.kserve.byte_budget import ByteBudget
 from interfleet.kserve.call import deadline_of, parse_infer_request, server_metadata
 from interfleet.kserve.status import stream_error_message
 from interfleet.kserve.streaming import serve_stream
@@ -30,8 +31,10 @@ def stream_frame(raw_response: bytes) -> bytes:
 
 
 class RouterServicer:
-    def __init__(self, dispatcher: Dispatcher):
+    def __init__(self, dispatcher: Dispatcher, budget: ByteBudget | None = None, max_message_bytes: int = 0):
         self._dispatcher = dispatcher
+        self._budget = budget  # ModelInfer's is taken where the method is registered; streams', here
+        self._max_message_bytes = max_message_bytes
 
     async def ServerLive(self, request, context):
         return service_pb2.ServerLiveResponse(live=True)
@@ -79,5 +82,6 @@ class RouterServicer:
                     ),
                 ).SerializeToString()
 
-        async for frame in serve_stream(raws, one):
+        streamed = serve_stream(raws, one, budget=self._budget, read_bytes=self._max_message_bytes, size=len)
+        async for frame in streamed:
             yield frame

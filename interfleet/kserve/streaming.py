@@ -8,7 +8,10 @@ left in flight are cancelled.
 
 Backpressure: at most `window` requests are held per stream, running or answered but not yet
 written. At the limit the server stops reading the stream, so HTTP/2 flow control makes a client
-that sends faster than it reads wait, rather than the server buffering without bound.
+that sends faster than it reads wait, rather than the server buffering without bound. With a
+`budget` (`byte_budget`, the server's one), each message also takes room in it before it is
+read (`read_bytes`, then its own `size`) until its answer is written: a stream that cannot get
+room waits, unread, for as long as it takes.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
+
+from interfleet.kserve.byte_budget import COPIES, ByteBudget
 
 Request = TypeVar("Request")
 Response = TypeVar("Response")
@@ -30,21 +35,38 @@ async def serve_stream(
     requests: AsyncIterator[Request],
     handle: Callable[[Request], Awaitable[Response]],
     window: int = DEFAULT_WINDOW,
+    budget: ByteBudget | None = None,
+    read_bytes: int = 0,
+    size: Callable[[Request], int] = lambda request: 0,
 ) -> AsyncIterator[Response]:
     """Yield `handle(request)` for each request, in completion order. `handle` must not raise."""
     done: asyncio.Queue = asyncio.Queue()
-    tasks: set[asyncio.Task] = set()
+    tasks: dict[asyncio.Task, int] = {}  # each request's task -> the budget bytes it holds
     slots = asyncio.Semaphore(window)  # one per request held, released once its answer is written
     reading_finished = False
+    closed = False  # the caller stopped taking answers (the client went away)
+
+    def release(held: int) -> None:
+        slots.release()
+        if budget is not None:
+            budget.release(held)
 
     def finished(task: asyncio.Task) -> None:
-        tasks.discard(task)
-        if task.cancelled():
-            slots.release()
+        held = tasks.pop(task, 0)
+        if task.cancelled() or closed:  # an answer nobody will write gives its room back now
+            release(held)
         else:
-            done.put_nowait(task.result())
+            done.put_nowait((task.result(), held))
         if reading_finished and not tasks:
             done.put_nowait(_END)
+
+    async def room() -> int:
+        """Budget bytes for the next message, waited for as long as it takes (0: no budget)."""
+        while budget is not None:
+            held = await budget.acquire(read_bytes * COPIES)
+            if held:
+                return held
+        return 0
 
     async def read() -> None:
         nonlocal reading_finished
@@ -52,13 +74,19 @@ async def serve_stream(
         try:
             while True:
                 await slots.acquire()
+                held = await room()
                 try:
                     request = await anext(incoming)
-                except StopAsyncIteration:
-                    break
+                except BaseException:  # the end of the stream, or its failure: nothing more to hold
+                    release(held)
+                    raise
+                if budget is not None:
+                    held = budget.resize(held, size(request) * COPIES)
                 task = asyncio.ensure_future(handle(request))
-                tasks.add(task)
+                tasks[task] = held
                 task.add_done_callback(finished)
+        except StopAsyncIteration:
+            pass
         finally:
             reading_finished = True
             if not tasks:
@@ -70,10 +98,18 @@ async def serve_stream(
             item = await done.get()
             if item is _END:
                 break
-            yield item
-            slots.release()
+            response, held = item
+            try:
+                yield response
+            finally:  # written, or never to be (the caller left at this answer)
+                release(held)
         await reader  # surfaces a failure of the request stream itself
     finally:
+        closed = True
         reader.cancel()
         for task in list(tasks):
             task.cancel()
+        while not done.empty():  # answers ready but never written
+            item = done.get_nowait()
+            if item is not _END:
+                release(item[1])
