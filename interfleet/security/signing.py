@@ -9,10 +9,10 @@ with the private key of its certificate (`interfleet certs` issues one per servi
     sealed = b"ifsig2:" + kid + b":" + base64url(ECDSA-P256-SHA256(purpose + b"\\0" + payload)) + b":" + payload
 
 `kid` names the signing certificate (the first 16 bytes of its DER's SHA-256, in hex). Writers
-publish their certificate once under it (`identities` hash, `publish`); readers fetch the
-certificates they do not know (`prepare`, a bounded number per pass) and keep the ones that
-check out. A stolen worker key signs only as that worker: never another worker, a model or a
-mark.
+put their certificate under it (the `identities` hash) in the same round trip as what they sign,
+each time, so a Redis that restarted empty has it again at once; readers fetch the certificates
+they do not know (`prepare`, a bounded number per pass) and keep the ones that check out. A
+stolen worker key signs only as that worker: never another worker, a model or a mark.
 
 Without a fleet CA (`fleet_ca`), signing is off: `seal` returns the payload as it is and `open`
 accepts both forms. With one, an unsigned, wrongly signed, unknown or unentitled record raises
@@ -46,7 +46,9 @@ _SIGNATURE_B64 = 86  # 64 bytes (r || s), base64url without padding
 _HEADER = len(PREFIX) + _KID_HEX + 1 + _SIGNATURE_B64 + 1
 PREDICTOR_MODEL = "predictor-model"
 MAX_KNOWN_SIGNERS = 4096  # certificates kept once checked; far beyond any fleet's services
-MAX_LOOKUPS_PER_PASS = 64  # unknown signers fetched per `prepare`: junk cannot make a pass long
+# Unknown signers fetched per `prepare`: a pass of new registrations (heartbeats.NEWEST_PER_PASS)
+# finds all its certificates at once, and junk cannot make a pass long.
+MAX_LOOKUPS_PER_PASS = 512
 
 
 def worker_state(worker_id: str) -> str:
@@ -204,26 +206,22 @@ class Sealer:
             return unsealed(sealed)
         return self.verifier.open(purpose, sealed)
 
-    async def publish(self, client: aioredis.Redis, keys: FleetKeys) -> None:
-        """Make this service's certificate known to readers, under its key id."""
-        if self.signer is not None:
-            await client.hset(keys.identities, self.signer.kid, self.signer.certificate_der)
-
     async def prepare(self, client: aioredis.Redis, keys: FleetKeys, blobs: Iterable[bytes | None]) -> None:
         """Fetch and check the certificates of signers of `blobs` not known yet (a bounded number)."""
         if self.verifier is None:
             return
-        unknown: list[bytes] = []
+        unknown: dict[bytes, None] = {}  # in the order met
         for blob in blobs:
             if blob and blob.startswith(PREFIX):
                 kid = blob[len(PREFIX) : len(PREFIX) + _KID_HEX]
-                if not self.verifier.knows(kid) and kid not in unknown:
-                    unknown.append(kid)
+                if not self.verifier.knows(kid):
+                    unknown[kid] = None
                     if len(unknown) >= MAX_LOOKUPS_PER_PASS:
                         break
         if not unknown:
             return
-        for kid, der in zip(unknown, await client.hmget(keys.identities, unknown)):
+        kids = list(unknown)
+        for kid, der in zip(kids, await client.hmget(keys.identities, kids)):
             if der is not None:
                 self.verifier.learn(kid, der)
 
