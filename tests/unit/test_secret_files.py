@@ -52,10 +52,13 @@ def test_certs_are_owner_only_under_any_umask(tmp_path, open_umask):
     assert files["redis"] == [*service, "users.acl"]
     assert files["operator"] == ["ca.key", "redis.password"]
     assert files["clients"] == ["ca.pem", "client.key", "client.pem"]
-    holders = ["router", "predictor", "workers/w0", "redis", "operator"]
+    holders = ["router", "predictor", "workers/w0", "redis", "operator"]  # and workers/gpu-_pool below
     passwords = {f: (out / f / "redis.password").read_text() for f in holders}
-    assert len(set(passwords.values())) == 5  # a Redis password per role: no folder holds another role's
-    assert passwords["workers/w0"] == (out / "workers" / "gpu-_pool" / "redis.password").read_text()
+    passwords["workers/gpu-_pool"] = (out / "workers" / "gpu-_pool" / "redis.password").read_text()
+    assert len(set(passwords.values())) == 6  # a Redis user per role and worker identity: none shared
+    acl = (out / "redis" / "users.acl").read_text()
+    assert "user worker.w0 on " in acl and "%W~interfleet:*:worker:w0 " in acl  # w0 writes w0's state only
+    assert "user worker.gpu-_pool on " in acl and "%W~interfleet:*:worker:gpu-* " in acl
     assert not any(p in (out / "redis" / "users.acl").read_text() for p in passwords.values())
 
 
