@@ -34,6 +34,7 @@ from pathlib import Path
 import aiohttp
 import grpc
 import numpy as np
+import tritonclient.http as httpclient
 from bench_fleet import running_fleet
 from tritonclient.grpc import service_pb2
 
@@ -180,20 +181,11 @@ def main() -> None:
             pid, address = router["pid"], router["address"]
             junk = request_bytes("mlp", 1, (256,), pad_to=12 * 1024 * 1024)
             valid = request_bytes("tiny_cnn", 32, (3, 64, 64))
-            tensor = np.zeros((32, 3, 64, 64), np.float32).tobytes()
-            header = json.dumps(
-                {
-                    "inputs": [
-                        {
-                            "name": "input",
-                            "shape": [32, 3, 64, 64],
-                            "datatype": "FP32",
-                            "parameters": {"binary_data_size": len(tensor)},
-                        }
-                    ]
-                }
-            ).encode()
-            http = (f"http://{router['http']}/v2/models/tiny_cnn/infer", header + tensor, len(header))
+            # The same tensors as tritonclient.http sends them (the binary tensor extension).
+            tensor = httpclient.InferInput("input", [32, 3, 64, 64], "FP32")
+            tensor.set_data_from_numpy(np.zeros((32, 3, 64, 64), np.float32))
+            body, header_length = httpclient.InferenceServerClient.generate_request_body([tensor])
+            http = (f"http://{router['http']}/v2/models/tiny_cnn/infer", body, header_length)
             runs: dict[str, list[dict]] = {
                 "unauthenticated_300x12MiB": [],
                 "valid_600x1.5MiB": [],

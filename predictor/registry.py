@@ -85,8 +85,7 @@ async def publish(
                     "model": model.dumps(),
                 }
                 pipe.multi()
-                if sealer.signer is not None:  # routers check the model against this certificate
-                    pipe.hset(keys.identities, sealer.signer.kid, sealer.signer.certificate_der)
+                sealer.identify(pipe, keys)
                 pipe.set(keys.predictor_model, sealer.seal(PREDICTOR_MODEL, json.dumps(envelope).encode()))
                 pipe.set(keys.predictor_version, version)
                 await pipe.execute()

@@ -56,9 +56,7 @@ class MarkPublisher:
         try:
             async with self._client.pipeline(transaction=False) as pipe:
                 if marks:
-                    if self._sealer.signer is not None:  # readers check marks against this certificate
-                        signer = self._sealer.signer
-                        pipe.hset(self._keys.identities, signer.kid, signer.certificate_der)
+                    self._sealer.identify(pipe, self._keys)
                     pipe.hset(self._keys.interference, mapping=marks)
                     # Marks outlive no router: the hash goes a while after the last one writes.
                     pipe.expire(self._keys.interference, int(MARK_HASH_TTL_S))

@@ -58,6 +58,13 @@ class ByteBudget:
             raise
         return size
 
+    def refusal(self, copies: int, waited_s: float) -> str:
+        """Why a call found no room: the message both transports answer with."""
+        return (
+            f"the server holds its budget of requests ({self.limit / 2**20:.0f} MiB, counting {copies} "
+            f"copies each) and none finished within {waited_s:.1f} s; retry later"
+        )
+
     def resize(self, held: int, size: int) -> int:
         """Shrink a reservation of `held` to `size` bytes (never grows it); the bytes now held."""
         size = max(size, 1)

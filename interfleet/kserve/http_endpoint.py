@@ -155,11 +155,7 @@ class HttpEndpoint:
             length = self._max_message_bytes
         held = await self._budget.acquire(length * HTTP_COPIES)
         if not held:
-            return error_response(
-                429,
-                f"the server holds its budget of requests ({self._budget.limit / 2**20:.0f} MiB, counting "
-                f"{HTTP_COPIES} copies each) and none finished within {self._budget.wait_s:.1f} s; retry later",
-            )
+            return error_response(429, self._budget.refusal(HTTP_COPIES, self._budget.wait_s))
         try:
             return await handler(request)
         finally:

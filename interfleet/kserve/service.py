@@ -54,10 +54,7 @@ def _budgeted(impl, budget: ByteBudget, read_bytes: int):
         wait_s = budget.wait_s if remaining is None else min(budget.wait_s, max(remaining, 0.0))
         held = await budget.acquire(read_bytes * COPIES, wait_s)
         if not held:
-            raise Overloaded(
-                f"the server holds its budget of requests ({budget.limit / 2**20:.0f} MiB, counting "
-                f"{COPIES} copies each) and none finished within {wait_s:.1f} s; retry later"
-            )
+            raise Overloaded(budget.refusal(COPIES, wait_s))
         try:
             raw = await context.read()
             if raw is grpc.aio.EOF:

@@ -72,8 +72,9 @@ class HeartbeatReader:
         self.refused = refused if refused is not None else collections.Counter()  # (kind, reason) -> n
         self._refusal_logged: set[tuple[str, str]] = set()
         self._trusted_ids: list[str] = []  # read every pass, however full the index
-        self._refused_blobs: dict[str, tuple[bytes, str]] = {}  # worker id -> its last refused state, why
-        self._refused_at: dict[str, float] = {}  # worker id -> when (self._clock) it was last refused
+        # Worker id -> when (self._clock) it was last refused, the state refused (None: refused by
+        # the clock, not its bytes) and why.
+        self._refusals: dict[str, tuple[float, bytes | None, str]] = {}
         self._clock = clock
         self._wall_clock = wall_clock
         self._max_age_s = max_age_s
@@ -94,7 +95,7 @@ class HeartbeatReader:
         ids = list(dict.fromkeys([*self._trusted_ids, *(i.decode() for i in newest)]))
         # A refused id is read again only RECHECK_REFUSED_S after its refusal: a flood of junk
         # costs a pass its ids, not a fetch and a check of every state each time.
-        ids = [i for i in ids if now - self._refused_at.get(i, -RECHECK_REFUSED_S) >= RECHECK_REFUSED_S]
+        ids = [i for i in ids if i not in self._refusals or now - self._refusals[i][0] >= RECHECK_REFUSED_S]
         if not ids:
             return []
         blobs = await self._client.mget([self._keys.worker_state(i) for i in ids])
@@ -114,10 +115,10 @@ class HeartbeatReader:
 
     def trusted(self, worker_id: str, blob: bytes) -> fleet_pb2.WorkerState | None:
         """The worker's state if it parses and may be trusted (see the module docstring)."""
-        known = self._refused_blobs.get(worker_id)
-        if known is not None and known[0] == blob:  # unchanged since refused: not checked again
-            self.refused["worker", known[1]] += 1
-            self._refused_at[worker_id] = self._clock()
+        known = self._refusals.get(worker_id)
+        if known is not None and known[1] == blob:  # unchanged since refused: not checked again
+            self.refused["worker", known[2]] += 1
+            self._refusals[worker_id] = (self._clock(), blob, known[2])
             return None
         vouched, reason = not self._sealer.enabled and not self._allowed, "not_allowed"
         try:
@@ -148,13 +149,10 @@ class HeartbeatReader:
 
     def _refuse(self, worker_id: str, reason: str, why: str, blob: bytes | None = None) -> None:
         self.refused["worker", reason] += 1
-        if len(self._refused_at) >= MAX_REFUSALS_REMEMBERED:
-            self._refused_at.clear()
-        self._refused_at[worker_id] = self._clock()
-        if blob is not None and reason != "stale":  # a stale state is refused by the clock, not its bytes
-            if len(self._refused_blobs) >= MAX_REFUSALS_REMEMBERED:
-                self._refused_blobs.clear()
-            self._refused_blobs[worker_id] = (blob, reason)
+        if len(self._refusals) >= MAX_REFUSALS_REMEMBERED:
+            self._refusals.clear()
+        # A stale state is refused by the clock, not its bytes: it is checked again in full.
+        self._refusals[worker_id] = (self._clock(), None if reason == "stale" else blob, reason)
         if (worker_id, reason) not in self._refusal_logged:
             if len(self._refusal_logged) >= MAX_REFUSALS_REMEMBERED:  # ids are chosen by whoever writes
                 self._refusal_logged.clear()

@@ -89,12 +89,7 @@ class TelemetryPublisher:
         try:
             async with self._client.pipeline(transaction=False) as pipe:
                 if state is not None:
-                    if self._sealer.signer is not None:  # again each time: Redis may have restarted empty
-                        pipe.hset(
-                            self._keys.identities,
-                            self._sealer.signer.kid,
-                            self._sealer.signer.certificate_der,
-                        )
+                    self._sealer.identify(pipe, self._keys)
                     blob = self._sealer.seal(worker_state(self._worker_id), state.SerializeToString())
                     pipe.set(self._keys.worker_state(self._worker_id), blob, px=self._ttl_ms)
                     pipe.zadd(self._keys.workers, {self._worker_id: state.heartbeat_at})

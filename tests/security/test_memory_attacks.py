@@ -196,27 +196,16 @@ def test_600_concurrent_large_valid_requests_are_all_answered_within_the_request
 
 
 def test_the_rest_port_shares_the_request_budget(guarded):
-    import json
-
     import aiohttp
+    import tritonclient.http as httpclient
 
     fleet, token = guarded
-    data = np.zeros((32, 3, 64, 64), np.float32).tobytes()  # 1.5 MiB, Triton's binary extension
-    header = json.dumps(
-        {
-            "inputs": [
-                {
-                    "name": "input",
-                    "shape": [32, 3, 64, 64],
-                    "datatype": "FP32",
-                    "parameters": {"binary_data_size": len(data)},
-                }
-            ]
-        }
-    ).encode()
+    tensor = httpclient.InferInput("input", [32, 3, 64, 64], "FP32")  # 1.5 MiB, as tritonclient.http sends it
+    tensor.set_data_from_numpy(np.zeros((32, 3, 64, 64), np.float32))
+    body, header_length = httpclient.InferenceServerClient.generate_request_body([tensor])
     headers = {
         "Authorization": f"Bearer {token}",
-        "Inference-Header-Content-Length": str(len(header)),
+        "Inference-Header-Content-Length": str(header_length),
         "Content-Type": "application/octet-stream",
     }
     url = f"http://{fleet.http_address}/v2/models/tiny_cnn/infer"
@@ -226,7 +215,7 @@ def test_the_rest_port_shares_the_request_budget(guarded):
 
             async def one() -> int:
                 async with session.post(
-                    url, data=header + data, headers=headers, timeout=aiohttp.ClientTimeout(60)
+                    url, data=body, headers=headers, timeout=aiohttp.ClientTimeout(60)
                 ) as reply:
                     await reply.read()
                     return reply.status
