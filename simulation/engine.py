@@ -57,7 +57,10 @@ class Simulation:
     ):
         rng = random.Random(seed)
         self.workers = {
-            w.worker_id: SimWorker(w, device_model, workloads, settings, random.Random(rng.random()))
+            # Workers batch knowing the hop, as live ones do (`return_hop_ms`).
+            w.worker_id: SimWorker(
+                w, device_model, workloads, settings, random.Random(rng.random()), return_hop_s=hop_ms / 1e3
+            )
             for w in fleet
         }
         self.core = RouterCore(

@@ -59,6 +59,7 @@ class SimWorker:
         workloads: Mapping[str, Workload],
         settings: Mapping[str, ModelSettings],
         rng: random.Random,
+        return_hop_s: float = 0.0,
     ):
         self.spec = spec
         self.worker_id = spec.worker_id
@@ -84,7 +85,13 @@ class SimWorker:
                 solo.observe(self._run_alone(name, 1))
             batcher = make_batcher(model.batching, model.max_batch_size, model.slo_ms / 1e3)
             queue: ModelQueue[int] = ModelQueue(
-                name, batcher, profile, model.slo_ms / 1e3, MAX_QUEUE, where=f" on worker {self.worker_id}"
+                name,
+                batcher,
+                profile,
+                model.slo_ms / 1e3,
+                MAX_QUEUE,
+                where=f" on worker {self.worker_id}",
+                return_hop_s=return_hop_s,
             )
             self.models[name] = _ModelState(queue, solo)
         self._template = self._describe()

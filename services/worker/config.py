@@ -34,6 +34,10 @@ class WorkerConfig:
     cpus: tuple[int, ...] = ()  # CPU set to pin the worker to; empty: all cores
     allow_spinning: bool = False  # ORT busy-wait threads: lower latency, more interference
     max_queue: int = 256  # per model; beyond it requests get RESOURCE_EXHAUSTED
+    # The answer's way back (worker -> router -> client), which batching subtracts from every
+    # deadline: a batch that ends at the SLO delivers late. 0.5 ms is what the router adds to
+    # p50 on loopback (`make bench-router`); set the fleet's own figure across hosts.
+    return_hop_ms: float = 0.5
     # A model that cannot be loaded: false (Triton's --exit-on-error=false) reports it UNAVAILABLE
     # with its reason and serves the rest; true stops the worker with the error (Triton's default).
     exit_on_error: bool = False
@@ -85,6 +89,8 @@ class WorkerConfig:
             )
         if self.threads < 1:
             raise ConfigError(f"worker {self.worker_id}: threads must be >= 1")
+        if not 0 <= self.return_hop_ms < 60_000:
+            raise ConfigError(f"worker {self.worker_id}: return_hop_ms must be >= 0 and under a minute")
         if self.max_queue < 1 or self.max_concurrent_calls < 1:
             raise ConfigError(f"worker {self.worker_id}: max_queue and max_concurrent_calls must be >= 1")
         if self.state_ttl_s <= self.heartbeat_interval_s:

@@ -76,6 +76,7 @@ class ModelRunner:
         batcher: Batcher,
         profile: LatencyProfile,
         late: str = "serve",
+        return_hop_s: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ):
@@ -90,6 +91,7 @@ class ModelRunner:
             max_queue,
             reject_late=late == "reject",
             where=f" on worker {worker_id}",
+            return_hop_s=return_hop_s,
         )
         self._worker_id = worker_id
         self._device = device

@@ -202,6 +202,7 @@ class WorkerService:
             batcher,
             profile,
             batching.late,
+            return_hop_s=config.return_hop_ms / 1e3,
         )
 
     def _record_batch(self, record: fleet_pb2.BatchRecord) -> None:

@@ -15,9 +15,12 @@ Three events drive it:
 simulated: admitted and not yet answered, whether queued or in the running batch.
 
 Deadlines: batching aims every request at its arrival plus the model's SLO, or earlier if the
-client says so. The client's deadline is also a hard limit; the SLO is one too when late
-requests are rejected (`reject_late`), otherwise a request that misses its SLO is served after
-those that can still make theirs.
+client says so, less the return hop (`return_hop_s`: the answer still has to travel to the
+router and the client, so a batch that ends at the SLO delivers it late; for a model whose batch
+is shorter than the hop this is the difference between batching and answering on time). The
+client's deadline is also a hard limit; the SLO is one too when late requests are rejected
+(`reject_late`), otherwise a request that misses its SLO is served after those that can still
+make theirs.
 
 The live worker's `ModelRunner` drives it from its asyncio loop and execution thread; the fleet
 simulator drives the same class from its event heap.
@@ -74,6 +77,7 @@ class ModelQueue(Generic[P]):
         max_queue: int,
         reject_late: bool = False,
         where: str = "",
+        return_hop_s: float = 0.0,
     ):
         self.name = name
         self.batcher = batcher
@@ -82,6 +86,7 @@ class ModelQueue(Generic[P]):
         self._max_queue = max_queue
         self._reject_late = reject_late
         self._where = where  # for messages: "on worker w0"
+        self.return_hop_s = return_hop_s
         self._queue: collections.deque[Queued[P]] = collections.deque()
         self._arrivals = ArrivalRate()
         self._busy_until = 0.0  # predicted end of the running batch
@@ -100,7 +105,9 @@ class ModelQueue(Generic[P]):
     ) -> Queued[P]:
         if len(self._queue) >= self._max_queue:
             raise Overloaded(f"model '{self.name}'{self._where}: queue full ({self._max_queue} waiting)")
-        slo_deadline = now + self._slo_s
+        # Deadlines for the batch's end: the answer still needs the hop back to arrive in time.
+        client_deadline -= self.return_hop_s
+        slo_deadline = now + self._slo_s - self.return_hop_s
         hard_deadline = min(client_deadline, slo_deadline) if self._reject_late else client_deadline
         predicted = self.predicted_finish(now, items)
         if predicted > hard_deadline:
