@@ -28,6 +28,21 @@ class GpuSpec:
     boost_mhz: int
     memory_bytes: int
 
+    def mps_partition(self, percent: int) -> GpuSpec:
+        """The device as a job confined to `percent` of its SMs by MPS sees it
+        (CUDA_MPS_ACTIVE_THREAD_PERCENTAGE): that share of compute, all of the bandwidth and L2."""
+        sms = max(1, round(self.sm_count * percent / 100))
+        return GpuSpec(
+            f"{self.name}@{percent}%",
+            self.architecture,
+            self.peak_tflops * sms / self.sm_count,
+            self.memory_gbps,
+            self.l2_bytes,
+            sms,
+            self.boost_mhz,
+            self.memory_bytes,
+        )
+
     def slice(self, name: str, sms: int, eighths_of_memory: int) -> GpuSpec:
         """A MIG slice: its SMs' share of compute, its memory slices' share of bandwidth and L2."""
         share = eighths_of_memory / 8

@@ -8,7 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from emulation.calibrate import TARGETS, figures
+from emulation.calibrate import DEPENDENCE, TARGETS, figures
+from emulation.catalog import REALISTIC
 from emulation.device_model import CLOCK_UNDER_COLOCATION, CONTEXT_SWITCH, DeviceModel
 from emulation.gpus import GPUS, T4, gpu
 from emulation.realtime import RealtimeDevice
@@ -24,10 +25,38 @@ def workloads(zoo):
     return repository_workloads(zoo, sorted(ZOO))
 
 
-def test_the_emulator_reproduces_each_published_figure_within_ten_percent(workloads):
-    got = figures(workloads)
-    off = {name: got[name] / target - 1 for name, target in TARGETS.items()}
-    assert all(abs(error) <= 0.10 for error in off.values()), off
+@pytest.fixture(scope="module")
+def calibrated():
+    return figures()
+
+
+def test_the_emulator_reproduces_each_published_marginal_within_fifteen_percent(calibrated):
+    off = {name: calibrated[name] / target - 1 for name, target in TARGETS.items()}
+    assert all(abs(error) <= 0.15 for error in off.values()), off
+
+
+def test_the_slowdown_depends_on_the_co_runner_as_the_published_pairs_do(calibrated):
+    # A memory-heavy job suffers about 2.5x more beside a memory-heavy co-runner than beside a
+    # light one; a light (launch-bound) job suffers the same beside either.
+    heavy = calibrated["heavy_job_heavy_over_light_co_runner"]
+    light = calibrated["light_job_heavy_over_light_co_runner"]
+    assert heavy == pytest.approx(DEPENDENCE["heavy_job_heavy_over_light_co_runner"], rel=0.15)
+    assert light == pytest.approx(DEPENDENCE["light_job_heavy_over_light_co_runner"], rel=0.10)
+    assert 0.05 <= calibrated["spearman_co_runner_memory"] <= 0.5
+
+
+def test_complementary_co_runners_interfere_less_than_alike_ones():
+    device, v100 = DeviceModel(seed=0), GPUS["V100"]
+    bandwidth_bound = device.demand(REALISTIC["efficientnet_b0"], v100, 16)
+    compute_bound = device.demand(REALISTIC["vit_b16"], v100, 16)
+    assert bandwidth_bound.memory > compute_bound.memory and compute_bound.compute > bandwidth_bound.compute
+    beside_alike = device.slowdown(bandwidth_bound, [bandwidth_bound], v100)
+    beside_complement = device.slowdown(bandwidth_bound, [compute_bound], v100)
+    assert beside_alike > beside_complement * 1.1
+    # Confined to its own SMs (MPS partitions), compute no longer meets: only launches, bandwidth and L2.
+    assert device.slowdown(compute_bound, [compute_bound], v100, partitioned=True) < device.slowdown(
+        compute_bound, [compute_bound], v100
+    )
 
 
 def test_solo_latency_follows_the_roofline_and_the_spec_sheet(workloads):
