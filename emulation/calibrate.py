@@ -52,8 +52,8 @@ PARTITIONS = (20, 40, 50, 60, 80)  # the job's share of SMs in gpu-lets' pairs, 
 
 
 def _spearman(a: list[float], b: list[float]) -> float:
-    ranks = [np.argsort(np.argsort(x, kind="stable")) for x in (a, b)]
-    return float(np.corrcoef(*ranks)[0, 1])
+    first, second = (np.argsort(np.argsort(np.asarray(x), kind="stable")).astype(float) for x in (a, b))
+    return float(np.corrcoef(first, second)[0, 1])
 
 
 def figures(
