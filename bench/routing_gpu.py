@@ -35,7 +35,7 @@ import yaml
 from fleet.supervisor import FleetSupervisor
 from interfleet.config_file import worker_ids
 from interfleet.zoo.build import build_zoo
-from simulation.experiment import LOAD_ONLY, ORACLES, POLICIES, VARIANTS, Setup, max_load_at
+from simulation.experiment import LOAD_ONLY, POLICIES, TRUE_DEGRADATION, VARIANTS, Setup, max_load_at
 from simulation.fleet_spec import mixed_fleet
 from simulation.outcomes import loadgen_summary
 
@@ -179,14 +179,14 @@ def main() -> None:
             supervisor.start()
             for variant in POLICIES:
                 policy, policy_args = VARIANTS[variant]
-                oracle = {"degradation": "emulator", "emulation_seed": 0}
+                truth = {"degradation": "emulator", "emulation_seed": 0}
                 routers[variant] = start_router(
                     config,
                     supervisor.redis_url,
                     variant.replace(" ", "-"),
                     scratch,
                     ["--policy", policy, "--policy-args", json.dumps(policy_args)],
-                    settings=oracle if variant in ORACLES else None,
+                    settings=truth if variant in TRUE_DEGRADATION else None,
                 )
             time.sleep(3.0)
             for share in SHARES:

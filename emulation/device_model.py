@@ -2,7 +2,7 @@
 
 This is an emulation, calibrated to published measurements, not a measurement. Nothing outside
 `emulation` reads it: workers run on it, the predictor learns from what they report,
-and only the oracle policy of the evaluations is allowed to look inside.
+and only the evaluations' true-degradation estimator (`true_degradation.py`) looks inside.
 
 Solo latency (a roofline with launch overhead):
 

@@ -26,7 +26,7 @@ class RouterConfig:
     policy_args: dict[str, Any] = field(default_factory=dict)
     # Where a policy that needs degradation gets it: the published predictor model, or (fleets of
     # emulated GPUs, evaluations only) the emulated device model itself, which makes the policy
-    # the oracle; the emulation settings must be the workers'.
+    # the true degradation of emulated GPUs; the emulation settings must be the workers'.
     degradation: str = "predictor"
     emulation_seed: int = 0
     emulation_sharing: str = "mps"

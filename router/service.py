@@ -17,7 +17,7 @@ from pathlib import Path
 import grpc
 from prometheus_client import CollectorRegistry
 
-from emulation.oracle import OracleEstimator
+from emulation.true_degradation import TrueDegradation
 from interfleet.errors import ConfigError
 from interfleet.kserve.byte_budget import COPIES, ByteBudget
 from interfleet.kserve.endpoint import MAX_MESSAGE_BYTES, GrpcEndpoint
@@ -71,11 +71,11 @@ class RouterService:
         self.predictor: ModelWatcher | None = None
         self.estimator: PublishedModelEstimator | None = None
         if config.degradation == "emulator":
-            # The oracle: nothing outside the device model interferes, so no online correction.
-            oracle = OracleEstimator.for_repository(
+            # The true degradation: nothing outside the device model interferes, so no online correction.
+            true = TrueDegradation.for_repository(
                 Path(config.model_repository), config.emulation_seed, config.emulation_sharing
             )
-            self.policy = make_policy(config.policy, config.policy_args, estimator=oracle)
+            self.policy = make_policy(config.policy, config.policy_args, estimator=true)
         else:
             self.policy = make_policy(
                 config.policy,

@@ -4,7 +4,7 @@
 workloads and GPU SLOs, the device model (one seed: the hidden per-model factors), and the
 degradation predictor, trained the way the live predictor service trains: on the rows the
 workers' batch records make (`RowMaker`) during a warm-up run routed least-loaded. It never
-reads the device model's parameters; only the oracle does.
+reads the device model's parameters; only `TrueDegradation` does.
 
 SLOs: a model's SLO is `SLO_FACTOR` times its batch-1 latency alone on a T4, the slowest whole
 GPU of the mix, so every GPU type can serve every model within it when not overloaded.
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from emulation.device_model import DeviceModel
 from emulation.gpus import GPUS, gpu
-from emulation.oracle import OracleEstimator
+from emulation.true_degradation import TrueDegradation
 from emulation.workload import Workload, repository_workloads
 from interfleet.repository import load_spec
 from loadgen.arrivals import ArrivalSpec
@@ -37,8 +37,9 @@ from simulation.worker import ModelSettings
 
 SLO_FACTOR = 3.0
 BALANCED = {"objective": "balanced", "headroom": 0.8}
-# Variant name -> (policy, its arguments). The oracle is interference-aware fed the emulated
-# device model's true degradation instead of the predictor's (`ORACLES`), with each objective.
+# Variant name -> (policy, its arguments). "true degradation" is interference-aware fed the
+# emulated device model's expected degradation instead of the predictor's (`TRUE_DEGRADATION`),
+# with each objective: what a perfect predictor would give this greedy policy, not a bound.
 VARIANTS: dict[str, tuple[str, dict]] = {
     "round-robin": ("round-robin", {}),
     "least-loaded": ("least-loaded", {}),
@@ -46,10 +47,12 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     "speed-aware": ("speed-aware", {}),
     "interference-aware": ("interference-aware", {}),
     "interference-aware (balanced)": ("interference-aware", BALANCED),
-    "oracle": ("interference-aware", {}),
-    "oracle (balanced)": ("interference-aware", BALANCED),
+    "interference-aware (true degradation)": ("interference-aware", {}),
+    "interference-aware (balanced, true degradation)": ("interference-aware", BALANCED),
 }
-ORACLES = frozenset({"oracle", "oracle (balanced)"})
+TRUE_DEGRADATION = frozenset(
+    {"interference-aware (true degradation)", "interference-aware (balanced, true degradation)"}
+)
 POLICIES = tuple(VARIANTS)
 LOAD_ONLY = ("round-robin", "least-loaded", "power-of-two", "speed-aware")
 DEFAULT_MIX = {"mobilenet": 3, "transformer": 3, "resnet10": 2, "resnet18": 1, "mlp": 2, "tiny_cnn": 2}
@@ -125,9 +128,9 @@ class Setup:
 
     def policy(self, variant: str, seed: int = 0) -> RoutingPolicy:
         name, args = VARIANTS[variant]
-        if variant in ORACLES:
+        if variant in TRUE_DEGRADATION:
             return make_policy(
-                name, {"seed": seed, **args}, estimator=OracleEstimator(self.device, self.workloads)
+                name, {"seed": seed, **args}, estimator=TrueDegradation(self.device, self.workloads)
             )
         if name == "interference-aware":
             if self.predictor is None:

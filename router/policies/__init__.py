@@ -4,7 +4,7 @@ A policy is built from its arguments plus the runtime inputs its class declares 
 the degradation estimator (`Needs.DEGRADATION`) and the online correction (`Needs.CORRECTION`).
 Which estimator that is is the caller's choice, not the policy's: the router's published
 predictor model, or, in evaluations on emulated GPUs, the emulated device model's true
-degradation (`emulation.oracle`), which makes interference-aware routing the oracle.
+degradation (`emulation.true_degradation`), interference-aware routing fed the truth (evaluations only).
 """
 
 from __future__ import annotations

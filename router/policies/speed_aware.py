@@ -20,15 +20,24 @@ class SpeedAware(RoutingPolicy):
     the load than least-loaded would give it) but not that co-located models slow each other:
     the baseline that interference-aware routing has to beat to earn its predictor. A worker
     that has not measured its solo latency yet counts as the slowest known.
+
+    With `sample` d > 0 it compares only d candidates drawn at random (shortest expected delay
+    over d sampled hosts): the argmin over every candidate sends a burst to the one fastest
+    host, d random ones spread it the way power-of-two does.
     """
 
     name = "speed-aware"
     needs = Needs.PLACEMENT  # for `beside`: the other requests in flight on the device
 
-    def __init__(self, seed: int | None = None) -> None:
+    def __init__(self, seed: int | None = None, sample: int = 0) -> None:
+        if sample < 0:
+            raise ValueError("speed-aware's sample must be 0 (every candidate) or a count of candidates")
         self._random = random.Random(seed)
+        self._sample = sample
 
     def choose(self, model: str, candidates: Sequence[Candidate]) -> Candidate:
+        if 0 < self._sample < len(candidates):
+            candidates = self._random.sample(list(candidates), self._sample)
         slowest = max((c.solo_ms for c in candidates), default=0.0) or 1.0
         work = [
             c.drain_ms(c.outstanding_model + 1, c.solo_ms or slowest) + sum(ms * n for ms, n in c.beside)

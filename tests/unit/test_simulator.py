@@ -22,7 +22,7 @@ def test_mixed_fleets_deal_types_in_turn_and_two_to_four_distinct_models_a_gpu()
     assert all(2 <= len(w.models) <= 4 and len(set(w.models)) == len(w.models) for w in fleet)
 
 
-@pytest.mark.parametrize("policy", ["least-loaded", "speed-aware", "oracle"])
+@pytest.mark.parametrize("policy", ["least-loaded", "speed-aware", "interference-aware (true degradation)"])
 def test_every_request_is_answered_or_refused_and_runs_are_reproducible(zoo, policy):
     setup = setup_of(zoo, mixed_fleet(6, list(MODELS), seed=1))
     schedule = setup.schedule(rate=20_000, duration_s=0.2, seed=4)

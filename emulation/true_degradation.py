@@ -1,11 +1,12 @@
-"""Degradation read off the emulated device model itself: the evaluations' upper bound.
+"""Degradation read off the emulated device model itself: what a perfect predictor would say.
 
 Given a placement (a target on a device, co-runners with their loads), the oracle returns the
 expected slowdown the device model would impose: each co-runner is running with probability
 its load, independently, and the expectation is taken exactly over which of them run. It knows
-the hidden per-model sensitivities and the true roofline, which no real router could; the
-evaluations run it beside interference-aware routing to show how much the learnt predictor
-leaves on the table. It serves only emulated GPUs: a placement on any other device gets None,
+the hidden per-model sensitivities and the true roofline, which no real router could. The
+evaluations feed it to interference-aware routing ("interference-aware (true degradation)") to
+show how much the learnt predictor leaves on the table, and score the predictor against it. It
+is not an upper bound on anything: the policy it feeds is still a greedy heuristic. It serves only emulated GPUs: a placement on any other device gets None,
 and the policy falls back as it would without a model.
 """
 
@@ -22,13 +23,13 @@ from interfleet.placement import Placement
 from interfleet.repository import list_models
 
 
-class OracleEstimator:
+class TrueDegradation:
     """A degradation estimator (`router.policies.DegradationEstimator`) that reads the emulated
-    device model: fed to interference-aware routing, it makes that policy the oracle."""
+    device model: the true expected degradation of each placement."""
 
     @classmethod
-    def for_repository(cls, repository: Path, seed: int = 0, sharing: str = "mps") -> OracleEstimator:
-        """The oracle of a fleet whose emulated workers serve `repository` with this `seed` and `sharing`."""
+    def for_repository(cls, repository: Path, seed: int = 0, sharing: str = "mps") -> TrueDegradation:
+        """The true degradation of a fleet whose emulated workers serve `repository` with this `seed` and `sharing`."""
         return cls(DeviceModel(seed, sharing), repository_workloads(repository, list_models(repository)))
 
     def __init__(self, device: DeviceModel, workloads: Mapping[str, Workload]):

@@ -1,0 +1,84 @@
+"""Profiling on emulated GPUs: each model solo and beside sampled co-runner sets, as dataset rows.
+
+The CPU profiler (`profiler.py`) measures real sessions; on an emulated GPU there is nothing
+to time but the device model, so each "measurement" is a run of samples the way a worker would
+see them: for each sample every co-runner is mid-batch with probability its load (its duty
+cycle, independently), and the target's batch takes its solo time times the device model's
+slowdown beside those running, times the device's jitter. Solo latency is the median of lone
+runs (`interfleet.solo`), as everywhere. Rows have the CPU profile's format and the device
+descriptors a worker's heartbeat gives (`emulation.heartbeat`), so the same predictor trains on
+either, and on the online rows the fleet adds later.
+
+For each GPU type and each target model and batch: the solo row, then `sets` co-runner sets of
+degree 1 to 3 drawn from the other models, each at a load level. `holdout` keeps every row
+whose (target, co-runner set) is in it out of the result, for scoring on unseen pairs
+(`score_against_device`).
+
+Everything here is an emulation; nothing reads the device model but to play the device.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Collection, Mapping, Sequence
+
+from emulation.device_model import DeviceModel
+from emulation.gpus import GpuSpec
+from emulation.heartbeat import device_info
+from emulation.workload import Workload
+from interfleet.devices import device_terms
+from interfleet.placement import CoRunner
+from interfleet.solo import solo_latency
+from predictor.features import row_of
+
+BATCHES = (1, 4, 8)
+LOADS = (0.3, 0.6, 1.0)
+SAMPLES = 40
+
+
+def co_runner_sets(
+    models: Sequence[str], target: str, sets: int, rng: random.Random
+) -> list[tuple[tuple[str, int, float], ...]]:
+    """`sets` draws of 1-3 other models, each with a batch (1 or 4) and a load level."""
+    others = [m for m in models if m != target]
+    drawn = []
+    for _ in range(sets):
+        degree = rng.randint(1, min(3, len(others)))
+        drawn.append(
+            tuple(sorted((m, rng.choice((1, 4)), rng.choice(LOADS)) for m in rng.sample(others, degree)))
+        )
+    return drawn
+
+
+def profile_emulated(
+    device: DeviceModel,
+    workloads: Mapping[str, Workload],
+    gpus: Sequence[GpuSpec],
+    seed: int,
+    sets: int = 12,
+    holdout: Collection[tuple[str, tuple[str, ...]]] = (),
+) -> list[dict]:
+    rng = random.Random(seed)
+    models = sorted(workloads)
+    rows = []
+    for gpu in gpus:
+        terms = device_terms(device_info(gpu))
+        name = f"emulated:{gpu.name}"
+        for target in models:
+            for batch in BATCHES:
+                alone = device.solo_s(workloads[target], gpu, batch) * 1e3
+                runs = [alone * device.jitter(rng) for _ in range(SAMPLES)]
+                solo_ms = solo_latency(runs)
+                rows.append(row_of(terms.placement(target, batch, solo_ms, []), name, runs))
+                job = device.demand(workloads[target], gpu, batch)
+                for drawn in co_runner_sets(models, target, sets, rng):
+                    if (target, tuple(m for m, _, _ in drawn)) in holdout:
+                        continue
+                    demands = [(device.demand(workloads[m], gpu, b), load) for m, b, load in drawn]
+                    samples = []
+                    for _ in range(SAMPLES):
+                        active = [d for d, load in demands if rng.random() < load]
+                        samples.append(alone * device.slowdown(job, active, gpu) * device.jitter(rng))
+                    placement = terms.placement(target, batch, solo_ms, [CoRunner(*c) for c in drawn])
+                    rows.append(row_of(placement, name, samples))
+    return rows
