@@ -125,8 +125,9 @@ eval-predictor: install zoo
 eval-routing: install zoo
 	$(PYTHON) bench/routing.py --repository $(REPOSITORY) --out results/routing
 
-# Emulated GPUs, simulated (about 17 minutes): every policy on 100, 1,000 and 10,000 emulated GPUs
-# through the router's own decision core; results/eval-scale/ (report.md, results.json).
+# Emulated GPUs, simulated (about 15 minutes): six policies' own max loads at 99% SLO attainment on
+# 100 emulated GPUs (3 device seeds x 2 traces, bisected to 2%), the capacity bound, the predictor
+# scored on held-out pairs, and 1,000 GPUs at 90% of each policy's load; results/eval-scale/.
 eval-scale: install zoo
 	$(PYTHON) bench/eval_scale.py --repository $(REPOSITORY) --out results/eval-scale
 

@@ -1,104 +1,111 @@
-"""`make eval-scale`: the routing policies on simulated fleets of 100, 1,000 and 10,000 emulated GPUs.
+"""`make eval-scale`: routing policies on simulated fleets of 100 and 1,000 emulated GPUs.
 
-Everything here is an emulation: GPUs are the emulated device model (`emulation`),
-run by the fleet simulator (`simulation`) through the router's own decision core,
-the workers' own queues and batchers, and a predictor trained on the emulated workers'
-telemetry. Fleets are `mixed_fleet` (T4, L4, A10, A100, H100 in turn, 2-4 models each); every
-policy sees 16 random hosts of the model per request (`max_candidates`).
+Everything here is an emulation: GPUs are the emulated device model (`emulation`), run by the
+fleet simulator (`simulation`) through the router's own decision core, the workers' own queues
+and (hop-aware) batchers, and a predictor trained on the emulated profile of the fleet's GPU
+types (co-located rows from a profile seed no run uses; a quarter of the (target, co-runner)
+combinations held out, on which it is scored against the device's true degradation). Fleets
+are `mixed_fleet` (T4, L4, A10, A100, H100 in turn, 2-4 models each); every policy sees 16
+random hosts of the model per request (`max_candidates`).
 
-- 100 GPUs: each policy's max load at 99% SLO attainment (bisection), then every policy at 50%,
-  80% and 95% of the best load-only baseline's max load, `--repeats` seeds each;
-- 1,000 GPUs: every policy at 80% of that load per GPU;
-- 10,000 GPUs: one simulated minute at 1M requests (least-loaded and interference-aware,
-  balanced): the
-  simulator's speed at scale (that rate is a small fraction of such a fleet's capacity).
+- 100 GPUs, for each of `--device-seeds` draws of the hidden per-model factors and
+  `--trace-seeds` Poisson traces: each policy's own max load at 99% SLO attainment (steps of
+  1.5x to bracket it, then bisection to 2%), its p99 and mean execution slowdown at that load,
+  and the fleet's capacity bound (`simulation.capacity_bound`, a bound: no interference);
+- 1,000 GPUs: each policy at 90% of its own median max load per GPU, one seed.
 
-Writes `results.json` (every run) and `report.md` to `--out`.
+Writes `results.json` (every run: the attainment-load points) and `report.md` to `--out`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import time
 from pathlib import Path
 
-from simulation.experiment import LOAD_ONLY, POLICIES, Setup, load_levels, max_load_at
+from simulation.capacity_bound import capacity_bound
+from simulation.experiment import Setup, knee
 from simulation.fleet_spec import mixed_fleet
 
 sys.path.insert(0, str(Path(__file__).parent))
 from eval_scale_report import write_report
 
 MODELS = ("mobilenet", "transformer", "resnet10", "resnet18", "mlp", "tiny_cnn")
-SHARES = (0.5, 0.8, 0.95)
+POLICIES = (
+    "least-loaded",
+    "power-of-two",
+    "speed-aware (d=2)",
+    "speed-aware",
+    "interference-aware (balanced)",
+    "interference-aware (balanced, true degradation)",
+)
 
 
-def setup_of(repository: Path, gpus: int, predictor=None) -> Setup:
-    setup = Setup.make(repository, mixed_fleet(gpus, MODELS, seed=0), max_candidates=16)
-    setup.predictor = predictor
-    return setup
+def setup_of(repository: Path, gpus: int, device_seed: int) -> Setup:
+    return Setup.make(repository, mixed_fleet(gpus, MODELS, seed=0), seed=device_seed, max_candidates=16)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repository", default="model_repository")
     parser.add_argument("--out", default="results/eval-scale")
-    parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--window", type=float, default=0.1, help="simulated seconds per run at 100 GPUs")
-    parser.add_argument("--sizes", default="100,1000,10000")
+    parser.add_argument("--device-seeds", type=int, default=3)
+    parser.add_argument("--trace-seeds", type=int, default=2)
+    parser.add_argument("--window", type=float, default=0.02, help="simulated seconds per run at 100 GPUs")
+    parser.add_argument("--policies", default=",".join(POLICIES))
+    parser.add_argument("--no-large", action="store_true", help="skip the 1,000-GPU runs")
     args = parser.parse_args()
     repository, out = Path(args.repository), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    sizes = [int(s) for s in args.sizes.split(",")]
-    report: dict = {"emulated": True, "policies": list(POLICIES), "runs": []}
-
+    policies = args.policies.split(",")
+    report: dict = {"emulated": True, "policies": policies, "runs": [], "device_seeds": {}}
     started = time.perf_counter()
-    small = setup_of(repository, 100)
-    small.train_predictor(rate=100_000, duration_s=0.5)
-    report["predictor_training_rows"] = small.training_rows
-    report["slo_ms"] = {m: s.slo_ms for m, s in small.settings.items()}
-    print(f"predictor trained on {small.training_rows} rows of emulated telemetry", flush=True)
-
-    max_load = {}
-    for policy in POLICIES:
-        rate, runs = max_load_at(
-            small, policy, low=50_000, high=600_000, duration_s=args.window, seed=1, steps=5
+    max_load: dict[str, dict[str, float]] = {p: {} for p in policies}
+    for device_seed in range(args.device_seeds):
+        setup = setup_of(repository, 100, device_seed)
+        score = setup.train_predictor(seed=1000 + device_seed)
+        bound = capacity_bound(
+            setup.fleet, setup.mix, setup.device, setup.workloads, setup.settings, setup.hop_ms
         )
-        max_load[policy] = rate
-        report["runs"] += [{**r, "gpus": 100, "phase": "max-load"} for r in runs]
-        print(f"100 GPUs, {policy}: max load at 99% attainment {rate:,.0f} req/s", flush=True)
+        report["slo_ms"] = {m: s.slo_ms for m, s in setup.settings.items()}
+        report["device_seeds"][device_seed] = {
+            "capacity_bound_rps": round(bound),
+            "predictor_training_rows": setup.training_rows,
+            "co_located_share": round(setup.co_located_share, 3),
+            "predictor_score": score,
+        }
+        print(f"device seed {device_seed}: bound {bound:,.0f} req/s, predictor {score}", flush=True)
+        for trace_seed in range(1, 1 + args.trace_seeds):
+            for policy in policies:
+                rate, runs = knee(setup, policy, 0.3 * bound, args.window, seed=trace_seed)
+                key = f"{device_seed}/{trace_seed}"
+                max_load[policy][key] = rate
+                at_knee = max(
+                    (r for r in runs if r["rate_rps"] == rate), key=lambda r: r["rate_rps"], default=None
+                )
+                report["runs"] += [
+                    {**r, "gpus": 100, "device_seed": device_seed, "trace_seed": trace_seed, "phase": "knee"}
+                    for r in runs
+                ]
+                report.setdefault("at_knee", {}).setdefault(policy, {})[key] = at_knee and {
+                    k: at_knee[k]
+                    for k in ("p99_ms", "mean_execution_slowdown", "mean_degradation", "slo_attainment")
+                }
+                print(f"  {key} {policy}: {rate:,.0f} req/s ({len(runs)} runs)", flush=True)
     report["max_load_rps_100"] = max_load
-    reference = max(max_load[p] for p in LOAD_ONLY)
-    report["reference_rps_100"] = reference
-
-    levels = dict(zip(SHARES, load_levels(reference, SHARES)))
-    for share, rate in levels.items():
-        for policy in POLICIES:
-            for seed in range(2, 2 + args.repeats):
-                result = small.run(policy, rate, args.window, seed)
-                report["runs"].append({**result, "gpus": 100, "phase": f"{share:.0%}"})
-        print(f"100 GPUs at {share:.0%} of {reference:,.0f} req/s done", flush=True)
-
-    if 1000 in sizes:
-        large = setup_of(repository, 1000, small.predictor)
-        rate = 0.8 * reference * 10
-        for policy in POLICIES:
-            result = large.run(policy, rate, args.window / 4, seed=2)
-            report["runs"].append({**result, "gpus": 1000, "phase": "80%"})
-            print(f"1,000 GPUs, {policy} at {rate:,.0f} req/s: {result['wall_s']:.0f} s", flush=True)
-
-    if 10000 in sizes:
-        huge = setup_of(repository, 10_000, small.predictor)
-        huge.heartbeat_s = 1.0
-        for policy in ("least-loaded", "interference-aware (balanced)"):
-            result = huge.run(policy, 1_000_000 / 60, 60.0, seed=2, warmup_s=6.0)
-            report["runs"].append({**result, "gpus": 10_000, "phase": "1M per minute"})
-            print(
-                f"10,000 GPUs, {policy}: 1M requests per simulated minute in {result['wall_s']:.0f} s wall",
-                flush=True,
+    if not args.no_large:
+        large = setup_of(repository, 1000, 0)
+        large.train_predictor(seed=1000)
+        for policy in policies:
+            rate = 0.9 * 10 * statistics.median(max_load[policy].values())
+            result = large.run(policy, rate, args.window / 4, seed=1)
+            report["runs"].append(
+                {**result, "gpus": 1000, "device_seed": 0, "trace_seed": 1, "phase": "90% of own"}
             )
-
+            print(f"1,000 GPUs, {policy} at {rate:,.0f} req/s: {result['slo_attainment']:.4f}", flush=True)
     report["wall_s"] = round(time.perf_counter() - started, 1)
     (out / "results.json").write_text(json.dumps(report, indent=1))
     write_report(report, out / "report.md")

@@ -155,8 +155,9 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as scratch_dir:
         scratch = Path(scratch_dir)
-        # One warm-up's telemetry, fitted in device time for the simulator and in wall time for the live fleet.
-        rows = setup.telemetry_rows(rate=0.5 * reference, duration_s=1.0)
+        # The emulated profile (co-located rows, its own seed), fitted in device time for the
+        # simulator and in wall time for the live fleet.
+        rows = setup.profile_rows()
         setup.predictor = setup.fit_predictor(rows)
         predictor = scratch / "predictor.json"
         setup.fit_predictor(rows, time_scale=scale).save(predictor)

@@ -1,12 +1,13 @@
 """Degradation read off the emulated device model itself: what a perfect predictor would say.
 
-Given a placement (a target on a device, co-runners with their loads), the oracle returns the
+Given a placement (a target on a device, co-runners with their loads), it returns the
 expected slowdown the device model would impose: each co-runner is running with probability
 its load, independently, and the expectation is taken exactly over which of them run. It knows
 the hidden per-model sensitivities and the true roofline, which no real router could. The
 evaluations feed it to interference-aware routing ("interference-aware (true degradation)") to
 show how much the learnt predictor leaves on the table, and score the predictor against it. It
-is not an upper bound on anything: the policy it feeds is still a greedy heuristic. It serves only emulated GPUs: a placement on any other device gets None,
+is not an upper bound on anything: the policy it feeds is still a greedy heuristic.
+It serves only emulated GPUs: a placement on any other device gets None,
 and the policy falls back as it would without a model.
 """
 

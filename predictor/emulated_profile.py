@@ -10,17 +10,18 @@ descriptors a worker's heartbeat gives (`emulation.heartbeat`), so the same pred
 either, and on the online rows the fleet adds later.
 
 For each GPU type and each target model and batch: the solo row, then `sets` co-runner sets of
-degree 1 to 3 drawn from the other models, each at a load level. `holdout` keeps every row
-whose (target, co-runner set) is in it out of the result, for scoring on unseen pairs
-(`score_against_device`).
+degree 1 to 3 drawn from the other models, each at a load level. `keep` chooses which
+(target, co-runner models) combinations make rows: `held_out` splits them, so a predictor can be
+scored on combinations it never saw (`device_score.py`).
 
 Everything here is an emulation; nothing reads the device model but to play the device.
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from emulation.device_model import DeviceModel
 from emulation.gpus import GpuSpec
@@ -56,7 +57,7 @@ def profile_emulated(
     gpus: Sequence[GpuSpec],
     seed: int,
     sets: int = 12,
-    holdout: Collection[tuple[str, tuple[str, ...]]] = (),
+    keep: Callable[[str, tuple[str, ...]], bool] = lambda target, co_runners: True,
 ) -> list[dict]:
     rng = random.Random(seed)
     models = sorted(workloads)
@@ -72,7 +73,7 @@ def profile_emulated(
                 rows.append(row_of(terms.placement(target, batch, solo_ms, []), name, runs))
                 job = device.demand(workloads[target], gpu, batch)
                 for drawn in co_runner_sets(models, target, sets, rng):
-                    if (target, tuple(m for m, _, _ in drawn)) in holdout:
+                    if not keep(target, tuple(m for m, _, _ in drawn)):
                         continue
                     demands = [(device.demand(workloads[m], gpu, b), load) for m, b, load in drawn]
                     samples = []
@@ -82,3 +83,10 @@ def profile_emulated(
                     placement = terms.placement(target, batch, solo_ms, [CoRunner(*c) for c in drawn])
                     rows.append(row_of(placement, name, samples))
     return rows
+
+
+def held_out(target: str, co_runners: tuple[str, ...], share: float = 0.25) -> bool:
+    """Whether this (target, co-runner models) combination is in the held-out `share`: a fixed
+    hash, so training and scoring agree on the split whatever their seeds."""
+    digest = hashlib.blake2b(repr((target, co_runners)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64 < share

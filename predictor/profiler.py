@@ -294,10 +294,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=1.2,
         help="seconds of runs per measurement: longer means less noise in the labels",
     )
+    parser.add_argument(
+        "--emulated-gpus",
+        dest="emulated_gpus",
+        default="",
+        help="profile these emulated GPU types instead (e.g. T4,L4,A10,A100,H100): every model solo and "
+        "beside sampled co-runner sets, from the device model (an emulation)",
+    )
+    parser.add_argument("--emulation-seed", dest="emulation_seed", type=int, default=0)
     parser.add_argument("--out", default="predictor/data/reference.csv")
 
 
+def run_emulated(args: argparse.Namespace) -> None:
+    from emulation.device_model import DeviceModel
+    from emulation.gpus import gpu
+    from emulation.workload import repository_workloads
+    from predictor.emulated_profile import profile_emulated
+
+    gpus = [gpu(name) for name in args.emulated_gpus.split(",")]
+    workloads = repository_workloads(Path(args.repository), list_models(Path(args.repository)))
+    rows = profile_emulated(DeviceModel(args.emulation_seed), workloads, gpus, args.seed, sets=args.samples)
+    info = {**provenance(), "emulated_gpus": [g.name for g in gpus], "emulation_seed": args.emulation_seed}
+    write_dataset(rows, Path(args.out), info)
+    co_located = sum(1 for r in rows if r["co_runners"])
+    print(f"{len(rows)} rows ({co_located / len(rows):.0%} co-located, emulated) written to {args.out}")
+
+
 def run(args: argparse.Namespace) -> None:
+    if args.emulated_gpus:
+        run_emulated(args)
+        return
     chosen = [d for d in DEVICES if d[0] in args.devices.split(",")]
     available = os.sched_getaffinity(0)
     chosen = [d for d in chosen if set(d[1]) <= available]

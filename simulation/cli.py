@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> None:
         max_candidates=args.max_candidates,
     )
     if args.policy.startswith("interference-aware"):
-        setup.train_predictor(rate=args.rate / 2, duration_s=min(args.duration, 2.0))
+        setup.train_predictor()
     if args.arrivals:
         schedule = build_schedule(
             ArrivalSpec.parse(args.arrivals),

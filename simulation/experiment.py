@@ -2,9 +2,11 @@
 
 `Setup` gathers what every run of an evaluation shares: the fleet (`mixed_fleet`), the models'
 workloads and GPU SLOs, the device model (one seed: the hidden per-model factors), and the
-degradation predictor, trained the way the live predictor service trains: on the rows the
-workers' batch records make (`RowMaker`) during a warm-up run routed least-loaded. It never
-reads the device model's parameters; only `TrueDegradation` does.
+degradation predictor, trained on the emulated profile of the fleet's GPU types
+(`predictor.emulated_profile`: every model solo and beside sampled co-runner sets, from its own
+seed, with a quarter of the (target, co-runner) combinations held out for scoring), optionally
+with the rows the workers' batch records make (`RowMaker`) during a warm-up run. It never reads
+the device model's parameters; only `TrueDegradation` does, and the profiler plays the device.
 
 SLOs: a model's SLO is `SLO_FACTOR` times its batch-1 latency alone on a T4, the slowest whole
 GPU of the mix, so every GPU type can serve every model within it when not overloaded.
@@ -22,9 +24,12 @@ from emulation.device_model import DeviceModel
 from emulation.gpus import GPUS, gpu
 from emulation.true_degradation import TrueDegradation
 from emulation.workload import Workload, repository_workloads
+from interfleet.proto import fleet_pb2
 from interfleet.repository import load_spec
 from loadgen.arrivals import ArrivalSpec
 from loadgen.schedule import Schedule, build_schedule
+from predictor.device_score import score_against_device
+from predictor.emulated_profile import held_out, profile_emulated
 from predictor.evaluate import Prepared, fit
 from predictor.features import FeatureBuilder
 from predictor.model import DegradationModel
@@ -45,6 +50,7 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     "least-loaded": ("least-loaded", {}),
     "power-of-two": ("power-of-two", {}),
     "speed-aware": ("speed-aware", {}),
+    "speed-aware (d=2)": ("speed-aware", {"sample": 2}),
     "interference-aware": ("interference-aware", {}),
     "interference-aware (balanced)": ("interference-aware", BALANCED),
     "interference-aware (true degradation)": ("interference-aware", {}),
@@ -68,6 +74,7 @@ class Setup:
     settings: dict[str, ModelSettings]
     predictor: DegradationModel | None = None
     training_rows: int = 0
+    co_located_share: float = 0.0
     heartbeat_s: float = 0.5
     hop_ms: float = 0.1
     max_candidates: int = 0
@@ -166,6 +173,17 @@ class Setup:
 
     def run_schedule(self, policy: str, schedule: Schedule, seed: int, warmup_s: float = 0.0) -> dict:
         simulation = self.simulation(self.policy(policy, seed), seed)
+        execution: list[float] = []  # each batch's device time over its solo time on that GPU type
+        gpu_of_worker = {w.worker_id: GPUS[w.gpu] for w in self.fleet}
+
+        def on_batch(record: fleet_pb2.BatchRecord) -> None:
+            if record.started_at >= warmup_s:
+                solo = self.device.solo_s(
+                    self.workloads[record.model], gpu_of_worker[record.worker_id], record.batch_size
+                )
+                execution.append(record.compute_ms / (solo * 1e3))
+
+        simulation.on_batch = on_batch
         outcomes = simulation.run(schedule)
         best = {m: ms + self.hop_ms for m, ms in self.fastest_solo_ms().items()}
         summary = outcomes.summary(best, warmup_s=warmup_s)
@@ -178,15 +196,35 @@ class Setup:
             **summary,
             "events": simulation.events,
             "served_by_gpu": {g: round(n / total, 4) for g, n in sorted(served.items())},
+            # Jitter included (mean about 1.0), so a device alone reads about 1.
+            "mean_execution_slowdown": round(float(sum(execution) / len(execution)), 4)
+            if execution
+            else None,
             "wall_s": round(simulation.wall_s, 3),
             "simulated_requests_per_wall_s": round(len(outcomes.schedule) / max(simulation.wall_s, 1e-9)),
         }
 
-    def train_predictor(self, rate: float, duration_s: float, seed: int = 1, max_rows: int = 30_000) -> None:
-        """Fit the degradation model on the rows a least-loaded warm-up run's telemetry makes."""
-        rows = self.telemetry_rows(rate, duration_s, seed, max_rows)
+    def train_predictor(self, seed: int = 1000) -> dict:
+        """Fit the degradation model on the emulated profile of the fleet's GPU types (profile
+        seed `seed`, disjoint from any run's), leaving the held-out combinations out; returns
+        its score against the device's true degradation on those (`device_score`)."""
+        rows = self.profile_rows(seed)
         self.training_rows = len(rows)
+        self.co_located_share = sum(1 for r in rows if r["co_runners"]) / len(rows)
         self.predictor = self.fit_predictor(rows)
+        test = profile_emulated(self.device, self.workloads, self.gpu_types(), seed + 1, keep=held_out)
+        return score_against_device(
+            self.predictor, self.features, TrueDegradation(self.device, self.workloads), test
+        )
+
+    def gpu_types(self) -> list:
+        return sorted({GPUS[w.gpu] for w in self.fleet}, key=lambda g: g.name)
+
+    def profile_rows(self, seed: int = 1000) -> list[dict]:
+        """The emulated profile of the fleet's GPU types, held-out combinations left out."""
+        return profile_emulated(
+            self.device, self.workloads, self.gpu_types(), seed, keep=lambda t, co: not held_out(t, co)
+        )
 
     def telemetry_rows(
         self, rate: float, duration_s: float, seed: int = 1, max_rows: int = 30_000
@@ -223,12 +261,50 @@ class Setup:
         return fit(
             Prepared(scaled, self.features),
             scaled,
-            info={"trained_on": "emulated telemetry", "rows": len(scaled)},
+            info={"trained_on": "emulated profile and telemetry", "rows": len(scaled)},
         )
 
 
 def load_levels(reference_rps: float, shares: Sequence[float] = (0.5, 0.8, 0.95)) -> list[float]:
     return [round(reference_rps * s, 1) for s in shares]
+
+
+def knee(
+    setup: Setup,
+    policy: str,
+    start: float,
+    duration_s: float,
+    seed: int,
+    attainment: float = 0.99,
+    resolution: float = 0.02,
+) -> tuple[float, list[dict]]:
+    """The policy's own max load: from `start`, steps of 1.5x up (or down) until one rate meets
+    `attainment` and the next does not, then bisection until the bracket is within `resolution`
+    of its low end; the highest rate met, and every run made (the attainment-load curve)."""
+    runs: list[dict] = []
+
+    def meets(rate: float) -> bool:
+        result = setup.run(policy, rate, duration_s, seed)
+        runs.append(result)
+        return result["slo_attainment"] >= attainment
+
+    if meets(start):
+        low, high = start, start * 1.5
+        while meets(high):
+            low, high = high, high * 1.5
+    else:
+        low, high = start / 1.5, start
+        while not meets(low):
+            if low < 1.0:
+                return 0.0, runs
+            low, high = low / 1.5, low
+    while (high - low) / low > resolution:
+        middle = (low + high) / 2
+        if meets(middle):
+            low = middle
+        else:
+            high = middle
+    return low, runs
 
 
 def max_load_at(
