@@ -129,7 +129,8 @@ eval-routing: install zoo
 # 100 emulated GPUs (3 device seeds x 2 traces, bisected to 2%), the capacity bound, the predictor
 # scored on held-out pairs, and 1,000 GPUs at 90% of each policy's load; results/eval-scale/.
 eval-scale: install zoo
-	$(PYTHON) bench/eval_scale.py --repository $(REPOSITORY) --out results/eval-scale
+	$(PYTHON) bench/eval_scale.py --repository $(REPOSITORY) --workload-set zoo --out results/eval-scale/zoo
+	$(PYTHON) bench/eval_scale.py --repository $(REPOSITORY) --workload-set realistic --out results/eval-scale/realistic
 
 # Emulated GPUs, for real (about 13 minutes): workers on emulated T4/L4/A10/A100/H100 behind the
 # real router, Redis and predictor; every policy at three loads, and the same fleet simulated

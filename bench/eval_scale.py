@@ -1,5 +1,9 @@
 """`make eval-scale`: routing policies on simulated fleets of 100 and 1,000 emulated GPUs.
 
+`--workload-set zoo` serves the repository's generated models (sub-millisecond on these GPUs,
+SLO 3x batch-1 on a T4); `realistic` the catalog's ResNet-50, BERT-base, ViT-B/16,
+EfficientNet-B0, YOLOv5s and DLRM MLP (SLO 5x batch-1 on a T4, the literature's regime).
+
 Everything here is an emulation: GPUs are the emulated device model (`emulation`), run by the
 fleet simulator (`simulation`) through the router's own decision core, the workers' own queues
 and (hop-aware) batchers, and a predictor trained on the emulated profile of the fleet's GPU
@@ -26,6 +30,7 @@ import sys
 import time
 from pathlib import Path
 
+from emulation.catalog import REALISTIC
 from simulation.capacity_bound import capacity_bound
 from simulation.experiment import Setup, knee
 from simulation.fleet_spec import mixed_fleet
@@ -34,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from eval_scale_report import write_report
 
 MODELS = ("mobilenet", "transformer", "resnet10", "resnet18", "mlp", "tiny_cnn")
+WINDOW_S = {"zoo": 0.02, "realistic": 0.3}  # simulated seconds per run: many batch times each
 POLICIES = (
     "least-loaded",
     "power-of-two",
@@ -44,8 +50,15 @@ POLICIES = (
 )
 
 
-def setup_of(repository: Path, gpus: int, device_seed: int) -> Setup:
-    return Setup.make(repository, mixed_fleet(gpus, MODELS, seed=0), seed=device_seed, max_candidates=16)
+def setup_of(repository: Path, gpus: int, device_seed: int, workload_set: str) -> Setup:
+    models = sorted(REALISTIC) if workload_set == "realistic" else MODELS
+    return Setup.make(
+        repository,
+        mixed_fleet(gpus, models, seed=0),
+        seed=device_seed,
+        workload_set=workload_set,
+        max_candidates=16,
+    )
 
 
 def main() -> None:
@@ -54,18 +67,27 @@ def main() -> None:
     parser.add_argument("--out", default="results/eval-scale")
     parser.add_argument("--device-seeds", type=int, default=3)
     parser.add_argument("--trace-seeds", type=int, default=2)
-    parser.add_argument("--window", type=float, default=0.02, help="simulated seconds per run at 100 GPUs")
+    parser.add_argument("--workload-set", dest="workload_set", choices=sorted(WINDOW_S), default="zoo")
+    parser.add_argument("--window", type=float, help="simulated seconds per run at 100 GPUs")
     parser.add_argument("--policies", default=",".join(POLICIES))
     parser.add_argument("--no-large", action="store_true", help="skip the 1,000-GPU runs")
     args = parser.parse_args()
     repository, out = Path(args.repository), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     policies = args.policies.split(",")
-    report: dict = {"emulated": True, "policies": policies, "runs": [], "device_seeds": {}}
+    window = args.window or WINDOW_S[args.workload_set]
+    report: dict = {
+        "emulated": True,
+        "workload_set": args.workload_set,
+        "window_s": window,
+        "policies": policies,
+        "runs": [],
+        "device_seeds": {},
+    }
     started = time.perf_counter()
     max_load: dict[str, dict[str, float]] = {p: {} for p in policies}
     for device_seed in range(args.device_seeds):
-        setup = setup_of(repository, 100, device_seed)
+        setup = setup_of(repository, 100, device_seed, args.workload_set)
         score = setup.train_predictor(seed=1000 + device_seed)
         bound = capacity_bound(
             setup.fleet, setup.mix, setup.device, setup.workloads, setup.settings, setup.hop_ms
@@ -79,8 +101,10 @@ def main() -> None:
         }
         print(f"device seed {device_seed}: bound {bound:,.0f} req/s, predictor {score}", flush=True)
         for trace_seed in range(1, 1 + args.trace_seeds):
+            start = 0.05 * bound  # the bound is loose: the first policy brackets down from here
             for policy in policies:
-                rate, runs = knee(setup, policy, 0.3 * bound, args.window, seed=trace_seed)
+                rate, runs = knee(setup, policy, start, window, seed=trace_seed)
+                start = start if rate == 0 else rate  # the next policy brackets from this knee
                 key = f"{device_seed}/{trace_seed}"
                 max_load[policy][key] = rate
                 at_knee = max(
@@ -97,11 +121,11 @@ def main() -> None:
                 print(f"  {key} {policy}: {rate:,.0f} req/s ({len(runs)} runs)", flush=True)
     report["max_load_rps_100"] = max_load
     if not args.no_large:
-        large = setup_of(repository, 1000, 0)
+        large = setup_of(repository, 1000, 0, args.workload_set)
         large.train_predictor(seed=1000)
         for policy in policies:
             rate = 0.9 * 10 * statistics.median(max_load[policy].values())
-            result = large.run(policy, rate, args.window / 4, seed=1)
+            result = large.run(policy, rate, window / 4, seed=1)
             report["runs"].append(
                 {**result, "gpus": 1000, "device_seed": 0, "trace_seed": 1, "phase": "90% of own"}
             )

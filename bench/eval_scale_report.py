@@ -14,13 +14,14 @@ def write_report(report: dict, path: Path) -> None:
     policies = report["policies"]
     seeds = report["device_seeds"]
     lines = [
-        "# Routing at scale, simulated (emulated GPUs)",
+        f"# Routing at scale, simulated (emulated GPUs): the {report['workload_set']} workload set",
         "",
         "**Every figure here is from an emulation**: emulated GPUs (`emulation`, calibrated to "
         "published measurements) in the fleet simulator, which runs the router's decision core, the workers' "
         "queues and hop-aware batchers and the predictor unchanged. Nothing ran on a GPU.",
         "",
         f"SLOs (ms): {', '.join(f'{m} {v}' for m, v in sorted(report['slo_ms'].items()))}. "
+        f"{report['window_s']} simulated seconds per run (the first tenth not counted). "
         f"Wall time of the whole evaluation: {report['wall_s']:.0f} s.",
         "",
         "## The predictor against the device's true degradation (held-out combinations)",

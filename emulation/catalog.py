@@ -25,6 +25,7 @@ Every figure derived from these is an emulation, not a measurement.
 from __future__ import annotations
 
 from emulation.workload import Workload
+from interfleet.graph_features import GraphFeatures
 
 _M = 1e6
 REALISTIC: dict[str, Workload] = {
@@ -39,3 +40,31 @@ REALISTIC: dict[str, Workload] = {
     )
 }
 MAX_BATCH_SIZE = 32  # what a serving config would allow these models
+# Shares of FLOPs in convolutions and in matrix products (the predictor's graph features).
+OPERATOR_MIX = {
+    "resnet50": (0.99, 0.01),
+    "bert_base": (0.0, 0.98),
+    "vit_b16": (0.01, 0.97),
+    "efficientnet_b0": (0.96, 0.01),
+    "yolov5s": (0.99, 0.0),
+    "rec_mlp": (0.0, 1.0),
+}
+
+
+def graph_features(model: str, batch: int) -> GraphFeatures | None:
+    """What the predictor would read off the model's graph at `batch`; None if not in the set."""
+    w = REALISTIC.get(model)
+    if w is None:
+        return None
+    conv, matmul = OPERATOR_MIX[model]
+    flops, activations = w.flops(batch), w.activation_bytes(batch)
+    return GraphFeatures(
+        flops,
+        w.param_bytes,
+        activations,
+        conv,
+        matmul,
+        1 - conv - matmul,
+        flops / (w.param_bytes + activations),
+        w.kernels,
+    )

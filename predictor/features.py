@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -58,11 +58,17 @@ FEATURE_NAMES: tuple[str, ...] = (
 class FeatureBuilder:
     """Turns placements into the model's feature matrix; graph features are cached per model and batch."""
 
-    def __init__(self, repository: Path):
+    def __init__(self, repository: Path, graphs: Callable[[str, int], GraphFeatures | None] | None = None):
         self._repository = Path(repository)
+        # Graph features of models that are not in the repository (the emulator's realistic
+        # workloads, known by their statistics only); None for a model it does not know.
+        self._graphs = graphs
 
     @functools.cache
     def graph(self, model: str, batch: int) -> GraphFeatures:
+        known = self._graphs(model, batch) if self._graphs is not None else None
+        if known is not None:
+            return known
         return model_features(load_spec(self._repository, model).path, batch)
 
     @functools.cache

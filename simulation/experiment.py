@@ -8,8 +8,13 @@ seed, with a quarter of the (target, co-runner) combinations held out for scorin
 with the rows the workers' batch records make (`RowMaker`) during a warm-up run. It never reads
 the device model's parameters; only `TrueDegradation` does, and the profiler plays the device.
 
-SLOs: a model's SLO is `SLO_FACTOR` times its batch-1 latency alone on a T4, the slowest whole
-GPU of the mix, so every GPU type can serve every model within it when not overloaded.
+Workloads: the zoo's models from the repository, or the realistic set (`emulation.catalog`:
+ResNet-50, BERT-base, ViT-B/16, EfficientNet-B0, YOLOv5s, a DLRM MLP, by their graph statistics),
+`Setup.make(..., workload_set="realistic")`.
+
+SLOs: a model's SLO is `SLO_FACTORS[set]` times its batch-1 latency alone on a T4, the slowest whole
+GPU of the mix, so every GPU type can serve every model within it when not overloaded: 3x for
+the zoo (sub-millisecond models), 5x for the realistic set (PPipe's SLO, the field's regime).
 """
 
 from __future__ import annotations
@@ -20,6 +25,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from emulation.catalog import MAX_BATCH_SIZE as CATALOG_MAX_BATCH
+from emulation.catalog import REALISTIC
+from emulation.catalog import graph_features as catalog_graph
 from emulation.device_model import DeviceModel
 from emulation.gpus import GPUS, gpu
 from emulation.true_degradation import TrueDegradation
@@ -40,7 +48,6 @@ from simulation.engine import Simulation
 from simulation.fleet_spec import GpuWorker
 from simulation.worker import ModelSettings
 
-SLO_FACTOR = 3.0
 BALANCED = {"objective": "balanced", "headroom": 0.8}
 # Variant name -> (policy, its arguments). "true degradation" is interference-aware fed the
 # emulated device model's expected degradation instead of the predictor's (`TRUE_DEGRADATION`),
@@ -62,6 +69,15 @@ TRUE_DEGRADATION = frozenset(
 POLICIES = tuple(VARIANTS)
 LOAD_ONLY = ("round-robin", "least-loaded", "power-of-two", "speed-aware")
 DEFAULT_MIX = {"mobilenet": 3, "transformer": 3, "resnet10": 2, "resnet18": 1, "mlp": 2, "tiny_cnn": 2}
+REALISTIC_MIX = {
+    "resnet50": 3,
+    "bert_base": 2,
+    "vit_b16": 1,
+    "efficientnet_b0": 2,
+    "yolov5s": 1,
+    "rec_mlp": 3,
+}
+SLO_FACTORS = {"zoo": 3.0, "realistic": 5.0}
 
 
 @dataclass
@@ -87,18 +103,22 @@ class Setup:
         fleet: list[GpuWorker],
         mix: dict[str, float] | None = None,
         seed: int = 0,
+        workload_set: str = "zoo",
         **kwargs,
     ) -> Setup:
-        weights: dict[str, float] = dict(mix or DEFAULT_MIX)
+        realistic = workload_set == "realistic"
+        weights: dict[str, float] = dict(mix or (REALISTIC_MIX if realistic else DEFAULT_MIX))
         total = sum(weights.values())
         models = sorted(weights)
-        workloads = repository_workloads(Path(repository), models)
+        workloads = (
+            {m: REALISTIC[m] for m in models} if realistic else repository_workloads(Path(repository), models)
+        )
         device = DeviceModel(seed)
         settings = {}
         for m in models:
-            spec = load_spec(Path(repository), m)
-            slo_ms = round(SLO_FACTOR * device.solo_s(workloads[m], gpu("T4"), 1) * 1e3, 2)
-            settings[m] = ModelSettings(slo_ms, spec.max_batch_size)
+            max_batch = CATALOG_MAX_BATCH if realistic else load_spec(Path(repository), m).max_batch_size
+            slo_ms = round(SLO_FACTORS[workload_set] * device.solo_s(workloads[m], gpu("T4"), 1) * 1e3, 2)
+            settings[m] = ModelSettings(slo_ms, max_batch)
         return cls(
             Path(repository),
             fleet,
@@ -112,7 +132,7 @@ class Setup:
     @property
     def features(self) -> FeatureBuilder:
         if self._features is None:
-            self._features = FeatureBuilder(self.repository)
+            self._features = FeatureBuilder(self.repository, catalog_graph)
         return self._features
 
     def fastest_solo_ms(self) -> dict[str, float]:
