@@ -8,14 +8,16 @@ whose batches take fractions of a millisecond), and every figure is reported bac
 time (wall figures divided by the scale). SLOs are the simulator's (3x a model's solo latency
 on a T4), stretched the same way in the scratch repository the workers and load generator read.
 
-The predictor is trained on emulated telemetry from the simulator's warm-up run of the same
-fleet (same seed), published by the predictor service at start, retraining off; so every
-policy meets the same model, in both the live fleet and the simulation.
+The predictor is trained on the emulated profile of the fleet's GPU types (co-located rows,
+its own seed), published by the predictor service at start, retraining off; so every policy
+meets the same model, in both the live fleet and the simulation. Workers batch knowing the hop
+(`return_hop_ms`), as the simulator's do.
 
-Loads: 50%, 80% and 95% of the best load-only baseline's max load at 99% attainment, found by
-bisection in the simulator. Each policy runs open-loop Poisson for `--seconds` wall at each
-load, with a gRPC deadline of its SLO per request; the simulator runs the same fleet, policy and
-rate for the same number of requests beside it: the cross-check. Every request counts (see
+Loads: 50%, 80% and 95% of each policy's own max load at 99% attainment (bracketed and bisected
+to 2% in the simulator), so no policy is judged overloaded at a load set by another. Each
+policy runs open-loop Poisson for `--seconds` wall at each load, with a gRPC deadline of its SLO
+per request; the simulator runs the same fleet, policy and rate for the same number of requests
+beside it: the cross-check. Every request counts (see
 `simulation.outcomes`). Writes results.json, report.md and each run's requests.csv.
 """
 
@@ -35,7 +37,7 @@ import yaml
 from fleet.supervisor import FleetSupervisor
 from interfleet.config_file import worker_ids
 from interfleet.zoo.build import build_zoo
-from simulation.experiment import LOAD_ONLY, POLICIES, TRUE_DEGRADATION, VARIANTS, Setup, max_load_at
+from simulation.experiment import TRUE_DEGRADATION, VARIANTS, Setup, knee
 from simulation.fleet_spec import mixed_fleet
 from simulation.outcomes import loadgen_summary
 
@@ -46,6 +48,15 @@ from routing_gpu_report import write_report
 MODELS = ("mobilenet", "transformer", "resnet10", "resnet18", "mlp", "tiny_cnn")
 SHARES = (0.5, 0.8, 0.95)
 GPUS = 8
+POLICIES = (
+    "least-loaded",
+    "power-of-two",
+    "speed-aware (d=2)",
+    "speed-aware",
+    "interference-aware",
+    "interference-aware (balanced)",
+    "interference-aware (true degradation)",
+)
 
 
 def scratch_repository(setup: Setup, repository: Path, scratch: Path, time_scale: float) -> Path:
@@ -61,7 +72,9 @@ def scratch_repository(setup: Setup, repository: Path, scratch: Path, time_scale
     return target
 
 
-def fleet_config(setup: Setup, repository: Path, scratch: Path, time_scale: float, predictor: Path) -> Path:
+def fleet_config(
+    setup: Setup, repository: Path, scratch: Path, time_scale: float, predictor: Path, hop_ms: float
+) -> Path:
     config = {
         "fleet": "eval-routing-gpu",
         "model_repository": str(repository),
@@ -74,6 +87,7 @@ def fleet_config(setup: Setup, repository: Path, scratch: Path, time_scale: floa
                 "device": f"emulated:{w.gpu}",
                 "emulation_time_scale": time_scale,
                 "emulation_seed": 0,
+                "return_hop_ms": hop_ms,
                 "metrics_port": -1,
             }
             for w in setup.fleet
@@ -140,30 +154,31 @@ def main() -> None:
     }
     started = time.perf_counter()
 
-    # The reference load: the best load-only baseline's max load at 99% attainment, simulated.
+    # The emulated profile (co-located rows, its own seed), fitted in device time for the
+    # simulator and in wall time for the live fleet.
+    rows = setup.profile_rows()
+    setup.predictor = setup.fit_predictor(rows)
+    # Each policy's own max load at 99% attainment, simulated: its loads are shares of it.
     window = 0.5
-    max_load = {
-        p: max_load_at(setup, p, low=2_000, high=250_000, duration_s=window, seed=1, steps=7)[0]
-        for p in LOAD_ONLY
-    }
-    reference = max(max_load.values())
+    max_load, start = {}, 20_000.0
+    for p in POLICIES:
+        max_load[p] = knee(setup, p, start, duration_s=window, seed=1)[0]
+        start = max_load[p] or start
     report["sim_max_load_rps"] = max_load
-    report["reference_rps"] = reference
-    print(
-        f"simulated max load at 99%: {max_load}; reference {reference:,.0f} req/s (device time)", flush=True
-    )
+    print(f"simulated max load at 99% (device time): {max_load}", flush=True)
 
     with tempfile.TemporaryDirectory() as scratch_dir:
         scratch = Path(scratch_dir)
-        # The emulated profile (co-located rows, its own seed), fitted in device time for the
-        # simulator and in wall time for the live fleet.
-        rows = setup.profile_rows()
-        setup.predictor = setup.fit_predictor(rows)
         predictor = scratch / "predictor.json"
         setup.fit_predictor(rows, time_scale=scale).save(predictor)
         report["predictor_training_rows"] = len(rows)
         config = fleet_config(
-            setup, scratch_repository(setup, repository, scratch, scale), scratch, scale, predictor
+            setup,
+            scratch_repository(setup, repository, scratch, scale),
+            scratch,
+            scale,
+            predictor,
+            args.hop_ms,
         )
         shutil.copy(config, out / "fleet.yaml")
         supervisor = FleetSupervisor(
@@ -191,8 +206,8 @@ def main() -> None:
                 )
             time.sleep(3.0)
             for share in SHARES:
-                rate = reference * share
                 for index, variant in enumerate(POLICIES):
+                    rate = max_load[variant] * share
                     folder = out / "runs" / f"{int(share * 100)}pct-{variant.replace(' ', '-').strip('()')}"
                     folder = folder.with_name(folder.name.replace("(", "").replace(")", ""))
                     run_loadgen(

@@ -67,7 +67,6 @@ TRUE_DEGRADATION = frozenset(
     {"interference-aware (true degradation)", "interference-aware (balanced, true degradation)"}
 )
 POLICIES = tuple(VARIANTS)
-LOAD_ONLY = ("round-robin", "least-loaded", "power-of-two", "speed-aware")
 DEFAULT_MIX = {"mobilenet": 3, "transformer": 3, "resnet10": 2, "resnet18": 1, "mlp": 2, "tiny_cnn": 2}
 REALISTIC_MIX = {
     "resnet50": 3,
@@ -321,30 +320,6 @@ def knee(
     while (high - low) / low > resolution:
         middle = (low + high) / 2
         if meets(middle):
-            low = middle
-        else:
-            high = middle
-    return low, runs
-
-
-def max_load_at(
-    setup: Setup,
-    policy: str,
-    low: float,
-    high: float,
-    duration_s: float,
-    seed: int,
-    attainment: float = 0.99,
-    steps: int = 6,
-) -> tuple[float, list[dict]]:
-    """The highest rate (requests/s) at which `policy` still meets `attainment`, by bisection
-    between a rate it meets (`low`) and one it does not (`high`); also every run made."""
-    runs = []
-    for _ in range(steps):
-        middle = (low + high) / 2
-        result = setup.run(policy, middle, duration_s, seed)
-        runs.append(result)
-        if result["slo_attainment"] >= attainment:
             low = middle
         else:
             high = middle
