@@ -39,13 +39,15 @@ sys.path.insert(0, str(Path(__file__).parent))
 from eval_scale_report import write_report
 
 MODELS = ("mobilenet", "transformer", "resnet10", "resnet18", "mlp", "tiny_cnn")
-WINDOW_S = {"zoo": 0.02, "realistic": 0.3}  # simulated seconds per run: many batch times each
+WINDOW_S = {"zoo": 0.02, "realistic": 0.2}  # simulated seconds per run: many batch times each
 POLICIES = (
     "least-loaded",
     "power-of-two",
     "speed-aware (d=2)",
     "speed-aware",
+    "interference-aware",
     "interference-aware (balanced)",
+    "interference-aware (true degradation)",
     "interference-aware (balanced, true degradation)",
 )
 
