@@ -52,3 +52,17 @@ def test_make_policy_by_name_and_unknown_name():
         make_policy("fastest")
     with pytest.raises(ConfigError, match="bad policy_args"):
         make_policy("round-robin", {"seed": 1})
+
+
+def test_speed_aware_over_every_candidate_herds_and_over_two_samples_spreads():
+    fleet = [Candidate("fast", outstanding=0, solo_ms=0.1)] + [
+        Candidate(f"slow{i}", outstanding=0, solo_ms=1.0) for i in range(7)
+    ]
+    every = make_policy("speed-aware", {"seed": 1})
+    assert {every.choose("m", fleet).worker_id for _ in range(50)} == {"fast"}
+    two = make_policy("speed-aware", {"seed": 1, "sample": 2})
+    chosen = collections.Counter(two.choose("m", fleet).worker_id for _ in range(800))
+    # The fast host wins whenever it is drawn (1 - 7/8 x 6/7 = 1/4 of the time), a slow one otherwise.
+    assert 0.18 < chosen["fast"] / 800 < 0.32 and len(chosen) == 8
+    with pytest.raises(ValueError, match="sample"):
+        make_policy("speed-aware", {"sample": -1})
