@@ -52,14 +52,17 @@ POLICIES = (
 )
 
 
-def setup_of(repository: Path, gpus: int, device_seed: int, workload_set: str) -> Setup:
+def setup_of(repository: Path, gpus: int, device_seed: int, workload_set: str, window_s: float) -> Setup:
     models = sorted(REALISTIC) if workload_set == "realistic" else MODELS
+    # Heartbeats ten times a run, so the loads routers see are current: the live emulated fleet,
+    # stretched 1,000x, heartbeats every 0.5 ms of device time.
     return Setup.make(
         repository,
         mixed_fleet(gpus, models, seed=0),
         seed=device_seed,
         workload_set=workload_set,
         max_candidates=16,
+        heartbeat_s=window_s / 10,
     )
 
 
@@ -89,7 +92,7 @@ def main() -> None:
     started = time.perf_counter()
     max_load: dict[str, dict[str, float]] = {p: {} for p in policies}
     for device_seed in range(args.device_seeds):
-        setup = setup_of(repository, 100, device_seed, args.workload_set)
+        setup = setup_of(repository, 100, device_seed, args.workload_set, window)
         score = setup.train_predictor(seed=1000 + device_seed)
         bound = capacity_bound(
             setup.fleet, setup.mix, setup.device, setup.workloads, setup.settings, setup.hop_ms
@@ -123,7 +126,7 @@ def main() -> None:
                 print(f"  {key} {policy}: {rate:,.0f} req/s ({len(runs)} runs)", flush=True)
     report["max_load_rps_100"] = max_load
     if not args.no_large:
-        large = setup_of(repository, 1000, 0, args.workload_set)
+        large = setup_of(repository, 1000, 0, args.workload_set, window / 4)
         large.train_predictor(seed=1000)
         for policy in policies:
             rate = 0.9 * 10 * statistics.median(max_load[policy].values())
