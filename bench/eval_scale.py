@@ -32,7 +32,7 @@ from pathlib import Path
 
 from emulation.catalog import REALISTIC
 from simulation.capacity_bound import capacity_bound
-from simulation.experiment import Setup, knee
+from simulation.experiment import EVALUATED, Setup, knee
 from simulation.fleet_spec import mixed_fleet
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -40,16 +40,6 @@ from eval_scale_report import write_report
 
 MODELS = ("mobilenet", "transformer", "resnet10", "resnet18", "mlp", "tiny_cnn")
 WINDOW_S = {"zoo": 0.02, "realistic": 0.2}  # simulated seconds per run: many batch times each
-POLICIES = (
-    "least-loaded",
-    "power-of-two",
-    "speed-aware (d=2)",
-    "speed-aware",
-    "interference-aware",
-    "interference-aware (balanced)",
-    "interference-aware (true degradation)",
-    "interference-aware (balanced, true degradation)",
-)
 
 
 def setup_of(repository: Path, gpus: int, device_seed: int, workload_set: str, window_s: float) -> Setup:
@@ -74,7 +64,7 @@ def main() -> None:
     parser.add_argument("--trace-seeds", type=int, default=2)
     parser.add_argument("--workload-set", dest="workload_set", choices=sorted(WINDOW_S), default="zoo")
     parser.add_argument("--window", type=float, help="simulated seconds per run at 100 GPUs")
-    parser.add_argument("--policies", default=",".join(POLICIES))
+    parser.add_argument("--policies", default=",".join(EVALUATED))
     parser.add_argument("--no-large", action="store_true", help="skip the 1,000-GPU runs")
     args = parser.parse_args()
     repository, out = Path(args.repository), Path(args.out)

@@ -37,7 +37,7 @@ import yaml
 from fleet.supervisor import FleetSupervisor
 from interfleet.config_file import worker_ids
 from interfleet.zoo.build import build_zoo
-from simulation.experiment import TRUE_DEGRADATION, VARIANTS, Setup, knee
+from simulation.experiment import EVALUATED, TRUE_DEGRADATION, VARIANTS, Setup, knee
 from simulation.fleet_spec import mixed_fleet
 from simulation.outcomes import loadgen_summary
 
@@ -48,15 +48,6 @@ from routing_gpu_report import write_report
 MODELS = ("mobilenet", "transformer", "resnet10", "resnet18", "mlp", "tiny_cnn")
 SHARES = (0.5, 0.8, 0.95)
 GPUS = 8
-POLICIES = (
-    "least-loaded",
-    "power-of-two",
-    "speed-aware (d=2)",
-    "speed-aware",
-    "interference-aware",
-    "interference-aware (balanced)",
-    "interference-aware (true degradation)",
-)
 
 
 def scratch_repository(setup: Setup, repository: Path, scratch: Path, time_scale: float) -> Path:
@@ -148,7 +139,7 @@ def main() -> None:
         "time_scale": scale,
         "gpus": [[w.worker_id, w.gpu, list(w.models)] for w in setup.fleet],
         "slo_ms": {m: s.slo_ms for m, s in setup.settings.items()},
-        "policies": list(POLICIES),
+        "policies": list(EVALUATED),
         "seconds": args.seconds,
         "runs": [],
     }
@@ -161,7 +152,7 @@ def main() -> None:
     # Each policy's own max load at 99% attainment, simulated: its loads are shares of it.
     window = 0.5
     max_load, start = {}, 20_000.0
-    for p in POLICIES:
+    for p in EVALUATED:
         max_load[p] = knee(setup, p, start, duration_s=window, seed=1)[0]
         start = max_load[p] or start
     report["sim_max_load_rps"] = max_load
@@ -193,7 +184,7 @@ def main() -> None:
         routers: dict[str, tuple[subprocess.Popen | None, str]] = {}
         try:
             supervisor.start()
-            for variant in POLICIES:
+            for variant in EVALUATED:
                 policy, policy_args = VARIANTS[variant]
                 truth = {"degradation": "emulator", "emulation_seed": 0}
                 routers[variant] = start_router(
@@ -206,7 +197,7 @@ def main() -> None:
                 )
             time.sleep(3.0)
             for share in SHARES:
-                for index, variant in enumerate(POLICIES):
+                for index, variant in enumerate(EVALUATED):
                     rate = max_load[variant] * share
                     folder = out / "runs" / f"{int(share * 100)}pct-{variant.replace(' ', '-').strip('()')}"
                     folder = folder.with_name(folder.name.replace("(", "").replace(")", ""))

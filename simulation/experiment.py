@@ -67,6 +67,18 @@ TRUE_DEGRADATION = frozenset(
     {"interference-aware (true degradation)", "interference-aware (balanced, true degradation)"}
 )
 POLICIES = tuple(VARIANTS)
+# What the evaluations compare: the load-only baselines at their best (speed-aware also over d=2
+# samples) and interference-aware with each objective, on the predictor and on the truth.
+EVALUATED = (
+    "least-loaded",
+    "power-of-two",
+    "speed-aware (d=2)",
+    "speed-aware",
+    "interference-aware",
+    "interference-aware (balanced)",
+    "interference-aware (true degradation)",
+    "interference-aware (balanced, true degradation)",
+)
 DEFAULT_MIX = {"mobilenet": 3, "transformer": 3, "resnet10": 2, "resnet18": 1, "mlp": 2, "tiny_cnn": 2}
 REALISTIC_MIX = {
     "resnet50": 3,
