@@ -132,7 +132,10 @@ def main() -> None:
     repository, out, scale = Path(args.repository).resolve(), Path(args.out), args.time_scale
     build_zoo(repository, list(MODELS))
     out.mkdir(parents=True, exist_ok=True)
-    setup = Setup.make(repository, mixed_fleet(GPUS, MODELS, seed=0), hop_ms=args.hop_ms / scale)
+    # The simulator in device time: the live router's hop and the workers' 0.5 s heartbeat, unstretched.
+    setup = Setup.make(
+        repository, mixed_fleet(GPUS, MODELS, seed=0), hop_ms=args.hop_ms / scale, heartbeat_s=0.5 / scale
+    )
     best_ms = {m: ms + setup.hop_ms for m, ms in setup.fastest_solo_ms().items()}
     report: dict = {
         "emulated": True,
