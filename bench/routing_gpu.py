@@ -153,7 +153,7 @@ def main() -> None:
     rows = setup.profile_rows()
     setup.predictor = setup.fit_predictor(rows)
     # Each policy's own max load at 99% attainment, simulated: its loads are shares of it.
-    window = 0.5
+    window = 0.25
     max_load, start = {}, 20_000.0
     for p in EVALUATED:
         max_load[p] = knee(setup, p, start, duration_s=window, seed=1)[0]
