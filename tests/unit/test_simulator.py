@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulation.experiment import Setup
+from simulation.capacity_bound import capacity_bound, model_capacity
+from simulation.experiment import Setup, knee
 from simulation.fleet_spec import GpuWorker, mixed_fleet
 from simulation.outcomes import ANSWERED
 
@@ -54,3 +55,23 @@ def test_interference_aware_trains_on_the_emulated_profile_and_routes(zoo):
     assert all(s["rows"] > 0 and s["mape"] < 0.5 for s in score.values()), score
     result = setup.run("interference-aware (balanced)", rate=10_000, duration_s=0.2, seed=3)
     assert result["unanswered"] == 0 and result["slo_attainment"] > 0.9
+
+
+def test_the_capacity_bound_is_one_and_each_policy_finds_its_own_knee_below_it(zoo):
+    setup = setup_of(
+        zoo, [GpuWorker("h100-0", "H100", ("mlp", "transformer")), GpuWorker("t4-1", "T4", ("mlp",))]
+    )
+    setup.mix = {"mlp": 0.5, "transformer": 0.5}
+    bound = capacity_bound(
+        setup.fleet, setup.mix, setup.device, setup.workloads, setup.settings, setup.hop_ms
+    )
+    # The transformer, on one GPU, binds: its best in-SLO batch throughput there, over its share.
+    transformer = model_capacity(
+        setup.device, setup.workloads["transformer"], "H100", setup.settings["transformer"], setup.hop_ms
+    )
+    assert bound == pytest.approx(transformer / 0.5 / 0.99)
+    rate, runs = knee(setup, "speed-aware", bound / 20, duration_s=0.05, seed=1, resolution=0.05)
+    assert 0 < rate < bound
+    met = [r["rate_rps"] for r in runs if r["slo_attainment"] >= 0.99]
+    missed = [r["rate_rps"] for r in runs if r["slo_attainment"] < 0.99]
+    assert max(met) == rate and min(r for r in missed if r > rate) <= rate * 1.05
