@@ -64,12 +64,12 @@ def main() -> None:
     parser.add_argument("--trace-seeds", type=int, default=2)
     parser.add_argument("--workload-set", dest="workload_set", choices=sorted(WINDOW_S), default="zoo")
     parser.add_argument("--window", type=float, help="simulated seconds per run at 100 GPUs")
-    parser.add_argument("--policies", default=",".join(EVALUATED))
+    parser.add_argument("--policies", default=";".join(EVALUATED), help="names separated by semicolons")
     parser.add_argument("--no-large", action="store_true", help="skip the 1,000-GPU runs")
     args = parser.parse_args()
     repository, out = Path(args.repository), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    policies = args.policies.split(",")
+    policies = args.policies.split(";")
     window = args.window or WINDOW_S[args.workload_set]
     report: dict = {
         "emulated": True,
@@ -81,6 +81,7 @@ def main() -> None:
     }
     started = time.perf_counter()
     max_load: dict[str, dict[str, float]] = {p: {} for p in policies}
+    report["max_load_rps_100"] = max_load
     for device_seed in range(args.device_seeds):
         setup = setup_of(repository, 100, device_seed, args.workload_set, window)
         score = setup.train_predictor(seed=1000 + device_seed)
@@ -114,7 +115,7 @@ def main() -> None:
                     for k in ("p99_ms", "mean_execution_slowdown", "mean_degradation", "slo_attainment")
                 }
                 print(f"  {key} {policy}: {rate:,.0f} req/s ({len(runs)} runs)", flush=True)
-    report["max_load_rps_100"] = max_load
+            (out / "results.partial.json").write_text(json.dumps(report, indent=1))
     if not args.no_large:
         large = setup_of(repository, 1000, 0, args.workload_set, window / 4)
         large.train_predictor(seed=1000)
@@ -127,6 +128,7 @@ def main() -> None:
             print(f"1,000 GPUs, {policy} at {rate:,.0f} req/s: {result['slo_attainment']:.4f}", flush=True)
     report["wall_s"] = round(time.perf_counter() - started, 1)
     (out / "results.json").write_text(json.dumps(report, indent=1))
+    (out / "results.partial.json").unlink(missing_ok=True)
     write_report(report, out / "report.md")
     print(f"written to {out}")
 
