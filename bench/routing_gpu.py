@@ -128,7 +128,9 @@ def main() -> None:
     parser.add_argument(
         "--hop-ms", type=float, default=1.5, help="the live router's hop, wall ms (for the simulator)"
     )
+    parser.add_argument("--policies", default=";".join(EVALUATED), help="names separated by semicolons")
     args = parser.parse_args()
+    policies = args.policies.split(";")
     repository, out, scale = Path(args.repository).resolve(), Path(args.out), args.time_scale
     build_zoo(repository, list(MODELS))
     out.mkdir(parents=True, exist_ok=True)
@@ -142,7 +144,7 @@ def main() -> None:
         "time_scale": scale,
         "gpus": [[w.worker_id, w.gpu, list(w.models)] for w in setup.fleet],
         "slo_ms": {m: s.slo_ms for m, s in setup.settings.items()},
-        "policies": list(EVALUATED),
+        "policies": policies,
         "seconds": args.seconds,
         "runs": [],
     }
@@ -155,7 +157,7 @@ def main() -> None:
     # Each policy's own max load at 99% attainment, simulated: its loads are shares of it.
     window = 0.25
     max_load, start = {}, 20_000.0
-    for p in EVALUATED:
+    for p in policies:
         max_load[p] = knee(setup, p, start, duration_s=window, seed=1)[0]
         start = max_load[p] or start
     report["sim_max_load_rps"] = max_load
@@ -187,7 +189,7 @@ def main() -> None:
         routers: dict[str, tuple[subprocess.Popen | None, str]] = {}
         try:
             supervisor.start()
-            for variant in EVALUATED:
+            for variant in policies:
                 policy, policy_args = VARIANTS[variant]
                 truth = {"degradation": "emulator", "emulation_seed": 0}
                 routers[variant] = start_router(
@@ -200,7 +202,7 @@ def main() -> None:
                 )
             time.sleep(3.0)
             for share in SHARES:
-                for index, variant in enumerate(EVALUATED):
+                for index, variant in enumerate(policies):
                     rate = max_load[variant] * share
                     folder = out / "runs" / f"{int(share * 100)}pct-{variant.replace(' ', '-').strip('()')}"
                     folder = folder.with_name(folder.name.replace("(", "").replace(")", ""))
