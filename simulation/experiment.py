@@ -29,7 +29,7 @@ from emulation.catalog import MAX_BATCH_SIZE as CATALOG_MAX_BATCH
 from emulation.catalog import REALISTIC
 from emulation.catalog import graph_features as catalog_graph
 from emulation.device_model import DeviceModel
-from emulation.gpus import GPUS, gpu
+from emulation.gpus import GPUS, GpuSpec, gpu
 from emulation.true_degradation import TrueDegradation
 from emulation.workload import Workload, repository_workloads
 from interfleet.proto import fleet_pb2
@@ -248,7 +248,8 @@ class Setup:
             self.predictor, self.features, TrueDegradation(self.device, self.workloads), test
         )
 
-    def gpu_types(self) -> list:
+    def gpu_types(self) -> list[GpuSpec]:
+        """The GPU types of the fleet, each once."""
         return sorted({GPUS[w.gpu] for w in self.fleet}, key=lambda g: g.name)
 
     def profile_rows(self, seed: int = 1000) -> list[dict]:
