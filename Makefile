@@ -125,9 +125,10 @@ eval-predictor: install zoo
 eval-routing: install zoo
 	$(PYTHON) bench/routing.py --repository $(REPOSITORY) --out results/routing
 
-# Emulated GPUs, simulated (about 15 minutes): six policies' own max loads at 99% SLO attainment on
-# 100 emulated GPUs (3 device seeds x 2 traces, bisected to 2%), the capacity bound, the predictor
-# scored on held-out pairs, and 1,000 GPUs at 90% of each policy's load; results/eval-scale/.
+# Emulated GPUs, simulated: eight policies' own max loads at 99% SLO attainment on 100 emulated
+# GPUs (3 device seeds x 2 traces, bisected to 2%), the capacity bound, the predictor scored on
+# held-out pairs, and 1,000 GPUs at 90% of each policy's load, for the zoo (about 30 minutes on one
+# core) and the realistic set (about 2 hours: its interference-aware runs are the slow ones).
 eval-scale: install zoo
 	$(PYTHON) bench/eval_scale.py --repository $(REPOSITORY) --workload-set zoo --out results/eval-scale/zoo
 	$(PYTHON) bench/eval_scale.py --repository $(REPOSITORY) --workload-set realistic --out results/eval-scale/realistic
