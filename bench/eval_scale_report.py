@@ -23,6 +23,7 @@ def write_report(report: dict, path: Path) -> None:
         f"SLOs (ms): {', '.join(f'{m} {v}' for m, v in sorted(report['slo_ms'].items()))}. "
         f"{report['window_s']} simulated seconds per run (the first tenth not counted). "
         f"Wall time of the whole evaluation: {report['wall_s']:.0f} s.",
+        *([f"**Incomplete**: {report['stopped']}.", ""] if report.get("stopped") else []),
         "",
         "## The predictor against the device's true degradation (held-out combinations)",
         "",
