@@ -133,9 +133,9 @@ eval-scale: install zoo
 	$(PYTHON) bench/eval_scale.py --repository $(REPOSITORY) --workload-set zoo --out results/eval-scale/zoo
 	$(PYTHON) bench/eval_scale.py --repository $(REPOSITORY) --workload-set realistic --out results/eval-scale/realistic
 
-# Emulated GPUs, for real (about 13 minutes): workers on emulated T4/L4/A10/A100/H100 behind the
-# real router, Redis and predictor; every policy at three loads, and the same fleet simulated
-# beside it (the cross-check); results/eval-routing-gpu/.
+# Emulated GPUs, for real (about 15 minutes): workers on emulated T4/L4/A10/A100/H100 behind the
+# real router, Redis and predictor; every policy at 50/80/95% of its own simulated max load, and
+# the same fleet simulated beside it (the cross-check); results/eval-routing-gpu/.
 eval-routing-gpu: install zoo
 	$(PYTHON) bench/routing_gpu.py --repository $(REPOSITORY) --out results/eval-routing-gpu
 
