@@ -23,6 +23,7 @@ import random
 from collections.abc import Mapping
 
 import numpy as np
+from scipy.stats import spearmanr
 
 from emulation.catalog import REALISTIC
 from emulation.device_model import FITTED, DeviceModel, Interference
@@ -49,11 +50,6 @@ DEPENDENCE = {
 REPORTED = {"batch_1_over_batch_16": 4.16}  # median excess slowdown of a job at batch 1 over at 16
 BATCHES = (1, 2, 4, 8, 16)
 PARTITIONS = (20, 40, 50, 60, 80)  # the job's share of SMs in gpu-lets' pairs, in percent
-
-
-def _spearman(a: list[float], b: list[float]) -> float:
-    first, second = (np.argsort(np.argsort(np.asarray(x), kind="stable")).astype(float) for x in (a, b))
-    return float(np.corrcoef(first, second)[0, 1])
 
 
 def figures(
@@ -132,7 +128,7 @@ def dependence(grid: list[tuple[float, float, int, float]]) -> dict[str, float]:
         "batch_1_over_batch_16": float(
             (np.median(slowdown[batch == 1]) - 1) / (np.median(slowdown[batch == BATCHES[-1]]) - 1)
         ),
-        "spearman_co_runner_memory": _spearman(list(slowdown), list(other_memory)),
+        "spearman_co_runner_memory": float(spearmanr(slowdown, other_memory).statistic),
     }
 
 

@@ -15,20 +15,13 @@ An emulation's figures, not a real GPU's.
 from __future__ import annotations
 
 import collections
-from collections.abc import Sequence
 
 import numpy as np
+from scipy.stats import spearmanr
 
 from emulation.true_degradation import TrueDegradation
 from predictor.features import FeatureBuilder, placement_of
 from predictor.model import DegradationModel
-
-
-def _spearman(a: Sequence[float], b: Sequence[float]) -> float:
-    first, second = (np.argsort(np.argsort(np.asarray(x), kind="stable")).astype(float) for x in (a, b))
-    if first.std() == 0 or second.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(first, second)[0, 1])
 
 
 def score_against_device(
@@ -46,37 +39,25 @@ def score_against_device(
     by_gpu: dict[str, list[int]] = collections.defaultdict(list)
     for i, r in enumerate(co_located):
         by_gpu[r["device"]].append(i)
+    errors = [abs(p - t) / t for p, t in zip(predicted, true)]
     report = {}
     for gpu, indexes in sorted(by_gpu.items()):
         groups: dict[tuple[str, int], list[int]] = collections.defaultdict(list)
+        by_model: dict[str, list[float]] = collections.defaultdict(list)
         for i in indexes:
             groups[(co_located[i]["target"], co_located[i]["batch"])].append(i)
+            by_model[co_located[i]["target"]].append(errors[i])
         ranks: dict[str, list[float]] = collections.defaultdict(list)
         for (target, _), members in groups.items():
-            if len(members) >= 3:
-                rho = _spearman([predicted[i] for i in members], [true[i] for i in members])
-                if rho == rho:
-                    ranks[target].append(rho)
-        errors = [abs(predicted[i] - true[i]) / true[i] for i in indexes]
+            guessed, actual = [predicted[i] for i in members], [true[i] for i in members]
+            # A rank correlation needs three candidates, and means nothing where all of one side tie.
+            if len(members) >= 3 and len(set(guessed)) > 1 and len(set(actual)) > 1:
+                ranks[target].append(float(spearmanr(guessed, actual).statistic))
         report[gpu] = {
             "rows": len(indexes),
-            "mape": round(float(np.mean(errors)), 4),
+            "mape": round(float(np.mean([errors[i] for i in indexes])), 4),
             "spearman": round(float(np.mean([r for v in ranks.values() for r in v])), 3) if ranks else None,
             "spearman_by_model": {m: round(float(np.mean(v)), 3) for m, v in sorted(ranks.items())},
-            "mape_by_model": {
-                m: round(
-                    float(
-                        np.mean(
-                            [
-                                abs(predicted[i] - true[i]) / true[i]
-                                for i in indexes
-                                if co_located[i]["target"] == m
-                            ]
-                        )
-                    ),
-                    4,
-                )
-                for m in sorted({co_located[i]["target"] for i in indexes})
-            },
+            "mape_by_model": {m: round(float(np.mean(v)), 4) for m, v in sorted(by_model.items())},
         }
     return report
