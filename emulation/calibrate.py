@@ -2,7 +2,8 @@
 
 `python -m emulation.calibrate` prints them; `--fit` searches the MPS coefficients
 (`Interference`) that bring them closest (least squares on log ratios) and prints the
-result to put in `device_model.FITTED`. The unit tests hold each figure to its target.
+result to put in `device_model.FITTED`. The unit tests hold TARGETS and DEPENDENCE (not
+REPORTED, which the emulator misses).
 
 The population is the realistic workload set (`catalog.REALISTIC`) at batch sizes 1 to 16,
 under many seeds (each seed a different draw of the hidden per-model factors, as if the set
