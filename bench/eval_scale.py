@@ -103,9 +103,7 @@ def main() -> None:
                 start = start if rate == 0 else rate  # the next policy brackets from this knee
                 key = f"{device_seed}/{trace_seed}"
                 max_load[policy][key] = rate
-                at_knee = max(
-                    (r for r in runs if r["rate_rps"] == rate), key=lambda r: r["rate_rps"], default=None
-                )
+                at_knee = next((r for r in reversed(runs) if r["rate_rps"] == rate), None)
                 report["runs"] += [
                     {**r, "gpus": 100, "device_seed": device_seed, "trace_seed": trace_seed, "phase": "knee"}
                     for r in runs

@@ -31,9 +31,9 @@ from interfleet.devices import device_terms
 from interfleet.placement import CoRunner
 from interfleet.solo import solo_latency
 from predictor.features import row_of
+from predictor.profiler import LOADS  # the CPU profile's load levels
 
 BATCHES = (1, 4, 8)
-LOADS = (0.3, 0.6, 1.0)
 SAMPLES = 40
 
 

@@ -18,6 +18,7 @@ target: it ignores every co-location slowdown and every queueing delay.
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Mapping, Sequence
 
 from emulation.device_model import DeviceModel
@@ -51,9 +52,8 @@ def capacity_bound(
     attainment: float = 0.99,
 ) -> float:
     """The bound on the total request rate (requests/s) served at `attainment`."""
+    hosts = collections.Counter((m, w.gpu) for w in fleet for m in w.models if m in mix)
     carried = dict.fromkeys(mix, 0.0)
-    for worker in fleet:
-        for m in worker.models:
-            if m in carried:
-                carried[m] += model_capacity(device, workloads[m], worker.gpu, settings[m], hop_ms)
+    for (m, gpu), count in hosts.items():  # once per model and GPU type, however large the fleet
+        carried[m] += count * model_capacity(device, workloads[m], gpu, settings[m], hop_ms)
     return min(carried[m] / share for m, share in mix.items() if share > 0) / attainment

@@ -4,9 +4,9 @@
 workloads and GPU SLOs, the device model (one seed: the hidden per-model factors), and the
 degradation predictor, trained on the emulated profile of the fleet's GPU types
 (`predictor.emulated_profile`: every model solo and beside sampled co-runner sets, from its own
-seed, with a quarter of the (target, co-runner) combinations held out for scoring), optionally
-with the rows the workers' batch records make (`RowMaker`) during a warm-up run. It never reads
-the device model's parameters; only `TrueDegradation` does, and the profiler plays the device.
+seed, with a quarter of the (target, co-runner) combinations held out for scoring). It never
+reads the device model's parameters; only `TrueDegradation` does, and the profiler plays the
+device.
 
 Workloads: the zoo's models from the repository, or the realistic set (`emulation.catalog`:
 ResNet-50, BERT-base, ViT-B/16, EfficientNet-B0, YOLOv5s, a DLRM MLP, by their graph statistics),
@@ -20,7 +20,6 @@ the zoo (sub-millisecond models), 5x for the realistic set (PPipe's SLO, the fie
 from __future__ import annotations
 
 import collections
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +40,6 @@ from predictor.emulated_profile import held_out, profile_emulated
 from predictor.evaluate import Prepared, fit
 from predictor.features import FeatureBuilder
 from predictor.model import DegradationModel
-from predictor.online_rows import RowMaker
 from predictor.scoring import CandidateScorer
 from router.policies import RoutingPolicy, make_policy
 from simulation.engine import Simulation
@@ -258,26 +256,6 @@ class Setup:
             self.device, self.workloads, self.gpu_types(), seed, keep=lambda t, co: not held_out(t, co)
         )
 
-    def telemetry_rows(
-        self, rate: float, duration_s: float, seed: int = 1, max_rows: int = 30_000
-    ) -> list[dict]:
-        """The training rows the workers' batch records make during a least-loaded warm-up run."""
-        maker = RowMaker(lambda m: m in self.workloads)
-        rows: list[dict] = []
-
-        def on_batch(record):
-            if len(rows) < max_rows:
-                row = maker.row(record)
-                if row is not None:
-                    rows.append(row)
-
-        simulation = self.simulation(self.policy("least-loaded", seed), seed)
-        simulation.on_batch = on_batch
-        simulation.on_states = lambda states: maker.states.update({s.worker_id: s for s in states})
-        simulation.run(self.schedule(rate, duration_s, seed))
-        random.Random(seed).shuffle(rows)
-        return rows
-
     def fit_predictor(self, rows: list[dict], time_scale: float = 1.0) -> DegradationModel:
         """The degradation model fitted on `rows`, with their latencies as a fleet whose emulated
         devices run `time_scale` times slower on the wall clock reports them (solo latency is a
@@ -293,7 +271,7 @@ class Setup:
         return fit(
             Prepared(scaled, self.features),
             scaled,
-            info={"trained_on": "emulated profile and telemetry", "rows": len(scaled)},
+            info={"trained_on": "emulated profile", "rows": len(scaled)},
         )
 
 
