@@ -30,7 +30,11 @@ SUBCOMMANDS = {
     "stress": ("predictor.stressor", "run an external CPU, cache or memory-bandwidth stressor"),
     "profile": ("predictor.profiler", "measure solo and co-located latencies into a dataset"),
     "predictor": ("predictor.main", "train and evaluate the colocation-degradation predictor"),
-    "simulate": ("simulation.cli", "simulate a fleet of emulated GPUs under a routing policy"),
+    "simulate": (
+        "simulation.cli",
+        "simulate a fleet of emulated GPUs under a placement and a routing policy",
+    ),
+    "plan": ("simulation.plan_cli", "plan which models share which emulated GPU for a demand"),
 }
 
 

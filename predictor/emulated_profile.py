@@ -9,7 +9,8 @@ runs (`interfleet.solo`), as everywhere. Rows have the CPU profile's format and 
 descriptors a worker's heartbeat gives (`emulation.heartbeat`), so the same predictor trains on
 either, and on the online rows the fleet adds later.
 
-For each GPU type and each target model and batch: the solo row, then `sets` co-runner sets of
+For each GPU type and each target model and batch (`BATCHES`; a planner's profile,
+`PLANNING_BATCHES`, goes up to 32 beside co-runners batching up to 32 too): the solo row, then `sets` co-runner sets of
 degree 1 to 3 drawn from the other models, each at a load level. `keep` chooses which
 (target, co-runner models) combinations make rows: `held_out` splits them, so a predictor can be
 scored on combinations it never saw (`device_score.py`).
@@ -34,19 +35,22 @@ from predictor.features import row_of
 from predictor.profiler import LOADS  # the CPU profile's load levels
 
 BATCHES = (1, 4, 8)
+CO_BATCHES = (1, 4)
+# What a planner asks about: whole batches up to the catalog's 32, beside co-runners batching too.
+PLANNING_BATCHES, PLANNING_CO_BATCHES = (1, 4, 8, 16, 32), (1, 4, 16, 32)
 SAMPLES = 40
 
 
 def co_runner_sets(
-    models: Sequence[str], target: str, sets: int, rng: random.Random
+    models: Sequence[str], target: str, sets: int, rng: random.Random, batches: Sequence[int] = CO_BATCHES
 ) -> list[tuple[tuple[str, int, float], ...]]:
-    """`sets` draws of 1-3 other models, each with a batch (1 or 4) and a load level."""
+    """`sets` draws of 1-3 other models, each with a batch (one of `batches`) and a load level."""
     others = [m for m in models if m != target]
     drawn = []
     for _ in range(sets):
         degree = rng.randint(1, min(3, len(others)))
         drawn.append(
-            tuple(sorted((m, rng.choice((1, 4)), rng.choice(LOADS)) for m in rng.sample(others, degree)))
+            tuple(sorted((m, rng.choice(batches), rng.choice(LOADS)) for m in rng.sample(others, degree)))
         )
     return drawn
 
@@ -58,6 +62,8 @@ def profile_emulated(
     seed: int,
     sets: int = 12,
     keep: Callable[[str, tuple[str, ...]], bool] = lambda target, co_runners: True,
+    batches: Sequence[int] = BATCHES,
+    co_batches: Sequence[int] = CO_BATCHES,
 ) -> list[dict]:
     rng = random.Random(seed)
     models = sorted(workloads)
@@ -66,13 +72,13 @@ def profile_emulated(
         terms = device_terms(device_info(gpu))
         name = f"emulated:{gpu.name}"
         for target in models:
-            for batch in BATCHES:
+            for batch in batches:
                 alone = device.solo_s(workloads[target], gpu, batch) * 1e3
                 runs = [alone * device.jitter(rng) for _ in range(SAMPLES)]
                 solo_ms = solo_latency(runs)
                 rows.append(row_of(terms.placement(target, batch, solo_ms, []), name, runs))
                 job = device.demand(workloads[target], gpu, batch)
-                for drawn in co_runner_sets(models, target, sets, rng):
+                for drawn in co_runner_sets(models, target, sets, rng, co_batches):
                     if not keep(target, tuple(m for m, _, _ in drawn)):
                         continue
                     demands = [(device.demand(workloads[m], gpu, b), load) for m, b, load in drawn]

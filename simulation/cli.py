@@ -1,12 +1,16 @@
 """`interfleet simulate`: one policy on a simulated fleet of emulated GPUs, for one trace.
 
     interfleet simulate --gpus 1000 --policy interference-aware --rate 200000 --duration 2
+    interfleet simulate --gpus 100 --placement planned --policy least-loaded --rate 100000
 
 The fleet is `mixed_fleet` (T4, L4, A10, A100 and H100 in turn, 2 to 4 models each); the trace
 is the load generator's (`--arrivals`, Poisson at `--rate` unless given); interference-aware
-first trains its predictor on the telemetry of a least-loaded warm-up run. Prints the run's
-figures as JSON (every request counted, see `simulation.outcomes`) with the
-simulator's own speed. All figures are of an emulation.
+first trains its predictor on the emulated profile. `--placement` re-places the same GPUs
+(`simulation.planning`: the baselines by name, `planned`, or a plan file, which brings its own
+GPUs). `--workload-set realistic` serves the catalog's models instead of the zoo. Prints the
+run's figures as JSON (every request counted, see `simulation.outcomes`), with the GPUs the
+placement uses, mean execution slowdown and the simulator's own speed. All figures are of an
+emulation.
 """
 
 from __future__ import annotations
@@ -15,17 +19,25 @@ import argparse
 import json
 from pathlib import Path
 
+from interfleet.errors import ConfigError
 from interfleet.repository import list_models
 from loadgen.arrivals import ArrivalSpec
 from loadgen.schedule import build_schedule
-from simulation.experiment import DEFAULT_MIX, POLICIES, Setup
+from simulation.experiment import DEFAULT_MIX, POLICIES, REALISTIC_MIX, Setup
 from simulation.fleet_spec import mixed_fleet
+from simulation.planning import PLACEMENTS, placement, with_placement
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repository", default="model_repository")
     parser.add_argument("--gpus", type=int, default=16, help="emulated GPUs in the fleet")
+    parser.add_argument("--workload-set", dest="workload_set", choices=("zoo", "realistic"), default="zoo")
     parser.add_argument("--policy", default="interference-aware", choices=POLICIES)
+    parser.add_argument(
+        "--placement",
+        default="static",
+        help=f"{', '.join(PLACEMENTS)}, or a plan file from `interfleet plan` (static: the mixed fleet as dealt)",
+    )
     parser.add_argument("--rate", type=float, default=20000.0, help="requests per simulated second (Poisson)")
     parser.add_argument("--arrivals", help="a load generator arrival spec instead, e.g. gamma:rate=5000,cv=4")
     parser.add_argument("--duration", type=float, default=5.0, help="simulated seconds")
@@ -37,16 +49,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    models = [m for m in DEFAULT_MIX if m in set(list_models(Path(args.repository)))]
+    if args.workload_set == "realistic":
+        mix = dict(REALISTIC_MIX)
+    else:
+        mix = {m: w for m, w in DEFAULT_MIX.items() if m in set(list_models(Path(args.repository)))}
     setup = Setup.make(
         Path(args.repository),
-        mixed_fleet(args.gpus, models, seed=args.seed),
-        {m: DEFAULT_MIX[m] for m in models},
+        mixed_fleet(args.gpus, sorted(mix), seed=args.seed),
+        mix,
         seed=args.seed,
+        workload_set=args.workload_set,
         max_candidates=args.max_candidates,
     )
-    if args.policy.startswith("interference-aware"):
-        setup.train_predictor()
+    if args.policy.startswith("interference-aware") or args.placement.startswith("planned"):
+        setup.train_predictor(planning=args.placement.startswith("planned"))
+    try:
+        placed, info = placement(setup, args.placement, seed=args.seed)
+    except ValueError as exc:
+        raise ConfigError(f"--placement: {exc}") from None
+    setup = with_placement(setup, placed)
     if args.arrivals:
         schedule = build_schedule(
             ArrivalSpec.parse(args.arrivals),
@@ -58,7 +79,17 @@ def run(args: argparse.Namespace) -> None:
         result = setup.run_schedule(args.policy, schedule, args.seed)
     else:
         result = setup.run(args.policy, args.rate, args.duration, args.seed)
-    text = json.dumps({"emulated": True, "gpus": args.gpus, **result}, indent=2)
+    text = json.dumps(
+        {
+            "emulated": True,
+            "gpus": args.gpus,
+            "placement": args.placement,
+            "gpus_used": len(placed),
+            **({"plan": info} if info else {}),
+            **result,
+        },
+        indent=2,
+    )
     print(text)
     if args.out:
         Path(args.out).write_text(text + "\n")

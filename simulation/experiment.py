@@ -36,7 +36,7 @@ from interfleet.repository import load_spec
 from loadgen.arrivals import ArrivalSpec
 from loadgen.schedule import Schedule, build_schedule
 from predictor.device_score import score_against_device
-from predictor.emulated_profile import held_out, profile_emulated
+from predictor.emulated_profile import PLANNING_BATCHES, PLANNING_CO_BATCHES, held_out, profile_emulated
 from predictor.evaluate import Prepared, fit
 from predictor.features import FeatureBuilder
 from predictor.model import DegradationModel
@@ -44,6 +44,7 @@ from predictor.scoring import CandidateScorer
 from router.policies import RoutingPolicy, make_policy
 from simulation.engine import Simulation
 from simulation.fleet_spec import GpuWorker
+from simulation.outcomes import Outcomes
 from simulation.worker import ModelSettings
 
 BALANCED = {"objective": "balanced", "headroom": 0.8}
@@ -103,6 +104,7 @@ class Setup:
     heartbeat_s: float = 0.5
     hop_ms: float = 0.1
     max_candidates: int = 0
+    last_outcomes: Outcomes | None = field(default=None, repr=False)  # the latest run's, per request
     _features: FeatureBuilder | None = field(default=None, repr=False)
 
     @classmethod
@@ -214,6 +216,7 @@ class Setup:
 
         simulation.on_batch = on_batch
         outcomes = simulation.run(schedule)
+        self.last_outcomes = outcomes
         best = {m: ms + self.hop_ms for m, ms in self.fastest_solo_ms().items()}
         summary = outcomes.summary(best, warmup_s=warmup_s)
         gpu_of = {w.worker_id: w.gpu for w in self.fleet}
@@ -233,15 +236,19 @@ class Setup:
             "simulated_requests_per_wall_s": round(len(outcomes.schedule) / max(simulation.wall_s, 1e-9)),
         }
 
-    def train_predictor(self, seed: int = 1000) -> dict:
+    def train_predictor(self, seed: int = 1000, planning: bool = False) -> dict:
         """Fit the degradation model on the emulated profile of the fleet's GPU types (profile
         seed `seed`, disjoint from any run's), leaving the held-out combinations out; returns
-        its score against the device's true degradation on those (`device_score`)."""
-        rows = self.profile_rows(seed)
+        its score against the device's true degradation on those (`device_score`). `planning`:
+        profile the batch sizes a planner asks about too (`PLANNING_BATCHES`, up to 32)."""
+        sizes = {"batches": PLANNING_BATCHES, "co_batches": PLANNING_CO_BATCHES} if planning else {}
+        rows = self.profile_rows(seed, **sizes)
         self.training_rows = len(rows)
         self.co_located_share = sum(1 for r in rows if r["co_runners"]) / len(rows)
         self.predictor = self.fit_predictor(rows)
-        test = profile_emulated(self.device, self.workloads, self.gpu_types(), seed + 1, keep=held_out)
+        test = profile_emulated(
+            self.device, self.workloads, self.gpu_types(), seed + 1, keep=held_out, **sizes
+        )
         return score_against_device(
             self.predictor, self.features, TrueDegradation(self.device, self.workloads), test
         )
@@ -250,10 +257,16 @@ class Setup:
         """The GPU types of the fleet, each once."""
         return sorted({GPUS[w.gpu] for w in self.fleet}, key=lambda g: g.name)
 
-    def profile_rows(self, seed: int = 1000) -> list[dict]:
-        """The emulated profile of the fleet's GPU types, held-out combinations left out."""
+    def profile_rows(self, seed: int = 1000, **sizes) -> list[dict]:
+        """The emulated profile of the fleet's GPU types, held-out combinations left out;
+        `sizes`: `profile_emulated`'s batches and co_batches."""
         return profile_emulated(
-            self.device, self.workloads, self.gpu_types(), seed, keep=lambda t, co: not held_out(t, co)
+            self.device,
+            self.workloads,
+            self.gpu_types(),
+            seed,
+            keep=lambda t, co: not held_out(t, co),
+            **sizes,
         )
 
     def fit_predictor(self, rows: list[dict], time_scale: float = 1.0) -> DegradationModel:

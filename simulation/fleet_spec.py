@@ -20,6 +20,11 @@ class GpuWorker:
     worker_id: str
     gpu: str  # an emulated type, e.g. "A100" or "A100-1g"
     models: tuple[str, ...]
+    # Each model's largest batch here, in `models` order (a planner's choice); empty: the model's own.
+    batch_caps: tuple[int, ...] = ()
+
+    def batch_cap(self, model: str) -> int | None:
+        return self.batch_caps[self.models.index(model)] if self.batch_caps else None
 
 
 def mixed_fleet(

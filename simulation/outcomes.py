@@ -111,3 +111,17 @@ class Outcomes:
             ),
             "unanswered": int((self.outcome[keep] < 0).sum()),
         }
+
+    def by_worker(self, warmup_s: float = 0.0) -> dict[tuple[str, str], tuple[int, int]]:
+        """(worker, model) -> (requests it took, of them met within their SLO): the per-GPU
+        record. Requests the router refused reached no worker and are not in it."""
+        s = self.schedule
+        met = (self.outcome == ANSWERED) & ((self.finished - s.times) * 1e3 <= s.slo_ms)
+        counts: dict[tuple[str, str], list[int]] = {}
+        for i in np.flatnonzero(s.times >= warmup_s):
+            worker = self.worker[i]
+            if worker:
+                entry = counts.setdefault((worker, s.models[s.model_index[i]]), [0, 0])
+                entry[0] += 1
+                entry[1] += int(met[i])
+        return {key: (n, k) for key, (n, k) in counts.items()}

@@ -72,6 +72,9 @@ class SimWorker:
         self.models: dict[str, _ModelState] = {}
         for name in spec.models:
             model = settings[name]
+            cap = spec.batch_cap(name)
+            if cap is not None:
+                model = ModelSettings(model.slo_ms, max(1, min(cap, model.max_batch_size)), model.batching)
             profile = LatencyProfile(model.max_batch_size)
             sizes = sorted(
                 {

@@ -21,7 +21,7 @@ FLOORS: tuple[frozenset[str], ...] = (
     frozenset({"interfleet"}),  # shared vocabulary, protocol, plumbing
     frozenset({"emulation"}),  # emulated GPUs: a device workers run on
     frozenset({"predictor", "loadgen", "services"}),  # the services below the router
-    frozenset({"router"}),  # reads the predictor's models
+    frozenset({"router", "planner"}),  # read the predictor's models
     frozenset({"simulation"}),  # drives the router core, workers' queues, the emulator
     frozenset({"fleet"}),  # the `interfleet` command and `interfleet up`
 )
