@@ -34,6 +34,7 @@ COPY protos protos
 COPY interfleet interfleet
 COPY emulation emulation
 COPY router router
+COPY planner planner
 COPY services services
 COPY loadgen loadgen
 COPY predictor predictor

@@ -22,8 +22,8 @@ from interfleet.config_file import load_fleet_file
 from interfleet.proto import fleet_pb2
 from interfleet.zoo.build import build_zoo
 from predictor.model import DegradationModel
+from predictor.published_estimator import PublishedModelEstimator
 from router.core import RouterCore
-from router.degradation import PublishedModelEstimator
 from router.fleet_view import FleetView
 from router.policies import POLICIES, RouteRequest, make_policy
 

@@ -34,7 +34,11 @@ SUBCOMMANDS = {
         "simulation.cli",
         "simulate a fleet of emulated GPUs under a placement and a routing policy",
     ),
-    "plan": ("simulation.plan_cli", "plan which models share which emulated GPU for a demand"),
+    "plan": (
+        "simulation.plan_cli",
+        "plan which models share which emulated GPU; --show: a live fleet's plan",
+    ),
+    "planner": ("planner.main", "run the planner service: places and re-places models on the live fleet"),
 }
 
 

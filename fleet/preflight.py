@@ -13,6 +13,7 @@ import os
 
 from fleet.cli import build_parser
 from interfleet.errors import ConfigError
+from planner.main import config_from as planner_config_from
 from predictor.main import predictor_config_from
 from router.main import config_from as router_config_from
 from router.policies import make_policy
@@ -23,7 +24,11 @@ PLACEHOLDER_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 def check_services(
-    config_path: str, worker_ids: list[str], router_port: int | None, with_predictor: bool
+    config_path: str,
+    worker_ids: list[str],
+    router_port: int | None,
+    with_predictor: bool,
+    with_planner: bool = False,
 ) -> None:
     """Raise ConfigError naming the first service whose configuration cannot work."""
     env = {**os.environ, "REDIS_URL": os.environ.get("REDIS_URL") or PLACEHOLDER_REDIS_URL}
@@ -42,6 +47,8 @@ def check_services(
     make_policy(router.policy, router.policy_args)
     if with_predictor:
         predictor_config_from(_parsed(["predictor", "serve", "--config", config_path]), env)
+    if with_planner:
+        planner_config_from(_parsed(["planner", "serve", "--config", config_path]), env)
 
 
 def _parsed(argv: list[str]):

@@ -2,8 +2,9 @@
 
 start: Redis (embedded unless a URL is given) -> every worker (each writes a ready file once it
 serves and heartbeats) -> the predictor service, when the fleet file has a `predictor` section
-(it publishes a model before it is ready) -> the router. stop: the router first (health
-NOT_SERVING, in-flight requests finish), then the predictor, then the workers, then Redis.
+(it publishes a model before it is ready) -> the planner service, when it has a `planner`
+section (the router is given its address) -> the router. stop: the router first (health
+NOT_SERVING, in-flight requests finish), then the planner, the predictor, the workers, Redis.
 Children die with the supervisor even if it is killed outright, and a terminal's Ctrl-C reaches
 the supervisor alone (`fleet.process_tree`), so no orphan keeps a port or a core and the order
 holds. An embedded Redis that dies is restarted, empty, on its port and password: routers keep
@@ -51,6 +52,7 @@ class FleetSupervisor:
         ready_timeout_s: float = 120.0,
         log_level: str = "INFO",
         with_predictor: bool = False,
+        with_planner: bool = False,
     ):
         self._config_path = config_path
         self._worker_ids = worker_ids
@@ -60,6 +62,8 @@ class FleetSupervisor:
         self._ready_timeout_s = ready_timeout_s
         self._log_level = log_level
         self._with_predictor = with_predictor
+        self._with_planner = with_planner
+        self.planner: Child | None = None
         self._redis: EmbeddedRedis | None = None
         self.workers: list[Child] = []
         self.predictor: Child | None = None
@@ -73,7 +77,7 @@ class FleetSupervisor:
         """The embedded redis-server's process id (None with an external Redis)."""
         return self._redis.pid if self._redis is not None else None
 
-    def _spawn(self, name: str, args: list[str], role: str) -> Child:
+    def _spawn(self, name: str, args: list[str], role: str, env: dict[str, str] | None = None) -> Child:
         ready = self._run_dir / f"{name}.ready.json"
         ready.unlink(missing_ok=True)
         command = [
@@ -89,8 +93,7 @@ class FleetSupervisor:
         # The Redis URL (it holds the password) goes through the environment, not the command line,
         # where any user of the machine could read it; with the embedded server, the role's own.
         url = self._redis.url_for(role) if self._redis is not None else self.redis_url
-        env = {**os.environ, "REDIS_URL": url}
-        process = spawn_child(command, env=env)
+        process = spawn_child(command, env={**os.environ, **(env or {}), "REDIS_URL": url})
         return Child(name, process, ready)
 
     def _wait_ready(self, child: Child) -> dict:
@@ -119,8 +122,14 @@ class FleetSupervisor:
             self.predictor = self._spawn("predictor", ["predictor", "serve", *common], "predictor")
             info = self._wait_ready(self.predictor)
             log.info("predictor ready; model v%s published", info.get("version"))
+        router_env = {}
+        if self._with_planner:
+            self.planner = self._spawn("planner", ["planner", "serve", *common], "planner")
+            info = self._wait_ready(self.planner)
+            log.info("planner ready on %s", info["address"])
+            router_env["INTERFLEET_PLANNER_ADDRESS"] = info["address"]
         port = [] if self._router_port is None else ["--port", str(self._router_port)]
-        self.router = self._spawn("router", ["router", *common, *port], "router")
+        self.router = self._spawn("router", ["router", *common, *port], "router", router_env)
         info = self._wait_ready(self.router)
         self.router_address, self.router_http_address = info["address"], info.get("http", "")
 
@@ -143,7 +152,7 @@ class FleetSupervisor:
             if self.router is not None and not self.router.alive():
                 log.error("the router exited (code %s); stopping the fleet", self.router.process.returncode)
                 return 1
-            for child in [*self.workers, *([self.predictor] if self.predictor else [])]:
+            for child in [*self.workers, *(c for c in (self.predictor, self.planner) if c is not None)]:
                 if not child.alive() and child.name not in reported:
                     reported.add(child.name)
                     log.error(
@@ -157,6 +166,8 @@ class FleetSupervisor:
     def stop(self, grace: float) -> None:
         if self.router is not None:
             self._terminate([self.router], grace)
+        if self.planner is not None:
+            self._terminate([self.planner], grace)
         if self.predictor is not None:
             self._terminate([self.predictor], grace)
         self._terminate(self.workers, grace)

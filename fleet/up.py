@@ -75,9 +75,10 @@ def run(args: argparse.Namespace) -> None:
     repository = Path(config.model_repository or data.get("model_repository", "model_repository"))
     if config.model_repository:
         # Every service reads its repository as CLI > env > file: the children inherit this.
+        from planner.config import ENV_PREFIX as PLANNER_ENV
         from predictor.service import ENV_PREFIX as PREDICTOR_ENV  # loads LightGBM: only when asked
 
-        for prefix in (ROUTER_ENV, WORKER_ENV, PREDICTOR_ENV):
+        for prefix in (ROUTER_ENV, WORKER_ENV, PREDICTOR_ENV, PLANNER_ENV):
             os.environ[f"{prefix}MODEL_REPOSITORY"] = config.model_repository
     needed = {m for w in data["workers"] for m in w.get("models", []) if m != ALL_MODELS}
     missing = sorted(needed - set(list_models(repository)))
@@ -87,7 +88,13 @@ def run(args: argparse.Namespace) -> None:
         )
 
     # Every service's config, before any process starts: a mistake costs one line, not a warm-up.
-    check_services(config.config, ids, config.router_port, with_predictor="predictor" in data)
+    check_services(
+        config.config,
+        ids,
+        config.router_port,
+        with_predictor="predictor" in data,
+        with_planner="planner" in data,
+    )
 
     stopping = False
 
@@ -105,6 +112,7 @@ def run(args: argparse.Namespace) -> None:
         Path(config.run_dir),
         log_level=config.log_level,
         with_predictor="predictor" in data,
+        with_planner="planner" in data,
     )
     code = 0
     try:

@@ -5,6 +5,7 @@
     redis_url: null                   # none: `interfleet up` embeds a redis-server
     router: {port: 8001, policy: least-loaded, ...}       # RouterConfig keys
     predictor: {retrain_interval_s: 60, ...}              # PredictorConfig keys; present: `up` starts it
+    planner: {replan: true, drift: 0.25, ...}             # PlannerConfig keys; present: `up` starts it
     workers:                                              # WorkerConfig keys, one entry each
       - {worker_id: core0, cpus: [0], threads: 1, models: [resnet18, tiny_cnn]}
 
@@ -23,7 +24,7 @@ from interfleet.errors import ConfigError
 # Top-level keys that apply to every section whose service has them, unless the section sets its own.
 SHARED_KEYS = ("fleet", "model_repository", "redis_url", "redis_password_file", "fleet_ca")
 TLS_KEYS = ("tls_cert", "tls_key", "tls_client_ca")  # router and workers
-TOP_LEVEL_KEYS = (*SHARED_KEYS, *TLS_KEYS, "tls_ca", "router", "workers", "predictor")
+TOP_LEVEL_KEYS = (*SHARED_KEYS, *TLS_KEYS, "tls_ca", "router", "workers", "predictor", "planner")
 
 
 def check_fleet_file(data: dict[str, Any], name: str) -> None:
@@ -69,6 +70,13 @@ def predictor_section(data: dict[str, Any]) -> dict[str, Any]:
     section = data.get("predictor") or {}
     if not isinstance(section, dict):
         raise ConfigError("'predictor' must be a mapping")
+    return _with_shared(data, section, SHARED_KEYS)
+
+
+def planner_section(data: dict[str, Any]) -> dict[str, Any]:
+    section = data.get("planner") or {}
+    if not isinstance(section, dict):
+        raise ConfigError("'planner' must be a mapping")
     return _with_shared(data, section, SHARED_KEYS)
 
 

@@ -27,13 +27,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from interfleet.devices import DeviceTerms
 from interfleet.placement import CoRunner, Placement
 
 # (model, GPU type) -> {batch size: median solo latency in ms}
 SoloProfile = Mapping[tuple[str, str], Mapping[int, float]]
 # The router's estimator signature: predicted mean degradation per placement, or None.
-Estimator = Callable[[Sequence[Placement]], Sequence[float] | None]
+Estimator = Callable[[Sequence[Placement]], Sequence[float] | np.ndarray | None]
 
 UTILISATION = 0.85
 TAIL = 1.10
@@ -91,6 +93,8 @@ class CapacityModel:
 
     def group(self, gpu: str, terms: DeviceTerms, members: Sequence[str]) -> GroupCapacity:
         members = tuple(sorted(members))
+        if any((m, gpu) not in self.profile for m in members):  # never measured there: not placed there
+            return GroupCapacity(gpu, members, (0.0,) * len(members), (1,) * len(members))
         batches = {m: min(4, self._sizes(m, gpu)[-1]) for m in members}
         rates: dict[str, float] = {}
         for _ in range(2):  # the second pass sees the batches the first one chose

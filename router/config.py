@@ -71,6 +71,8 @@ class RouterConfig:
     fleet_ca: str | None = field(default=None, metadata=env_aliases("INTERFLEET_FLEET_CA"))
     allowed_workers: tuple[str, ...] = ()  # worker addresses accepted without a signature
     max_predictor_model_bytes: int = 16 * 1024 * 1024
+    # The planner service (host:port): the repository API (load / unload a model) goes through it.
+    planner_address: str | None = field(default=None, metadata=env_aliases("INTERFLEET_PLANNER_ADDRESS"))
     ready_file: str | None = None
     log_level: str = "INFO"
 

@@ -79,6 +79,9 @@ class Dispatcher:
         self._catalogue: dict[str, fleet_pb2.HostedModel] = {}
         # Models workers were configured to host and could not load, with why (no worker serves them).
         self._unloadable: dict[str, str] = {}
+        # Models on their way in or out of a worker (LOADING, UNLOADING), with where and why.
+        self._transitions: dict[str, tuple[str, str]] = {}
+        self.unloaded: set[str] = set()  # unloaded through the repository API (the index says so)
         self._sequences = SequenceAffinity(sequence_idle_s, clock)  # live sequences of stateful models
         self._request_caps: dict[str, int | None] = {}  # model -> the largest valid request, in bytes
 
@@ -86,12 +89,16 @@ class Dispatcher:
         for worker_id in self._sequences.workers() - set(self._core.view.workers):
             self._sequences.forget_worker(worker_id)
         unloadable = {}
+        transitions = {}
         for state in self._core.view.workers.values():
             for model in state.models:
                 self._request_caps[model.name] = request_cap(model)
                 self._catalogue[model.name] = model
             for failed in state.unavailable:
                 unloadable[failed.name] = f"worker {state.worker_id}: {failed.reason}"
+            for moving in state.transitions:
+                transitions[moving.name] = (moving.state, f"worker {state.worker_id}: {moving.reason}")
+        self._transitions = transitions
         self._unloadable = {
             name: why for name, why in unloadable.items() if name not in self._core.view.by_model
         }
@@ -286,16 +293,20 @@ class Dispatcher:
 
     def index(self) -> service_pb2.RepositoryIndexResponse:
         response = service_pb2.RepositoryIndexResponse()
-        for name in sorted({*self._catalogue, *self._unloadable}):
+        for name in sorted({*self._catalogue, *self._unloadable, *self._transitions}):
             model = self._catalogue.get(name)
             ready = model is not None and bool(self._core.candidates(name, self._clock()))
-            reason = "" if ready else self._unloadable.get(name, "no live worker hosts it")
-            response.models.add(
-                name=name,
-                version=model.version if model else "",
-                state="READY" if ready else "UNAVAILABLE",
-                reason=f"could not be loaded ({reason})" if name in self._unloadable else reason,
-            )
+            if ready:
+                state, reason = "READY", ""
+            elif name in self._transitions:
+                state, reason = self._transitions[name]
+            elif name in self._unloadable:
+                state, reason = "UNAVAILABLE", f"could not be loaded ({self._unloadable[name]})"
+            elif name in self.unloaded:
+                state, reason = "UNAVAILABLE", "unloaded"
+            else:
+                state, reason = "UNAVAILABLE", "no live worker hosts it"
+            response.models.add(name=name, version=model.version if model else "", state=state, reason=reason)
         return response
 
     async def statistics(

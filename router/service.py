@@ -31,10 +31,10 @@ from interfleet.security.signing import fleet_sealer
 from interfleet.security.tokens import TokenAuth, load_tokens
 from interfleet.supervision import Supervisor
 from interfleet.telemetry.keys import FleetKeys
+from predictor.published_estimator import PublishedModelEstimator
 from predictor.registry import ModelWatcher
 from router.config import RouterConfig
 from router.core import RouterCore
-from router.degradation import PublishedModelEstimator
 from router.departures import Departures
 from router.dispatcher import Dispatcher
 from router.fleet_view import FleetView
@@ -42,7 +42,9 @@ from router.fleet_watcher import FleetWatcher
 from router.http_servicer import RouterHttpServicer, is_inference
 from router.interference import InterferenceDetector
 from router.interference_marks import MarkPublisher
+from router.planner_client import PlannerClient
 from router.policies import Needs, make_policy
+from router.repository import FleetRepository
 from router.servicer import RAW_METHODS, RouterServicer
 from router.stats import RouterCollector, RouterStats
 from router.worker_pool import HopSettings, WorkerPool
@@ -70,6 +72,7 @@ class RouterService:
         # The model watcher needs a Redis client, made in start(); the estimator reads it from there.
         self.predictor: ModelWatcher | None = None
         self.estimator: PublishedModelEstimator | None = None
+        self._planner: PlannerClient | None = None
         if config.degradation == "emulator":
             # The true degradation: nothing outside the device model interferes, so no online correction.
             true = TrueDegradation.for_repository(
@@ -190,10 +193,16 @@ class RouterService:
         if self._predicts:
             await self.estimator.prepare(self.core.view.by_model)
 
+        watcher = self._watcher
+        self._planner = PlannerClient(config.planner_address) if config.planner_address else None
+        repository = FleetRepository(
+            self._planner, lambda: self.core.view, watcher.refresh_once, self.dispatcher.unloaded
+        )
+
         def register(server: grpc.aio.Server) -> list[str]:
             add_inference_service(
                 server,
-                RouterServicer(self.dispatcher, self.request_budget, self.max_message_bytes),
+                RouterServicer(self.dispatcher, self.request_budget, self.max_message_bytes, repository),
                 raw_methods=RAW_METHODS,
                 budget=self.request_budget,
                 max_message_bytes=self.max_message_bytes,
@@ -281,6 +290,8 @@ class RouterService:
         if self._watcher is not None:
             await self._watcher.close()
         await self.pool.close(grace=1.0)
+        if self._planner is not None:
+            await self._planner.close()
         if self._metrics is not None:
             await self._metrics.stop()
         log.info("router stopped")

@@ -9,12 +9,14 @@ from collections.abc import AsyncIterator
 
 from tritonclient.grpc import service_pb2
 
+from interfleet.errors import Unavailable
 from interfleet.kserve.byte_budget import ByteBudget
 from interfleet.kserve.call import deadline_of, parse_infer_request, server_metadata
 from interfleet.kserve.status import stream_error_message
 from interfleet.kserve.streaming import serve_stream
 from interfleet.multiplex.frames import varint
 from router.dispatcher import Dispatcher
+from router.repository import NO_PLANNER, FleetRepository
 
 RAW_METHODS = ("ModelInfer", "ModelStreamInfer")
 
@@ -31,8 +33,15 @@ def stream_frame(raw_response: bytes) -> bytes:
 
 
 class RouterServicer:
-    def __init__(self, dispatcher: Dispatcher, budget: ByteBudget | None = None, max_message_bytes: int = 0):
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        budget: ByteBudget | None = None,
+        max_message_bytes: int = 0,
+        repository: FleetRepository | None = None,
+    ):
         self._dispatcher = dispatcher
+        self._repository = repository
         self._budget = budget  # ModelInfer's is taken where the method is registered; streams', here
         self._max_message_bytes = max_message_bytes
 
@@ -58,6 +67,18 @@ class RouterServicer:
 
     async def RepositoryIndex(self, request, context):
         return self._dispatcher.index()
+
+    async def RepositoryModelLoad(self, request, context):
+        if self._repository is None:
+            raise Unavailable(NO_PLANNER)
+        await self._repository.load(request.model_name, context.time_remaining())
+        return service_pb2.RepositoryModelLoadResponse()
+
+    async def RepositoryModelUnload(self, request, context):
+        if self._repository is None:
+            raise Unavailable(NO_PLANNER)
+        await self._repository.unload(request.model_name, context.time_remaining())
+        return service_pb2.RepositoryModelUnloadResponse()
 
     async def ModelStatistics(self, request, context):
         return await self._dispatcher.statistics(request.name, request.version, context.time_remaining())

@@ -20,7 +20,7 @@ the zoo (sub-millisecond models), 5x for the realistic set (PPipe's SLO, the fie
 from __future__ import annotations
 
 import collections
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,7 +36,14 @@ from interfleet.repository import load_spec
 from loadgen.arrivals import ArrivalSpec
 from loadgen.schedule import Schedule, build_schedule
 from predictor.device_score import score_against_device
-from predictor.emulated_profile import PLANNING_BATCHES, PLANNING_CO_BATCHES, held_out, profile_emulated
+from predictor.emulated_profile import (
+    BATCHES,
+    CO_BATCHES,
+    PLANNING_BATCHES,
+    PLANNING_CO_BATCHES,
+    held_out,
+    profile_emulated,
+)
 from predictor.evaluate import Prepared, fit
 from predictor.features import FeatureBuilder
 from predictor.model import DegradationModel
@@ -112,7 +119,7 @@ class Setup:
         cls,
         repository: Path,
         fleet: list[GpuWorker],
-        mix: dict[str, float] | None = None,
+        mix: Mapping[str, float] | None = None,
         seed: int = 0,
         workload_set: str = "zoo",
         **kwargs,
@@ -241,13 +248,19 @@ class Setup:
         seed `seed`, disjoint from any run's), leaving the held-out combinations out; returns
         its score against the device's true degradation on those (`device_score`). `planning`:
         profile the batch sizes a planner asks about too (`PLANNING_BATCHES`, up to 32)."""
-        sizes = {"batches": PLANNING_BATCHES, "co_batches": PLANNING_CO_BATCHES} if planning else {}
-        rows = self.profile_rows(seed, **sizes)
+        batches, co_batches = (PLANNING_BATCHES, PLANNING_CO_BATCHES) if planning else (BATCHES, CO_BATCHES)
+        rows = self.profile_rows(seed, batches, co_batches)
         self.training_rows = len(rows)
         self.co_located_share = sum(1 for r in rows if r["co_runners"]) / len(rows)
         self.predictor = self.fit_predictor(rows)
         test = profile_emulated(
-            self.device, self.workloads, self.gpu_types(), seed + 1, keep=held_out, **sizes
+            self.device,
+            self.workloads,
+            self.gpu_types(),
+            seed + 1,
+            keep=held_out,
+            batches=batches,
+            co_batches=co_batches,
         )
         return score_against_device(
             self.predictor, self.features, TrueDegradation(self.device, self.workloads), test
@@ -257,16 +270,19 @@ class Setup:
         """The GPU types of the fleet, each once."""
         return sorted({GPUS[w.gpu] for w in self.fleet}, key=lambda g: g.name)
 
-    def profile_rows(self, seed: int = 1000, **sizes) -> list[dict]:
-        """The emulated profile of the fleet's GPU types, held-out combinations left out;
-        `sizes`: `profile_emulated`'s batches and co_batches."""
+    def profile_rows(
+        self, seed: int = 1000, batches: Sequence[int] = BATCHES, co_batches: Sequence[int] = CO_BATCHES
+    ) -> list[dict]:
+        """The emulated profile of the fleet's GPU types (targets at `batches`, co-runners at
+        `co_batches`), held-out combinations left out."""
         return profile_emulated(
             self.device,
             self.workloads,
             self.gpu_types(),
             seed,
             keep=lambda t, co: not held_out(t, co),
-            **sizes,
+            batches=batches,
+            co_batches=co_batches,
         )
 
     def fit_predictor(self, rows: list[dict], time_scale: float = 1.0) -> DegradationModel:

@@ -13,6 +13,11 @@ profile) and solves the placement program (`planner`); with `--refine ROUTING` i
 the plan in the simulator under that routing and corrects it (AlpaServe-style). Prints the plan's
 summary as JSON and writes the plan file with `--out` (`interfleet simulate --placement FILE`
 reads it). Every figure is of an emulation.
+
+    interfleet plan --show 127.0.0.1:8003
+
+prints a live fleet's plan instead: what the planner service aims at, the demand it planned
+for, and its moves with their outcomes.
 """
 
 from __future__ import annotations
@@ -48,6 +53,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--refine", choices=POLICIES, help="try and correct the plan under this routing")
     parser.add_argument("--device-seed", dest="device_seed", type=int, default=0)
     parser.add_argument("--out", help="write the plan file here")
+    parser.add_argument(
+        "--show",
+        metavar="PLANNER",
+        help="print a live fleet's plan and moves instead (the planner's host:port)",
+    )
 
 
 def inventory_of(text: str) -> list[tuple[str, int]]:
@@ -94,7 +104,51 @@ def demand_of(args: argparse.Namespace, models: set[str]) -> tuple[dict[str, flo
     return demand, absolute
 
 
+def show(address: str) -> None:
+    """A live planner's current plan (its groups), the demand it was made for, and its moves."""
+    import grpc
+
+    from interfleet.proto import fleet_pb2, fleet_pb2_grpc
+
+    with grpc.insecure_channel(address) as channel:
+        try:
+            state = fleet_pb2_grpc.PlannerControlStub(channel).GetPlan(fleet_pb2.GetPlanRequest(), timeout=10)
+        except grpc.RpcError as exc:
+            raise ConfigError(f"--show {address}: {exc.code().name}: {exc.details()}") from None
+    plan = json.loads(state.plan_json) if state.plan_json else {}
+    groups = Counter(
+        (g["gpu_type"] if g["gpu_type"] != g["gpu_id"] else g["gpu_id"], "+".join(g["models"]))
+        for g in plan.get("gpus", [])
+        if g["models"]
+    )
+    print(
+        json.dumps(
+            {
+                "planned_at": state.planned_at or None,
+                "demand_rps": dict(state.demand_rps),
+                "objective": plan.get("objective"),
+                "gpus_used": plan.get("gpus_used"),
+                "groups": {f"{where}: {models}": n for (where, models), n in sorted(groups.items())},
+                "moves": [
+                    {
+                        "at": m.at,
+                        "action": m.action,
+                        "model": m.model,
+                        "worker": m.worker_id,
+                        "outcome": m.outcome,
+                    }
+                    for m in state.moves
+                ],
+            },
+            indent=2,
+        )
+    )
+
+
 def run(args: argparse.Namespace) -> None:
+    if args.show:
+        show(args.show)
+        return
     models = set(REALISTIC) if args.workload_set == "realistic" else set(DEFAULT_MIX)
     demand, absolute = demand_of(args, models)
     if not absolute and args.objective == "fewest-gpus":

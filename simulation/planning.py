@@ -29,7 +29,7 @@ from emulation.heartbeat import device_info
 from emulation.true_degradation import TrueDegradation
 from interfleet.devices import DeviceTerms, device_terms
 from planner.baselines import FirstFitPacking, LeastLoadedPlacement, RandomPlacement, ReplicateAll
-from planner.capacity import CapacityModel, ModelNeeds, SoloProfile
+from planner.capacity import CapacityModel, Estimator, ModelNeeds, SoloProfile
 from planner.milp import Infeasible
 from planner.plan_file import read_plan
 from planner.planner import GpuSlot, Plan, PlannedGpu, Planner
@@ -98,6 +98,7 @@ def capacity_model(
 ) -> CapacityModel:
     """The planner's capacity model for this setup; `estimator`: predictor, true, or none."""
     needs = {m: ModelNeeds(m, s.slo_ms, s.max_batch_size) for m, s in setup.settings.items()}
+    estimate: Estimator | None
     if estimator == "predictor":
         if setup.predictor is None:
             raise ValueError("the planner needs a trained predictor: call train_predictor first")

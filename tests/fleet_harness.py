@@ -152,6 +152,10 @@ class Fleet:
     def router(self) -> dict:
         return json.loads((self.run_dir / "router.ready.json").read_text())
 
+    def info_of(self, service: str) -> dict:
+        """The ready file of a service `up` started (router, predictor, planner)."""
+        return json.loads((self.run_dir / f"{service}.ready.json").read_text())
+
     def pids(self) -> list[int]:
         files = [self.run_dir / f"worker-{w}.ready.json" for w in self.worker_ids]
         files.append(self.run_dir / "router.ready.json")

@@ -24,13 +24,15 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cinterfleet/proto/fleet.proto\x12\rinterfleet.v1\"d\n\nDeviceInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12#\n\x03\x63pu\x18\x02 \x01(\x0b\x32\x16.interfleet.v1.CpuInfo\x12#\n\x03gpu\x18\x03 \x01(\x0b\x32\x16.interfleet.v1.GpuInfo\"\x81\x01\n\x07\x43puInfo\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07\x63pu_set\x18\x02 \x03(\x05\x12\x0f\n\x07threads\x18\x03 \x01(\x05\x12\x15\n\rlogical_cores\x18\x04 \x01(\x05\x12\x16\n\x0el2_cache_bytes\x18\x05 \x01(\x03\x12\x16\n\x0el3_cache_bytes\x18\x06 \x01(\x03\"\x89\x02\n\x07GpuInfo\x12\r\n\x05model\x18\x01 \x01(\t\x12\r\n\x05index\x18\x02 \x01(\x05\x12\x1a\n\x12memory_total_bytes\x18\x03 \x01(\x03\x12\x10\n\x08sm_count\x18\x04 \x01(\x05\x12\x14\n\x0csm_clock_mhz\x18\x05 \x01(\x05\x12\x18\n\x10memory_clock_mhz\x18\x06 \x01(\x05\x12\x13\n\x0butilization\x18\x07 \x01(\x02\x12\x19\n\x11memory_used_bytes\x18\x08 \x01(\x03\x12\x13\n\x0bpeak_tflops\x18\t \x01(\x01\x12\x13\n\x0bmemory_gbps\x18\n \x01(\x01\x12\x16\n\x0el2_cache_bytes\x18\x0b \x01(\x03\x12\x10\n\x08\x65mulated\x18\x0c \x01(\x08\"c\n\nTensorSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08\x64\x61tatype\x18\x02 \x01(\t\x12\r\n\x05shape\x18\x03 \x03(\x03\x12\x0e\n\x06\x66ormat\x18\x04 \x01(\t\x12\x16\n\x0elabel_filename\x18\x05 \x01(\t\"\xba\x02\n\x0bHostedModel\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x10\n\x08platform\x18\x03 \x01(\t\x12\x16\n\x0emax_batch_size\x18\x04 \x01(\x05\x12\x0e\n\x06slo_ms\x18\x05 \x01(\x01\x12)\n\x06inputs\x18\x06 \x03(\x0b\x32\x19.interfleet.v1.TensorSpec\x12*\n\x07outputs\x18\x07 \x03(\x0b\x32\x19.interfleet.v1.TensorSpec\x12\x18\n\x10\x66lops_per_sample\x18\x08 \x01(\x03\x12\x17\n\x0fparameter_count\x18\t \x01(\x03\x12\x17\n\x0fsolo_latency_ms\x18\n \x01(\x01\x12\x1d\n\x15\x66ull_batch_latency_ms\x18\x0b \x01(\x01\x12\x10\n\x08sequence\x18\x0c \x01(\x08\"\xa1\x01\n\tModelLoad\x12\r\n\x05model\x18\x01 \x01(\t\x12\x13\n\x0bqueue_depth\x18\x02 \x01(\x05\x12\x11\n\tin_flight\x18\x03 \x01(\x05\x12\x16\n\x0ep50_latency_ms\x18\x04 \x01(\x01\x12\x16\n\x0ep99_latency_ms\x18\x05 \x01(\x01\x12\x16\n\x0ethroughput_rps\x18\x06 \x01(\x01\x12\x15\n\rbusy_fraction\x18\x07 \x01(\x01\"\xca\x02\n\x0bWorkerState\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12)\n\x06\x64\x65vice\x18\x03 \x01(\x0b\x32\x19.interfleet.v1.DeviceInfo\x12*\n\x06models\x18\x04 \x03(\x0b\x32\x1a.interfleet.v1.HostedModel\x12&\n\x04load\x18\x05 \x03(\x0b\x32\x18.interfleet.v1.ModelLoad\x12\x12\n\nstarted_at\x18\x06 \x01(\x01\x12\x14\n\x0cheartbeat_at\x18\x07 \x01(\x01\x12\r\n\x05ready\x18\x08 \x01(\x08\x12\x17\n\x0fmetrics_address\x18\t \x01(\t\x12\x10\n\x08sequence\x18\n \x01(\x03\x12\x34\n\x0bunavailable\x18\x0b \x03(\x0b\x32\x1f.interfleet.v1.UnavailableModel\"A\n\x10UnavailableModel\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\xa1\x01\n\x0b\x42\x61tchRecord\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x12\n\nbatch_size\x18\x03 \x01(\x05\x12\x12\n\nstarted_at\x18\x04 \x01(\x01\x12\x10\n\x08queue_ms\x18\x05 \x01(\x01\x12\x12\n\ncompute_ms\x18\x06 \x01(\x01\x12\x12\n\nco_runners\x18\x07 \x03(\t\x12\x0e\n\x06\x64\x65vice\x18\x08 \x01(\t\"\x11\n\x0fGetStateRequest\"M\n\nInferFrame\x12\x0b\n\x03tag\x18\x01 \x01(\x04\x12\x0f\n\x07request\x18\x02 \x01(\x0c\x12\x11\n\ttimeout_s\x18\x03 \x01(\x01\x12\x0e\n\x06\x63\x61ncel\x18\x04 \x01(\x08\"8\n\x0bInferFrames\x12)\n\x06\x66rames\x18\x01 \x03(\x0b\x32\x19.interfleet.v1.InferFrame\"J\n\nInferReply\x12\x0b\n\x03tag\x18\x01 \x01(\x04\x12\x10\n\x08response\x18\x02 \x01(\x0c\x12\x0c\n\x04\x63ode\x18\x03 \x01(\x05\x12\x0f\n\x07message\x18\x04 \x01(\t\":\n\x0cInferReplies\x12*\n\x07replies\x18\x01 \x03(\x0b\x32\x19.interfleet.v1.InferReply2W\n\rWorkerControl\x12\x46\n\x08GetState\x12\x1e.interfleet.v1.GetStateRequest\x1a\x1a.interfleet.v1.WorkerState2W\n\x0fWorkerInference\x12\x44\n\x05Infer\x12\x1a.interfleet.v1.InferFrames\x1a\x1b.interfleet.v1.InferReplies(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cinterfleet/proto/fleet.proto\x12\rinterfleet.v1\"d\n\nDeviceInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12#\n\x03\x63pu\x18\x02 \x01(\x0b\x32\x16.interfleet.v1.CpuInfo\x12#\n\x03gpu\x18\x03 \x01(\x0b\x32\x16.interfleet.v1.GpuInfo\"\x81\x01\n\x07\x43puInfo\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07\x63pu_set\x18\x02 \x03(\x05\x12\x0f\n\x07threads\x18\x03 \x01(\x05\x12\x15\n\rlogical_cores\x18\x04 \x01(\x05\x12\x16\n\x0el2_cache_bytes\x18\x05 \x01(\x03\x12\x16\n\x0el3_cache_bytes\x18\x06 \x01(\x03\"\x89\x02\n\x07GpuInfo\x12\r\n\x05model\x18\x01 \x01(\t\x12\r\n\x05index\x18\x02 \x01(\x05\x12\x1a\n\x12memory_total_bytes\x18\x03 \x01(\x03\x12\x10\n\x08sm_count\x18\x04 \x01(\x05\x12\x14\n\x0csm_clock_mhz\x18\x05 \x01(\x05\x12\x18\n\x10memory_clock_mhz\x18\x06 \x01(\x05\x12\x13\n\x0butilization\x18\x07 \x01(\x02\x12\x19\n\x11memory_used_bytes\x18\x08 \x01(\x03\x12\x13\n\x0bpeak_tflops\x18\t \x01(\x01\x12\x13\n\x0bmemory_gbps\x18\n \x01(\x01\x12\x16\n\x0el2_cache_bytes\x18\x0b \x01(\x03\x12\x10\n\x08\x65mulated\x18\x0c \x01(\x08\"c\n\nTensorSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08\x64\x61tatype\x18\x02 \x01(\t\x12\r\n\x05shape\x18\x03 \x03(\x03\x12\x0e\n\x06\x66ormat\x18\x04 \x01(\t\x12\x16\n\x0elabel_filename\x18\x05 \x01(\t\"\xba\x02\n\x0bHostedModel\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x10\n\x08platform\x18\x03 \x01(\t\x12\x16\n\x0emax_batch_size\x18\x04 \x01(\x05\x12\x0e\n\x06slo_ms\x18\x05 \x01(\x01\x12)\n\x06inputs\x18\x06 \x03(\x0b\x32\x19.interfleet.v1.TensorSpec\x12*\n\x07outputs\x18\x07 \x03(\x0b\x32\x19.interfleet.v1.TensorSpec\x12\x18\n\x10\x66lops_per_sample\x18\x08 \x01(\x03\x12\x17\n\x0fparameter_count\x18\t \x01(\x03\x12\x17\n\x0fsolo_latency_ms\x18\n \x01(\x01\x12\x1d\n\x15\x66ull_batch_latency_ms\x18\x0b \x01(\x01\x12\x10\n\x08sequence\x18\x0c \x01(\x08\"\xa1\x01\n\tModelLoad\x12\r\n\x05model\x18\x01 \x01(\t\x12\x13\n\x0bqueue_depth\x18\x02 \x01(\x05\x12\x11\n\tin_flight\x18\x03 \x01(\x05\x12\x16\n\x0ep50_latency_ms\x18\x04 \x01(\x01\x12\x16\n\x0ep99_latency_ms\x18\x05 \x01(\x01\x12\x16\n\x0ethroughput_rps\x18\x06 \x01(\x01\x12\x15\n\rbusy_fraction\x18\x07 \x01(\x01\"\xff\x02\n\x0bWorkerState\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12)\n\x06\x64\x65vice\x18\x03 \x01(\x0b\x32\x19.interfleet.v1.DeviceInfo\x12*\n\x06models\x18\x04 \x03(\x0b\x32\x1a.interfleet.v1.HostedModel\x12&\n\x04load\x18\x05 \x03(\x0b\x32\x18.interfleet.v1.ModelLoad\x12\x12\n\nstarted_at\x18\x06 \x01(\x01\x12\x14\n\x0cheartbeat_at\x18\x07 \x01(\x01\x12\r\n\x05ready\x18\x08 \x01(\x08\x12\x17\n\x0fmetrics_address\x18\t \x01(\t\x12\x10\n\x08sequence\x18\n \x01(\x03\x12\x34\n\x0bunavailable\x18\x0b \x03(\x0b\x32\x1f.interfleet.v1.UnavailableModel\x12\x33\n\x0btransitions\x18\x0c \x03(\x0b\x32\x1e.interfleet.v1.ModelTransition\">\n\x0fModelTransition\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"A\n\x10UnavailableModel\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\xa1\x01\n\x0b\x42\x61tchRecord\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x12\n\nbatch_size\x18\x03 \x01(\x05\x12\x12\n\nstarted_at\x18\x04 \x01(\x01\x12\x10\n\x08queue_ms\x18\x05 \x01(\x01\x12\x12\n\ncompute_ms\x18\x06 \x01(\x01\x12\x12\n\nco_runners\x18\x07 \x03(\t\x12\x0e\n\x06\x64\x65vice\x18\x08 \x01(\t\"\x11\n\x0fGetStateRequest\"8\n\x10LoadModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x16\n\x0emax_batch_size\x18\x02 \x01(\x05\"3\n\x12UnloadModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x64rain_s\x18\x02 \x01(\x01\"/\n\x0cPlaceRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x10\n\x08replicas\x18\x02 \x01(\x05\"\x1e\n\rRemoveRequest\x12\r\n\x05model\x18\x01 \x01(\t\"\x1d\n\nPlaceReply\x12\x0f\n\x07workers\x18\x01 \x03(\t\"\x10\n\x0eGetPlanRequest\"\xc5\x01\n\tPlanState\x12\x11\n\tplan_json\x18\x01 \x01(\t\x12\"\n\x05moves\x18\x02 \x03(\x0b\x32\x13.interfleet.v1.Move\x12;\n\ndemand_rps\x18\x03 \x03(\x0b\x32\'.interfleet.v1.PlanState.DemandRpsEntry\x12\x12\n\nplanned_at\x18\x04 \x01(\x01\x1a\x30\n\x0e\x44\x65mandRpsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"U\n\x04Move\x12\n\n\x02\x61t\x18\x01 \x01(\x01\x12\x0e\n\x06\x61\x63tion\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x11\n\tworker_id\x18\x04 \x01(\t\x12\x0f\n\x07outcome\x18\x05 \x01(\t\"M\n\nInferFrame\x12\x0b\n\x03tag\x18\x01 \x01(\x04\x12\x0f\n\x07request\x18\x02 \x01(\x0c\x12\x11\n\ttimeout_s\x18\x03 \x01(\x01\x12\x0e\n\x06\x63\x61ncel\x18\x04 \x01(\x08\"8\n\x0bInferFrames\x12)\n\x06\x66rames\x18\x01 \x03(\x0b\x32\x19.interfleet.v1.InferFrame\"J\n\nInferReply\x12\x0b\n\x03tag\x18\x01 \x01(\x04\x12\x10\n\x08response\x18\x02 \x01(\x0c\x12\x0c\n\x04\x63ode\x18\x03 \x01(\x05\x12\x0f\n\x07message\x18\x04 \x01(\t\":\n\x0cInferReplies\x12*\n\x07replies\x18\x01 \x03(\x0b\x32\x19.interfleet.v1.InferReply2\xef\x01\n\rWorkerControl\x12\x46\n\x08GetState\x12\x1e.interfleet.v1.GetStateRequest\x1a\x1a.interfleet.v1.WorkerState\x12H\n\tLoadModel\x12\x1f.interfleet.v1.LoadModelRequest\x1a\x1a.interfleet.v1.WorkerState\x12L\n\x0bUnloadModel\x12!.interfleet.v1.UnloadModelRequest\x1a\x1a.interfleet.v1.WorkerState2\xd8\x01\n\x0ePlannerControl\x12?\n\x05Place\x12\x1b.interfleet.v1.PlaceRequest\x1a\x19.interfleet.v1.PlaceReply\x12\x41\n\x06Remove\x12\x1c.interfleet.v1.RemoveRequest\x1a\x19.interfleet.v1.PlaceReply\x12\x42\n\x07GetPlan\x12\x1d.interfleet.v1.GetPlanRequest\x1a\x18.interfleet.v1.PlanState2W\n\x0fWorkerInference\x12\x44\n\x05Infer\x12\x1a.interfleet.v1.InferFrames\x1a\x1b.interfleet.v1.InferReplies(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'interfleet.proto.fleet_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_PLANSTATE_DEMANDRPSENTRY']._loaded_options = None
+  _globals['_PLANSTATE_DEMANDRPSENTRY']._serialized_options = b'8\001'
   _globals['_DEVICEINFO']._serialized_start=47
   _globals['_DEVICEINFO']._serialized_end=147
   _globals['_CPUINFO']._serialized_start=150
@@ -44,23 +46,45 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MODELLOAD']._serialized_start=968
   _globals['_MODELLOAD']._serialized_end=1129
   _globals['_WORKERSTATE']._serialized_start=1132
-  _globals['_WORKERSTATE']._serialized_end=1462
-  _globals['_UNAVAILABLEMODEL']._serialized_start=1464
-  _globals['_UNAVAILABLEMODEL']._serialized_end=1529
-  _globals['_BATCHRECORD']._serialized_start=1532
-  _globals['_BATCHRECORD']._serialized_end=1693
-  _globals['_GETSTATEREQUEST']._serialized_start=1695
-  _globals['_GETSTATEREQUEST']._serialized_end=1712
-  _globals['_INFERFRAME']._serialized_start=1714
-  _globals['_INFERFRAME']._serialized_end=1791
-  _globals['_INFERFRAMES']._serialized_start=1793
-  _globals['_INFERFRAMES']._serialized_end=1849
-  _globals['_INFERREPLY']._serialized_start=1851
-  _globals['_INFERREPLY']._serialized_end=1925
-  _globals['_INFERREPLIES']._serialized_start=1927
-  _globals['_INFERREPLIES']._serialized_end=1985
-  _globals['_WORKERCONTROL']._serialized_start=1987
-  _globals['_WORKERCONTROL']._serialized_end=2074
-  _globals['_WORKERINFERENCE']._serialized_start=2076
-  _globals['_WORKERINFERENCE']._serialized_end=2163
+  _globals['_WORKERSTATE']._serialized_end=1515
+  _globals['_MODELTRANSITION']._serialized_start=1517
+  _globals['_MODELTRANSITION']._serialized_end=1579
+  _globals['_UNAVAILABLEMODEL']._serialized_start=1581
+  _globals['_UNAVAILABLEMODEL']._serialized_end=1646
+  _globals['_BATCHRECORD']._serialized_start=1649
+  _globals['_BATCHRECORD']._serialized_end=1810
+  _globals['_GETSTATEREQUEST']._serialized_start=1812
+  _globals['_GETSTATEREQUEST']._serialized_end=1829
+  _globals['_LOADMODELREQUEST']._serialized_start=1831
+  _globals['_LOADMODELREQUEST']._serialized_end=1887
+  _globals['_UNLOADMODELREQUEST']._serialized_start=1889
+  _globals['_UNLOADMODELREQUEST']._serialized_end=1940
+  _globals['_PLACEREQUEST']._serialized_start=1942
+  _globals['_PLACEREQUEST']._serialized_end=1989
+  _globals['_REMOVEREQUEST']._serialized_start=1991
+  _globals['_REMOVEREQUEST']._serialized_end=2021
+  _globals['_PLACEREPLY']._serialized_start=2023
+  _globals['_PLACEREPLY']._serialized_end=2052
+  _globals['_GETPLANREQUEST']._serialized_start=2054
+  _globals['_GETPLANREQUEST']._serialized_end=2070
+  _globals['_PLANSTATE']._serialized_start=2073
+  _globals['_PLANSTATE']._serialized_end=2270
+  _globals['_PLANSTATE_DEMANDRPSENTRY']._serialized_start=2222
+  _globals['_PLANSTATE_DEMANDRPSENTRY']._serialized_end=2270
+  _globals['_MOVE']._serialized_start=2272
+  _globals['_MOVE']._serialized_end=2357
+  _globals['_INFERFRAME']._serialized_start=2359
+  _globals['_INFERFRAME']._serialized_end=2436
+  _globals['_INFERFRAMES']._serialized_start=2438
+  _globals['_INFERFRAMES']._serialized_end=2494
+  _globals['_INFERREPLY']._serialized_start=2496
+  _globals['_INFERREPLY']._serialized_end=2570
+  _globals['_INFERREPLIES']._serialized_start=2572
+  _globals['_INFERREPLIES']._serialized_end=2630
+  _globals['_WORKERCONTROL']._serialized_start=2633
+  _globals['_WORKERCONTROL']._serialized_end=2872
+  _globals['_PLANNERCONTROL']._serialized_start=2875
+  _globals['_PLANNERCONTROL']._serialized_end=3091
+  _globals['_WORKERINFERENCE']._serialized_start=3093
+  _globals['_WORKERINFERENCE']._serialized_end=3180
 # @@protoc_insertion_point(module_scope)

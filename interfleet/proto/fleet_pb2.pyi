@@ -121,7 +121,7 @@ class ModelLoad(_message.Message):
     def __init__(self, model: _Optional[str] = ..., queue_depth: _Optional[int] = ..., in_flight: _Optional[int] = ..., p50_latency_ms: _Optional[float] = ..., p99_latency_ms: _Optional[float] = ..., throughput_rps: _Optional[float] = ..., busy_fraction: _Optional[float] = ...) -> None: ...
 
 class WorkerState(_message.Message):
-    __slots__ = ("worker_id", "address", "device", "models", "load", "started_at", "heartbeat_at", "ready", "metrics_address", "sequence", "unavailable")
+    __slots__ = ("worker_id", "address", "device", "models", "load", "started_at", "heartbeat_at", "ready", "metrics_address", "sequence", "unavailable", "transitions")
     WORKER_ID_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
@@ -133,6 +133,7 @@ class WorkerState(_message.Message):
     METRICS_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     UNAVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    TRANSITIONS_FIELD_NUMBER: _ClassVar[int]
     worker_id: str
     address: str
     device: DeviceInfo
@@ -144,7 +145,18 @@ class WorkerState(_message.Message):
     metrics_address: str
     sequence: int
     unavailable: _containers.RepeatedCompositeFieldContainer[UnavailableModel]
-    def __init__(self, worker_id: _Optional[str] = ..., address: _Optional[str] = ..., device: _Optional[_Union[DeviceInfo, _Mapping]] = ..., models: _Optional[_Iterable[_Union[HostedModel, _Mapping]]] = ..., load: _Optional[_Iterable[_Union[ModelLoad, _Mapping]]] = ..., started_at: _Optional[float] = ..., heartbeat_at: _Optional[float] = ..., ready: bool = ..., metrics_address: _Optional[str] = ..., sequence: _Optional[int] = ..., unavailable: _Optional[_Iterable[_Union[UnavailableModel, _Mapping]]] = ...) -> None: ...
+    transitions: _containers.RepeatedCompositeFieldContainer[ModelTransition]
+    def __init__(self, worker_id: _Optional[str] = ..., address: _Optional[str] = ..., device: _Optional[_Union[DeviceInfo, _Mapping]] = ..., models: _Optional[_Iterable[_Union[HostedModel, _Mapping]]] = ..., load: _Optional[_Iterable[_Union[ModelLoad, _Mapping]]] = ..., started_at: _Optional[float] = ..., heartbeat_at: _Optional[float] = ..., ready: bool = ..., metrics_address: _Optional[str] = ..., sequence: _Optional[int] = ..., unavailable: _Optional[_Iterable[_Union[UnavailableModel, _Mapping]]] = ..., transitions: _Optional[_Iterable[_Union[ModelTransition, _Mapping]]] = ...) -> None: ...
+
+class ModelTransition(_message.Message):
+    __slots__ = ("name", "state", "reason")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    state: str
+    reason: str
+    def __init__(self, name: _Optional[str] = ..., state: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class UnavailableModel(_message.Message):
     __slots__ = ("name", "version", "reason")
@@ -179,6 +191,79 @@ class BatchRecord(_message.Message):
 class GetStateRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class LoadModelRequest(_message.Message):
+    __slots__ = ("name", "max_batch_size")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    MAX_BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    max_batch_size: int
+    def __init__(self, name: _Optional[str] = ..., max_batch_size: _Optional[int] = ...) -> None: ...
+
+class UnloadModelRequest(_message.Message):
+    __slots__ = ("name", "drain_s")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DRAIN_S_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    drain_s: float
+    def __init__(self, name: _Optional[str] = ..., drain_s: _Optional[float] = ...) -> None: ...
+
+class PlaceRequest(_message.Message):
+    __slots__ = ("model", "replicas")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    REPLICAS_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    replicas: int
+    def __init__(self, model: _Optional[str] = ..., replicas: _Optional[int] = ...) -> None: ...
+
+class RemoveRequest(_message.Message):
+    __slots__ = ("model",)
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    def __init__(self, model: _Optional[str] = ...) -> None: ...
+
+class PlaceReply(_message.Message):
+    __slots__ = ("workers",)
+    WORKERS_FIELD_NUMBER: _ClassVar[int]
+    workers: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, workers: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class GetPlanRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class PlanState(_message.Message):
+    __slots__ = ("plan_json", "moves", "demand_rps", "planned_at")
+    class DemandRpsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    PLAN_JSON_FIELD_NUMBER: _ClassVar[int]
+    MOVES_FIELD_NUMBER: _ClassVar[int]
+    DEMAND_RPS_FIELD_NUMBER: _ClassVar[int]
+    PLANNED_AT_FIELD_NUMBER: _ClassVar[int]
+    plan_json: str
+    moves: _containers.RepeatedCompositeFieldContainer[Move]
+    demand_rps: _containers.ScalarMap[str, float]
+    planned_at: float
+    def __init__(self, plan_json: _Optional[str] = ..., moves: _Optional[_Iterable[_Union[Move, _Mapping]]] = ..., demand_rps: _Optional[_Mapping[str, float]] = ..., planned_at: _Optional[float] = ...) -> None: ...
+
+class Move(_message.Message):
+    __slots__ = ("at", "action", "model", "worker_id", "outcome")
+    AT_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    at: float
+    action: str
+    model: str
+    worker_id: str
+    outcome: str
+    def __init__(self, at: _Optional[float] = ..., action: _Optional[str] = ..., model: _Optional[str] = ..., worker_id: _Optional[str] = ..., outcome: _Optional[str] = ...) -> None: ...
 
 class InferFrame(_message.Message):
     __slots__ = ("tag", "request", "timeout_s", "cancel")

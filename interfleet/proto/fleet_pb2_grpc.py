@@ -39,6 +39,16 @@ class WorkerControlStub(object):
                 request_serializer=interfleet_dot_proto_dot_fleet__pb2.GetStateRequest.SerializeToString,
                 response_deserializer=interfleet_dot_proto_dot_fleet__pb2.WorkerState.FromString,
                 _registered_method=True)
+        self.LoadModel = channel.unary_unary(
+                '/interfleet.v1.WorkerControl/LoadModel',
+                request_serializer=interfleet_dot_proto_dot_fleet__pb2.LoadModelRequest.SerializeToString,
+                response_deserializer=interfleet_dot_proto_dot_fleet__pb2.WorkerState.FromString,
+                _registered_method=True)
+        self.UnloadModel = channel.unary_unary(
+                '/interfleet.v1.WorkerControl/UnloadModel',
+                request_serializer=interfleet_dot_proto_dot_fleet__pb2.UnloadModelRequest.SerializeToString,
+                response_deserializer=interfleet_dot_proto_dot_fleet__pb2.WorkerState.FromString,
+                _registered_method=True)
 
 
 class WorkerControlServicer(object):
@@ -51,12 +61,38 @@ class WorkerControlServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def LoadModel(self, request, context):
+        """Load a model of the worker's repository: load it, warm every batch size, then serve it
+        (and heartbeat at once). Answers with the state once it is served.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnloadModel(self, request, context):
+        """Take a model out: heartbeats stop listing it at once (routers stop sending), what still
+        arrives within drain_s is served, and it unloads once nothing of it is in flight.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WorkerControlServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'GetState': grpc.unary_unary_rpc_method_handler(
                     servicer.GetState,
                     request_deserializer=interfleet_dot_proto_dot_fleet__pb2.GetStateRequest.FromString,
+                    response_serializer=interfleet_dot_proto_dot_fleet__pb2.WorkerState.SerializeToString,
+            ),
+            'LoadModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.LoadModel,
+                    request_deserializer=interfleet_dot_proto_dot_fleet__pb2.LoadModelRequest.FromString,
+                    response_serializer=interfleet_dot_proto_dot_fleet__pb2.WorkerState.SerializeToString,
+            ),
+            'UnloadModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnloadModel,
+                    request_deserializer=interfleet_dot_proto_dot_fleet__pb2.UnloadModelRequest.FromString,
                     response_serializer=interfleet_dot_proto_dot_fleet__pb2.WorkerState.SerializeToString,
             ),
     }
@@ -87,6 +123,225 @@ class WorkerControl(object):
             '/interfleet.v1.WorkerControl/GetState',
             interfleet_dot_proto_dot_fleet__pb2.GetStateRequest.SerializeToString,
             interfleet_dot_proto_dot_fleet__pb2.WorkerState.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LoadModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/interfleet.v1.WorkerControl/LoadModel',
+            interfleet_dot_proto_dot_fleet__pb2.LoadModelRequest.SerializeToString,
+            interfleet_dot_proto_dot_fleet__pb2.WorkerState.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnloadModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/interfleet.v1.WorkerControl/UnloadModel',
+            interfleet_dot_proto_dot_fleet__pb2.UnloadModelRequest.SerializeToString,
+            interfleet_dot_proto_dot_fleet__pb2.WorkerState.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
+class PlannerControlStub(object):
+    """The planner service (`interfleet planner serve`): the router's repository API goes through it.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.Place = channel.unary_unary(
+                '/interfleet.v1.PlannerControl/Place',
+                request_serializer=interfleet_dot_proto_dot_fleet__pb2.PlaceRequest.SerializeToString,
+                response_deserializer=interfleet_dot_proto_dot_fleet__pb2.PlaceReply.FromString,
+                _registered_method=True)
+        self.Remove = channel.unary_unary(
+                '/interfleet.v1.PlannerControl/Remove',
+                request_serializer=interfleet_dot_proto_dot_fleet__pb2.RemoveRequest.SerializeToString,
+                response_deserializer=interfleet_dot_proto_dot_fleet__pb2.PlaceReply.FromString,
+                _registered_method=True)
+        self.GetPlan = channel.unary_unary(
+                '/interfleet.v1.PlannerControl/GetPlan',
+                request_serializer=interfleet_dot_proto_dot_fleet__pb2.GetPlanRequest.SerializeToString,
+                response_deserializer=interfleet_dot_proto_dot_fleet__pb2.PlanState.FromString,
+                _registered_method=True)
+
+
+class PlannerControlServicer(object):
+    """The planner service (`interfleet planner serve`): the router's repository API goes through it.
+    """
+
+    def Place(self, request, context):
+        """Place a model fleet-wide: load it on `replicas` workers (0: the planner's choice, at least
+        one); answers once one replica serves it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Remove(self, request, context):
+        """Remove a model from every worker, each one drained first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPlan(self, request, context):
+        """The current plan and the latest moves.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_PlannerControlServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'Place': grpc.unary_unary_rpc_method_handler(
+                    servicer.Place,
+                    request_deserializer=interfleet_dot_proto_dot_fleet__pb2.PlaceRequest.FromString,
+                    response_serializer=interfleet_dot_proto_dot_fleet__pb2.PlaceReply.SerializeToString,
+            ),
+            'Remove': grpc.unary_unary_rpc_method_handler(
+                    servicer.Remove,
+                    request_deserializer=interfleet_dot_proto_dot_fleet__pb2.RemoveRequest.FromString,
+                    response_serializer=interfleet_dot_proto_dot_fleet__pb2.PlaceReply.SerializeToString,
+            ),
+            'GetPlan': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPlan,
+                    request_deserializer=interfleet_dot_proto_dot_fleet__pb2.GetPlanRequest.FromString,
+                    response_serializer=interfleet_dot_proto_dot_fleet__pb2.PlanState.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'interfleet.v1.PlannerControl', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('interfleet.v1.PlannerControl', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class PlannerControl(object):
+    """The planner service (`interfleet planner serve`): the router's repository API goes through it.
+    """
+
+    @staticmethod
+    def Place(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/interfleet.v1.PlannerControl/Place',
+            interfleet_dot_proto_dot_fleet__pb2.PlaceRequest.SerializeToString,
+            interfleet_dot_proto_dot_fleet__pb2.PlaceReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Remove(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/interfleet.v1.PlannerControl/Remove',
+            interfleet_dot_proto_dot_fleet__pb2.RemoveRequest.SerializeToString,
+            interfleet_dot_proto_dot_fleet__pb2.PlaceReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPlan(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/interfleet.v1.PlannerControl/GetPlan',
+            interfleet_dot_proto_dot_fleet__pb2.GetPlanRequest.SerializeToString,
+            interfleet_dot_proto_dot_fleet__pb2.PlanState.FromString,
             options,
             channel_credentials,
             insecure,

@@ -10,6 +10,7 @@ or into `users.acl` by `interfleet certs`) lets it do what that role does and no
 | worker    | write its own heartbeat (a pool: its ids'), the index, batch records, its certificate; no reads |
 | router    | read heartbeats, models and certificates; prune the index; write interference marks |
 | predictor | read the stream, heartbeats, marks and certificates; publish models           |
+| planner   | read heartbeats, models and certificates; prune the index                      |
 | admin     | the operator: everything but the dangerous (CONFIG, KEYS, FLUSHALL, DEBUG...) and scripts; INFO |
 | probe     | PING, for health checks                                                        |
 
@@ -37,6 +38,8 @@ RULES = {
     "%R~interfleet:*:interference %RW~interfleet:*:identities %RW~interfleet:*:predictor:* "
     "+get +set +mget +strlen +zrange +zrevrange +zrem +xread +hscan +hlen +hgetall +hmget +hset "
     "+watch +unwatch +multi +exec +discard",
+    "planner": "%R~interfleet:*:worker:* %RW~interfleet:*:workers %R~interfleet:*:predictor:* "
+    "%RW~interfleet:*:identities +get +mget +strlen +zrange +zrevrange +zrem +hmget +hset",
     "admin": "~* &* +@all -@dangerous -@scripting +info",  # INFO is "dangerous" only in what it shows
     "probe": "",
 }

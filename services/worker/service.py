@@ -13,6 +13,7 @@ and lets in-flight calls finish within `grace` -> runners drain -> telemetry flu
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import threading
 import time
@@ -23,6 +24,7 @@ import grpc
 from prometheus_client import CollectorRegistry
 
 from emulation.gpus import is_emulated
+from interfleet.errors import ModelNotFound, ServingError, Unavailable
 from interfleet.kserve.endpoint import MAX_MESSAGE_BYTES, GrpcEndpoint
 from interfleet.kserve.message_size import FRAMING_BYTES, request_cap
 from interfleet.kserve.service import SERVICE_NAME, add_inference_service
@@ -31,7 +33,7 @@ from interfleet.multiplex import frames
 from interfleet.multiplex.server import MultiplexedInferService
 from interfleet.proto import fleet_pb2, fleet_pb2_grpc
 from interfleet.ready_file import write_ready_file
-from interfleet.repository import ModelSpec, expand_models, load_spec
+from interfleet.repository import ModelSpec, expand_models, list_models, load_spec
 from interfleet.security.peer_identity import PeerIdentity
 from interfleet.security.redis_access import redis_client
 from interfleet.security.signing import fleet_sealer
@@ -65,6 +67,10 @@ class WorkerService:
         self._unavailable: list[fleet_pb2.UnavailableModel] = []  # configured, could not be loaded
         self._stopping = threading.Event()  # set by stop(): a model still warming up gives up
         self._sequence = 0
+        self._load: Callable[[ModelSpec], LoadedModel] | None = None
+        self._activity = DeviceActivity()
+        self._transitions: dict[str, fleet_pb2.ModelTransition] = {}  # LOADING / UNLOADING now
+        self._message_cap = MAX_MESSAGE_BYTES
 
     @property
     def address(self) -> str:
@@ -81,8 +87,8 @@ class WorkerService:
         config = self.config
         self._started_at = time.time()
         self._device_info = device.describe(config)
-        load = device.model_loader(config)
-        activity = DeviceActivity()
+        load = self._load = device.model_loader(config)
+        activity = self._activity
         runners: dict[str, ModelRunner] = {}
         for name in expand_models(config.models, Path(config.model_repository)):
             try:
@@ -105,13 +111,14 @@ class WorkerService:
 
         def register(server: grpc.aio.Server) -> list[str]:
             add_inference_service(server, InferenceServicer(self.worker), raw_methods=RAW_METHODS)
-            fleet_pb2_grpc.add_WorkerControlServicer_to_server(WorkerControlServicer(self.state), server)
+            fleet_pb2_grpc.add_WorkerControlServicer_to_server(WorkerControlServicer(self), server)
             return [
                 SERVICE_NAME,
                 fleet_pb2.DESCRIPTOR.services_by_name["WorkerControl"].full_name,
                 self._multiplexed.register(server),
             ]
 
+        self._message_cap = worker_message_cap(self.worker.hosted)
         self._endpoint = GrpcEndpoint(
             config.host,
             config.port,
@@ -119,7 +126,7 @@ class WorkerService:
             config.tls.server_credentials(),
             # With mutual TLS, only fleet services' certificates, not a client's, may call in.
             [PeerIdentity(config.allowed_peers)] if config.tls_client_ca else [],
-            max_message_bytes=worker_message_cap(self.worker.hosted),
+            max_message_bytes=self._message_cap,
             max_concurrent_calls=config.max_concurrent_calls,
         )
         await self._endpoint.start()
@@ -160,13 +167,99 @@ class WorkerService:
             f"; unavailable: {', '.join(m.name for m in self._unavailable)}" if self._unavailable else "",
         )
 
+    async def load_model(self, name: str, max_batch_size: int = 0) -> fleet_pb2.WorkerState:
+        """Load a model of the repository at runtime: load, warm every batch size, then serve it,
+        and heartbeat at once so routers see it. A model already served is left as it is."""
+        worker = self.worker
+        if worker is None or self._load is None or not worker.ready:
+            raise Unavailable(f"worker {self.config.worker_id} is not serving: it cannot load '{name}' now")
+        if name in self._transitions:
+            raise Unavailable(
+                f"model '{name}' is {self._transitions[name].state.lower()} on {self.config.worker_id}"
+            )
+        if worker.hosts(name):
+            return self.state()
+        if name not in list_models(Path(self.config.model_repository)):
+            raise ModelNotFound(f"model '{name}' is not in the repository of worker {self.config.worker_id}")
+        self._transitions[name] = fleet_pb2.ModelTransition(name=name, state="LOADING", reason="loading")
+        try:
+            runner = await self._load_runner(name, self._load, self._activity, max_batch_size)
+            needed = request_cap(runner.model.to_proto())
+            if (MAX_MESSAGE_BYTES if needed is None else needed) > self._message_cap:
+                raise Unavailable(
+                    f"model '{name}' takes requests larger than this worker's message cap "
+                    f"({self._message_cap} bytes, set at start): restart the worker to host it"
+                )
+            await runner.start(self.supervisor)
+        except ServingError:
+            raise
+        except WarmUpStopped:
+            raise Unavailable(
+                f"worker {self.config.worker_id} is stopping: '{name}' was not loaded"
+            ) from None
+        except Exception as exc:  # noqa: BLE001 - any load failure is reported to the caller, as at start
+            reason = str(exc) or type(exc).__name__
+            log.error("model %s could not be loaded at runtime: %s", name, reason)
+            raise Unavailable(
+                f"model '{name}' could not be loaded on {self.config.worker_id}: {reason}"
+            ) from None
+        finally:
+            self._transitions.pop(name, None)
+        worker.add(name, runner)
+        log.info("worker %s now serves %s (loaded at runtime)", self.config.worker_id, name)
+        await self._announce()
+        return self.state()
+
+    async def unload_model(self, name: str, drain_s: float) -> fleet_pb2.WorkerState:
+        """Take a model out without losing a request: unlisted from the next heartbeat (sent at
+        once), requests that still arrive within `drain_s` are answered, then it unloads once
+        none is in flight."""
+        worker = self.worker
+        if worker is None or name not in worker.runners:
+            raise ModelNotFound(f"model '{name}' is not hosted on worker {self.config.worker_id}")
+        if name in self._transitions:
+            raise Unavailable(
+                f"model '{name}' is {self._transitions[name].state.lower()} on {self.config.worker_id}"
+            )
+        self._transitions[name] = fleet_pb2.ModelTransition(name=name, state="UNLOADING", reason="draining")
+        try:
+            worker.withdraw(name)
+            await self._announce()
+            await asyncio.sleep(max(0.0, drain_s))
+            runner = worker.runners[name]
+            while runner.in_flight or runner.queue_depth:
+                await asyncio.sleep(0.01)
+            worker.remove(name)
+            await runner.stop(grace=0.0)
+            await self.supervisor.stop_loop(f"runner-{name}")
+        finally:
+            self._transitions.pop(name, None)
+        log.info("worker %s unloaded %s", self.config.worker_id, name)
+        await self._announce()
+        return self.state()
+
+    async def _announce(self) -> None:
+        """Heartbeat now (a model came or went), rather than at the next tick."""
+        if self._publisher is not None:
+            try:
+                await self._publisher.publish_once()
+            except Exception as exc:  # noqa: BLE001 - the heartbeat loop will say it again
+                log.warning("heartbeat after a model change failed (the next tick retries): %s", exc)
+
     async def _load_runner(
-        self, name: str, load: Callable[[ModelSpec], LoadedModel], activity: DeviceActivity
+        self,
+        name: str,
+        load: Callable[[ModelSpec], LoadedModel],
+        activity: DeviceActivity,
+        max_batch_size: int = 0,
     ) -> ModelRunner:
-        """Load, warm up and profile one model; raises what stops it from being served."""
+        """Load, warm up and profile one model; raises what stops it from being served.
+        `max_batch_size` (a plan's cap) lowers its batching limit, never raises it."""
         config = self.config
         spec = load_spec(Path(config.model_repository), name)
         batching = settings.resolve(spec, config.batching)
+        if max_batch_size > 0 and batching.max_batch_size > max_batch_size:
+            batching = dataclasses.replace(batching, max_batch_size=max_batch_size)
         batcher = make_batcher(batching.policy, batching.max_batch_size, spec.slo_ms / 1e3, batching.args)
         # Loading and warming up run off the event loop, so a stop signal is heard while a
         # model loads: `stop` sets `_stopping`, and the warm-up gives up before its next run.
@@ -224,6 +317,7 @@ class WorkerService:
             metrics_address=self._metrics.address if self._metrics else "",
             sequence=self._sequence,
             unavailable=self._unavailable,
+            transitions=list(self._transitions.values()),
         )
 
     async def stop(self, grace: float) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
+from typing import Protocol
 
 from tritonclient.grpc import service_pb2
 
 from interfleet.kserve.call import deadline_of, parse_infer_request, server_metadata
-from interfleet.kserve.status import stream_error_message
+from interfleet.kserve.status import maps_errors, stream_error_message
 from interfleet.kserve.streaming import serve_stream
 from interfleet.proto import fleet_pb2, fleet_pb2_grpc
 from services.worker.worker import Worker
@@ -71,9 +72,26 @@ class InferenceServicer:
             yield response
 
 
+class WorkerControl(Protocol):
+    """What WorkerControl calls into (the worker service)."""
+
+    def state(self) -> fleet_pb2.WorkerState: ...
+    async def load_model(self, name: str, max_batch_size: int = 0) -> fleet_pb2.WorkerState: ...
+    async def unload_model(self, name: str, drain_s: float) -> fleet_pb2.WorkerState: ...
+
+
 class WorkerControlServicer(fleet_pb2_grpc.WorkerControlServicer):
-    def __init__(self, state: Callable[[], fleet_pb2.WorkerState]):
-        self._state = state
+    def __init__(self, control: WorkerControl):
+        self._control = control
+        # Domain errors abort with their status (NOT_FOUND, UNAVAILABLE, ...), as on inference.
+        self.LoadModel = maps_errors(self._load)
+        self.UnloadModel = maps_errors(self._unload)
 
     async def GetState(self, request, context):
-        return self._state()
+        return self._control.state()
+
+    async def _load(self, request, context):
+        return await self._control.load_model(request.name, request.max_batch_size)
+
+    async def _unload(self, request, context):
+        return await self._control.unload_model(request.name, request.drain_s)

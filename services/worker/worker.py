@@ -30,14 +30,43 @@ class Worker:
         self.worker_id = worker_id
         self.runners = runners
         self._unavailable = {m.name: m for m in unavailable}  # configured, could not be loaded
-        self._hosted = {name: runner.model.to_proto() for name, runner in runners.items()}
+        self._hosted: dict[str, fleet_pb2.HostedModel] = {}
+        self._draining: dict[str, fleet_pb2.HostedModel] = {}  # unlisted, still answered
         self._clock = clock
-        self._sequences = {
-            name: Sequences(name, runner.model.spec.sequence, clock)
-            for name, runner in runners.items()
-            if runner.model.spec.sequence is not None
-        }
+        self._sequences: dict[str, Sequences] = {}
+        for name, runner in runners.items():
+            self._host(name, runner)
         self.ready = False
+
+    def _host(self, name: str, runner: ModelRunner) -> None:
+        self.runners[name] = runner
+        self._hosted[name] = runner.model.to_proto()
+        self._unavailable.pop(name, None)
+        if runner.model.spec.sequence is not None:
+            self._sequences[name] = Sequences(name, runner.model.spec.sequence, self._clock)
+
+    def add(self, name: str, runner: ModelRunner) -> None:
+        """Serve a model loaded at runtime (its runner started): listed from the next heartbeat."""
+        self._draining.pop(name, None)
+        self._host(name, runner)
+
+    def withdraw(self, name: str) -> None:
+        """Stop listing a model (routers stop sending once they see a heartbeat without it) while
+        still answering requests that reach it, until `remove`."""
+        hosted = self._hosted.pop(name, None)
+        if hosted is not None:
+            self._draining[name] = hosted
+
+    def remove(self, name: str) -> ModelRunner:
+        """The model is gone: requests for it are NOT_FOUND from now on. Returns its runner to stop."""
+        self._hosted.pop(name, None)
+        self._draining.pop(name, None)
+        self._sequences.pop(name, None)
+        return self.runners.pop(name)
+
+    def hosts(self, name: str) -> bool:
+        """Whether the model is listed (served and announced), not merely draining."""
+        return name in self._hosted
 
     @property
     def hosted(self) -> list[fleet_pb2.HostedModel]:
@@ -49,7 +78,7 @@ class Worker:
         return list(self._hosted.values())
 
     def _model(self, name: str, version: str) -> fleet_pb2.HostedModel:
-        model = self._hosted.get(name)
+        model = self._hosted.get(name) or self._draining.get(name)
         if model is None and name in self._unavailable:
             raise Unavailable(f"model '{name}' could not be loaded: {self._unavailable[name].reason}")
         if model is None:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from interfleet.placement import CoRunner, Placement
 from predictor.model import DegradationModel
-from router.degradation import PublishedModelEstimator
+from predictor.published_estimator import PublishedModelEstimator
 
 ROOT = Path(__file__).resolve().parents[2]
 

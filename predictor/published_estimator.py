@@ -1,6 +1,6 @@
-"""The router's degradation estimator: the newest published model, scored per request.
+"""The degradation estimator of the router and the planner: the newest published model, scored per call.
 
-The interference-aware policy calls it with one placement per candidate and gets each one's
+The router's interference-aware policy calls it with one placement per candidate and gets each one's
 predicted degradation, or None when there is nothing trustworthy to predict with (no model
 published, a stale one, or a model whose graph features cannot be computed here), in which case
 the policy falls back to least-loaded. Graph features come from the model repository; they are

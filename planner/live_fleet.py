@@ -1,0 +1,58 @@
+"""The live fleet in the planner's terms, read off the workers' heartbeats.
+
+- `demand_of(states)`: requests per second per model, the sum of each worker's recent
+  throughput for it;
+- `live_inputs(states)`: the inventory (each worker a GPU type of its own, count 1: workers'
+  devices differ in cores, speed and neighbours), each device's descriptors, what each model
+  needs (SLO, batch limit), and solo profiles: a model's batch-1 solo latency and full-batch
+  latency where a worker hosts it, lent to workers of the same device name that do not (a
+  model never measured on a device is not placed there);
+- `placement_of(states)`: worker -> the models it serves now.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from interfleet.devices import DeviceTerms, device_terms
+from interfleet.proto import fleet_pb2
+from planner.capacity import ModelNeeds
+from planner.planner import GpuSlot
+
+
+def demand_of(states: Iterable[fleet_pb2.WorkerState]) -> dict[str, float]:
+    demand: dict[str, float] = {}
+    for state in states:
+        for load in state.load:
+            demand[load.model] = demand.get(load.model, 0.0) + max(0.0, load.throughput_rps)
+    return demand
+
+
+def placement_of(states: Iterable[fleet_pb2.WorkerState]) -> dict[str, frozenset[str]]:
+    return {s.worker_id: frozenset(m.name for m in s.models) for s in states if s.ready}
+
+
+def live_inputs(
+    states: Iterable[fleet_pb2.WorkerState],
+) -> tuple[
+    list[GpuSlot], dict[str, DeviceTerms], dict[str, ModelNeeds], dict[tuple[str, str], dict[int, float]]
+]:
+    ready = [s for s in states if s.ready]
+    slots = [GpuSlot(s.worker_id, s.worker_id) for s in ready]
+    terms = {s.worker_id: device_terms(s.device) for s in ready}
+    needs: dict[str, ModelNeeds] = {}
+    measured: dict[tuple[str, str], dict[int, float]] = {}  # (model, device name) -> profile
+    for s in ready:
+        for m in s.models:
+            needs[m.name] = ModelNeeds(m.name, m.slo_ms, max(1, m.max_batch_size))
+            curve = {1: m.solo_latency_ms}
+            if m.max_batch_size > 1 and m.full_batch_latency_ms > 0:
+                curve[m.max_batch_size] = m.full_batch_latency_ms
+            measured.setdefault((m.name, s.device.name), curve)
+    profile = {
+        (model, s.worker_id): curve
+        for s in ready
+        for (model, device), curve in measured.items()
+        if device == s.device.name
+    }
+    return slots, terms, needs, profile

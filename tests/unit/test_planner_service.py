@@ -1,0 +1,64 @@
+"""The planner service's re-planning over heartbeats: it plans once, holds while the demand stays
+within its band or the cool-down runs, and moves models loads first. Workers are plain states and
+moves are recorded instead of sent (the live calls are covered in tests/integration/test_model_moves.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from interfleet.proto import fleet_pb2
+from planner.config import PlannerConfig
+from planner.service import PlannerService
+
+
+def worker(worker_id: str, cores: list[int], models: dict[str, float]) -> fleet_pb2.WorkerState:
+    state = fleet_pb2.WorkerState(worker_id=worker_id, address=f"{worker_id}:1", ready=True)
+    state.device.name = f"cpu:{worker_id}"
+    state.device.cpu.cpu_set.extend(cores)
+    state.device.cpu.threads = 1
+    for name, rps in models.items():
+        state.models.add(name=name, slo_ms=20.0, max_batch_size=8, solo_latency_ms=1.0, full_batch_latency_ms=4.0)
+        state.load.add(model=name, throughput_rps=rps)
+    return state
+
+
+@pytest.fixture
+def service(clock):
+    config = PlannerConfig(redis_url="redis://unused", drift=0.25, cooldown_s=30.0, max_moves_per_minute=10)
+    planner = PlannerService(config, clock=clock)
+    planner.calls = []
+
+    async def call(move):
+        planner.calls.append((move.action, move.model, move.worker_id))
+        return fleet_pb2.WorkerState()
+
+    planner._call = call
+    return planner
+
+
+async def test_replans_once_then_holds_within_the_band_and_the_cooldown(service, clock):
+    service.states = [worker("a", [0], {"m": 100.0, "n": 100.0}), worker("b", [1], {"m": 100.0})]
+    await service.replan_once()
+    first = list(service.calls)
+    assert service.plan_json and service.planned_for == {"m": 200.0, "n": 100.0}
+    loads = [i for i, c in enumerate(first) if c[0] == "load"]
+    unloads = [i for i, c in enumerate(first) if c[0] == "unload"]
+    assert not loads or not unloads or max(loads) < min(unloads)  # loads first
+
+    service.calls.clear()
+    service.states = [worker("a", [0], {"m": 110.0, "n": 90.0}), worker("b", [1], {"m": 110.0})]
+    clock.advance(60.0)
+    await service.replan_once()  # 10% drift: inside the band
+    assert service.calls == [] and service.planned_for == {"m": 200.0, "n": 100.0}
+
+    service.states = [worker("a", [0], {"m": 400.0, "n": 100.0}), worker("b", [1], {"m": 400.0})]
+    planned_at = service.gate.planned_at
+    await service.replan_once()  # 4x: past the band, and the cool-down is over
+    assert service.gate.planned_at > planned_at
+    assert service.planned_for == {"m": 800.0, "n": 100.0}
+
+    clock.advance(5.0)
+    service.states = [worker("a", [0], {"m": 50.0, "n": 100.0}), worker("b", [1], {"m": 50.0})]
+    before = service.gate.planned_at
+    await service.replan_once()  # a big drift again, but within the cool-down: held
+    assert service.gate.planned_at == before
