@@ -86,13 +86,19 @@ def main() -> None:
     parser.add_argument("--repository", default="model_repository")
     parser.add_argument("--out", default="results/eval-plan")
     parser.add_argument("--workload-set", dest="workload_set", choices=sorted(WINDOW_S), default="realistic")
-    parser.add_argument("--device-seeds", type=int, default=3)
+    parser.add_argument("--device-seeds", default="0,1,2", help="device-model seeds, comma-separated")
     parser.add_argument("--mixes", default="default,skewed")
     parser.add_argument("--routings", default=";".join(ROUTINGS), help="names separated by semicolons")
     parser.add_argument("--placements", default=";".join(planning.PLACEMENTS[:6]))
     parser.add_argument("--window", type=float)
     parser.add_argument("--no-large", action="store_true", help="skip the 1,000- and 10,000-GPU part")
+    parser.add_argument(
+        "--merge", nargs="+", metavar="RESULTS", help="merge results.json files of split runs into --out"
+    )
     args = parser.parse_args()
+    if args.merge:
+        merge([Path(p) for p in args.merge], Path(args.out))
+        return
     repository, out = Path(args.repository), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     window = args.window or WINDOW_S[args.workload_set]
@@ -108,7 +114,7 @@ def main() -> None:
     }
     started = time.perf_counter()
     first_fleets: dict[tuple[str, str], list[GpuWorker]] = {}  # seed 0, default mix: tiled at 1,000
-    for device_seed in range(args.device_seeds):
+    for device_seed in [int(x) for x in args.device_seeds.split(",")]:
         for mix_name in args.mixes.split(","):
             mix = mixes(args.workload_set)[mix_name]
             setup = setup_of(repository, 100, device_seed, args.workload_set, mix, window)
@@ -173,6 +179,21 @@ def main() -> None:
     (out / "results.partial.json").unlink(missing_ok=True)
     write_report(report, out / "report.md")
     print(f"written to {out}")
+
+
+def merge(paths: list[Path], out: Path) -> None:
+    """One report from runs split over device seeds (the same set, routings and placements)."""
+    parts = [json.loads(p.read_text()) for p in paths]
+    merged = dict(parts[0])
+    for key in ("cells", "runs", "common_load", "fewest_gpus", "solve", "large"):
+        merged[key] = [row for part in parts for row in part.get(key, [])]
+    merged["seeds"] = {k: v for part in parts for k, v in part.get("seeds", {}).items()}
+    merged["wall_s"] = max(part.get("wall_s", 0.0) for part in parts)
+    merged["merged_from"] = [str(p) for p in paths]
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(merged, indent=1))
+    write_report(merged, out / "report.md")
+    print(f"merged into {out}")
 
 
 def common_load(

@@ -13,9 +13,14 @@ member's capacity c[j, m] from `capacity`). Two objectives:
   all), so spare GPUs back the models rather than idle;
 - **fewest-gpus**: minimise sum_j x[j] subject to carried[m] >= d[m] and the same counts.
 
-`integral=False` solves the LP relaxation instead: its optimum bounds the integer one, so it
-is the planner's own upper bound (within its capacity model, not the device's).
-Solved by HiGHS through `scipy.optimize.milp`, to a relative gap of `gap`.
+`types_per_model` (optional) adds binaries y[m, g], "model m is placed on type g", with
+x[j] <= N[g] y[m, g] for every member m of column j and sum_g y[m, g] <= types_per_model: each
+model's replicas then sit on at most that many GPU types, which routers that do not know device
+speeds (least-loaded, power-of-two) balance far better than a spread over fast and slow GPUs.
+
+`integral=False` solves the LP relaxation instead (y relaxed too): its optimum bounds the
+integer one, so it is the planner's own upper bound (within its capacity model, not the
+device's). Solved by HiGHS through `scipy.optimize.milp`, to a relative gap of `gap`.
 """
 
 from __future__ import annotations
@@ -44,22 +49,67 @@ class Infeasible(ValueError):
     """No placement of these columns serves the demand within the inventory."""
 
 
-def _capacity_matrix(columns: Sequence[GroupCapacity], models: Sequence[str]) -> np.ndarray:
-    return np.array([[c.rate(m) for c in columns] for m in models])
+class _Program:
+    """Columns of variables (x first) and rows of constraints, assembled densely: the programs
+    here have a few hundred variables whatever the fleet's size."""
+
+    def __init__(self, columns: Sequence[GroupCapacity], counts: Mapping[str, int], integral: bool):
+        self.columns = columns
+        self.counts = counts
+        self.types = sorted(counts)
+        self.integral = integral
+        self.n = len(columns)
+        self.kinds = [1 if integral else 0] * self.n
+        self.upper = [np.inf] * self.n
+        self.rows: list[tuple[dict[int, float], float, float]] = []
+
+    def add_variables(self, count: int, integer: bool = False, upper: float = np.inf) -> int:
+        first = len(self.kinds)
+        self.kinds += [1 if (integer and self.integral) else 0] * count
+        self.upper += [upper] * count
+        return first
+
+    def row(self, coefficients: dict[int, float], low: float, high: float) -> None:
+        self.rows.append((coefficients, low, high))
+
+    def inventory(self) -> None:
+        for g in self.types:
+            self.row({j: 1.0 for j, c in enumerate(self.columns) if c.gpu == g}, 0.0, self.counts[g])
+
+    def types_per_model(self, models: Sequence[str], most: int) -> None:
+        first = self.add_variables(len(models) * len(self.types), integer=True, upper=1.0)
+        y = {
+            (m, g): first + i * len(self.types) + t
+            for i, m in enumerate(models)
+            for t, g in enumerate(self.types)
+        }
+        for j, column in enumerate(self.columns):
+            for m in column.models:
+                if (m, column.gpu) in y:
+                    self.row({j: 1.0, y[(m, column.gpu)]: -float(self.counts[column.gpu])}, -np.inf, 0.0)
+        for m in models:
+            self.row({y[(m, g)]: 1.0 for g in self.types}, 0.0, float(most))
+
+    def solve(self, objective: dict[int, float], gap: float, time_limit_s: float):
+        width = len(self.kinds)
+        c = np.zeros(width)
+        for i, v in objective.items():
+            c[i] = v
+        matrix = np.zeros((len(self.rows), width))
+        for r, (coefficients, _, _) in enumerate(self.rows):
+            for i, v in coefficients.items():
+                matrix[r, i] = v
+        return milp(
+            c,
+            constraints=[LinearConstraint(matrix, [r[1] for r in self.rows], [r[2] for r in self.rows])],
+            integrality=np.array(self.kinds),
+            bounds=Bounds(0, np.array(self.upper)),
+            options={"mip_rel_gap": gap, "time_limit": time_limit_s, "presolve": True},
+        )
 
 
-def _type_matrix(columns: Sequence[GroupCapacity], types: Sequence[str]) -> np.ndarray:
-    return np.array([[1.0 if c.gpu == g else 0.0 for c in columns] for g in types])
-
-
-def _solve(c, constraints, integrality, bounds, gap: float, time_limit_s: float):
-    return milp(
-        c,
-        constraints=constraints,
-        integrality=integrality,
-        bounds=bounds,
-        options={"mip_rel_gap": gap, "time_limit": time_limit_s, "presolve": True},
-    )
+def _carried(program: _Program, model: str) -> dict[int, float]:
+    return {j: c.rate(model) for j, c in enumerate(program.columns) if c.rate(model) > 0}
 
 
 def max_scale(
@@ -69,39 +119,38 @@ def max_scale(
     integral: bool = True,
     gap: float = 1e-3,
     time_limit_s: float = 60.0,
+    types_per_model: int | None = None,
 ) -> Solution:
     started = time.perf_counter()
     models = [m for m, d in demand.items() if d > 0]
-    types = sorted(counts)
-    n = len(columns)
-    cap = _capacity_matrix(columns, models)
-    per_type = _type_matrix(columns, types)
-    d = np.array([demand[m] for m in models])
-    # Variables: x (n), then s.
-    c = np.zeros(n + 1)
-    c[-1] = -1.0
-    covered = LinearConstraint(np.hstack([cap, -d[:, None]]), 0.0, np.inf)
-    inventory = LinearConstraint(
-        np.hstack([per_type, np.zeros((len(types), 1))]), 0.0, [counts[g] for g in types]
-    )
-    kinds = np.array([1 if integral else 0] * n + [0])
-    first = _solve(c, [covered, inventory], kinds, Bounds(0, np.inf), gap, time_limit_s)
-    if first.x is None or -first.fun <= 0:
-        raise Infeasible("no placement serves every model with demand: " + str(first.message))
-    scale = -first.fun
-    # Second solve: s fixed (a hair under its optimum), headroom h[m] <= carried / (s d), h <= cap.
-    k = len(models)
-    c2 = np.concatenate([np.zeros(n), -np.ones(k)])
-    held = LinearConstraint(np.hstack([cap, np.zeros((k, k))]), d * scale * (1 - gap), np.inf)
-    headroom = LinearConstraint(np.hstack([cap / (d * scale)[:, None], -np.eye(k)]), 0.0, np.inf)
-    inventory2 = LinearConstraint(
-        np.hstack([per_type, np.zeros((len(types), k))]), 0.0, [counts[g] for g in types]
-    )
-    kinds2 = np.array([1 if integral else 0] * n + [0] * k)
-    upper = np.concatenate([np.full(n, np.inf), np.full(k, HEADROOM_CAP)])
-    second = _solve(c2, [held, headroom, inventory2], kinds2, Bounds(0, upper), gap, time_limit_s)
-    x = (second if second.x is not None else first).x[:n]
-    return Solution(_counts(x, integral), scale, time.perf_counter() - started, str(second.message))
+
+    def base() -> _Program:
+        program = _Program(columns, counts, integral)
+        program.inventory()
+        return program
+
+    first = base()
+    s = first.add_variables(1)
+    for m in models:
+        first.row({**_carried(first, m), s: -demand[m]}, 0.0, np.inf)
+    if types_per_model:
+        first.types_per_model(models, types_per_model)
+    result = first.solve({s: -1.0}, gap, time_limit_s)
+    if result.x is None or -result.fun <= 0:
+        raise Infeasible("no placement serves every model with demand: " + str(result.message))
+    scale = -result.fun
+    # Second solve: s held (a hair under its optimum); headroom h[m] <= carried / (s d), h <= cap.
+    second = base()
+    h = second.add_variables(len(models), upper=HEADROOM_CAP)
+    for i, m in enumerate(models):
+        carried = _carried(second, m)
+        second.row(carried, demand[m] * scale * (1 - gap), np.inf)
+        second.row({**{j: v / (demand[m] * scale) for j, v in carried.items()}, h + i: -1.0}, 0.0, np.inf)
+    if types_per_model:
+        second.types_per_model(models, types_per_model)
+    spread = second.solve({h + i: -1.0 for i in range(len(models))}, gap, time_limit_s)
+    x = (spread if spread.x is not None else result).x[: len(columns)]
+    return Solution(_counts(x, integral), scale, time.perf_counter() - started, str(spread.message))
 
 
 def fewest_gpus(
@@ -111,24 +160,21 @@ def fewest_gpus(
     integral: bool = True,
     gap: float = 1e-3,
     time_limit_s: float = 60.0,
+    types_per_model: int | None = None,
 ) -> Solution:
     started = time.perf_counter()
     models = [m for m, d in demand.items() if d > 0]
-    types = sorted(counts)
-    cap = _capacity_matrix(columns, models)
-    covered = LinearConstraint(cap, np.array([demand[m] for m in models]), np.inf)
-    inventory = LinearConstraint(_type_matrix(columns, types), 0.0, [counts[g] for g in types])
-    result = _solve(
-        np.ones(len(columns)),
-        [covered, inventory],
-        np.full(len(columns), 1 if integral else 0),
-        Bounds(0, np.inf),
-        gap,
-        time_limit_s,
-    )
+    program = _Program(columns, counts, integral)
+    program.inventory()
+    for m in models:
+        program.row(_carried(program, m), demand[m], np.inf)
+    if types_per_model:
+        program.types_per_model(models, types_per_model)
+    result = program.solve({j: 1.0 for j in range(len(columns))}, gap, time_limit_s)
     if result.x is None:
         raise Infeasible("the inventory cannot serve this demand: " + str(result.message))
-    return Solution(_counts(result.x, integral), 1.0, time.perf_counter() - started, str(result.message))
+    x = result.x[: len(columns)]
+    return Solution(_counts(x, integral), 1.0, time.perf_counter() - started, str(result.message))
 
 
 def _counts(x: np.ndarray, integral: bool) -> tuple[int | float, ...]:

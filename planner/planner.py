@@ -121,8 +121,10 @@ class Planner:
         objective: str = "max-scale",
         bound: bool = True,
         sizes: tuple[int, int] | None = None,
+        types_per_model: int | None = None,
     ) -> Plan:
-        """`sizes`: how many models a used GPU may host (least, most); default 1 to `max_group`."""
+        """`sizes`: how many models a used GPU may host (least, most; default 1 to `max_group`);
+        `types_per_model`: on how many GPU types each model's replicas may sit (default any)."""
         if objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, not {objective!r}")
         missing = sorted({s.gpu_type for s in inventory} - set(terms))
@@ -135,8 +137,12 @@ class Planner:
         columns_s = time.perf_counter() - started
         counts = {g: sum(1 for s in inventory if s.gpu_type == g) for g in types}
         solve = max_scale if objective == "max-scale" else fewest_gpus
-        solution = solve(columns, counts, demand, gap=self.gap)
-        relaxed = solve(columns, counts, demand, integral=False, gap=self.gap) if bound else None
+        solution = solve(columns, counts, demand, gap=self.gap, types_per_model=types_per_model)
+        relaxed = (
+            solve(columns, counts, demand, integral=False, gap=self.gap, types_per_model=types_per_model)
+            if bound
+            else None
+        )
         gpus = _assign(inventory, columns, solution.counts)
         capacity = {m: 0.0 for m in models}
         for column, x in zip(columns, solution.counts):

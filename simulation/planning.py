@@ -175,11 +175,19 @@ def with_placement(setup: Setup, fleet: list[GpuWorker]) -> Setup:
 
 TRIAL_LOAD = 0.9  # a trial runs a plan at this share of the scale it predicts
 TRIAL_SEED = 500  # trials use their own traces, never an evaluation's
-# The shapes a trial compares: GPUs of 1 to 3 models, and every used GPU with exactly 1, 2 or 3.
-# A router that balances requests per worker, whatever their model, loads a GPU hosting one
-# model far harder than one hosting three (least-loaded does): which shape it serves best is
-# what the trials find out.
-SHAPES = ((1, 3), (1, 1), (2, 2), (3, 3))
+# The shapes a trial compares: (least, most models a used GPU hosts, GPU types a model's replicas
+# may span; None: any). A router that balances requests per worker whatever their model loads a
+# GPU hosting one model far harder than one hosting three (least-loaded does), and one that
+# ignores device speed (power-of-two) overloads the slow hosts of a model spread over fast and
+# slow types: which shape a routing serves best is what the trials find out.
+SHAPES: tuple[tuple[int, int, int | None], ...] = (
+    (1, 3, None),
+    (1, 1, None),
+    (2, 2, None),
+    (3, 3, None),
+    (1, 3, 1),
+    (1, 1, 1),
+)
 
 
 def refined_plan(
@@ -202,7 +210,13 @@ def refined_plan(
     slots, terms = inventory(setup), device_terms_of(setup)
     history: list[dict] = []
 
-    def trial(plan: Plan, shape: tuple[int, int]) -> tuple[tuple[bool, float, float], Plan, Setup]:
+    def solve(shape: tuple[int, int, int | None]) -> Plan:
+        least, most, types = shape
+        return planner.plan(slots, terms, setup.mix, sizes=(least, most), types_per_model=types)
+
+    def trial(
+        plan: Plan, shape: tuple[int, int, int | None]
+    ) -> tuple[tuple[bool, float, float], Plan, Setup]:
         fleet = with_placement(setup, [worker_of(g) for g in plan.gpus if g.models])
         load = TRIAL_LOAD * plan.scale
         attained = fleet.run(routing, load, window_s, TRIAL_SEED + len(history))["slo_attainment"]
@@ -220,7 +234,7 @@ def refined_plan(
     tried = []
     for shape in SHAPES:
         try:
-            tried.append((trial(planner.plan(slots, terms, setup.mix, sizes=shape), shape), shape))
+            tried.append((trial(solve(shape), shape), shape))
         except Infeasible:
             continue
     (best_score, best_plan, fleet), shape = max(tried, key=lambda t: t[0][0][:2])
@@ -238,7 +252,7 @@ def refined_plan(
         for (gpu, members, model), (n, met) in tally.items():
             if n and met / n < 0.99:
                 planner.correct(gpu, members, model, max(0.5, met / n))
-        score, current, fleet = trial(planner.plan(slots, terms, setup.mix, sizes=shape), shape)
+        score, current, fleet = trial(solve(shape), shape)
         if score[:2] > best_score[:2]:
             best_score, best_plan = score, current
     return best_plan, history

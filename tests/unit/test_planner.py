@@ -161,3 +161,15 @@ def test_baselines_follow_their_own_rules():
     exact = FirstFitPacking(solo, TERMS, fill=False).place(inventory, {"a": 100.0, "b": 100.0, "c": 100.0})
     assert sum(bool(g.models) for g in exact) == 1  # a small demand fits on the first (fast) GPU
     assert exact[1].models == ("a", "b", "c")
+
+
+def test_types_per_model_keeps_each_models_replicas_on_so_many_gpu_types():
+    planner = Planner(CapacityModel(NEEDS, PROFILE, pairwise({frozenset("ab"): 1.2}), 0.5))
+    inventory = [GpuSlot(f"f{i}", "fast") for i in range(2)] + [GpuSlot(f"s{i}", "slow") for i in range(3)]
+    demand = {"a": 1.0, "b": 1.0, "c": 1.0}
+    free = planner.plan(inventory, TERMS, demand)
+    one = planner.plan(inventory, TERMS, demand, types_per_model=1)
+    for m in demand:
+        assert len({g.gpu_type for g in one.gpus if m in g.models}) == 1
+    assert one.scale <= free.scale + 1e-6
+    assert one.bound_scale >= one.scale - 1e-6
