@@ -14,6 +14,7 @@ ENV_PREFIX = "INTERFLEET_PLANNER_"
 class PlannerConfig:
     host: str = "127.0.0.1"
     port: int = 8003  # PlannerControl; 0: ephemeral
+    metrics_port: int = 8004  # Prometheus /metrics; 0: ephemeral; -1: off
     redis_url: str | None = field(default=None, metadata=env_aliases("REDIS_URL"))
     redis_password_file: str | None = field(default=None, metadata=env_aliases("REDIS_PASSWORD_FILE"))
     fleet: str = field(default="default", metadata=env_aliases("INTERFLEET_FLEET"))

@@ -31,10 +31,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import grpc
+from prometheus_client import CollectorRegistry
 
 from interfleet.errors import InvalidInput, ModelNotFound, RemoteError, Unavailable
 from interfleet.kserve.endpoint import GrpcEndpoint
 from interfleet.kserve.status import domain_code
+from interfleet.metrics_http import MetricsEndpoint
 from interfleet.placement import Placement
 from interfleet.proto import fleet_pb2, fleet_pb2_grpc
 from interfleet.ready_file import write_ready_file
@@ -46,6 +48,7 @@ from interfleet.telemetry.keys import FleetKeys
 from planner.capacity import CapacityModel
 from planner.config import PlannerConfig
 from planner.live_fleet import demand_of, live_inputs, placement_of
+from planner.metrics import PlannerCollector
 from planner.milp import Infeasible
 from planner.plan_file import to_json
 from planner.planner import Planner
@@ -71,6 +74,10 @@ class PlannerService:
         self.moves: collections.deque[fleet_pb2.Move] = collections.deque(maxlen=MOVES_KEPT)
         self.plan_json = ""
         self.planned_for: dict[str, float] = {}
+        self.plans = 0  # re-plans made
+        # "outcome" is "done", or the kind of refusal: "failed", "held", "deferred"
+        self.move_counts: collections.Counter[tuple[str, str]] = collections.Counter()
+        self._metrics: MetricsEndpoint | None = None
         self._endpoint: GrpcEndpoint | None = None
         self._heartbeats: HeartbeatReader | None = None
         self._predictor: ModelWatcher | None = None
@@ -100,10 +107,14 @@ class PlannerService:
 
         self._endpoint = GrpcEndpoint(config.host, config.port, register)
         await self._endpoint.start()
+        registry = CollectorRegistry()
+        registry.register(PlannerCollector(self))
+        self._metrics = MetricsEndpoint(registry, config.host, config.metrics_port)
+        await self._metrics.start()
         self.supervisor.loop("refresh", self.refresh_once, every_s=config.refresh_interval_s)
         if config.replan:
             self.supervisor.loop("replan", self.replan_once, every_s=config.replan_interval_s)
-        write_ready_file(config.ready_file, address=self.address)
+        write_ready_file(config.ready_file, address=self.address, metrics=self._metrics.address)
         log.info(
             "planner serving PlannerControl on %s (re-planning %s)",
             self.address,
@@ -134,6 +145,8 @@ class PlannerService:
                 outcome=outcome,
             )
         )
+        kind = outcome.split(":")[0]
+        self.move_counts[(move.action, kind if kind in ("done", "held", "deferred") else "failed")] += 1
         log.info("move: %s %s on %s: %s", move.action, move.model, move.worker_id, outcome)
 
     async def _call(self, move: Move) -> fleet_pb2.WorkerState:
@@ -242,6 +255,7 @@ class PlannerService:
         for move in held:
             self._record(move, "held: the model's only replica")
         self.gate.planned(demand, now)
+        self.plans += 1
         self.planned_for = dict(demand)
         self.plan_json = json.dumps(to_json(plan))
         log.info("re-planned for %s: %d workers used, %d moves", _rates(demand), plan.gpus_used, len(moves))
@@ -272,6 +286,8 @@ class PlannerService:
             await channel.close()
         if self._client is not None:
             await self._client.aclose()
+        if self._metrics is not None:
+            await self._metrics.stop()
         log.info("planner stopped")
 
 

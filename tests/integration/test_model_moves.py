@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+import urllib.request
 
 import grpc
 import numpy as np
@@ -30,7 +31,15 @@ def fleet(repository, tmp_path_factory):
         tmp_path_factory.mktemp("moves"),
         repository,
         WORKERS,
-        shared={"planner": {"replan": False, "drain_s": 1.0, "refresh_interval_s": 0.2, "port": 0}},
+        shared={
+            "planner": {
+                "replan": False,
+                "drain_s": 1.0,
+                "refresh_interval_s": 0.2,
+                "port": 0,
+                "metrics_port": 0,
+            }
+        },
     ).start()
     yield running
     running.stop()

@@ -17,7 +17,9 @@ def worker(worker_id: str, cores: list[int], models: dict[str, float]) -> fleet_
     state.device.cpu.cpu_set.extend(cores)
     state.device.cpu.threads = 1
     for name, rps in models.items():
-        state.models.add(name=name, slo_ms=20.0, max_batch_size=8, solo_latency_ms=1.0, full_batch_latency_ms=4.0)
+        state.models.add(
+            name=name, slo_ms=20.0, max_batch_size=8, solo_latency_ms=1.0, full_batch_latency_ms=4.0
+        )
         state.load.add(model=name, throughput_rps=rps)
     return state
 
