@@ -14,18 +14,17 @@ from collections.abc import Callable
 from aiohttp import web
 from tritonclient.grpc import service_pb2
 
-from interfleet.errors import InvalidInput, Unimplemented
+from interfleet.errors import InvalidInput, Unavailable, Unimplemented
 from interfleet.kserve.call import server_metadata
 from interfleet.kserve.http_endpoint import error_response, json_response
 from interfleet.kserve.http_json import as_json, config_json, index_json
 from interfleet.kserve.http_tensors import HEADER_LENGTH, infer_response_body, parse_infer_body
 from router.dispatcher import Dispatcher
+from router.repository import NO_PLANNER, FleetRepository
 
 MODEL = "/v2/models/{model}"
 MODEL_VERSION = "/v2/models/{model}/versions/{version}"
 NOT_OFFERED = {
-    "/v2/repository/models/{model}/load": "loading models on demand",
-    "/v2/repository/models/{model}/unload": "unloading models on demand",
     "/v2/systemsharedmemory{tail:.*}": "system shared memory (send tensors in the request body)",
     "/v2/cudasharedmemory{tail:.*}": "CUDA shared memory (send tensors in the request body)",
     "/v2/trace{tail:.*}": "trace settings",
@@ -37,15 +36,25 @@ def is_inference(request: web.Request) -> bool:
     return request.path.endswith("/infer")
 
 
+def is_repository_change(request: web.Request) -> bool:
+    return request.path.startswith("/v2/repository/models/")
+
+
 def _ok(ready: bool, what: str) -> web.Response:
     # Triton answers readiness with the status alone: 200 ready, 400 not.
     return web.Response(status=200) if ready else error_response(400, f"{what} is not ready")
 
 
 class RouterHttpServicer:
-    def __init__(self, dispatcher: Dispatcher, draining: Callable[[], bool] = lambda: False):
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        draining: Callable[[], bool] = lambda: False,
+        repository: FleetRepository | None = None,
+    ):
         self._dispatcher = dispatcher
         self._draining = draining
+        self._repository = repository
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/v2/health/live", self.live)
@@ -53,6 +62,8 @@ class RouterHttpServicer:
         app.router.add_get("/v2", self.server_metadata)
         app.router.add_get("/v2/models/stats", self.statistics)
         app.router.add_post("/v2/repository/index", self.index)
+        app.router.add_post("/v2/repository/models/{model}/load", self.load)
+        app.router.add_post("/v2/repository/models/{model}/unload", self.unload)
         for path, what in NOT_OFFERED.items():
             app.router.add_route("*", path, self._not_offered(what))
         for base in (MODEL, MODEL_VERSION):
@@ -108,6 +119,18 @@ class RouterHttpServicer:
             ) from None
         models = index_json(self._dispatcher.index())
         return json_response([m for m in models if m["state"] == "READY"] if ready_only else models)
+
+    async def load(self, request: web.Request) -> web.Response:
+        if self._repository is None:
+            raise Unavailable(NO_PLANNER)
+        await self._repository.load(self._model(request)[0])
+        return web.Response(status=200)
+
+    async def unload(self, request: web.Request) -> web.Response:
+        if self._repository is None:
+            raise Unavailable(NO_PLANNER)
+        await self._repository.unload(self._model(request)[0])
+        return web.Response(status=200)
 
     async def infer(self, request: web.Request) -> web.Response:
         name, version = self._model(request)

@@ -39,7 +39,7 @@ from router.departures import Departures
 from router.dispatcher import Dispatcher
 from router.fleet_view import FleetView
 from router.fleet_watcher import FleetWatcher
-from router.http_servicer import RouterHttpServicer, is_inference
+from router.http_servicer import RouterHttpServicer, is_inference, is_repository_change
 from router.interference import InterferenceDetector
 from router.interference_marks import MarkPublisher
 from router.planner_client import PlannerClient
@@ -222,7 +222,9 @@ class RouterService:
         )
         await self._endpoint.start()
         await self._endpoint.set_component(PREDICTOR_HEALTH, self.predictor.status == "ok")
-        servicer = RouterHttpServicer(self.dispatcher, draining=lambda: self._http.draining)
+        servicer = RouterHttpServicer(
+            self.dispatcher, draining=lambda: self._http.draining, repository=repository
+        )
         self._http = HttpEndpoint(
             config.host,
             config.http_port,
@@ -230,6 +232,7 @@ class RouterService:
             ssl_context=config.tls.server_ssl_context(),
             auth=self._auth,
             is_inference=is_inference,
+            is_change=is_repository_change,
             max_message_bytes=self.max_message_bytes,
             max_concurrent_calls=config.max_concurrent_calls,
             drain_s=config.drain_s,

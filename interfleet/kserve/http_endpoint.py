@@ -86,6 +86,7 @@ class HttpEndpoint:
         ssl_context: ssl.SSLContext | None = None,
         auth: TokenAuth | None = None,
         is_inference: Callable[[web.Request], bool] = lambda request: False,
+        is_change: Callable[[web.Request], bool] = lambda request: False,
         max_message_bytes: int = 64 * 1024 * 1024,
         max_concurrent_calls: int = 512,
         drain_s: float = 0.0,
@@ -96,6 +97,7 @@ class HttpEndpoint:
         self._ssl_context = ssl_context
         self._auth = auth
         self._is_inference = is_inference
+        self._is_change = is_change  # a call that changes what is served (a read token may not)
         self._max_concurrent_calls = max_concurrent_calls
         self._max_message_bytes = max_message_bytes
         self._budget = budget  # shared with the gRPC port: one bound per process
@@ -140,8 +142,10 @@ class HttpEndpoint:
         if scope is None:
             why = "missing 'Authorization: Bearer <token>' header" if not header else "invalid token"
             return error_response(401, why, {"WWW-Authenticate": "Bearer"})
-        if scope == "read" and self._is_inference(request):
-            return error_response(403, f"a '{scope}' token may not run inference ({request.path})")
+        if scope == "read" and (self._is_inference(request) or self._is_change(request)):
+            return error_response(
+                403, f"a '{scope}' token may not run inference or change the repository ({request.path})"
+            )
         return await handler(request)
 
     @web.middleware

@@ -5,8 +5,8 @@ come from a file (one per line, `#` comments; a line may add a scope after the t
 environment. Scopes:
 
 - `infer` (the default): every call;
-- `read`: metadata, readiness, statistics and the repository index, never inference; an
-  inference call with such a token is PERMISSION_DENIED.
+- `read`: metadata, readiness, statistics and the repository index, never inference nor a
+  change to the repository (load, unload); such a call with a read token is PERMISSION_DENIED.
 
 No or an unknown token is UNAUTHENTICATED. Tokens are held as SHA-256 digests and the presented
 one is compared against every digest with `hmac.compare_digest`, so the time taken says nothing
@@ -27,10 +27,12 @@ from interfleet.errors import ConfigError
 
 SCOPES = ("infer", "read")
 OPEN_SERVICES = ("/grpc.health.v1.Health/",)
-# Calls a `read` token may make: everything on the inference service except running a model.
-_INFERENCE = (
+# Calls a `read` token may not make: running a model, and changing which models the fleet serves.
+_NOT_READ = (
     "/inference.GRPCInferenceService/ModelInfer",
     "/inference.GRPCInferenceService/ModelStreamInfer",
+    "/inference.GRPCInferenceService/RepositoryModelLoad",
+    "/inference.GRPCInferenceService/RepositoryModelUnload",
 )
 
 
@@ -81,7 +83,7 @@ class TokenAuth(grpc.aio.ServerInterceptor):
         if scope is None:
             why = "missing 'authorization: Bearer <token>' metadata" if not header else "invalid token"
             return await _refusal(continuation, details, grpc.StatusCode.UNAUTHENTICATED, why)
-        if scope == "read" and method in _INFERENCE:
+        if scope == "read" and method in _NOT_READ:
             return await _refusal(
                 continuation,
                 details,

@@ -195,7 +195,7 @@ def test_curl_style_json_request(fleet):
         ("GET", "/v2/no/such/endpoint", None, 404, "Not Found: GET /v2/no/such/endpoint"),
         ("GET", "/v2/models/mlp/infer", None, 405, "Method Not Allowed"),
         ("GET", "/v2/systemsharedmemory/status", None, 501, "system shared memory"),
-        ("POST", "/v2/repository/models/mlp/load", b"{}", 501, "loading models on demand is not implemented"),
+        ("POST", "/v2/repository/models/mlp/load", b"{}", 503, "this fleet has no planner"),
     ],
 )
 def test_bad_requests_get_triton_s_status_and_a_json_error_naming_the_problem(

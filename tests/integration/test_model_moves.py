@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 import time
-import urllib.request
 
 import grpc
 import numpy as np
@@ -89,6 +88,18 @@ def test_the_repository_api_loads_and_unloads_a_model_fleet_wide(fleet):
         client.infer("transformer", inputs)
     assert "UNAVAILABLE" in str(refused.value.status())
     assert not any(m.name == "transformer" for m in worker_state(fleet, hosts[0]).models)
+
+
+def test_the_http_repository_api_does_the_same(fleet):
+    import tritonclient.http as httpclient
+
+    client = httpclient.InferenceServerClient(fleet.http_address)
+    client.load_model("transformer")
+    assert client.is_model_ready("transformer")
+    client.unload_model("transformer")
+    assert not client.is_model_ready("transformer")
+    states = {m["name"]: m.get("reason", "") for m in client.get_model_repository_index()}
+    assert states["transformer"] == "unloaded"
 
 
 def test_loading_what_no_repository_has_is_not_found_and_the_fleet_serves_on(fleet):

@@ -149,6 +149,10 @@ def test_tokens_missing_wrong_or_of_the_wrong_scope_are_refused(secured):
     )
     read = {"authorization": f"Bearer {tokens['read']}"}
     assert triton.get_model_metadata(MODEL, headers=read).name == MODEL  # what a read token may do
+    # Nor may a read token change what the fleet serves.
+    assert status_of(lambda: triton.unload_model(MODEL, headers=read)).startswith(
+        "StatusCode.PERMISSION_DENIED: a 'read' token may not call RepositoryModelUnload"
+    )
 
 
 def test_a_client_without_tls_or_without_a_certificate_is_refused(secured):
@@ -245,6 +249,8 @@ def test_the_rest_port_has_the_same_tls_tokens_and_scopes(secured):
     status, answer = https(fleet, certs, infer_path, tokens["read"], body)
     assert status == 403 and "may not run inference" in json.loads(answer)["error"]
     assert https(fleet, certs, f"/v2/models/{MODEL}", tokens["read"])[0] == 200
+    status, answer = https(fleet, certs, f"/v2/repository/models/{MODEL}/unload", tokens["read"], b"{}")
+    assert status == 403 and "change the repository" in json.loads(answer)["error"]
     assert https(fleet, certs, "/v2/health/ready")[0] == 200  # probes need no token
     with pytest.raises((urllib.error.URLError, ConnectionError)):  # no client certificate: refused
         https(fleet, certs, "/v2/health/ready", client_cert=False)
