@@ -21,7 +21,7 @@ CHECKOV_VERSION := 3.3.30
 export INTERFLEET_ROUTER_PORT
 export REDIS_URL
 
-.PHONY: run test test-unit lint scanner typecheck compose-test chaos certs install zoo bench-cli bench-security bench-router bench-peer bench-loadgen bench-batching bench-predictor bench-decision profile eval-predictor eval-routing eval-routing-gpu eval-scale protos clean
+.PHONY: run test test-unit lint scanner typecheck compose-test chaos certs install zoo bench-cli bench-security bench-router bench-peer bench-loadgen bench-batching bench-predictor bench-decision profile eval-predictor eval-routing eval-routing-gpu eval-scale eval-plan protos clean
 
 run: install zoo
 	$(INTERFLEET) up --config $(CONFIG) $(UP_FLAGS)
@@ -132,6 +132,20 @@ eval-routing: install zoo
 eval-scale: install zoo
 	$(PYTHON) bench/eval_scale.py --repository $(REPOSITORY) --workload-set zoo --out results/eval-scale/zoo
 	$(PYTHON) bench/eval_scale.py --repository $(REPOSITORY) --workload-set realistic --out results/eval-scale/realistic
+
+# Emulated GPUs, simulated: placements (the fleet file's, replicate-all, random, least-loaded,
+# first-fit packing, the planner) x routings (least-loaded, power-of-two, balanced
+# interference-aware, speed-aware) on 100 emulated GPUs of 5 types, each pair at its own max
+# load (3 device seeds x 2 demand mixes, bisected to 2%), the bounds, fewest GPUs for a demand,
+# the planner's solve time at 1,000 and 10,000 GPUs; the realistic set, seeds split over the two
+# cores (about 70 minutes): results/eval-plan/realistic/.
+eval-plan: install zoo
+	$(PYTHON) bench/eval_plan.py --repository $(REPOSITORY) --workload-set realistic --window 0.05 \
+		--device-seeds 0,1 --out results/eval-plan/realistic-a & \
+	$(PYTHON) bench/eval_plan.py --repository $(REPOSITORY) --workload-set realistic --window 0.05 \
+		--device-seeds 2 --no-large --out results/eval-plan/realistic-b; wait
+	$(PYTHON) bench/eval_plan.py --merge results/eval-plan/realistic-a/results.json \
+		results/eval-plan/realistic-b/results.json --out results/eval-plan/realistic
 
 # Emulated GPUs, for real (about 15 minutes): workers on emulated T4/L4/A10/A100/H100 behind the
 # real router, Redis and predictor; every policy at 50/80/95% of its own simulated max load, and
