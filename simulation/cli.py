@@ -6,11 +6,11 @@
 The fleet is `mixed_fleet` (T4, L4, A10, A100 and H100 in turn, 2 to 4 models each); the trace
 is the load generator's (`--arrivals`, Poisson at `--rate` unless given); interference-aware
 first trains its predictor on the emulated profile. `--placement` re-places the same GPUs
-(`simulation.planning`: the baselines by name, `planned`, or a plan file, which brings its own
-GPUs). `--workload-set realistic` serves the catalog's models instead of the zoo. Prints the
-run's figures as JSON (every request counted, see `simulation.outcomes`), with the GPUs the
-placement uses, mean execution slowdown and the simulator's own speed. All figures are of an
-emulation.
+(`simulation.planning`: the baselines by name; `planned`, the planner's plan refined by trial
+runs under `--policy`; or a plan file, which brings its own GPUs). `--workload-set realistic`
+serves the catalog's models instead of the zoo. Prints the run's figures as JSON (every request
+counted, see `simulation.outcomes`), with the GPUs the placement uses, mean execution slowdown
+and the simulator's own speed. All figures are of an emulation.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from loadgen.arrivals import ArrivalSpec
 from loadgen.schedule import build_schedule
 from simulation.experiment import DEFAULT_MIX, POLICIES, REALISTIC_MIX, Setup
 from simulation.fleet_spec import mixed_fleet
-from simulation.planning import PLACEMENTS, placement, with_placement
+from simulation.planning import PLACEMENTS, placement, refined_plan, with_placement, worker_of
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -64,7 +64,13 @@ def run(args: argparse.Namespace) -> None:
     if args.policy.startswith("interference-aware") or args.placement.startswith("planned"):
         setup.train_predictor(planning=args.placement.startswith("planned"))
     try:
-        placed, info = placement(setup, args.placement, seed=args.seed)
+        if args.placement.startswith("planned"):  # the planner's plan, refined under this routing
+            estimator = "true" if "true" in args.placement else "predictor"
+            plan, trials = refined_plan(setup, args.policy, estimator, window_s=min(args.duration, 0.2))
+            placed = [worker_of(g) for g in plan.gpus if g.models]
+            info = {"predicted_scale": plan.scale, "lp_bound_scale": plan.bound_scale, "trials": trials}
+        else:
+            placed, info = placement(setup, args.placement, seed=args.seed)
     except ValueError as exc:
         raise ConfigError(f"--placement: {exc}") from None
     setup = with_placement(setup, placed)
