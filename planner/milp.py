@@ -53,15 +53,25 @@ class _Program:
     """Columns of variables (x first) and rows of constraints, assembled densely: the programs
     here have a few hundred variables whatever the fleet's size."""
 
-    def __init__(self, columns: Sequence[GroupCapacity], counts: Mapping[str, int], integral: bool):
+    def __init__(
+        self,
+        columns: Sequence[GroupCapacity],
+        counts: Mapping[str, int],
+        integral: bool,
+        models: Sequence[str],
+        types_per_model: int | None,
+    ):
+        """x, each type's inventory row, and (with `types_per_model`) the types-per-model rows."""
         self.columns = columns
         self.counts = counts
         self.types = sorted(counts)
         self.integral = integral
-        self.n = len(columns)
-        self.kinds = [1 if integral else 0] * self.n
-        self.upper = [np.inf] * self.n
+        self.kinds = [1 if integral else 0] * len(columns)
+        self.upper = [np.inf] * len(columns)
         self.rows: list[tuple[dict[int, float], float, float]] = []
+        self.inventory()
+        if types_per_model:
+            self.types_per_model(models, types_per_model)
 
     def add_variables(self, count: int, integer: bool = False, upper: float = np.inf) -> int:
         first = len(self.kinds)
@@ -123,31 +133,21 @@ def max_scale(
 ) -> Solution:
     started = time.perf_counter()
     models = [m for m, d in demand.items() if d > 0]
-
-    def base() -> _Program:
-        program = _Program(columns, counts, integral)
-        program.inventory()
-        return program
-
-    first = base()
+    first = _Program(columns, counts, integral, models, types_per_model)
     s = first.add_variables(1)
     for m in models:
         first.row({**_carried(first, m), s: -demand[m]}, 0.0, np.inf)
-    if types_per_model:
-        first.types_per_model(models, types_per_model)
     result = first.solve({s: -1.0}, gap, time_limit_s)
     if result.x is None or -result.fun <= 0:
         raise Infeasible("no placement serves every model with demand: " + str(result.message))
     scale = -result.fun
     # Second solve: s held (a hair under its optimum); headroom h[m] <= carried / (s d), h <= cap.
-    second = base()
+    second = _Program(columns, counts, integral, models, types_per_model)
     h = second.add_variables(len(models), upper=HEADROOM_CAP)
     for i, m in enumerate(models):
         carried = _carried(second, m)
         second.row(carried, demand[m] * scale * (1 - gap), np.inf)
         second.row({**{j: v / (demand[m] * scale) for j, v in carried.items()}, h + i: -1.0}, 0.0, np.inf)
-    if types_per_model:
-        second.types_per_model(models, types_per_model)
     spread = second.solve({h + i: -1.0 for i in range(len(models))}, gap, time_limit_s)
     x = (spread if spread.x is not None else result).x[: len(columns)]
     return Solution(_counts(x, integral), scale, time.perf_counter() - started, str(spread.message))
@@ -164,12 +164,9 @@ def fewest_gpus(
 ) -> Solution:
     started = time.perf_counter()
     models = [m for m, d in demand.items() if d > 0]
-    program = _Program(columns, counts, integral)
-    program.inventory()
+    program = _Program(columns, counts, integral, models, types_per_model)
     for m in models:
         program.row(_carried(program, m), demand[m], np.inf)
-    if types_per_model:
-        program.types_per_model(models, types_per_model)
     result = program.solve({j: 1.0 for j in range(len(columns))}, gap, time_limit_s)
     if result.x is None:
         raise Infeasible("the inventory cannot serve this demand: " + str(result.message))

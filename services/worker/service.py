@@ -52,6 +52,8 @@ from services.worker.worker import Worker
 
 log = logging.getLogger(__name__)
 
+UNLOAD_GRACE_S = 10.0  # how long an unloading model's queued requests get to finish
+
 
 class WorkerService:
     def __init__(self, config: WorkerConfig):
@@ -212,8 +214,9 @@ class WorkerService:
 
     async def unload_model(self, name: str, drain_s: float) -> fleet_pb2.WorkerState:
         """Take a model out without losing a request: unlisted from the next heartbeat (sent at
-        once), requests that still arrive within `drain_s` are answered, then it unloads once
-        none is in flight."""
+        once), requests that still arrive within `drain_s` are answered, then it stops taking
+        requests (later ones are UNAVAILABLE, which routers retry on another worker), finishes
+        those queued (within UNLOAD_GRACE_S) and unloads."""
         worker = self.worker
         if worker is None or name not in worker.runners:
             raise ModelNotFound(f"model '{name}' is not hosted on worker {self.config.worker_id}")
@@ -226,11 +229,11 @@ class WorkerService:
             worker.withdraw(name)
             await self._announce()
             await asyncio.sleep(max(0.0, drain_s))
+            # Stop taking its requests (a late one is UNAVAILABLE: its router retries elsewhere),
+            # let those queued finish, then unload it.
             runner = worker.runners[name]
-            while runner.in_flight or runner.queue_depth:
-                await asyncio.sleep(0.01)
+            await runner.stop(grace=UNLOAD_GRACE_S)
             worker.remove(name)
-            await runner.stop(grace=0.0)
             await self.supervisor.stop_loop(f"runner-{name}")
         finally:
             self._transitions.pop(name, None)

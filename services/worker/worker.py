@@ -32,6 +32,9 @@ class Worker:
         self._unavailable = {m.name: m for m in unavailable}  # configured, could not be loaded
         self._hosted: dict[str, fleet_pb2.HostedModel] = {}
         self._draining: dict[str, fleet_pb2.HostedModel] = {}  # unlisted, still answered
+        # Unloaded at runtime: a request that still reaches the worker for one (a router whose
+        # view is behind) is UNAVAILABLE, which routers retry on another worker, not NOT_FOUND.
+        self._unloaded: set[str] = set()
         self._clock = clock
         self._sequences: dict[str, Sequences] = {}
         for name, runner in runners.items():
@@ -48,6 +51,7 @@ class Worker:
     def add(self, name: str, runner: ModelRunner) -> None:
         """Serve a model loaded at runtime (its runner started): listed from the next heartbeat."""
         self._draining.pop(name, None)
+        self._unloaded.discard(name)
         self._host(name, runner)
 
     def withdraw(self, name: str) -> None:
@@ -58,10 +62,11 @@ class Worker:
             self._draining[name] = hosted
 
     def remove(self, name: str) -> ModelRunner:
-        """The model is gone: requests for it are NOT_FOUND from now on. Returns its runner to stop."""
+        """The model is gone: requests for it are UNAVAILABLE from now on. Returns its runner."""
         self._hosted.pop(name, None)
         self._draining.pop(name, None)
         self._sequences.pop(name, None)
+        self._unloaded.add(name)
         return self.runners.pop(name)
 
     def hosts(self, name: str) -> bool:
@@ -81,6 +86,8 @@ class Worker:
         model = self._hosted.get(name) or self._draining.get(name)
         if model is None and name in self._unavailable:
             raise Unavailable(f"model '{name}' could not be loaded: {self._unavailable[name].reason}")
+        if model is None and name in self._unloaded:
+            raise Unavailable(f"model '{name}' was unloaded from worker {self.worker_id}")
         if model is None:
             raise ModelNotFound(
                 f"{model_metadata.unknown_model(name)}: not hosted on worker {self.worker_id} "
