@@ -21,7 +21,7 @@ CHECKOV_VERSION := 3.3.30
 export INTERFLEET_ROUTER_PORT
 export REDIS_URL
 
-.PHONY: run test test-unit lint scanner typecheck compose-test chaos certs install zoo bench-cli bench-security bench-router bench-peer bench-loadgen bench-batching bench-predictor bench-decision profile eval-predictor eval-routing eval-routing-gpu eval-scale eval-plan protos clean
+.PHONY: run test test-unit lint scanner typecheck compose-test chaos certs install zoo bench-cli bench-security bench-router bench-peer bench-loadgen bench-batching bench-predictor bench-decision profile eval-predictor eval-routing eval-routing-gpu eval-scale eval-plan eval-replan protos clean
 
 run: install zoo
 	$(INTERFLEET) up --config $(CONFIG) $(UP_FLAGS)
@@ -146,6 +146,12 @@ eval-plan: install zoo
 		--device-seeds 2 --no-large --out results/eval-plan/realistic-b; wait
 	$(PYTHON) bench/eval_plan.py --merge results/eval-plan/realistic-a/results.json \
 		results/eval-plan/realistic-b/results.json --out results/eval-plan/realistic
+
+# Emulated GPUs, simulated (its simulated half only; a few minutes): a diurnal day whose mix
+# shifts, re-planned by the planner service's rule against a static plan sized for the peak:
+# attainment per phase and GPU-seconds; results/eval-replan/.
+eval-replan: install zoo
+	$(PYTHON) bench/eval_replan.py --repository $(REPOSITORY) --out results/eval-replan
 
 # Emulated GPUs, for real (about 15 minutes): workers on emulated T4/L4/A10/A100/H100 behind the
 # real router, Redis and predictor; every policy at 50/80/95% of its own simulated max load, and

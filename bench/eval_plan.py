@@ -237,7 +237,9 @@ def fewest(report: dict, setup: Setup, key: str, window: float, seed: int) -> No
     packing = planning.first_fit(setup, demand)
     fleets["first-fit"] = [planning.worker_of(g) for g in packing if g.models]
     for name, fleet in fleets.items():
-        result = planning.with_placement(setup, fleet).run("speed-aware", demand_rps, window, seed=1 + seed)
+        result = planning.with_placement(setup, fleet, demand).run(
+            "speed-aware", demand_rps, window, seed=1 + seed
+        )
         rows.append(
             {
                 "key": key,

@@ -168,9 +168,13 @@ def worker_of(g: PlannedGpu) -> GpuWorker:
     return GpuWorker(g.gpu_id, g.gpu_type, g.models, g.batch_caps)
 
 
-def with_placement(setup: Setup, fleet: list[GpuWorker]) -> Setup:
-    """The same setup (device, predictor, SLOs) on a re-placed fleet."""
-    return dataclasses.replace(setup, fleet=fleet)
+def with_placement(setup: Setup, fleet: list[GpuWorker], demand: Mapping[str, float] | None = None) -> Setup:
+    """The same setup (device, predictor, SLOs) on a re-placed fleet; with `demand`, its runs
+    draw requests in that demand's mix instead of the setup's."""
+    if demand is None:
+        return dataclasses.replace(setup, fleet=fleet)
+    total = sum(demand.values())
+    return dataclasses.replace(setup, fleet=fleet, mix={m: d / total for m, d in demand.items() if d > 0})
 
 
 TRIAL_LOAD = 0.9  # a trial runs a plan at this share of the scale it predicts
@@ -271,7 +275,7 @@ def refined_fewest(
     margin = 1.0
     current = planner.plan(slots, terms, demand, objective="fewest-gpus")
     for round_ in range(rounds):
-        fleet = with_placement(setup, [worker_of(g) for g in current.gpus if g.models])
+        fleet = with_placement(setup, [worker_of(g) for g in current.gpus if g.models], demand)
         attained = fleet.run(routing, total, window_s, TRIAL_SEED + round_)["slo_attainment"]
         history.append({"margin": margin, "gpus_used": current.gpus_used, "slo_attainment": attained})
         if attained >= 0.99:
