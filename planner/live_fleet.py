@@ -5,8 +5,8 @@
 - `live_inputs(states)`: the inventory (each worker a GPU type of its own, count 1: workers'
   devices differ in cores, speed and neighbours), each device's descriptors, what each model
   needs (SLO, batch limit), and solo profiles: a model's batch-1 solo latency and full-batch
-  latency where a worker hosts it, lent to workers of the same device name that do not (a
-  model never measured on a device is not placed there);
+  latency where a worker hosts it (`batch_curve` fills the sizes between), lent to workers of
+  the same device name that do not (a model never measured on a device is not placed there);
 - `placement_of(states)`: worker -> the models it serves now.
 """
 
@@ -32,6 +32,17 @@ def placement_of(states: Iterable[fleet_pb2.WorkerState]) -> dict[str, frozenset
     return {s.worker_id: frozenset(m.name for m in s.models) for s in states if s.ready}
 
 
+def batch_curve(solo_ms: float, max_batch: int, full_ms: float) -> dict[int, float]:
+    """Latency (ms) at the powers of two up to `max_batch` and at it, on the line through the two
+    points a heartbeat gives (batch 1, a full batch): a batch's cost is close to affine in its
+    size on these devices, and the planner needs the sizes between."""
+    if max_batch <= 1 or full_ms <= 0:
+        return {1: solo_ms}
+    sizes = {*(2**k for k in range(max_batch.bit_length()) if 2**k <= max_batch), max_batch}
+    slope = (full_ms - solo_ms) / (max_batch - 1)
+    return {b: solo_ms + slope * (b - 1) for b in sorted(sizes)}
+
+
 def live_inputs(
     states: Iterable[fleet_pb2.WorkerState],
 ) -> tuple[
@@ -45,9 +56,7 @@ def live_inputs(
     for s in ready:
         for m in s.models:
             needs[m.name] = ModelNeeds(m.name, m.slo_ms, max(1, m.max_batch_size))
-            curve = {1: m.solo_latency_ms}
-            if m.max_batch_size > 1 and m.full_batch_latency_ms > 0:
-                curve[m.max_batch_size] = m.full_batch_latency_ms
+            curve = batch_curve(m.solo_latency_ms, m.max_batch_size, m.full_batch_latency_ms)
             measured.setdefault((m.name, s.device.name), curve)
     profile = {
         (model, s.worker_id): curve

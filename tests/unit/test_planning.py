@@ -86,4 +86,6 @@ def test_the_live_fleet_is_read_off_heartbeats():
     assert [s.gpu_id for s in slots] == ["a", "b"]
     assert needs["m"].slo_ms == 10.0 and needs["m"].max_batch_size == 8
     # b never ran m, but shares a's device name: a's measurement is lent to it.
-    assert profile[("m", "a")] == profile[("m", "b")] == {1: 1.0, 8: 3.0}
+    assert profile[("m", "a")] == profile[("m", "b")]
+    assert profile[("m", "a")][1] == 1.0 and profile[("m", "a")][8] == 3.0
+    assert profile[("m", "a")][4] == pytest.approx(1.0 + 3 * 2.0 / 7)  # on the line between them
