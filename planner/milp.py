@@ -61,7 +61,8 @@ class _Program:
         models: Sequence[str],
         types_per_model: int | None,
     ):
-        """x, each type's inventory row, and (with `types_per_model`) the types-per-model rows."""
+        """x and each type's inventory row; with `types_per_model`, its binaries and rows are
+        added last, when the program is solved (after the caller's own variables and rows)."""
         self.columns = columns
         self.counts = counts
         self.types = sorted(counts)
@@ -69,9 +70,8 @@ class _Program:
         self.kinds = [1 if integral else 0] * len(columns)
         self.upper = [np.inf] * len(columns)
         self.rows: list[tuple[dict[int, float], float, float]] = []
+        self._spans = (list(models), types_per_model) if types_per_model else None
         self.inventory()
-        if types_per_model:
-            self.types_per_model(models, types_per_model)
 
     def add_variables(self, count: int, integer: bool = False, upper: float = np.inf) -> int:
         first = len(self.kinds)
@@ -101,6 +101,9 @@ class _Program:
             self.row({y[(m, g)]: 1.0 for g in self.types}, 0.0, float(most))
 
     def solve(self, objective: dict[int, float], gap: float, time_limit_s: float):
+        if self._spans is not None:
+            self.types_per_model(*self._spans)
+            self._spans = None
         width = len(self.kinds)
         c = np.zeros(width)
         for i, v in objective.items():
