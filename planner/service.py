@@ -111,6 +111,10 @@ class PlannerService:
         registry.register(PlannerCollector(self))
         self._metrics = MetricsEndpoint(registry, config.host, config.metrics_port)
         await self._metrics.start()
+        # The fleet file's placement counts as the first plan: no re-plan before a cool-down has
+        # passed, so the first one sees traffic (at start the demand reads zero, and a plan for
+        # zero would strip the fleet before the traffic came).
+        self.gate.planned_at = self._clock()
         self.supervisor.loop("refresh", self.refresh_once, every_s=config.refresh_interval_s)
         if config.replan:
             self.supervisor.loop("replan", self.replan_once, every_s=config.replan_interval_s)
