@@ -118,7 +118,9 @@ def main() -> None:
         for mix_name in args.mixes.split(","):
             mix = mixes(args.workload_set)[mix_name]
             setup = setup_of(repository, 100, device_seed, args.workload_set, mix, window)
-            score = setup.train_predictor(seed=1000 + device_seed, planning=True)
+            # With a MIG placement to evaluate, the predictor learns the slice types too.
+            slices = planning.mig_slices(setup) if any("MIG" in p for p in placements) else []
+            score = setup.train_predictor(seed=1000 + device_seed, planning=True, extra_gpus=slices)
             free = interference_free_bound(setup)
             lp = planning.plan(setup).bound_scale
             key = f"{device_seed}/{mix_name}"
@@ -137,8 +139,10 @@ def main() -> None:
                     info: dict = {}
                     if name.startswith("planned"):
                         estimator = "true" if "true" in name else "predictor"
-                        plan, trials = planning.refined_plan(setup, routing, estimator, window_s=window)
-                        fleet = [planning.worker_of(g) for g in plan.gpus if g.models]
+                        plan, trials = planning.refined_plan(
+                            setup, routing, estimator, window_s=window, mig="MIG" in name
+                        )
+                        fleet = planning.fleet_of(plan.gpus)
                         info = {
                             "predicted_scale": plan.scale,
                             "solve_s": round(plan.solve_s, 3),
@@ -159,7 +163,7 @@ def main() -> None:
                         "placement": name,
                         "routing": routing,
                         "max_load_rps": rate,
-                        "gpus_used": len(fleet),
+                        "gpus_used": planning.gpus_used(fleet),
                         **at(runs, rate),
                         **info,
                     }
@@ -233,9 +237,9 @@ def fewest(report: dict, setup: Setup, key: str, window: float, seed: int) -> No
     demand = {m: share * demand_rps for m, share in setup.mix.items()}
     rows = []
     plan = planning.plan(setup, objective="fewest-gpus", demand=demand)
-    fleets = {"planned": [planning.worker_of(g) for g in plan.gpus if g.models]}
+    fleets = {"planned": planning.fleet_of(plan.gpus)}
     packing = planning.first_fit(setup, demand)
-    fleets["first-fit"] = [planning.worker_of(g) for g in packing if g.models]
+    fleets["first-fit"] = planning.fleet_of(packing)
     for name, fleet in fleets.items():
         result = planning.with_placement(setup, fleet, demand).run(
             "speed-aware", demand_rps, window, seed=1 + seed
@@ -245,7 +249,7 @@ def fewest(report: dict, setup: Setup, key: str, window: float, seed: int) -> No
                 "key": key,
                 "placement": name,
                 "demand_rps": demand_rps,
-                "gpus_used": len(fleet),
+                "gpus_used": planning.gpus_used(fleet),
                 "slo_attainment": result["slo_attainment"],
             }
         )

@@ -103,10 +103,10 @@ def main() -> None:
         total = sum(demand.values())
         row = {"phase": phase, "demand_rps": round(total), "replanned": replanned}
         for name, plan in (("replanned", current), ("static", static)):
-            fleet = [planning.worker_of(g) for g in plan.gpus if g.models]
+            fleet = planning.fleet_of(plan.gpus)
             placed = planning.with_placement(setup, fleet, demand)
             result = placed.run(args.routing, total, args.window, seed=100 + phase)
-            row[name] = {"gpus_used": len(fleet), "slo_attainment": result["slo_attainment"]}
+            row[name] = {"gpus_used": planning.gpus_used(fleet), "slo_attainment": result["slo_attainment"]}
         if replanned and phase:
             row["moves"] = moves
         rows.append(row)

@@ -52,12 +52,16 @@ class ModelNeeds:
 
 @dataclass(frozen=True)
 class GroupCapacity:
-    """A group on a GPU type: each member's capacity (requests/s) and batch cap there."""
+    """A group on a GPU type: each member's capacity (requests/s) and batch cap there. With a
+    `partition`, the GPU is split into `slices` MIG slices of that type, each hosting the group
+    (the rates are the slices' together)."""
 
     gpu: str
     models: tuple[str, ...]
     rates: tuple[float, ...]
     batches: tuple[int, ...]
+    partition: str = ""
+    slices: int = 1
 
     def rate(self, model: str) -> float:
         return self.rates[self.models.index(model)] if model in self.models else 0.0

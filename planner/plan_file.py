@@ -45,6 +45,8 @@ def read_plan(path: Path) -> Plan:
                 str(g["gpu_type"]),
                 tuple(str(m) for m in g.get("models", ())),
                 tuple(int(b) for b in g.get("batch_caps", ())),
+                str(g.get("partition", "")),
+                int(g.get("slices", 1)),
             )
             for g in data["gpus"]
         ]

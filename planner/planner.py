@@ -42,6 +42,8 @@ class PlannedGpu:
     gpu_type: str
     models: tuple[str, ...] = ()
     batch_caps: tuple[int, ...] = ()
+    partition: str = ""  # a MIG slice type: the GPU is split into `slices` of them, each hosting `models`
+    slices: int = 1
 
     def batch_cap(self, model: str) -> int | None:
         return self.batch_caps[self.models.index(model)] if self.batch_caps else None
@@ -74,42 +76,89 @@ class Plan:
 class Planner:
     """Plans placements by the placement program over candidate co-location groups."""
 
-    def __init__(self, capacity: CapacityModel, max_group: int = 3, gap: float = 1e-3):
+    def __init__(
+        self,
+        capacity: CapacityModel,
+        max_group: int = 3,
+        gap: float = 1e-3,
+        partitions: Mapping[str, Sequence[tuple[str, int]]] | None = None,
+    ):
+        """`partitions`: GPU type -> the MIG layouts it may be split into, each (slice type,
+        slices): every slice of a split GPU hosts the same group, under MPS within the slice."""
         self.capacity = capacity
         self.max_group = max_group
         self.gap = gap
-        self._columns: dict[tuple[str, tuple[str, ...]], GroupCapacity] = {}
+        self.partitions = dict(partitions or {})
+        self._columns: dict[tuple[str, tuple[str, ...], str], GroupCapacity] = {}
         # (GPU type, group, model) -> factor on the capacity model's rate, learnt from trial runs.
         self.corrections: dict[tuple[str, tuple[str, ...], str], float] = {}
 
     def columns(
-        self, terms: Mapping[str, DeviceTerms], models: Sequence[str], sizes: tuple[int, int] | None = None
+        self,
+        terms: Mapping[str, DeviceTerms],
+        models: Sequence[str],
+        sizes: tuple[int, int] | None = None,
+        types: set[str] | None = None,
     ) -> list[GroupCapacity]:
-        """Every feasible group of `models` on every GPU type of `terms`, of `sizes` (least, most;
-        default 1 to `max_group`) members."""
+        """Every feasible group of `models`, of `sizes` (least, most; default 1 to `max_group`)
+        members, on every GPU type of `types` (default: every type of `terms`, which also
+        describes the MIG slice types `partitions` names), whole and split."""
         least, most = sizes or (1, self.max_group)
+        groups = [
+            members
+            for size in range(least, min(most, len(models)) + 1)
+            for members in itertools.combinations(sorted(models), size)
+        ]
         out = []
-        for gpu in sorted(terms):
-            for size in range(least, min(most, len(models)) + 1):
-                for members in itertools.combinations(sorted(models), size):
-                    key = (gpu, members)
-                    column = self._columns.get(key)
-                    if column is None:
-                        column = self._columns[key] = self.capacity.group(gpu, terms[gpu], members)
+        for gpu in sorted(g for g in terms if g in types) if types is not None else sorted(terms):
+            for members in groups:
+                column = self._column(gpu, members, terms, "", 1)
+                if column.feasible:
+                    out.append(self._corrected(column))
+            for partition, slices in self.partitions.get(gpu, ()):
+                if partition not in terms:
+                    raise ValueError(f"no device description for MIG slice type {partition}")
+                for members in groups:
+                    column = self._column(gpu, members, terms, partition, slices)
                     if column.feasible:
                         out.append(self._corrected(column))
         return out
 
+    def _column(
+        self,
+        gpu: str,
+        members: tuple[str, ...],
+        terms: Mapping[str, DeviceTerms],
+        partition: str,
+        slices: int,
+    ) -> GroupCapacity:
+        key = (gpu, members, partition)
+        column = self._columns.get(key)
+        if column is None:
+            if partition:
+                one = self.capacity.group(partition, terms[partition], members)
+                column = GroupCapacity(
+                    gpu, one.models, tuple(r * slices for r in one.rates), one.batches, partition, slices
+                )
+            else:
+                column = self.capacity.group(gpu, terms[gpu], members)
+            self._columns[key] = column
+        return column
+
     def _corrected(self, column: GroupCapacity) -> GroupCapacity:
-        factors = [self.corrections.get((column.gpu, column.models, m), 1.0) for m in column.models]
+        where = column.partition or column.gpu  # a split GPU's corrections are its slice type's
+        factors = [self.corrections.get((where, column.models, m), 1.0) for m in column.models]
         if all(f == 1.0 for f in factors):
             return column
         rates = tuple(r * f for r, f in zip(column.rates, factors))
-        return GroupCapacity(column.gpu, column.models, rates, column.batches)
+        return GroupCapacity(
+            column.gpu, column.models, rates, column.batches, column.partition, column.slices
+        )
 
     def correct(self, gpu: str, members: Sequence[str], model: str, factor: float) -> None:
-        """Scale the capacity of `model` in this group on this GPU type by `factor` (cumulative):
-        what a trial run of a plan showed the capacity model to overrate."""
+        """Scale the capacity of `model` in this group on this GPU type (a MIG slice type for the
+        group on a split GPU's slices) by `factor` (cumulative): what a trial run of a plan
+        showed the capacity model to overrate."""
         key = (gpu, tuple(sorted(members)), model)
         self.corrections[key] = self.corrections.get(key, 1.0) * factor
 
@@ -133,7 +182,7 @@ class Planner:
         models = sorted(m for m, d in demand.items() if d > 0)
         started = time.perf_counter()
         types = {s.gpu_type for s in inventory}
-        columns = self.columns({g: terms[g] for g in types}, models, sizes)
+        columns = self.columns(terms, models, sizes, types)
         columns_s = time.perf_counter() - started
         counts = {g: sum(1 for s in inventory if s.gpu_type == g) for g in types}
         solve = max_scale if objective == "max-scale" else fewest_gpus
@@ -181,7 +230,11 @@ def _assign(
         if taken.get(slot.gpu_type, 0) < len(pending):
             column = pending[taken[slot.gpu_type]]
             taken[slot.gpu_type] += 1
-            out.append(PlannedGpu(slot.gpu_id, slot.gpu_type, column.models, column.batches))
+            out.append(
+                PlannedGpu(
+                    slot.gpu_id, slot.gpu_type, column.models, column.batches, column.partition, column.slices
+                )
+            )
         else:
             out.append(PlannedGpu(slot.gpu_id, slot.gpu_type))
     return out

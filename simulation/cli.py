@@ -25,7 +25,7 @@ from loadgen.arrivals import ArrivalSpec
 from loadgen.schedule import build_schedule
 from simulation.experiment import DEFAULT_MIX, POLICIES, REALISTIC_MIX, Setup
 from simulation.fleet_spec import mixed_fleet
-from simulation.planning import PLACEMENTS, placement, refined_plan, with_placement, worker_of
+from simulation.planning import PLACEMENTS, fleet_of, gpus_used, placement, refined_plan, with_placement
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> None:
         if args.placement.startswith("planned"):  # the planner's plan, refined under this routing
             estimator = "true" if "true" in args.placement else "predictor"
             plan, trials = refined_plan(setup, args.policy, estimator, window_s=min(args.duration, 0.2))
-            placed = [worker_of(g) for g in plan.gpus if g.models]
+            placed = fleet_of(plan.gpus)
             info = {"predicted_scale": plan.scale, "lp_bound_scale": plan.bound_scale, "trials": trials}
         else:
             placed, info = placement(setup, args.placement, seed=args.seed)
@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> None:
             "emulated": True,
             "gpus": args.gpus,
             "placement": args.placement,
-            "gpus_used": len(placed),
+            "gpus_used": gpus_used(placed),
             **({"plan": info} if info else {}),
             **result,
         },

@@ -243,20 +243,24 @@ class Setup:
             "simulated_requests_per_wall_s": round(len(outcomes.schedule) / max(simulation.wall_s, 1e-9)),
         }
 
-    def train_predictor(self, seed: int = 1000, planning: bool = False) -> dict:
+    def train_predictor(
+        self, seed: int = 1000, planning: bool = False, extra_gpus: Sequence[GpuSpec] = ()
+    ) -> dict:
         """Fit the degradation model on the emulated profile of the fleet's GPU types (profile
         seed `seed`, disjoint from any run's), leaving the held-out combinations out; returns
         its score against the device's true degradation on those (`device_score`). `planning`:
-        profile the batch sizes a planner asks about too (`PLANNING_BATCHES`, up to 32)."""
+        profile the batch sizes a planner asks about too (`PLANNING_BATCHES`, up to 32);
+        `extra_gpus`: more types to profile (MIG slices a planner may split GPUs into)."""
         batches, co_batches = (PLANNING_BATCHES, PLANNING_CO_BATCHES) if planning else (BATCHES, CO_BATCHES)
-        rows = self.profile_rows(seed, batches, co_batches)
+        gpus = [*self.gpu_types(), *extra_gpus]
+        rows = self.profile_rows(seed, batches, co_batches, gpus)
         self.training_rows = len(rows)
         self.co_located_share = sum(1 for r in rows if r["co_runners"]) / len(rows)
         self.predictor = self.fit_predictor(rows)
         test = profile_emulated(
             self.device,
             self.workloads,
-            self.gpu_types(),
+            gpus,
             seed + 1,
             keep=held_out,
             batches=batches,
@@ -271,14 +275,18 @@ class Setup:
         return sorted({GPUS[w.gpu] for w in self.fleet}, key=lambda g: g.name)
 
     def profile_rows(
-        self, seed: int = 1000, batches: Sequence[int] = BATCHES, co_batches: Sequence[int] = CO_BATCHES
+        self,
+        seed: int = 1000,
+        batches: Sequence[int] = BATCHES,
+        co_batches: Sequence[int] = CO_BATCHES,
+        gpus: Sequence[GpuSpec] | None = None,
     ) -> list[dict]:
-        """The emulated profile of the fleet's GPU types (targets at `batches`, co-runners at
-        `co_batches`), held-out combinations left out."""
+        """The emulated profile of `gpus` (default the fleet's GPU types; targets at `batches`,
+        co-runners at `co_batches`), held-out combinations left out."""
         return profile_emulated(
             self.device,
             self.workloads,
-            self.gpu_types(),
+            self.gpu_types() if gpus is None else gpus,
             seed,
             keep=lambda t, co: not held_out(t, co),
             batches=batches,

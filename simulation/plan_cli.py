@@ -50,6 +50,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     demand.add_argument("--trace", help="a load generator CSV trace: each model's mean rate over it")
     demand.add_argument("--mix", help="model weights, e.g. resnet50=3,bert_base=1 (default: the set's mix)")
     parser.add_argument("--objective", choices=OBJECTIVES, default="max-scale")
+    parser.add_argument(
+        "--sharing",
+        choices=("mps", "mig"),
+        default="mps",
+        help="mig: A100s and H100s may also be split into MIG slices (2x 3g or 7x 1g), MPS within each",
+    )
     parser.add_argument("--refine", choices=POLICIES, help="try and correct the plan under this routing")
     parser.add_argument("--device-seed", dest="device_seed", type=int, default=0)
     parser.add_argument("--out", help="write the plan file here")
@@ -166,17 +172,20 @@ def run(args: argparse.Namespace) -> None:
         seed=args.device_seed,
         workload_set=args.workload_set,
     )
-    setup.train_predictor(planning=True)
+    mig = args.sharing == "mig"
+    setup.train_predictor(planning=True, extra_gpus=planning.mig_slices(setup) if mig else ())
     if args.refine and args.objective == "max-scale":
-        plan, trials = planning.refined_plan(setup, args.refine)
+        plan, trials = planning.refined_plan(setup, args.refine, mig=mig)
     elif args.refine:
-        plan, trials = planning.refined_fewest(setup, demand, args.refine)
+        plan, trials = planning.refined_fewest(setup, demand, args.refine, mig=mig)
     else:
-        plan, trials = planning.plan(setup, objective=args.objective, demand=demand), []
+        plan, trials = planning.plan(setup, objective=args.objective, demand=demand, mig=mig), []
     summary = {k: v for k, v in to_json(plan).items() if k != "gpus"}
     summary["groups"] = {
-        f"{gpu} x {'+'.join(models)}": n
-        for (gpu, models), n in Counter((g.gpu_type, g.models) for g in plan.gpus if g.models).most_common()
+        f"{gpu}{f' as {slices}x {partition}' if partition else ''} x {'+'.join(models)}": n
+        for (gpu, partition, slices, models), n in Counter(
+            (g.gpu_type, g.partition, g.slices, g.models) for g in plan.gpus if g.models
+        ).most_common()
     }
     if args.out:
         write_plan(plan, Path(args.out))

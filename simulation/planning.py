@@ -12,6 +12,8 @@ the device model's own expectation). Everything else it decides from.
 - `replicate-all`, `random`, `least-loaded`, `first-fit`: `planner.baselines`;
 - `planned`: the planner (max-scale over the setup's demand mix), on the predictor;
 - `planned (true degradation)`: the same planner fed the device model's expected degradation;
+- `planned (MIG)`: the planner free to split A100s and H100s into MIG slices (`MIG_LAYOUTS`;
+  the predictor should then know the slice types: `train_predictor(extra_gpus=mig_slices(...))`);
 - a path: a plan file `interfleet plan` wrote.
 
 GPUs a placement leaves empty are dropped from the simulated fleet (`gpus_used` counts the rest).
@@ -22,9 +24,10 @@ from __future__ import annotations
 import dataclasses
 import random
 import statistics
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from emulation.gpus import GPUS, GpuSpec
 from emulation.heartbeat import device_info
 from emulation.true_degradation import TrueDegradation
 from interfleet.devices import DeviceTerms, device_terms
@@ -45,9 +48,16 @@ PLACEMENTS = (
     "first-fit",
     "planned",
     "planned (true degradation)",
+    "planned (MIG)",
 )
 BASELINE_PLACEMENTS = PLACEMENTS[:5]
 PROFILE_RUNS = 15
+# The MIG layouts a planner may split a GPU into (slice type, slices), every slice hosting the
+# same group: two 3g slices or seven 1g ones (NVIDIA's A100/H100 profiles; 3g+3g leaves a 1g idle).
+MIG_LAYOUTS = {
+    "A100": (("A100-3g", 2), ("A100-1g", 7)),
+    "H100": (("H100-3g", 2), ("H100-1g", 7)),
+}
 
 
 def batch_sizes(max_batch_size: int) -> list[int]:
@@ -57,12 +67,24 @@ def batch_sizes(max_batch_size: int) -> list[int]:
     )
 
 
-def solo_profile(setup: Setup, seed: int = 7) -> SoloProfile:
-    """Each model's median lone latency (ms) at each profiled batch size on each GPU type."""
+def mig_layouts(setup: Setup) -> dict[str, tuple[tuple[str, int], ...]]:
+    """The MIG layouts the fleet's GPU types offer (`MIG_LAYOUTS`)."""
+    return {g.name: MIG_LAYOUTS[g.name] for g in setup.gpu_types() if g.name in MIG_LAYOUTS}
+
+
+def mig_slices(setup: Setup) -> list[GpuSpec]:
+    """The slice types of those layouts, each once."""
+    names = sorted({s for layouts in mig_layouts(setup).values() for s, _ in layouts})
+    return [GPUS[n] for n in names]
+
+
+def solo_profile(setup: Setup, seed: int = 7, extra: Sequence[GpuSpec] = ()) -> SoloProfile:
+    """Each model's median lone latency (ms) at each profiled batch size on each GPU type of the
+    fleet, then on each of `extra` (MIG slice types)."""
     rng = random.Random(seed)
     device = setup.device
     profile = {}
-    for spec in setup.gpu_types():
+    for spec in [*setup.gpu_types(), *extra]:
         for m, settings in setup.settings.items():
             profile[(m, spec.name)] = {
                 b: statistics.median(
@@ -85,8 +107,8 @@ def tail_factor(setup: Setup, runs: int = 2000, seed: int = 8) -> float:
     return samples[int(0.99 * runs)] / statistics.median(samples)
 
 
-def device_terms_of(setup: Setup) -> dict[str, DeviceTerms]:
-    return {g.name: device_terms(device_info(g)) for g in setup.gpu_types()}
+def device_terms_of(setup: Setup, extra: Sequence[GpuSpec] = ()) -> dict[str, DeviceTerms]:
+    return {g.name: device_terms(device_info(g)) for g in [*setup.gpu_types(), *extra]}
 
 
 def inventory(setup: Setup) -> list[GpuSlot]:
@@ -94,9 +116,10 @@ def inventory(setup: Setup) -> list[GpuSlot]:
 
 
 def capacity_model(
-    setup: Setup, estimator: str = "predictor", profile: SoloProfile | None = None
+    setup: Setup, estimator: str = "predictor", profile: SoloProfile | None = None, mig: bool = False
 ) -> CapacityModel:
-    """The planner's capacity model for this setup; `estimator`: predictor, true, or none."""
+    """The planner's capacity model for this setup; `estimator`: predictor, true, or none;
+    `mig`: the MIG slice types profiled too."""
     needs = {m: ModelNeeds(m, s.slo_ms, s.max_batch_size) for m, s in setup.settings.items()}
     estimate: Estimator | None
     if estimator == "predictor":
@@ -107,16 +130,24 @@ def capacity_model(
         estimate = TrueDegradation(setup.device, setup.workloads)
     else:
         estimate = None
-    return CapacityModel(
-        needs, profile or solo_profile(setup), estimate, setup.hop_ms, tail=tail_factor(setup)
-    )
+    profile = profile or solo_profile(setup, extra=mig_slices(setup) if mig else ())
+    return CapacityModel(needs, profile, estimate, setup.hop_ms, tail=tail_factor(setup))
+
+
+def planner_of(setup: Setup, estimator: str = "predictor", mig: bool = False) -> Planner:
+    """The planner for this setup; with `mig`, A100s and H100s may also be split (`MIG_LAYOUTS`)."""
+    return Planner(capacity_model(setup, estimator, mig=mig), partitions=mig_layouts(setup) if mig else None)
 
 
 def plan(
-    setup: Setup, estimator: str = "predictor", objective: str = "max-scale", demand: dict | None = None
+    setup: Setup,
+    estimator: str = "predictor",
+    objective: str = "max-scale",
+    demand: Mapping[str, float] | None = None,
+    mig: bool = False,
 ) -> Plan:
-    planner = Planner(capacity_model(setup, estimator))
-    return planner.plan(inventory(setup), device_terms_of(setup), demand or setup.mix, objective)
+    terms = device_terms_of(setup, mig_slices(setup) if mig else ())
+    return planner_of(setup, estimator, mig).plan(inventory(setup), terms, demand or setup.mix, objective)
 
 
 def placement(setup: Setup, name: str, seed: int = 0) -> tuple[list[GpuWorker], dict]:
@@ -133,8 +164,8 @@ def placement(setup: Setup, name: str, seed: int = 0) -> tuple[list[GpuWorker], 
         gpus = LeastLoadedPlacement().place(slots, demand)
     elif name == "first-fit":
         gpus = first_fit(setup, demand, fill=True)
-    elif name in ("planned", "planned (true degradation)"):
-        planned = plan(setup, "true" if name != "planned" else "predictor")
+    elif name.startswith("planned"):
+        planned = plan(setup, "true" if "true" in name else "predictor", mig="MIG" in name)
         gpus = planned.gpus
         info = {
             "predicted_scale": planned.scale,
@@ -154,7 +185,7 @@ def placement(setup: Setup, name: str, seed: int = 0) -> tuple[list[GpuWorker], 
     unknown = sorted({m for g in gpus for m in g.models} - set(setup.settings))
     if unknown:
         raise ValueError(f"placement {name!r} hosts model(s) the setup does not serve: {', '.join(unknown)}")
-    return [worker_of(g) for g in gpus if g.models], info
+    return fleet_of(gpus), info
 
 
 def first_fit(setup: Setup, demand: Mapping[str, float], fill: bool = False) -> list[PlannedGpu]:
@@ -164,8 +195,25 @@ def first_fit(setup: Setup, demand: Mapping[str, float], fill: bool = False) -> 
     return packing.place(inventory(setup), demand)
 
 
-def worker_of(g: PlannedGpu) -> GpuWorker:
-    return GpuWorker(g.gpu_id, g.gpu_type, g.models, g.batch_caps)
+def fleet_of(gpus: Sequence[PlannedGpu]) -> list[GpuWorker]:
+    """The simulated workers of a placement: one per used GPU, or one per slice of a GPU the
+    plan splits (MIG), `<gpu id>/<slice>` on the slice type."""
+    workers = []
+    for g in gpus:
+        if not g.models:
+            continue
+        if g.partition:
+            workers += [
+                GpuWorker(f"{g.gpu_id}/{i}", g.partition, g.models, g.batch_caps) for i in range(g.slices)
+            ]
+        else:
+            workers.append(GpuWorker(g.gpu_id, g.gpu_type, g.models, g.batch_caps))
+    return workers
+
+
+def gpus_used(fleet: Sequence[GpuWorker]) -> int:
+    """Physical GPUs a simulated fleet occupies (a split GPU's slices count once)."""
+    return len({w.worker_id.split("/")[0] for w in fleet})
 
 
 def with_placement(setup: Setup, fleet: list[GpuWorker], demand: Mapping[str, float] | None = None) -> Setup:
@@ -200,6 +248,7 @@ def refined_plan(
     estimator: str = "predictor",
     rounds: int = 2,
     window_s: float = 0.2,
+    mig: bool = False,
 ) -> tuple[Plan, list[dict]]:
     """The planner's plan, refined by trial runs under `routing` (AlpaServe-style).
 
@@ -210,8 +259,8 @@ def refined_plan(
     hosts met fewer than 99% of their requests has its capacity scaled by the share they met
     (at least halved), and the program is solved again. Returns the plan that did best (met
     99%, then largest predicted scale), and every trial's figures."""
-    planner = Planner(capacity_model(setup, estimator))
-    slots, terms = inventory(setup), device_terms_of(setup)
+    planner = planner_of(setup, estimator, mig)
+    slots, terms = inventory(setup), device_terms_of(setup, mig_slices(setup) if mig else ())
     history: list[dict] = []
 
     def solve(shape: tuple[int, int, int | None]) -> Plan:
@@ -221,7 +270,7 @@ def refined_plan(
     def trial(
         plan: Plan, shape: tuple[int, int, int | None]
     ) -> tuple[tuple[bool, float, float], Plan, Setup]:
-        fleet = with_placement(setup, [worker_of(g) for g in plan.gpus if g.models])
+        fleet = with_placement(setup, fleet_of(plan.gpus))
         load = TRIAL_LOAD * plan.scale
         attained = fleet.run(routing, load, window_s, TRIAL_SEED + len(history))["slo_attainment"]
         history.append(
@@ -246,7 +295,7 @@ def refined_plan(
     for _ in range(rounds):
         if score[0] or fleet.last_outcomes is None:
             break
-        groups = {g.gpu_id: (g.gpu_type, g.models) for g in current.gpus}
+        groups = {w.worker_id: (w.gpu, w.models) for w in fleet.fleet}  # a slice: its slice type
         tally: dict[tuple[str, tuple[str, ...], str], list[int]] = {}
         for (worker, model), (n, met) in fleet.last_outcomes.by_worker(window_s / 10).items():
             gpu, members = groups[worker]
@@ -263,19 +312,24 @@ def refined_plan(
 
 
 def refined_fewest(
-    setup: Setup, demand: Mapping[str, float], routing: str, rounds: int = 3, window_s: float = 0.2
+    setup: Setup,
+    demand: Mapping[str, float],
+    routing: str,
+    rounds: int = 3,
+    window_s: float = 0.2,
+    mig: bool = False,
 ) -> tuple[Plan, list[dict]]:
     """The fewest-GPU plan for `demand`, checked by trial runs under `routing`: while a trial
     meets fewer than 99%, the demand planned for is raised by the shortfall's share (at least
     10%) and the program solved again. Returns the last plan and each trial's figures."""
-    planner = Planner(capacity_model(setup))
-    slots, terms = inventory(setup), device_terms_of(setup)
+    planner = planner_of(setup, mig=mig)
+    slots, terms = inventory(setup), device_terms_of(setup, mig_slices(setup) if mig else ())
     total = sum(demand.values())
     history: list[dict] = []
     margin = 1.0
     current = planner.plan(slots, terms, demand, objective="fewest-gpus")
     for round_ in range(rounds):
-        fleet = with_placement(setup, [worker_of(g) for g in current.gpus if g.models], demand)
+        fleet = with_placement(setup, fleet_of(current.gpus), demand)
         attained = fleet.run(routing, total, window_s, TRIAL_SEED + round_)["slo_attainment"]
         history.append({"margin": margin, "gpus_used": current.gpus_used, "slo_attainment": attained})
         if attained >= 0.99:

@@ -173,3 +173,24 @@ def test_types_per_model_keeps_each_models_replicas_on_so_many_gpu_types():
         assert len({g.gpu_type for g in one.gpus if m in g.models}) == 1
     assert one.scale <= free.scale + 1e-6
     assert one.bound_scale >= one.scale - 1e-6
+
+
+def test_a_gpu_may_be_split_into_mig_slices_each_hosting_the_group():
+    slice_terms = {**TERMS, "fast-1g": DeviceTerms(10, 1, 1 << 20, 0, 40.0, 250.0)}
+    # On a seventh of the GPU a model runs twice as slow as on the whole of it (it cannot fill the
+    # whole GPU): seven slices carry 3.5x the whole GPU's requests.
+    profile = {
+        **PROFILE,
+        **{(m, "fast-1g"): {b: 2 * ms for b, ms in PROFILE[(m, "fast")].items()} for m in ("a", "b", "c")},
+    }
+    planner = Planner(CapacityModel(NEEDS, profile, None, 0.5), partitions={"fast": [("fast-1g", 7)]})
+    columns = planner.columns(slice_terms, ["a", "b"], types={"fast"})
+    whole = next(c for c in columns if c.models == ("a",) and not c.partition)
+    split = next(c for c in columns if c.models == ("a",) and c.partition == "fast-1g")
+    one_slice = planner.capacity.group("fast-1g", slice_terms["fast-1g"], ("a",))
+    assert split.slices == 7 and split.rates[0] == pytest.approx(7 * one_slice.rates[0])
+    assert split.rates[0] > whole.rates[0]
+    plan = planner.plan([GpuSlot("f0", "fast"), GpuSlot("f1", "fast")], slice_terms, {"a": 1.0, "b": 1.0})
+    assert all(g.partition == "fast-1g" and g.slices == 7 for g in plan.gpus)
+    with pytest.raises(ValueError, match="no device description for MIG slice type fast-1g"):
+        planner.plan([GpuSlot("f0", "fast")], TERMS, {"a": 1.0})

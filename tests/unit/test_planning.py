@@ -89,3 +89,17 @@ def test_the_live_fleet_is_read_off_heartbeats():
     assert profile[("m", "a")] == profile[("m", "b")]
     assert profile[("m", "a")][1] == 1.0 and profile[("m", "a")][8] == 3.0
     assert profile[("m", "a")][4] == pytest.approx(1.0 + 3 * 2.0 / 7)  # on the line between them
+
+
+def test_a_mig_plan_simulates_one_worker_per_slice(zoo):
+    made = Setup.make(zoo, mixed_fleet(5, sorted(MODELS), seed=0), MODELS, hop_ms=0.05, heartbeat_s=0.002)
+    made.train_predictor(planning=True, extra_gpus=planning.mig_slices(made))
+    mig = planning.plan(made, mig=True)
+    split = [g for g in mig.gpus if g.partition]
+    assert split  # here the transformer is worth seven 1g slices of the A100 and the H100
+    fleet = planning.fleet_of(mig.gpus)
+    assert len(fleet) == sum(g.slices for g in mig.gpus if g.models)
+    assert all(g.gpu_type in planning.MIG_LAYOUTS for g in split)
+    assert mig.scale >= planning.plan(made).scale * 0.999  # the whole-GPU columns are still there
+    result = planning.with_placement(made, fleet).run("speed-aware", 0.3 * mig.scale, 0.01, seed=1)
+    assert result["requests"] > 0 and result["unanswered"] == 0
