@@ -186,18 +186,30 @@ def main() -> None:
 
 
 def merge(paths: list[Path], out: Path) -> None:
-    """One report from runs split over device seeds (the same set, routings and placements)."""
+    """One report from runs split over device seeds (the same set, routings and placements):
+    each seed/mix is taken from the last file where every placement x routing of it was run
+    (a run stopped early, its `results.partial.json`, contributes the seeds it finished)."""
     parts = [json.loads(p.read_text()) for p in paths]
     merged = dict(parts[0])
-    for key in ("cells", "runs", "common_load", "fewest_gpus", "solve", "large"):
-        merged[key] = [row for part in parts for row in part.get(key, [])]
-    merged["seeds"] = {k: v for part in parts for k, v in part.get("seeds", {}).items()}
+    owner: dict[str, int] = {}
+    for i, part in enumerate(parts):
+        wanted = len(part["placements"]) * len(part["routings"])
+        for key in part.get("seeds", {}):
+            if sum(c["key"] == key for c in part["cells"]) == wanted:
+                owner[key] = i
+    for name in ("cells", "runs", "common_load", "fewest_gpus"):
+        merged[name] = [
+            row for i, part in enumerate(parts) for row in part.get(name, []) if owner.get(row["key"]) == i
+        ]
+    for name in ("solve", "large"):
+        merged[name] = [row for part in parts for row in part.get(name, [])]
+    merged["seeds"] = {k: parts[i]["seeds"][k] for k, i in sorted(owner.items())}
     merged["wall_s"] = max(part.get("wall_s", 0.0) for part in parts)
     merged["merged_from"] = [str(p) for p in paths]
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(merged, indent=1))
     write_report(merged, out / "report.md")
-    print(f"merged into {out}")
+    print(f"merged into {out}: {', '.join(sorted(owner))}")
 
 
 def common_load(
