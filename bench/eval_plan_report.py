@@ -102,19 +102,21 @@ def write_report(report: dict, path: Path) -> None:
                 ]
                 row.append(f"{statistics.median(values):.3f}" if values else "-")
             lines.append(f"| {name} | " + " | ".join(row) + " |")
-        ratios = []
+        degradation, slowdown = [], []
         for k in keys:
-            by = {
-                (c["placement"], c["routing"]): c["mean_execution_slowdown"] for c in common if c["key"] == k
-            }
+            by = {(c["placement"], c["routing"]): c for c in common if c["key"] == k}
             for r in routings:
-                if by.get(("least-loaded", r)) and by.get(("planned", r)):
-                    ratios.append((by[("least-loaded", r)] - 1) / max(by[("planned", r)] - 1, 1e-9))
-        if ratios:
+                ll, planned = by.get(("least-loaded", r)), by.get(("planned", r))
+                if ll and planned and ll["mean_execution_slowdown"] and planned["mean_execution_slowdown"]:
+                    degradation.append(ll["mean_degradation"] / planned["mean_degradation"])
+                    slowdown.append(ll["mean_execution_slowdown"] / planned["mean_execution_slowdown"])
+        if degradation:
             lines += [
                 "",
-                "Excess execution slowdown (slowdown - 1) of least-loaded placement over the planner's, same "
-                f"routing: {_ratio(ratios)} (the seed paper's claim: 2x lower).",
+                "Least-loaded placement over the planner's, same routing and load (median, range over seeds, mixes "
+                f"and routings): mean latency degradation (latency over the fleet's best for the model) "
+                f"{_ratio(degradation)}; mean execution slowdown {_ratio(slowdown)}. The seed paper's claim is "
+                "2x lower degradation than least-loaded placement.",
             ]
     fewest = report.get("fewest_gpus", [])
     if fewest:
