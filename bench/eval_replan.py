@@ -101,7 +101,7 @@ def main() -> None:
             current, replanned = plan, True
             gate.planned(demand, float(phase))
         total = sum(demand.values())
-        row = {"phase": phase, "demand_rps": round(total), "replanned": replanned}
+        row = {"phase": phase, "demand_rps": round(total), "new_plan": replanned}
         for name, plan in (("replanned", current), ("static", static)):
             fleet = planning.fleet_of(plan.gpus)
             placed = planning.with_placement(setup, fleet, demand)
@@ -139,7 +139,7 @@ def main() -> None:
     ]
     for r in rows:
         lines.append(
-            f"| {r['phase']} | {r['demand_rps']:,} | {'yes' if r['replanned'] else ''} "
+            f"| {r['phase']} | {r['demand_rps']:,} | {'yes' if r['new_plan'] else ''} "
             f"| {r['replanned']['gpus_used']} / {r['static']['gpus_used']} "
             f"| {r['replanned']['slo_attainment']:.4f} / {r['static']['slo_attainment']:.4f} |"
         )
