@@ -18,6 +18,7 @@ from interfleet.devices import DeviceTerms, device_terms
 from interfleet.proto import fleet_pb2
 from planner.capacity import ModelNeeds
 from planner.planner import GpuSlot
+from services.worker.batching.profile import seed_sizes
 
 
 def demand_of(states: Iterable[fleet_pb2.WorkerState]) -> dict[str, float]:
@@ -38,9 +39,8 @@ def batch_curve(solo_ms: float, max_batch: int, full_ms: float) -> dict[int, flo
     size on these devices, and the planner needs the sizes between."""
     if max_batch <= 1 or full_ms <= 0:
         return {1: solo_ms}
-    sizes = {*(2**k for k in range(max_batch.bit_length()) if 2**k <= max_batch), max_batch}
     slope = (full_ms - solo_ms) / (max_batch - 1)
-    return {b: solo_ms + slope * (b - 1) for b in sorted(sizes)}
+    return {b: solo_ms + slope * (b - 1) for b in seed_sizes(max_batch)}
 
 
 def live_inputs(

@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import grpc
@@ -172,16 +173,27 @@ class PlannerService:
         self.states = [reply if s.worker_id == reply.worker_id else s for s in self.states]
         return reply
 
+    def _hosts(self, model: str) -> list[str]:
+        return [s.worker_id for s in self._ready() if any(m.name == model for m in s.models)]
+
+    @contextlib.contextmanager
+    def _moving_one(self, model: str) -> Iterator[None]:
+        """One place or remove of a model at a time (and no re-plan meanwhile)."""
+        if model in self._moving:
+            raise Unavailable(f"model '{model}' is already being placed or removed")
+        self._moving.add(model)
+        try:
+            yield
+        finally:
+            self._moving.discard(model)
+
     async def place(self, model: str, replicas: int = 0) -> list[str]:
         """Serve `model` on `replicas` workers (the config's number when 0); where it now is."""
         wanted = replicas or self.config.replicas
         if not model:
             raise InvalidInput("a model name is required")
-        if model in self._moving:
-            raise Unavailable(f"model '{model}' is already being placed or removed")
-        self._moving.add(model)
-        try:
-            hosts = [s.worker_id for s in self._ready() if any(m.name == model for m in s.models)]
+        with self._moving_one(model):
+            hosts = self._hosts(model)
             busy = {s.worker_id: sum(load.busy_fraction for load in s.load) for s in self._ready()}
             reasons = []
             for state in sorted(self._ready(), key=lambda s: (busy[s.worker_id], s.worker_id)):
@@ -201,23 +213,16 @@ class PlannerService:
                     f"no worker could load '{model}': {'; '.join(reasons) or 'no ready worker'}"
                 )
             return sorted(hosts)
-        finally:
-            self._moving.discard(model)
 
     async def remove(self, model: str) -> list[str]:
         """Unload `model` from every worker serving it (each drained first); where it was."""
-        hosts = [s.worker_id for s in self._ready() if any(m.name == model for m in s.models)]
+        hosts = self._hosts(model)
         if not hosts:
             raise ModelNotFound(f"model '{model}' is not served by any worker")
-        if model in self._moving:
-            raise Unavailable(f"model '{model}' is already being placed or removed")
-        self._moving.add(model)
-        try:
+        with self._moving_one(model):
             results = await asyncio.gather(
                 *(self._call(Move("unload", model, w)) for w in hosts), return_exceptions=True
             )
-        finally:
-            self._moving.discard(model)
         failed = [f"{w}: {r}" for w, r in zip(hosts, results) if isinstance(r, BaseException)]
         if failed:
             raise Unavailable(f"model '{model}' could not be unloaded everywhere: {'; '.join(failed)}")

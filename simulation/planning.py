@@ -37,6 +37,7 @@ from planner.milp import Infeasible
 from planner.plan_file import read_plan
 from planner.planner import GpuSlot, Plan, PlannedGpu, Planner
 from predictor.scoring import CandidateScorer
+from services.worker.batching.profile import seed_sizes
 from simulation.experiment import Setup
 from simulation.fleet_spec import GpuWorker
 
@@ -58,13 +59,6 @@ MIG_LAYOUTS = {
     "A100": (("A100-3g", 2), ("A100-1g", 7)),
     "H100": (("H100-3g", 2), ("H100-1g", 7)),
 }
-
-
-def batch_sizes(max_batch_size: int) -> list[int]:
-    """The batch sizes a worker profiles: powers of two up to the limit, and the limit."""
-    return sorted(
-        {*(2**k for k in range(max_batch_size.bit_length()) if 2**k <= max_batch_size), max_batch_size}
-    )
 
 
 def mig_layouts(setup: Setup) -> dict[str, tuple[tuple[str, int], ...]]:
@@ -91,7 +85,7 @@ def solo_profile(setup: Setup, seed: int = 7, extra: Sequence[GpuSpec] = ()) -> 
                     device.solo_s(setup.workloads[m], spec, b) * device.jitter(rng) * 1e3
                     for _ in range(PROFILE_RUNS)
                 )
-                for b in batch_sizes(settings.max_batch_size)
+                for b in seed_sizes(settings.max_batch_size)
             }
     return profile
 
@@ -134,9 +128,15 @@ def capacity_model(
     return CapacityModel(needs, profile, estimate, setup.hop_ms, tail=tail_factor(setup))
 
 
-def planner_of(setup: Setup, estimator: str = "predictor", mig: bool = False) -> Planner:
-    """The planner for this setup; with `mig`, A100s and H100s may also be split (`MIG_LAYOUTS`)."""
-    return Planner(capacity_model(setup, estimator, mig=mig), partitions=mig_layouts(setup) if mig else None)
+def planner_of(
+    setup: Setup, estimator: str = "predictor", mig: bool = False
+) -> tuple[Planner, dict[str, DeviceTerms]]:
+    """The planner for this setup, and the device terms it plans with (the slice types' too);
+    with `mig`, A100s and H100s may also be split (`MIG_LAYOUTS`)."""
+    planner = Planner(
+        capacity_model(setup, estimator, mig=mig), partitions=mig_layouts(setup) if mig else None
+    )
+    return planner, device_terms_of(setup, mig_slices(setup) if mig else ())
 
 
 def plan(
@@ -146,8 +146,8 @@ def plan(
     demand: Mapping[str, float] | None = None,
     mig: bool = False,
 ) -> Plan:
-    terms = device_terms_of(setup, mig_slices(setup) if mig else ())
-    return planner_of(setup, estimator, mig).plan(inventory(setup), terms, demand or setup.mix, objective)
+    planner, terms = planner_of(setup, estimator, mig)
+    return planner.plan(inventory(setup), terms, demand or setup.mix, objective)
 
 
 def placement(setup: Setup, name: str, seed: int = 0) -> tuple[list[GpuWorker], dict]:
@@ -259,8 +259,8 @@ def refined_plan(
     hosts met fewer than 99% of their requests has its capacity scaled by the share they met
     (at least halved), and the program is solved again. Returns the plan that did best (met
     99%, then largest predicted scale), and every trial's figures."""
-    planner = planner_of(setup, estimator, mig)
-    slots, terms = inventory(setup), device_terms_of(setup, mig_slices(setup) if mig else ())
+    planner, terms = planner_of(setup, estimator, mig)
+    slots = inventory(setup)
     history: list[dict] = []
 
     def solve(shape: tuple[int, int, int | None]) -> Plan:
@@ -322,8 +322,8 @@ def refined_fewest(
     """The fewest-GPU plan for `demand`, checked by trial runs under `routing`: while a trial
     meets fewer than 99%, the demand planned for is raised by the shortfall's share (at least
     10%) and the program solved again. Returns the last plan and each trial's figures."""
-    planner = planner_of(setup, mig=mig)
-    slots, terms = inventory(setup), device_terms_of(setup, mig_slices(setup) if mig else ())
+    planner, terms = planner_of(setup, mig=mig)
+    slots = inventory(setup)
     total = sum(demand.values())
     history: list[dict] = []
     margin = 1.0

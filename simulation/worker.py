@@ -21,6 +21,7 @@ from emulation.workload import Workload
 from interfleet.proto import fleet_pb2
 from interfleet.solo import SoloLatency
 from services.worker.batching import LatencyProfile, make_batcher
+from services.worker.batching.profile import seed_sizes
 from services.worker.batching.queue import ModelQueue, Queued
 from simulation.fleet_spec import GpuWorker
 
@@ -76,13 +77,7 @@ class SimWorker:
             if cap is not None:
                 model = ModelSettings(model.slo_ms, max(1, min(cap, model.max_batch_size)), model.batching)
             profile = LatencyProfile(model.max_batch_size)
-            sizes = sorted(
-                {
-                    *(2**k for k in range(model.max_batch_size.bit_length()) if 2**k <= model.max_batch_size),
-                    model.max_batch_size,
-                }
-            )
-            profile.seed({size: self._run_alone(name, size) for size in sizes})
+            profile.seed({size: self._run_alone(name, size) for size in seed_sizes(model.max_batch_size)})
             solo = SoloLatency()
             for _ in range(SEED_RUNS):
                 solo.observe(self._run_alone(name, 1))

@@ -17,6 +17,7 @@ from interfleet.kserve.datatypes import BYTES, FROM_ONNXRUNTIME, tensor_bytes, z
 from interfleet.proto import fleet_pb2
 from interfleet.repository import ModelSpec, RepositoryError
 from interfleet.solo import SoloLatency
+from services.worker.batching.profile import seed_sizes
 from services.worker.classification import classify, read_labels
 from services.worker.tensors import EncodedTensor, TensorSpec
 from services.worker.unbatched import UnbatchedSession
@@ -122,11 +123,8 @@ class LoadedModel:
         for size in range(1, max_batch_size + 1) if warm_every_size else ():
             self._unless_stopping(stopping)
             self.warm_up(size)
-        sizes = sorted(
-            {*(2**k for k in range(max_batch_size.bit_length()) if 2**k <= max_batch_size), max_batch_size}
-        )
         profile = {}
-        for size in sizes:
+        for size in seed_sizes(max_batch_size):
             self._unless_stopping(stopping)
             profile[size] = self.warm_up(size)
         return profile

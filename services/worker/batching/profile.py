@@ -12,6 +12,13 @@ from __future__ import annotations
 import math
 
 
+def seed_sizes(max_batch_size: int) -> list[int]:
+    """The batch sizes a profile is seeded at: the powers of two up to the limit, and the limit."""
+    return sorted(
+        {*(2**k for k in range(max_batch_size.bit_length()) if 2**k <= max_batch_size), max_batch_size}
+    )
+
+
 class LatencyProfile:
     def __init__(self, max_batch_size: int, half_life_s: float = 2.0):
         self.max_batch_size = max_batch_size
