@@ -27,31 +27,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from pathlib import Path
 
-from planner.milp import Infeasible
-from planner.replan import ReplanGate, ordered_moves
-from simulation import planning
 from simulation.experiment import REALISTIC_MIX
 
 sys.path.insert(0, str(Path(__file__).parent))
-from eval_plan import mixes, setup_of
-
-HEADROOM = 1.25
-
-
-def phase_demand(phase: int, phases: int, peak_rps: float) -> dict[str, float]:
-    share = phase / max(1, phases - 1)
-    default, skewed = mixes("realistic")["default"], mixes("realistic")["skewed"]
-    weights = {
-        m: (1 - share) * default[m] / sum(default.values()) + share * skewed[m] / sum(skewed.values())
-        for m in default
-    }
-    total = peak_rps * (1 + 0.6 * math.sin(2 * math.pi * phase / phases - math.pi / 2)) / 1.6
-    return {m: total * w for m, w in weights.items()}
+from eval_plan import setup_of
+from replan_day import gpu_seconds_ratio, peak_and_static, simulated_day
 
 
 def main() -> None:
@@ -72,46 +56,11 @@ def main() -> None:
         Path(args.repository), args.gpus, args.device_seed, "realistic", dict(REALISTIC_MIX), args.window
     )
     setup.train_predictor(seed=1000 + args.device_seed, planning=True)
-    peak = planning.plan(setup).scale
-    while True:  # the largest peak whose static plan (every model's own peak, x1.25) fits the fleet
-        peak *= 0.8
-        demands = [phase_demand(p, args.phases, peak) for p in range(args.phases)]
-        peak_demand = {m: max(d[m] for d in demands) * HEADROOM for m in demands[0]}
-        try:
-            static, static_trials = planning.refined_fewest(
-                setup, peak_demand, args.routing, window_s=args.window
-            )
-            break
-        except Infeasible:
-            continue
-    gate = ReplanGate(drift=0.25, cooldown_s=float(args.cooldown))
-    current = None
-    rows = []
-    for phase, demand in enumerate(demands):
-        replanned = False
-        if current is None or gate.due(demand, float(phase)):
-            plan, trials = planning.refined_fewest(
-                setup, {m: d * HEADROOM for m, d in demand.items()}, args.routing, window_s=args.window
-            )
-            moves = 0
-            if current is not None:
-                before = {g.gpu_id: frozenset(g.models) for g in current.gpus}
-                after = {g.gpu_id: dict(zip(g.models, g.batch_caps)) for g in plan.gpus}
-                moves = len(ordered_moves(before, after, frozenset(demand))[0])
-            current, replanned = plan, True
-            gate.planned(demand, float(phase))
-        total = sum(demand.values())
-        row = {"phase": phase, "demand_rps": round(total), "new_plan": replanned}
-        for name, plan in (("replanned", current), ("static", static)):
-            fleet = planning.fleet_of(plan.gpus)
-            placed = planning.with_placement(setup, fleet, demand)
-            result = placed.run(args.routing, total, args.window, seed=100 + phase)
-            row[name] = {"gpus_used": planning.gpus_used(fleet), "slo_attainment": result["slo_attainment"]}
-        if replanned and phase:
-            row["moves"] = moves
-        rows.append(row)
-        print(json.dumps(row), flush=True)
-    gpu_s = sum(r["replanned"]["gpus_used"] for r in rows) / sum(r["static"]["gpus_used"] for r in rows)
+    peak, demands, static, static_trials = peak_and_static(
+        setup, args.phases, args.routing, args.window, "realistic"
+    )
+    rows = simulated_day(setup, demands, static, args.routing, args.window, args.cooldown)
+    gpu_s = gpu_seconds_ratio(rows)
     report = {
         "emulated": True,
         "simulated_only": True,

@@ -1,12 +1,15 @@
 """The live fleet in the planner's terms, read off the workers' heartbeats.
 
-- `demand_of(states)`: requests per second per model, the sum of each worker's recent
-  throughput for it;
+- `demand_of(states)`: requests per second per model, the sum over workers of what each was
+  offered recently (answered or not: a fleet that cannot keep up still reads its demand), or
+  of its throughput where that is higher;
 - `live_inputs(states)`: the inventory (each worker a GPU type of its own, count 1: workers'
   devices differ in cores, speed and neighbours), each device's descriptors, what each model
   needs (SLO, batch limit), and solo profiles: a model's batch-1 solo latency and full-batch
   latency where a worker hosts it (`batch_curve` fills the sizes between), lent to workers of
-  the same device name that do not (a model never measured on a device is not placed there);
+  the same device name that do not (a model never measured on a device is not placed there).
+  Given `known`, the profiles measured earlier, it keeps them there and lends them too: a model
+  unloaded from every worker of a device name can be placed there again on the next re-plan;
 - `placement_of(states)`: worker -> the models it serves now.
 """
 
@@ -25,7 +28,8 @@ def demand_of(states: Iterable[fleet_pb2.WorkerState]) -> dict[str, float]:
     demand: dict[str, float] = {}
     for state in states:
         for load in state.load:
-            demand[load.model] = demand.get(load.model, 0.0) + max(0.0, load.throughput_rps)
+            rate = max(0.0, load.throughput_rps, load.offered_rps)
+            demand[load.model] = demand.get(load.model, 0.0) + rate
     return demand
 
 
@@ -45,6 +49,7 @@ def batch_curve(solo_ms: float, max_batch: int, full_ms: float) -> dict[int, flo
 
 def live_inputs(
     states: Iterable[fleet_pb2.WorkerState],
+    known: dict[tuple[str, str], dict[int, float]] | None = None,
 ) -> tuple[
     list[GpuSlot], dict[str, DeviceTerms], dict[str, ModelNeeds], dict[tuple[str, str], dict[int, float]]
 ]:
@@ -52,16 +57,21 @@ def live_inputs(
     slots = [GpuSlot(s.worker_id, s.worker_id) for s in ready]
     terms = {s.worker_id: device_terms(s.device) for s in ready}
     needs: dict[str, ModelNeeds] = {}
-    measured: dict[tuple[str, str], dict[int, float]] = {}  # (model, device name) -> profile
+    # (model, device name) -> profile: what is measured now replaces what was known
+    measured: dict[tuple[str, str], dict[int, float]] = known if known is not None else {}
+    seen: set[tuple[str, str]] = set()
     for s in ready:
         for m in s.models:
             needs[m.name] = ModelNeeds(m.name, m.slo_ms, max(1, m.max_batch_size))
-            curve = batch_curve(m.solo_latency_ms, m.max_batch_size, m.full_batch_latency_ms)
-            measured.setdefault((m.name, s.device.name), curve)
+            if (m.name, s.device.name) not in seen:
+                seen.add((m.name, s.device.name))
+                measured[(m.name, s.device.name)] = batch_curve(
+                    m.solo_latency_ms, m.max_batch_size, m.full_batch_latency_ms
+                )
     profile = {
         (model, s.worker_id): curve
         for s in ready
         for (model, device), curve in measured.items()
-        if device == s.device.name
+        if device == s.device.name and model in needs
     }
     return slots, terms, needs, profile

@@ -11,9 +11,11 @@ It reads the workers' heartbeats from Redis (the same trust rules as the router,
   summed over workers) is compared with the demand the current placement was made for
   (`replan.ReplanGate`: drift and cool-down); when due, the planner solves for the fewest
   workers that carry the demand with 25% headroom (the largest scale of it, if none do), on the
-  workers' own profiles and the published degradation predictor, and applies the moves
-  loads first (`replan.ordered_moves`), at most `max_moves_per_minute`, never leaving a
-  model in use without a replica. Workers a plan leaves empty host nothing until needed.
+  workers' own profiles (kept once measured) and the published degradation predictor, and
+  applies the moves loads first (`replan.ordered_moves`; the workers in parallel, each
+  worker's in turn), then the unloads at once, at most `max_moves_per_minute`, never leaving
+  a model without a serving replica (an unload waits for the load that replaces it, and stays
+  if it failed). Workers a plan leaves empty host nothing until needed.
 
 Every move is logged and kept (`GetPlan`, `interfleet plan --show`), with the plan and the
 demand it was made for. Lifecycle: `start()` binds PlannerControl and starts the loops;
@@ -34,7 +36,7 @@ from pathlib import Path
 import grpc
 from prometheus_client import CollectorRegistry
 
-from interfleet.errors import InvalidInput, ModelNotFound, RemoteError, Unavailable
+from interfleet.errors import InvalidInput, ModelNotFound, RemoteError, ServingError, Unavailable
 from interfleet.kserve.endpoint import GrpcEndpoint
 from interfleet.kserve.status import domain_code
 from interfleet.metrics_http import MetricsEndpoint
@@ -86,6 +88,9 @@ class PlannerService:
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._client = None
         self._moving: set[str] = set()  # models with a place/remove in progress
+        # (model, device name) -> batch latencies, as last measured: kept when a model leaves
+        # every worker of a device, so a later plan may bring it back there
+        self._profiles: dict[tuple[str, str], dict[int, float]] = {}
 
     @property
     def address(self) -> str:
@@ -157,6 +162,7 @@ class PlannerService:
     async def _call(self, move: Move) -> fleet_pb2.WorkerState:
         state = next((s for s in self._ready() if s.worker_id == move.worker_id), None)
         if state is None:
+            self._record(move, "UNAVAILABLE: the worker is not in the fleet's view")
             raise Unavailable(f"worker {move.worker_id} is not in the fleet's view")
         stub = self._stub(state)
         try:
@@ -239,7 +245,7 @@ class PlannerService:
         demand = demand_of(ready)
         if not ready or not self.gate.due(demand, now) or self._moving:
             return
-        slots, terms, needs, profile = live_inputs(ready)
+        slots, terms, needs, profile = live_inputs(ready, self._profiles)
         if self._estimator is not None:
             await self._estimator.prepare(needs)
         if self._predictor is None or self._predictor.status != "ok":
@@ -268,14 +274,44 @@ class PlannerService:
         self.planned_for = dict(demand)
         self.plan_json = json.dumps(to_json(plan))
         log.info("re-planned for %s: %d workers used, %d moves", _rates(demand), plan.gpus_used, len(moves))
-        for move in moves:
-            if not self.budget.take(self._clock()):
+        await self._apply(moves)
+
+    async def _apply(self, moves: Sequence[Move]) -> None:
+        """Loads first: each worker's one after another (its warm-up measures the device alone),
+        the workers at once. Then the unloads, at once, each only while another replica of the
+        model serves: a load that failed or was deferred keeps the replica it was to replace.
+        Every move is recorded; a failed one is left for the next re-plan, which starts from
+        what is."""
+        hosts = {m.model: set(self._hosts(m.model)) for m in moves}
+        queues: dict[str, list[Move]] = collections.defaultdict(list)
+        for move in (m for m in moves if m.action == "load"):
+            if self.budget.take(self._clock()):
+                queues[move.worker_id].append(move)
+            else:
                 self._record(move, "deferred: move budget spent")
-                continue
-            try:
+
+        async def load_in_turn(queue: list[Move]) -> None:
+            for move in queue:
+                with contextlib.suppress(ServingError):  # recorded by _call
+                    await self._call(move)
+                    hosts[move.model].add(move.worker_id)
+
+        await asyncio.gather(*(load_in_turn(q) for q in queues.values()))
+        unloads = []
+        for move in (m for m in moves if m.action == "unload"):
+            if not hosts[move.model] - {move.worker_id}:
+                self._record(move, "held: no other replica serves the model")
+            elif not self.budget.take(self._clock()):
+                self._record(move, "deferred: move budget spent")
+            else:
+                hosts[move.model].discard(move.worker_id)
+                unloads.append(move)
+
+        async def unload(move: Move) -> None:
+            with contextlib.suppress(ServingError):  # recorded by _call
                 await self._call(move)
-            except RemoteError:
-                continue  # recorded; the next re-plan starts from what is
+
+        await asyncio.gather(*(unload(m) for m in unloads))
 
     def plan_state(self) -> fleet_pb2.PlanState:
         return fleet_pb2.PlanState(

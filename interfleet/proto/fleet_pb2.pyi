@@ -103,7 +103,7 @@ class HostedModel(_message.Message):
     def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., platform: _Optional[str] = ..., max_batch_size: _Optional[int] = ..., slo_ms: _Optional[float] = ..., inputs: _Optional[_Iterable[_Union[TensorSpec, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[TensorSpec, _Mapping]]] = ..., flops_per_sample: _Optional[int] = ..., parameter_count: _Optional[int] = ..., solo_latency_ms: _Optional[float] = ..., full_batch_latency_ms: _Optional[float] = ..., sequence: bool = ...) -> None: ...
 
 class ModelLoad(_message.Message):
-    __slots__ = ("model", "queue_depth", "in_flight", "p50_latency_ms", "p99_latency_ms", "throughput_rps", "busy_fraction")
+    __slots__ = ("model", "queue_depth", "in_flight", "p50_latency_ms", "p99_latency_ms", "throughput_rps", "busy_fraction", "offered_rps")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     QUEUE_DEPTH_FIELD_NUMBER: _ClassVar[int]
     IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
@@ -111,6 +111,7 @@ class ModelLoad(_message.Message):
     P99_LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
     THROUGHPUT_RPS_FIELD_NUMBER: _ClassVar[int]
     BUSY_FRACTION_FIELD_NUMBER: _ClassVar[int]
+    OFFERED_RPS_FIELD_NUMBER: _ClassVar[int]
     model: str
     queue_depth: int
     in_flight: int
@@ -118,7 +119,8 @@ class ModelLoad(_message.Message):
     p99_latency_ms: float
     throughput_rps: float
     busy_fraction: float
-    def __init__(self, model: _Optional[str] = ..., queue_depth: _Optional[int] = ..., in_flight: _Optional[int] = ..., p50_latency_ms: _Optional[float] = ..., p99_latency_ms: _Optional[float] = ..., throughput_rps: _Optional[float] = ..., busy_fraction: _Optional[float] = ...) -> None: ...
+    offered_rps: float
+    def __init__(self, model: _Optional[str] = ..., queue_depth: _Optional[int] = ..., in_flight: _Optional[int] = ..., p50_latency_ms: _Optional[float] = ..., p99_latency_ms: _Optional[float] = ..., throughput_rps: _Optional[float] = ..., busy_fraction: _Optional[float] = ..., offered_rps: _Optional[float] = ...) -> None: ...
 
 class WorkerState(_message.Message):
     __slots__ = ("worker_id", "address", "device", "models", "load", "started_at", "heartbeat_at", "ready", "metrics_address", "sequence", "unavailable", "transitions")

@@ -132,6 +132,7 @@ class ModelRunner:
             f"runner-{self.name}", self._serve_once, on_error=self._fail_running
         )
         self._accepting = True
+        self.stats.serving_since(self._wall_clock())
 
     async def stop(self, grace: float) -> None:
         """Stop accepting, let queued work finish within `grace`, then fail what is left."""

@@ -1,5 +1,7 @@
 """Per-model statistics: cumulative counts as Triton's ModelStatistics reports them, and a
-recent window (latency percentiles, throughput, busy fraction) for the heartbeat.
+recent window (latency percentiles, throughput, requests offered, busy fraction) for the
+heartbeat. Rates are over the window, or over the time since the model started serving when
+that is shorter (a model loaded at runtime reads its true rate at once, not a fraction of it).
 """
 
 from __future__ import annotations
@@ -54,6 +56,13 @@ class ModelStats:
         # (finished_at_s, compute_s, requests) of recent batches, for the heartbeat's load figures.
         self._recent: collections.deque[tuple[float, float, int]] = collections.deque()
         self._recent_latency: collections.deque[tuple[float, float]] = collections.deque()
+        self._arrivals: collections.deque[float] = collections.deque()  # every request's end, ok or not
+        self._serving_since: float | None = None
+
+    def serving_since(self, at_s: float) -> None:
+        """The model started taking requests at `at_s` (wall seconds): rates count from there."""
+        with self._lock:
+            self._serving_since = at_s
 
     def record_batch(
         self,
@@ -81,6 +90,7 @@ class ModelStats:
     def record_request(self, ok: bool, total_ns: int, queue_ns: int, now_s: float) -> None:
         with self._lock:
             (self.success if ok else self.fail).add(total_ns)
+            self._arrivals.append(now_s)
             if ok:
                 self.queue.add(queue_ns)
                 self._recent_latency.append((now_s, total_ns / 1e6))
@@ -89,19 +99,26 @@ class ModelStats:
         with self._lock:
             self.failures_by_reason[reason] += 1
 
-    def window(self, now_s: float) -> tuple[float, float, float, float]:
-        """(p50 ms, p99 ms, throughput rps, busy fraction) over the last WINDOW_S seconds."""
+    def window(self, now_s: float) -> tuple[float, float, float, float, float]:
+        """(p50 ms, p99 ms, throughput rps, offered rps, busy fraction) over the last WINDOW_S
+        seconds. Offered: every request that ended (answered, refused, failed or cancelled), the
+        demand on this replica even when it cannot keep up."""
         with self._lock:
             horizon = now_s - WINDOW_S
             while self._recent and self._recent[0][0] < horizon:
                 self._recent.popleft()
             while self._recent_latency and self._recent_latency[0][0] < horizon:
                 self._recent_latency.popleft()
+            while self._arrivals and self._arrivals[0] < horizon:
+                self._arrivals.popleft()
             busy = sum(compute for _, compute, _ in self._recent)
             answered = sum(requests for _, _, requests in self._recent)
+            offered = len(self._arrivals)
             latencies = [latency for _, latency in self._recent_latency]
+            since = self._serving_since
+        span = WINDOW_S if since is None else max(1.0, min(WINDOW_S, now_s - since))
         p50, p99 = np.percentile(latencies, [50, 99]).tolist() if latencies else (0.0, 0.0)
-        return p50, p99, answered / WINDOW_S, min(1.0, busy / WINDOW_S)
+        return p50, p99, answered / span, offered / span, min(1.0, busy / span)
 
     def to_proto(self) -> service_pb2.ModelStatistics:
         with self._lock:

@@ -155,7 +155,7 @@ class Worker:
         now = time.time()
         loads = []
         for name, runner in self.runners.items():
-            p50, p99, throughput, busy = runner.stats.window(now)
+            p50, p99, throughput, offered, busy = runner.stats.window(now)
             loads.append(
                 fleet_pb2.ModelLoad(
                     model=name,
@@ -165,6 +165,7 @@ class Worker:
                     p99_latency_ms=p99,
                     throughput_rps=throughput,
                     busy_fraction=busy,
+                    offered_rps=offered,
                 )
             )
         return loads

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import pytest
 
+from interfleet.errors import Code, RemoteError
 from interfleet.proto import fleet_pb2
 from planner.config import PlannerConfig
+from planner.replan import Move
 from planner.service import PlannerService
 
 
@@ -64,3 +66,31 @@ async def test_replans_once_then_holds_within_the_band_and_the_cooldown(service,
     before = service.gate.planned_at
     await service.replan_once()  # a big drift again, but within the cool-down: held
     assert service.gate.planned_at == before
+
+
+async def test_an_unload_waits_for_the_load_that_replaces_it_and_stays_if_it_failed(service):
+    """m moves from a to b: when b cannot load it, a keeps serving it."""
+    service.states = [worker("a", [0], {"m": 50.0}), worker("b", [1], {})]
+
+    async def call(move):
+        service.calls.append((move.action, move.model, move.worker_id))
+        if move.action == "load":
+            raise RemoteError(Code.UNAVAILABLE, "out of memory")
+        return fleet_pb2.WorkerState()
+
+    service._call = call
+    await service._apply([Move("load", "m", "b"), Move("unload", "m", "a")])
+    assert service.calls == [("load", "m", "b")]
+    assert [(m.action, m.outcome) for m in service.moves] == [
+        ("unload", "held: no other replica serves the model")
+    ]
+
+    service.calls.clear()
+    service._call = lambda move: _answered(service, move)
+    await service._apply([Move("load", "m", "b"), Move("unload", "m", "a")])
+    assert service.calls == [("load", "m", "b"), ("unload", "m", "a")]
+
+
+async def _answered(service, move):
+    service.calls.append((move.action, move.model, move.worker_id))
+    return fleet_pb2.WorkerState()

@@ -91,6 +91,23 @@ def test_the_live_fleet_is_read_off_heartbeats():
     assert profile[("m", "a")][4] == pytest.approx(1.0 + 3 * 2.0 / 7)  # on the line between them
 
 
+def test_a_profile_outlives_the_last_replica_on_its_device():
+    """After a plan takes m off every cpu worker, the next plan may still put it back there."""
+    a = fleet_pb2.WorkerState(worker_id="a", ready=True)
+    a.device.name = "cpu"
+    a.models.add(name="m", slo_ms=10.0, max_batch_size=8, solo_latency_ms=1.0, full_batch_latency_ms=3.0)
+    g = fleet_pb2.WorkerState(worker_id="g", ready=True)
+    g.device.name = "A100"
+    g.models.add(name="m", slo_ms=10.0, max_batch_size=8, solo_latency_ms=0.2, full_batch_latency_ms=0.5)
+    known: dict = {}
+    live_inputs([a, g], known)
+    del a.models[:]  # m moved off the only cpu worker
+    _, _, needs, profile = live_inputs([a, g], known)
+    assert set(needs) == {"m"}
+    assert profile[("m", "a")][8] == 3.0 and profile[("m", "g")][8] == 0.5
+    assert live_inputs([a, g])[3].get(("m", "a")) is None  # without the memory it would be lost
+
+
 def test_a_mig_plan_simulates_one_worker_per_slice(zoo):
     made = Setup.make(zoo, mixed_fleet(5, sorted(MODELS), seed=0), MODELS, hop_ms=0.05, heartbeat_s=0.002)
     made.train_predictor(planning=True, extra_gpus=planning.mig_slices(made))
