@@ -6,6 +6,7 @@ from dataclasses import field
 
 from interfleet.config import config_class, env_aliases
 from interfleet.errors import ConfigError
+from interfleet.security.tls import TlsFiles
 
 ENV_PREFIX = "INTERFLEET_PLANNER_"
 
@@ -31,6 +32,15 @@ class PlannerConfig:
     replicas: int = 1  # replicas RepositoryModelLoad places when the caller names none
     max_group: int = 3  # models one worker may be given by a plan
     move_timeout_s: float = 120.0  # a load (with warm-up) or an unload taking longer has failed
+    # Security (off by default). tls_cert/tls_key: its identity, served on PlannerControl and
+    # shown to workers (they admit planner/* to their WorkerControl); tls_client_ca: callers must
+    # show a certificate that CA signed, a router's to place or remove (GetPlan: any);
+    # tls_ca: dial workers over TLS, verifying them by worker_tls_name (or their address).
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_client_ca: str | None = None
+    tls_ca: str | None = None
+    worker_tls_name: str | None = None
     ready_file: str | None = None
     log_level: str = "INFO"
 
@@ -43,3 +53,14 @@ class PlannerConfig:
             raise ConfigError("drift must be > 0, cooldown_s and drain_s >= 0")
         if self.max_moves_per_minute < 1 or self.replicas < 1 or self.max_group < 1:
             raise ConfigError("max_moves_per_minute, replicas and max_group must be >= 1")
+        self.tls.check()
+
+    @property
+    def tls(self) -> TlsFiles:
+        """PlannerControl's TLS (server side)."""
+        return TlsFiles(self.tls_cert, self.tls_key, None, self.tls_client_ca)
+
+    @property
+    def worker_tls(self) -> TlsFiles:
+        """How it dials workers: their CA, and its own identity."""
+        return TlsFiles(self.tls_cert, self.tls_key, self.tls_ca)

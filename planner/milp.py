@@ -12,6 +12,10 @@ member's capacity c[j, m] from `capacity`). Two objectives:
   over models of min(carried[m] / (s d[m]), 2) (headroom, capped so one model cannot take it
   all), so spare GPUs back the models rather than idle;
 - **fewest-gpus**: minimise sum_j x[j] subject to carried[m] >= d[m] and the same counts.
+  With `prefer` (column -> a weight in [0, 1], how much of it a live fleet already has in
+  place), column j costs 1 - KEEP_BONUS p[j] / (number of preferred types): the bonuses of
+  a whole plan sum to under one GPU, so among the plans with the fewest GPUs the program picks
+  the one that moves the fewest models, and never spends a GPU to move fewer.
 
 `types_per_model` (optional) adds binaries y[m, g], "model m is placed on type g", with
 x[j] <= N[g] y[m, g] for every member m of column j and sum_g y[m, g] <= types_per_model: each
@@ -35,6 +39,7 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from planner.capacity import GroupCapacity
 
 HEADROOM_CAP = 2.0
+KEEP_BONUS = 0.5
 
 
 @dataclass(frozen=True)
@@ -164,13 +169,17 @@ def fewest_gpus(
     gap: float = 1e-3,
     time_limit_s: float = 60.0,
     types_per_model: int | None = None,
+    prefer: Mapping[int, float] | None = None,
 ) -> Solution:
     started = time.perf_counter()
     models = [m for m, d in demand.items() if d > 0]
     program = _Program(columns, counts, integral, models, types_per_model)
     for m in models:
         program.row(_carried(program, m), demand[m], np.inf)
-    result = program.solve({j: 1.0 for j in range(len(columns))}, gap, time_limit_s)
+    preferred = prefer or {}
+    types = max(1, len({columns[j].gpu for j in preferred}))
+    cost = {j: 1.0 - KEEP_BONUS * preferred.get(j, 0.0) / types for j in range(len(columns))}
+    result = program.solve(cost, gap, time_limit_s)
     if result.x is None:
         raise Infeasible("the inventory cannot serve this demand: " + str(result.message))
     x = result.x[: len(columns)]

@@ -171,9 +171,13 @@ class Planner:
         bound: bool = True,
         sizes: tuple[int, int] | None = None,
         types_per_model: int | None = None,
+        keep: Mapping[str, frozenset[str]] | None = None,
     ) -> Plan:
         """`sizes`: how many models a used GPU may host (least, most; default 1 to `max_group`);
-        `types_per_model`: on how many GPU types each model's replicas may sit (default any)."""
+        `types_per_model`: on how many GPU types each model's replicas may sit (default any);
+        `keep` (fewest-gpus, on a live fleet whose every worker is a type of its own): what each
+        hosts now, so that among the plans with the fewest GPUs the one closest to it is taken
+        (each column weighted by the share of models it has in common with its worker's)."""
         if objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, not {objective!r}")
         missing = sorted({s.gpu_type for s in inventory} - set(terms))
@@ -185,8 +189,18 @@ class Planner:
         columns = self.columns(terms, models, sizes, types)
         columns_s = time.perf_counter() - started
         counts = {g: sum(1 for s in inventory if s.gpu_type == g) for g in types}
+        if objective == "max-scale":
+            solution = max_scale(columns, counts, demand, gap=self.gap, types_per_model=types_per_model)
+        else:
+            prefer = {
+                j: len(set(c.models) & keep[c.gpu]) / len(set(c.models) | keep[c.gpu])
+                for j, c in enumerate(columns)
+                if keep and keep.get(c.gpu)
+            }
+            solution = fewest_gpus(
+                columns, counts, demand, gap=self.gap, types_per_model=types_per_model, prefer=prefer
+            )
         solve = max_scale if objective == "max-scale" else fewest_gpus
-        solution = solve(columns, counts, demand, gap=self.gap, types_per_model=types_per_model)
         relaxed = (
             solve(columns, counts, demand, integral=False, gap=self.gap, types_per_model=types_per_model)
             if bound

@@ -5,7 +5,10 @@ placement was made for by more than `drift` (the largest relative change of any 
 with rates under `floor_rps` counted as `floor_rps` so idle models do not flap), and at least
 `cooldown_s` has passed since the last re-plan (hysteresis both ways: a small drift never
 re-plans, a large one waits out the cool-down). A model that starts or stops receiving traffic
-counts as a drift of 100%.
+counts as a drift of 100%. With `window_s`, the window rates are counted over, a change must
+also exceed counting noise: NOISE_Z standard errors of a Poisson count over that window
+(`NOISE_Z / sqrt(rate x window_s)`, 45% at 4.5 req/s over 10 s, 9% at 100), so a light model's
+jitter does not re-place the fleet.
 
 `ordered_moves(current, target, in_use)`: the moves from one placement to another, every load
 before any unload (a new replica is ready before an old one drains), and never an unload that
@@ -17,6 +20,7 @@ would leave a model in use (`in_use`) with no replica; those are kept, and repor
 from __future__ import annotations
 
 import collections
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -29,28 +33,37 @@ class Move:
     batch_cap: int = 0
 
 
+NOISE_Z = 3.0
+
+
 class ReplanGate:
-    def __init__(self, drift: float = 0.25, cooldown_s: float = 60.0, floor_rps: float = 1.0):
+    def __init__(
+        self, drift: float = 0.25, cooldown_s: float = 60.0, floor_rps: float = 1.0, window_s: float = 0.0
+    ):
         self.drift = drift
         self.cooldown_s = cooldown_s
         self.floor_rps = floor_rps
+        self.window_s = window_s
         self.planned_for: dict[str, float] | None = None
         self.planned_at = float("-inf")
 
     def drift_of(self, demand: Mapping[str, float]) -> float:
         """The largest relative change of a model's rate since the plan (1.0 for a model that
-        started or stopped receiving traffic); inf before the first plan."""
+        started or stopped receiving traffic); inf before the first plan. With `window_s`, each
+        change is scaled by drift / its band (the band widened by the model's counting noise),
+        so `drift_of(demand) > drift` says "past the band" either way."""
         if self.planned_for is None:
             return float("inf")
         worst = 0.0
         for model in set(demand) | set(self.planned_for):
             before, now = self.planned_for.get(model, 0.0), demand.get(model, 0.0)
             if (before >= self.floor_rps) != (now >= self.floor_rps):
-                worst = max(worst, 1.0)
+                worst = max(worst, 1.0 / self.drift)
                 continue
             base = max(before, self.floor_rps)
-            worst = max(worst, abs(max(now, self.floor_rps) - base) / base)
-        return worst
+            band = max(self.drift, NOISE_Z / math.sqrt(base * self.window_s)) if self.window_s else self.drift
+            worst = max(worst, abs(max(now, self.floor_rps) - base) / base / band)
+        return worst * self.drift
 
     def due(self, demand: Mapping[str, float], now: float) -> bool:
         return now - self.planned_at >= self.cooldown_s and self.drift_of(demand) > self.drift

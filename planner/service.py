@@ -18,7 +18,9 @@ It reads the workers' heartbeats from Redis (the same trust rules as the router,
   if it failed). Workers a plan leaves empty host nothing until needed.
 
 Every move is logged and kept (`GetPlan`, `interfleet plan --show`), with the plan and the
-demand it was made for. Lifecycle: `start()` binds PlannerControl and starts the loops;
+demand it was made for. With TLS configured it dials workers over mTLS under its own identity
+(`planner/planner`), and PlannerControl admits routers to Place / Remove, any certificate the
+fleet's CA signed to GetPlan. Lifecycle: `start()` binds PlannerControl and starts the loops;
 `stop(grace)` turns health NOT_SERVING, stops the loops, lets calls in progress finish.
 """
 
@@ -43,6 +45,7 @@ from interfleet.metrics_http import MetricsEndpoint
 from interfleet.placement import Placement
 from interfleet.proto import fleet_pb2, fleet_pb2_grpc
 from interfleet.ready_file import write_ready_file
+from interfleet.security.peer_identity import PeerIdentity
 from interfleet.security.redis_access import redis_client
 from interfleet.security.signing import fleet_sealer
 from interfleet.supervision import Supervisor
@@ -59,9 +62,11 @@ from planner.replan import Move, MoveBudget, ReplanGate, ordered_moves
 from planner.servicer import PlannerControlServicer
 from predictor.published_estimator import PublishedModelEstimator
 from predictor.registry import ModelWatcher
+from services.worker.stats import WINDOW_S as STATS_WINDOW_S
 
 log = logging.getLogger(__name__)
 
+GET_PLAN = f"/{fleet_pb2.DESCRIPTOR.services_by_name['PlannerControl'].full_name}/GetPlan"
 HEADROOM = 1.25  # a live plan carries this multiple of the measured demand
 MOVES_KEPT = 200
 
@@ -72,7 +77,8 @@ class PlannerService:
         self._clock = clock
         self.supervisor = Supervisor()
         self.states: list[fleet_pb2.WorkerState] = []
-        self.gate = ReplanGate(config.drift, config.cooldown_s)
+        # the band widens by the noise of the workers' windowed counts (light models jitter)
+        self.gate = ReplanGate(config.drift, config.cooldown_s, window_s=STATS_WINDOW_S)
         self.budget = MoveBudget(config.max_moves_per_minute)
         self.moves: collections.deque[fleet_pb2.Move] = collections.deque(maxlen=MOVES_KEPT)
         self.plan_json = ""
@@ -111,7 +117,15 @@ class PlannerService:
             fleet_pb2_grpc.add_PlannerControlServicer_to_server(PlannerControlServicer(self), server)
             return [fleet_pb2.DESCRIPTOR.services_by_name["PlannerControl"].full_name]
 
-        self._endpoint = GrpcEndpoint(config.host, config.port, register)
+        # With mutual TLS, routers may place and remove; any certificate the CA signed may read.
+        identity = PeerIdentity(open_methods=(GET_PLAN,), service="the planner")
+        self._endpoint = GrpcEndpoint(
+            config.host,
+            config.port,
+            register,
+            config.tls.server_credentials(),
+            [identity] if config.tls_client_ca else [],
+        )
         await self._endpoint.start()
         registry = CollectorRegistry()
         registry.register(PlannerCollector(self))
@@ -142,7 +156,14 @@ class PlannerService:
     def _stub(self, state: fleet_pb2.WorkerState) -> fleet_pb2_grpc.WorkerControlStub:
         channel = self._channels.get(state.address)
         if channel is None:
-            channel = self._channels[state.address] = grpc.aio.insecure_channel(state.address)
+            credentials = self.config.worker_tls.channel_credentials()
+            if credentials is None:
+                channel = grpc.aio.insecure_channel(state.address)
+            else:
+                name = self.config.worker_tls_name
+                options = [("grpc.ssl_target_name_override", name)] if name else []
+                channel = grpc.aio.secure_channel(state.address, credentials, options=options)
+            self._channels[state.address] = channel
         return fleet_pb2_grpc.WorkerControlStub(channel)
 
     def _record(self, move: Move, outcome: str) -> None:
@@ -257,7 +278,8 @@ class PlannerService:
         floor = self.gate.floor_rps
         wanted = {m: HEADROOM * max(demand.get(m, 0.0), floor) for m in needs}
         try:
-            plan = planner.plan(slots, terms, wanted, objective="fewest-gpus", bound=False)
+            current = {w: frozenset(models) for w, models in placement_of(ready).items()}
+            plan = planner.plan(slots, terms, wanted, objective="fewest-gpus", bound=False, keep=current)
         except Infeasible:
             try:
                 plan = planner.plan(slots, terms, wanted, objective="max-scale", bound=False)

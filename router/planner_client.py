@@ -11,10 +11,18 @@ from interfleet.proto import fleet_pb2, fleet_pb2_grpc
 
 
 class PlannerClient:
-    def __init__(self, address: str, timeout_s: float = 300.0):
+    def __init__(
+        self, address: str, credentials: grpc.ChannelCredentials | None = None, timeout_s: float = 300.0
+    ):
+        """`credentials`: dial over TLS (the fleet's CA, and the router's identity: the planner
+        admits routers only to move models)."""
         self.address = address
         self._timeout_s = timeout_s  # a load warms up every batch size: it can take a while
-        self._channel = grpc.aio.insecure_channel(address)
+        self._channel = (
+            grpc.aio.secure_channel(address, credentials)
+            if credentials
+            else grpc.aio.insecure_channel(address)
+        )
         self._stub = fleet_pb2_grpc.PlannerControlStub(self._channel)
 
     async def place(self, model: str, timeout: float | None = None) -> list[str]:

@@ -194,7 +194,12 @@ class RouterService:
             await self.estimator.prepare(self.core.view.by_model)
 
         watcher = self._watcher
-        self._planner = PlannerClient(config.planner_address) if config.planner_address else None
+        self._planner = (
+            # the router's worker-facing identity, verified against the fleet's CA, as to workers
+            PlannerClient(config.planner_address, config.worker_tls.channel_credentials())
+            if config.planner_address
+            else None
+        )
         repository = FleetRepository(
             self._planner, lambda: self.core.view, watcher.refresh_once, self.dispatcher.unloaded
         )

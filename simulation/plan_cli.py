@@ -14,10 +14,11 @@ the plan in the simulator under that routing and corrects it (AlpaServe-style). 
 summary as JSON and writes the plan file with `--out` (`interfleet simulate --placement FILE`
 reads it). Every figure is of an emulation.
 
-    interfleet plan --show 127.0.0.1:8003
+    interfleet plan --show 127.0.0.1:8003 [--tls-ca ca.pem --tls-cert C --tls-key K]
 
 prints a live fleet's plan instead: what the planner service aims at, the demand it planned
-for, and its moves with their outcomes.
+for, and its moves with their outcomes (over TLS when the planner serves it: any certificate
+the fleet's CA signed may read the plan).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from pathlib import Path
 from emulation.catalog import REALISTIC
 from emulation.gpus import GPUS
 from interfleet.errors import ConfigError
+from interfleet.security.client import ClientAccess
+from interfleet.security.tls import TlsFiles
 from loadgen.schedule import parse_mix
 from loadgen.traces import read_csv_trace
 from planner.plan_file import to_json, write_plan
@@ -64,6 +67,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PLANNER",
         help="print a live fleet's plan and moves instead (the planner's host:port)",
     )
+    parser.add_argument("--tls-ca", dest="tls_ca", help="--show: the planner serves TLS; verify it against this CA")
+    parser.add_argument("--tls-cert", dest="tls_cert", help="--show: client certificate (the planner requires mTLS)")
+    parser.add_argument("--tls-key", dest="tls_key", help="--show: the client certificate's key")
 
 
 def inventory_of(text: str) -> list[tuple[str, int]]:
@@ -110,13 +116,13 @@ def demand_of(args: argparse.Namespace, models: set[str]) -> tuple[dict[str, flo
     return demand, absolute
 
 
-def show(address: str) -> None:
+def show(address: str, tls: TlsFiles) -> None:
     """A live planner's current plan (its groups), the demand it was made for, and its moves."""
     import grpc
 
     from interfleet.proto import fleet_pb2, fleet_pb2_grpc
 
-    with grpc.insecure_channel(address) as channel:
+    with ClientAccess(tls).channel(address) as channel:
         try:
             state = fleet_pb2_grpc.PlannerControlStub(channel).GetPlan(fleet_pb2.GetPlanRequest(), timeout=10)
         except grpc.RpcError as exc:
@@ -153,7 +159,7 @@ def show(address: str) -> None:
 
 def run(args: argparse.Namespace) -> None:
     if args.show:
-        show(args.show)
+        show(args.show, TlsFiles(args.tls_cert, args.tls_key, args.tls_ca))
         return
     models = set(REALISTIC) if args.workload_set == "realistic" else set(DEFAULT_MIX)
     demand, absolute = demand_of(args, models)

@@ -13,6 +13,8 @@ mounts and nothing else (one Kubernetes Secret per folder: `--from-file=certs/ro
                                     default `*`, any worker): its TLS identity (with the fleet
                                     name interfleet.fleet) and the key its telemetry is signed with
     predictor/cert.pem, key.pem     the only identity that may sign predictor models
+    planner/cert.pem, key.pem       the planner's: PlannerControl's server certificate (the hosts
+                                    as the router's), shown to workers to load and unload models
     redis/cert.pem, key.pem         Redis's TLS server certificate (for `rediss://`)
     redis/users.acl                 Redis's users, one per role (`redis_roles`), passwords as digests
     */redis.password                each folder's own role's Redis password (redis/: the probe's,
@@ -20,9 +22,10 @@ mounts and nothing else (one Kubernetes Secret per folder: `--from-file=certs/ro
     operator/ca.key                 the CA's key: keep it offline, with whoever issues certificates
     clients/client.pem, .key        a client certificate, for clients when the router requires mTLS
 
-A worker admits router identities only; a reader of Redis takes a record only from the identity
-entitled to it. For a local or test fleet; a production fleet takes its certificates from its own
-PKI (cert-manager) with the same names in them. Existing files are kept unless --force is given.
+A worker admits router identities, and the planner's to its control calls only; a reader of
+Redis takes a record only from the identity entitled to it. For a local or test fleet; a
+production fleet takes its certificates from its own PKI (cert-manager) with the same names in
+them. Existing files are kept unless --force is given.
 Private keys and secrets are written mode 0600, in folders of mode 0700.
 """
 
@@ -150,6 +153,7 @@ def make_fleet_credentials(out: Path, hosts: list[str], workers: list[str] = ("*
         folder = _private_folder(_private_folder(out / "workers") / worker_folder(name))
         issue(folder, ServiceIdentity("worker", name), sorted({FLEET_NAME, *served}), both)
     issue(_private_folder(out / "predictor"), ServiceIdentity("predictor", "predictor"), [], both)
+    issue(_private_folder(out / "planner"), ServiceIdentity("planner", "planner"), served, both)
     clients = _private_folder(out / "clients")
     issue(clients, "interfleet client", [], [ExtendedKeyUsageOID.CLIENT_AUTH], stem="client")
     # Redis's own TLS certificate (not a fleet identity: it signs nothing the fleet reads).
@@ -162,6 +166,7 @@ def make_fleet_credentials(out: Path, hosts: list[str], workers: list[str] = ("*
     holders = {
         "router": router,
         "predictor": out / "predictor",
+        "planner": out / "planner",
         "probe": redis,
         "admin": out / "operator",
         **{worker_user(w): out / "workers" / worker_folder(w) for w in workers},

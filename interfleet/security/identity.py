@@ -5,7 +5,7 @@ URI in the subject alternative names and again as the common name:
 
     spiffe://interfleet/<role>/<name>        common name "<role>/<name>"
 
-where the role is `router`, `worker` or `predictor`, and a worker's name is the worker id it
+where the role is `router`, `worker`, `predictor` or `planner`, and a worker's name is the worker id it
 speaks for, or a prefix ending in `*` for a pool of workers (`gpu-*`; `*` alone: any worker).
 A record's purpose says who may sign it:
 
@@ -18,7 +18,7 @@ A record's purpose says who may sign it:
 
 So a worker's key cannot speak for another worker or publish a model, and a router's cannot
 forge a worker's telemetry. The same role names are what a worker admits callers by
-(`peer_identity`): routers only.
+(`peer_identity`): routers, and the planner to its WorkerControl (load, unload, state) only.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 SCHEME = "spiffe://interfleet/"
-ROLES = ("router", "worker", "predictor")
+ROLES = ("router", "worker", "predictor", "planner")
 # Purpose kind (before the first ':') -> the role that signs it, and whether the rest must be
 # an id the signer's name covers.
 _SIGNERS = {

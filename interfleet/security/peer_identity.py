@@ -1,16 +1,19 @@
-"""Who may call a worker: mutual TLS proves a caller's certificate was signed by the fleet's CA,
-and this interceptor also requires its identity (the common name `<role>/<name>` that
-`interfleet certs` writes, see `identity`) to match one of `allowed`, by default `router/*`: any
-router. So neither the client certificate made for tritonclient users nor another worker's or
-the predictor's can reach a worker directly, bypassing the router's tokens and scopes. The
-standard health service stays open to any certificate the TLS layer admitted, for probes. A
-refused call is PERMISSION_DENIED naming the certificate.
+"""Who may call a fleet service: mutual TLS proves a caller's certificate was signed by the
+fleet's CA, and this interceptor also requires its identity (the common name `<role>/<name>`
+that `interfleet certs` writes, see `identity`) to match one of `allowed`, by default `router/*`:
+any router, plus, for the methods under a prefix of `also`, the identities given there. A worker
+admits routers, and the planner to WorkerControl (it loads and unloads models; it cannot infer);
+the planner admits routers to PlannerControl. So neither the client certificate made for
+tritonclient users nor another service's can reach a worker or move a model directly, bypassing
+the router's tokens and scopes. The standard health service and the `open` methods (the
+planner's read-only GetPlan) stay open to any certificate the TLS layer admitted. A refused
+call is PERMISSION_DENIED naming the certificate.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import grpc
 
@@ -25,21 +28,41 @@ def common_names(context: grpc.aio.ServicerContext) -> list[str]:
 
 
 class PeerIdentity(grpc.aio.ServerInterceptor):
-    def __init__(self, allowed: Iterable[str] = (ROUTERS,)):
+    def __init__(
+        self,
+        allowed: Iterable[str] = (ROUTERS,),
+        also: Mapping[str, Iterable[str]] | None = None,
+        open_methods: Iterable[str] = (),
+        service: str = "a worker",
+    ):
         self._allowed = tuple(allowed)
+        self._also = {prefix: tuple(patterns) for prefix, patterns in (also or {}).items()}
+        self._open = (*OPEN_SERVICES, *open_methods)
+        self._service = service
 
-    def _refusal(self, context: grpc.aio.ServicerContext) -> str | None:
+    def _admitted(self, method: str) -> tuple[str, ...]:
+        extra = [p for prefix, patterns in self._also.items() if method.startswith(prefix) for p in patterns]
+        return (*self._allowed, *extra)
+
+    def _refusal(self, context: grpc.aio.ServicerContext, admitted: tuple[str, ...]) -> str | None:
         names = common_names(context)
-        if any(matches(pattern, name) for pattern in self._allowed for name in names):
+        if any(matches(pattern, name) for pattern in admitted for name in names):
             return None
         shown = ", ".join(repr(n) for n in names) or "no certificate name"
-        return f"only {', '.join(self._allowed)} may call a worker; the caller's certificate ({shown}) is not one"
+        return (
+            f"only {', '.join(admitted)} may call {self._service} here; "
+            f"the caller's certificate ({shown}) is not one"
+        )
 
     async def intercept_service(self, continuation, details: grpc.HandlerCallDetails):
         handler = await continuation(details)
-        if handler is None or details.method.startswith(OPEN_SERVICES):
+        if handler is None or details.method.startswith(self._open):
             return handler
-        check = self._refusal
+        admitted = self._admitted(details.method)
+
+        def check(context: grpc.aio.ServicerContext) -> str | None:
+            return self._refusal(context, admitted)
+
         serializers = {
             "request_deserializer": handler.request_deserializer,
             "response_serializer": handler.response_serializer,

@@ -61,6 +61,8 @@ class WorkerConfig:
     # With tls_client_ca: the identities (certificate common names, `*` ends a prefix) admitted;
     # `interfleet certs` names each service `<role>/<name>` and clients "interfleet client".
     allowed_peers: tuple[str, ...] = ("router/*",)
+    # and the identities admitted to WorkerControl only (load, unload, state): the planner's
+    allowed_controllers: tuple[str, ...] = ("planner/*",)
     # With the fleet CA, this worker signs its heartbeats and batch records with tls_cert's key.
     fleet_ca: str | None = field(default=None, metadata=env_aliases("INTERFLEET_FLEET_CA"))
     ready_file: str | None = None  # JSON with the bound addresses, written once serving

@@ -52,6 +52,8 @@ from services.worker.worker import Worker
 
 log = logging.getLogger(__name__)
 
+# WorkerControl's methods, which the planner's identity may call (it moves models, it cannot infer)
+CONTROL_METHODS = f"/{fleet_pb2.DESCRIPTOR.services_by_name['WorkerControl'].full_name}/"
 UNLOAD_GRACE_S = 10.0  # how long an unloading model's queued requests get to finish
 
 
@@ -127,7 +129,9 @@ class WorkerService:
             register,
             config.tls.server_credentials(),
             # With mutual TLS, only fleet services' certificates, not a client's, may call in.
-            [PeerIdentity(config.allowed_peers)] if config.tls_client_ca else [],
+            [PeerIdentity(config.allowed_peers, {CONTROL_METHODS: config.allowed_controllers})]
+            if config.tls_client_ca
+            else [],
             max_message_bytes=self._message_cap,
             max_concurrent_calls=config.max_concurrent_calls,
         )

@@ -1,4 +1,5 @@
 """docker-compose.yml brought up for real: the fleet tests through the published port, a 30 s load,
+a model moved through the repository API (router, planner and workers over mutual TLS),
 Prometheus and the dashboard's queries, Redis surviving a restart, and `down` leaving nothing behind.
 
 The fleet tests imported below are the ones that need nothing but the router's address (no ready
@@ -44,7 +45,16 @@ from integration.test_serving import (  # noqa: F401
 
 pytestmark = [pytest.mark.compose, pytest.mark.timeout(1200)]
 
-SERVICES = {"fleet-secrets", "redis", "predictor", "router", "prometheus", "worker-cpu0", "worker-cpu1"}
+SERVICES = {
+    "fleet-secrets",
+    "redis",
+    "predictor",
+    "planner",
+    "router",
+    "prometheus",
+    "worker-cpu0",
+    "worker-cpu1",
+}
 LOADGEN_MODELS = "tiny_cnn=3,mlp=3,transformer=2,mobilenet=1,resnet10=1"
 LOADGEN_RATE = 20
 # Dashboard queries that are empty in a run where nothing failed (a failure counter has no samples yet).
@@ -112,12 +122,28 @@ def test_a_30_s_load_through_the_published_port_is_served_within_slo(fleet):
     assert set(summary["served_by"]) == {"cpu0", "cpu1"}
 
 
+def test_a_model_leaves_the_fleet_and_comes_back_through_the_repository_api(fleet):
+    """tritonclient's unload_model / load_model: the router asks the planner, the planner the
+    workers, each hop mutual TLS under the service's own identity (configs/compose.yaml)."""
+    triton = tc.InferenceServerClient(fleet.address)
+    triton.unload_model("mlp", client_timeout=60)
+    index = {m.name: m for m in triton.get_model_repository_index().models}
+    assert (index["mlp"].state, index["mlp"].reason) == ("UNAVAILABLE", "unloaded")
+    assert not triton.is_model_ready("mlp")
+    triton.load_model("mlp", client_timeout=180)
+    assert triton.is_model_ready("mlp")
+    x = tc.InferInput("input", [1, 256], "FP32")
+    x.set_data_from_numpy(np.zeros((1, 256), np.float32))
+    assert triton.infer("mlp", [x], client_timeout=10).as_numpy("output") is not None
+
+
 def test_prometheus_scrapes_router_and_workers_and_every_dashboard_query_has_data(fleet):
     targets = prometheus("/api/v1/targets")["activeTargets"]
     up = {}
     for target in targets:
         up.setdefault(target["labels"]["job"], []).append(target["health"])
     assert up.get("router") == ["up"] and up.get("workers") == ["up", "up"], targets
+    assert up.get("planner") == ["up"], targets
     dashboard = json.loads((ROOT / "deploy" / "grafana" / "dashboards" / "interfleet.json").read_text())
     queries = {f"{p['title']} / {t['refId']}": t["expr"] for p in dashboard["panels"] for t in p["targets"]}
     assert len(queries) >= 12

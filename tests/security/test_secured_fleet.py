@@ -1,8 +1,9 @@
 """A secured fleet, tried as a client and as an attacker would: real TLS, tokens and signatures.
 
 One fleet runs with everything on: mTLS on the router's client port, TLS with client
-certificates on the hop to the workers, bearer tokens, an identity per service (each worker its
-own certificate, whose key signs what it writes to Redis) and the embedded Redis's password.
+certificates on the hop to the workers and between the router, the planner and the workers,
+bearer tokens, an identity per service (each worker its own certificate, whose key signs what it
+writes to Redis) and the embedded Redis's password.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import tritonclient.grpc as tc
 from fleet_harness import Fleet, wait_until
 from tritonclient.utils import InferenceServerException
 
-from interfleet.proto import fleet_pb2
+from interfleet.proto import fleet_pb2, fleet_pb2_grpc
 from interfleet.security.certs import make_fleet_credentials
 from interfleet.security.signing import RecordSigner, Sealer, worker_state
 from interfleet.telemetry.keys import FleetKeys
@@ -71,7 +72,20 @@ def secured_fleet(root, certs, repository, workers=("w0", "w1"), extra_router=No
             "auth_tokens_file": str(certs / "router" / "tokens.txt"),
             **(extra_router or {}),
         },
-        shared={"fleet_ca": str(certs / "ca.pem")},
+        shared={
+            "fleet_ca": str(certs / "ca.pem"),
+            "planner": {
+                "port": 0,
+                "metrics_port": -1,
+                "replan": False,
+                "replicas": len(workers),
+                "drain_s": 0.2,
+                "tls_cert": str(certs / "planner" / "cert.pem"),
+                "tls_key": str(certs / "planner" / "key.pem"),
+                "tls_client_ca": str(certs / "ca.pem"),
+                "tls_ca": str(certs / "ca.pem"),
+            },
+        },
     )
     fleet.start(timeout_s=90)
     yield fleet, certs, tokens
@@ -401,3 +415,65 @@ def test_a_flood_of_junk_registrations_is_counted_not_logged_line_by_line_and_ke
             pipe.delete(*(keys.worker_state(i) for i in ids))
             pipe.zrem(keys.workers, *ids)
             pipe.execute()
+
+
+def channel_as(address: str, certs, cert: str, key: str) -> grpc.Channel:
+    credentials = grpc.ssl_channel_credentials(
+        (certs / "ca.pem").read_bytes(), (certs / key).read_bytes(), (certs / cert).read_bytes()
+    )
+    return grpc.secure_channel(address, credentials)
+
+
+def test_models_move_over_mtls_and_only_routers_may_ask_the_planner(secured):
+    """The repository API through the router, the router to the planner, the planner to the
+    workers: every hop mutual TLS under each service's own identity."""
+    fleet, certs, tokens = secured
+    triton = client(fleet, certs)
+    change = {"authorization": f"Bearer {tokens['infer']}"}
+    triton.unload_model(MODEL, headers=change, client_timeout=60)
+    index = {m.name: m for m in triton.get_model_repository_index(headers=change).models}
+    assert index[MODEL].state == "UNAVAILABLE" and index[MODEL].reason == "unloaded"
+    triton.load_model(MODEL, headers=change, client_timeout=120)
+    served = {
+        infer(triton, tokens["infer"]).get_response().parameters["worker_id"].string_param for _ in range(20)
+    }
+    assert served == {"w0", "w1"}  # placed back on both (replicas: 2)
+
+    planner = fleet.info_of("planner")["address"]
+    with channel_as(planner, certs, "clients/client.pem", "clients/client.key") as channel:
+        stub = fleet_pb2_grpc.PlannerControlStub(channel)
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.Remove(fleet_pb2.RemoveRequest(model=MODEL), timeout=10)  # around the router's tokens
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert "only router/* may call the planner" in refused.value.details()
+        moves = stub.GetPlan(fleet_pb2.GetPlanRequest(), timeout=10).moves  # reading is open
+        assert {(m.action, m.outcome) for m in moves} == {("unload", "done"), ("load", "done")}
+    shown = subprocess.run(
+        [sys.executable, "-m", "fleet", "plan", "--show", planner, "--tls-ca", str(certs / "ca.pem"),
+         "--tls-cert", str(certs / "clients/client.pem"), "--tls-key", str(certs / "clients/client.key")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert shown.returncode == 0 and '"action": "load"' in shown.stdout, shown.stderr[-2000:]
+
+
+def test_the_planner_s_identity_may_move_models_on_a_worker_not_infer(secured):
+    fleet, certs, _ = secured
+    worker = fleet.worker("w0")["address"]
+    with channel_as(worker, certs, "planner/cert.pem", "planner/key.pem") as channel:
+        state = fleet_pb2_grpc.WorkerControlStub(channel).GetState(fleet_pb2.GetStateRequest(), timeout=10)
+        assert state.worker_id == "w0"
+    as_planner = tc.InferenceServerClient(
+        worker,
+        ssl=True,
+        root_certificates=str(certs / "ca.pem"),
+        private_key=str(certs / "planner/key.pem"),
+        certificate_chain=str(certs / "planner/cert.pem"),
+    )
+    refused = status_of(lambda: as_planner.get_model_metadata(MODEL, client_timeout=5))
+    assert refused.startswith("StatusCode.PERMISSION_DENIED: only router/* may call a worker"), refused
+    with channel_as(worker, certs, "clients/client.pem", "clients/client.key") as channel:
+        with pytest.raises(grpc.RpcError) as denied:  # nor may a client's certificate move models
+            fleet_pb2_grpc.WorkerControlStub(channel).UnloadModel(
+                fleet_pb2.UnloadModelRequest(name=MODEL), timeout=10
+            )
+        assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED

@@ -112,6 +112,27 @@ def test_fewest_gpus_matches_enumeration_and_refuses_what_cannot_fit():
         fewest_gpus(columns, counts, {"a": 2 * scale, "b": 2 * scale})
 
 
+def test_a_live_plan_keeps_what_is_in_place_when_that_costs_no_gpu():
+    """Two workers of one kind, each a type of its own (as live): either alone carries a and b.
+    Told that w1 hosts them now, the fewest-GPU plan puts them on w1, and moves nothing; told
+    that w1 hosts a only, still w1 (one load, not two); it never keeps a worker at a GPU's cost."""
+    slots = [GpuSlot("w0", "w0"), GpuSlot("w1", "w1")]
+    terms = {"w0": TERMS["fast"], "w1": TERMS["fast"]}
+    profile = {(m, w): PROFILE[(m, "fast")] for m in NEEDS for w in terms}
+    planner = Planner(CapacityModel(NEEDS, profile, None, 0.5))
+    demand = {"a": 50.0, "b": 50.0}
+
+    def hosts(keep):
+        plan = planner.plan(slots, terms, demand, "fewest-gpus", bound=False, keep=keep)
+        return {g.gpu_id: set(g.models) for g in plan.gpus if g.models}
+
+    assert hosts({"w1": frozenset("ab")}) == {"w1": {"a", "b"}}
+    assert hosts({"w1": frozenset("a"), "w0": frozenset()}) == {"w1": {"a", "b"}}
+    assert hosts({"w0": frozenset("ab")}) == {"w0": {"a", "b"}}
+    # One worker keeping its models would need both: the plan takes one, whichever is kept.
+    assert len(hosts({"w0": frozenset("a"), "w1": frozenset("b")})) == 1
+
+
 def test_a_plan_puts_the_counted_groups_on_the_inventory_and_reports_its_capacity():
     planner = Planner(CapacityModel(NEEDS, PROFILE, pairwise({frozenset("ab"): 1.2}), 0.5))
     inventory = [GpuSlot("f0", "fast"), GpuSlot("s0", "slow"), GpuSlot("f1", "fast")]

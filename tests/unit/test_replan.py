@@ -14,6 +14,17 @@ def test_the_first_demand_always_plans_then_only_a_drift_past_the_threshold_does
     assert abs(gate.drift_of({"a": 130.0, "b": 50.0}) - 0.3) < 1e-9
 
 
+def test_a_light_model_s_counting_noise_widens_its_band():
+    """Over a 10 s window 4.5 req/s is 45 requests, a count whose noise alone moves 15%: its
+    band is 3 standard errors (45%); a model at 1,000 req/s keeps the 25% band."""
+    gate = ReplanGate(drift=0.25, cooldown_s=0.0, window_s=10.0)
+    gate.planned({"light": 4.5, "heavy": 1000.0}, now=0.0)
+    assert not gate.due({"light": 6.0, "heavy": 1000.0}, now=1.0)  # +33%: within its noise
+    assert gate.due({"light": 7.0, "heavy": 1000.0}, now=1.0)  # +56%: past it
+    assert gate.due({"light": 4.5, "heavy": 1300.0}, now=1.0)  # +30% of a heavy model: past the band
+    assert ReplanGate(drift=0.25, cooldown_s=0.0, window_s=10.0).due({"light": 1.0}, now=0.0)  # first plan
+
+
 def test_a_large_drift_waits_out_the_cooldown():
     gate = ReplanGate(drift=0.25, cooldown_s=60.0)
     gate.planned({"a": 100.0}, now=0.0)

@@ -32,6 +32,7 @@ def test_certs_are_owner_only_under_any_umask(tmp_path, open_umask):
         "clients",
         "router",
         "predictor",
+        "planner",
         "redis",
         "workers",
         "workers/w0",
@@ -42,20 +43,20 @@ def test_certs_are_owner_only_under_any_umask(tmp_path, open_umask):
     secrets = [
         p for p in by_path if p.endswith((".key", "key.pem", "tokens.txt", "redis.password", "users.acl"))
     ]
-    assert len(secrets) == 15 and {by_path[p] for p in secrets} == {0o600}
+    assert len(secrets) == 17 and {by_path[p] for p in secrets} == {0o600}
     assert {by_path[p] for p in by_path if p not in secrets} == {0o644}  # certificates
     # Each service's folder holds what it mounts, and nothing of another's: one Secret per folder.
     files = {f: sorted(p.name for p in (out / f).iterdir() if p.is_file()) for f in folders}
     assert files["router"] == ["ca.pem", "cert.pem", "key.pem", "redis.password", "tokens.txt"]
     service = ["ca.pem", "cert.pem", "key.pem", "redis.password"]
-    assert files["predictor"] == files["workers/w0"] == files["workers/gpu-_pool"] == service
+    assert files["predictor"] == files["planner"] == files["workers/w0"] == files["workers/gpu-_pool"] == service
     assert files["redis"] == [*service, "users.acl"]
     assert files["operator"] == ["ca.key", "redis.password"]
     assert files["clients"] == ["ca.pem", "client.key", "client.pem"]
-    holders = ["router", "predictor", "workers/w0", "redis", "operator"]  # and workers/gpu-_pool below
+    holders = ["router", "predictor", "planner", "workers/w0", "redis", "operator"]  # and workers/gpu-_pool below
     passwords = {f: (out / f / "redis.password").read_text() for f in holders}
     passwords["workers/gpu-_pool"] = (out / "workers" / "gpu-_pool" / "redis.password").read_text()
-    assert len(set(passwords.values())) == 6  # a Redis user per role and worker identity: none shared
+    assert len(set(passwords.values())) == 7  # a Redis user per role and worker identity: none shared
     acl = (out / "redis" / "users.acl").read_text()
     assert "user worker.w0 on " in acl and "%W~interfleet:*:worker:w0 " in acl  # w0 writes w0's state only
     assert "user worker.gpu-_pool on " in acl and "%W~interfleet:*:worker:gpu-* " in acl
