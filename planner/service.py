@@ -15,7 +15,11 @@ It reads the workers' heartbeats from Redis (the same trust rules as the router,
   applies the moves loads first (`replan.ordered_moves`; the workers in parallel, each
   worker's in turn), then the unloads at once, at most `max_moves_per_minute`, never leaving
   a model without a serving replica (an unload waits for the load that replaces it, and stays
-  if it failed). Workers a plan leaves empty host nothing until needed.
+  if it failed). Moves the budget defers are made on the passes after, toward the same
+  target, until the next re-plan. Among the plans with the fewest workers it takes the one
+  closest to what is in place, and the drift band widens by the counting noise of light
+  models: the fleet moves when the demand does, not when it jitters. Workers a plan leaves
+  empty host nothing until needed.
 
 Every move is logged and kept (`GetPlan`, `interfleet plan --show`), with the plan and the
 demand it was made for. With TLS configured it dials workers over mTLS under its own identity
@@ -29,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import json
 import logging
 import time
@@ -97,6 +102,7 @@ class PlannerService:
         # (model, device name) -> batch latencies, as last measured: kept when a model leaves
         # every worker of a device, so a later plan may bring it back there
         self._profiles: dict[tuple[str, str], dict[int, float]] = {}
+        self._target: _Target | None = None  # what the current plan moves the fleet toward
 
     @property
     def address(self) -> str:
@@ -260,11 +266,18 @@ class PlannerService:
         return predicted if predicted is not None else [1.0] * len(placements)
 
     async def replan_once(self) -> None:
-        """Re-plan if the demand drifted (see the module docstring) and apply the moves."""
+        """Re-plan if the demand drifted (see the module docstring) and apply the moves; between
+        re-plans, carry on toward the current plan's target (moves the budget deferred, unloads
+        that waited for their new replica)."""
         now = self._clock()
         ready = self._ready()
         demand = demand_of(ready)
-        if not ready or not self.gate.due(demand, now) or self._moving:
+        if not ready or self._moving:
+            return
+        if not self.gate.due(demand, now):
+            if self._target is not None:
+                moves, _ = ordered_moves(placement_of(ready), self._target.placement, self._target.in_use)
+                await self._apply([m for m in moves if m not in self._target.given_up])
             return
         slots, terms, needs, profile = live_inputs(ready, self._profiles)
         if self._estimator is not None:
@@ -291,6 +304,7 @@ class PlannerService:
         moves, held = ordered_moves(placement_of(ready), target, in_use)
         for move in held:
             self._record(move, "held: the model's only replica")
+        self._target = _Target(target, in_use)
         self.gate.planned(demand, now)
         self.plans += 1
         self.planned_for = dict(demand)
@@ -298,40 +312,62 @@ class PlannerService:
         log.info("re-planned for %s: %d workers used, %d moves", _rates(demand), plan.gpus_used, len(moves))
         await self._apply(moves)
 
+    def _defer(self, move: Move, why: str) -> None:
+        """Recorded once per plan: the move is tried again on the next pass."""
+        if self._target is None or move not in self._target.noted:
+            self._record(move, f"deferred: {why}")
+        if self._target is not None:
+            self._target.noted.add(move)
+
+    def _give_up(self, move: Move) -> None:
+        """Not tried again until the next plan (a failed load would fail on every pass)."""
+        if self._target is not None:
+            self._target.given_up.add(move)
+
     async def _apply(self, moves: Sequence[Move]) -> None:
         """Loads first: each worker's one after another (its warm-up measures the device alone),
         the workers at once. Then the unloads, at once, each only while another replica of the
         model serves: a load that failed or was deferred keeps the replica it was to replace.
-        Every move is recorded; a failed one is left for the next re-plan, which starts from
-        what is."""
+        Every move is recorded; a deferred one is tried again on the next pass, a failed one
+        (and the unload its failed load would have replaced) waits for the next plan."""
         hosts = {m.model: set(self._hosts(m.model)) for m in moves}
         queues: dict[str, list[Move]] = collections.defaultdict(list)
+        waiting: set[str] = set()  # models whose new replica is deferred to a later pass
         for move in (m for m in moves if m.action == "load"):
             if self.budget.take(self._clock()):
                 queues[move.worker_id].append(move)
             else:
-                self._record(move, "deferred: move budget spent")
+                waiting.add(move.model)
+                self._defer(move, "move budget spent")
 
         async def load_in_turn(queue: list[Move]) -> None:
             for move in queue:
-                with contextlib.suppress(ServingError):  # recorded by _call
+                try:
                     await self._call(move)
                     hosts[move.model].add(move.worker_id)
+                except ServingError:  # recorded by _call
+                    self._give_up(move)
 
         await asyncio.gather(*(load_in_turn(q) for q in queues.values()))
         unloads = []
         for move in (m for m in moves if m.action == "unload"):
             if not hosts[move.model] - {move.worker_id}:
-                self._record(move, "held: no other replica serves the model")
+                if move.model in waiting:
+                    self._defer(move, "waits for its new replica")
+                else:
+                    self._record(move, "held: no other replica serves the model")
+                    self._give_up(move)
             elif not self.budget.take(self._clock()):
-                self._record(move, "deferred: move budget spent")
+                self._defer(move, "move budget spent")
             else:
                 hosts[move.model].discard(move.worker_id)
                 unloads.append(move)
 
         async def unload(move: Move) -> None:
-            with contextlib.suppress(ServingError):  # recorded by _call
+            try:
                 await self._call(move)
+            except ServingError:  # recorded by _call
+                self._give_up(move)
 
         await asyncio.gather(*(unload(m) for m in unloads))
 
@@ -356,6 +392,14 @@ class PlannerService:
         if self._metrics is not None:
             await self._metrics.stop()
         log.info("planner stopped")
+
+
+@dataclasses.dataclass
+class _Target:
+    placement: dict[str, dict[str, int]]  # worker -> {model: batch cap}
+    in_use: frozenset[str]
+    given_up: set[Move] = dataclasses.field(default_factory=set)
+    noted: set[Move] = dataclasses.field(default_factory=set)  # deferrals already recorded
 
 
 def _rates(demand: dict[str, float]) -> str:

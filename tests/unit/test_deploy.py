@@ -25,6 +25,8 @@ import yaml
 
 from fleet.cli import build_parser, chosen_command
 from interfleet.zoo.architectures import ZOO
+from planner.config import PlannerConfig
+from planner.main import config_from as planner_config_from
 from predictor.main import predictor_config_from
 from predictor.service import PredictorConfig
 from router.config import RouterConfig
@@ -47,7 +49,9 @@ KNOWN_ENV = (
     {f"INTERFLEET_ROUTER_{f.name.upper()}" for f in fields(RouterConfig)}
     | {f"INTERFLEET_WORKER_{f.name.upper()}" for f in fields(WorkerConfig)}
     | {f"INTERFLEET_PREDICTOR_{f.name.upper()}" for f in fields(PredictorConfig)}
+    | {f"INTERFLEET_PLANNER_{f.name.upper()}" for f in fields(PlannerConfig)}
     | {"INTERFLEET_FLEET", "INTERFLEET_HEALTH_ADDRESS", "REDIS_URL"}
+    | {"INTERFLEET_PLANNER_ADDRESS"}  # the router's planner_address
     | {"INTERFLEET_HEALTH_TLS_CA", "INTERFLEET_HEALTH_TLS_CERT", "INTERFLEET_HEALTH_TLS_KEY"}  # the probe
     | {"REDIS_PASSWORD"}  # expanded into REDIS_URL by Kubernetes, as $(REDIS_PASSWORD)
     | {"REDIS_PASSWORD_FILE"}
@@ -96,7 +100,12 @@ def service_config(args: list[str], env: dict[str, str]):
     args = in_repository(args)
     parsed = build_parser(chosen_command(args)).parse_args(args)
     full_env = {**DOCKERFILE_ENV, **env}
-    build = {"router": router_config_from, "worker": worker_config_from, "predictor": predictor_config_from}
+    build = {
+        "router": router_config_from,
+        "worker": worker_config_from,
+        "predictor": predictor_config_from,
+        "planner": planner_config_from,
+    }
     config = build[parsed.command](parsed, full_env)
     for path in (getattr(config, "dataset", None), getattr(config, "initial_model", None)):
         assert path is None or Path(path).is_file(), f"{args}: {path} is not shipped in the image"
@@ -174,8 +183,20 @@ def test_ports_ids_and_models_agree_across_compose_manifests_and_configs():
     )
     assert {str(router_port), str(http_port)} <= set(exposed.split()[1:])
     entries = {w["worker_id"]: w for w in fleet["workers"]}
+    planner_service = COMPOSE["services"]["planner"]
+    planner = service_config(planner_service["command"], dict(planner_service["environment"]))
+    assert COMPOSE["services"]["planner"]["environment"]["INTERFLEET_HEALTH_ADDRESS"].endswith(
+        f":{planner.port}"
+    )
+    assert (
+        COMPOSE["services"]["router"]["environment"]["INTERFLEET_PLANNER_ADDRESS"]
+        == f"planner:{planner.port}"
+    )
+    assert (
+        f"127.0.0.1:{planner.metrics_port}:{planner.metrics_port}" in COMPOSE["services"]["planner"]["ports"]
+    )
     for name, service in interfleet_services().items():
-        if name in ("router", "predictor"):
+        if name in ("router", "predictor", "planner"):
             continue
         config = service_config(service["command"], dict(service["environment"]))
         assert config.worker_id in entries and config.advertise_host == name, name
