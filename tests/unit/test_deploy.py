@@ -214,6 +214,10 @@ def test_ports_ids_and_models_agree_across_compose_manifests_and_configs():
         if isinstance(config, WorkerConfig):
             assert config.fleet == yaml.safe_load((K8S / "base" / "fleet.yaml").read_text())["fleet"]
             assert ("nvidia.com/gpu" in container["resources"]["limits"]) == config.device.startswith("cuda")
+        elif isinstance(config, PlannerConfig):
+            assert config.port == planner.port and f"planner:{config.port}" in {
+                e.get("value") for _, _, c in k8s_containers() for e in c["env"]
+            }  # the routers' INTERFLEET_PLANNER_ADDRESS
         else:
             assert config.port == router_port
     models = {m for w in fleet["workers"] for m in w["models"]}
@@ -254,7 +258,9 @@ def test_kubernetes_runs_the_fleet_secured():
     for path, _, container in k8s_containers():
         env = container_env(container)
         config = service_config(container["args"], env)
-        role = {RouterConfig: "router", WorkerConfig: "worker"}.get(type(config), "predictor")
+        role = {RouterConfig: "router", WorkerConfig: "worker", PlannerConfig: "planner"}.get(
+            type(config), "predictor"
+        )
         assert env["REDIS_URL"].startswith(f"rediss://{role}@"), path  # its role's Redis user
         assert env["REDIS_PASSWORD_FILE"] == "/etc/interfleet/certs/redis.password", path  # a file, not env
         assert config.fleet_ca, path
@@ -266,6 +272,8 @@ def test_kubernetes_runs_the_fleet_secured():
             )
         elif isinstance(config, WorkerConfig):
             assert config.tls_cert and config.tls_client_ca, path
+        elif isinstance(config, PlannerConfig):  # mTLS both ways: to workers, and from routers
+            assert config.tls_ca and config.tls_client_ca and config.worker_tls_name, path
         secured += 1
     assert secured >= 5
     redis = next(yaml.safe_load_all((K8S / "base" / "redis.yaml").read_text()))["spec"]["template"]["spec"]
@@ -299,13 +307,15 @@ def test_compose_runs_the_fleet_secured_inside():
 def test_kubernetes_pods_are_hardened_and_the_network_is_closed_but_for_the_fleet_s_paths():
     """Every pod non-root with seccomp; every container without privilege escalation, capabilities
     or a writable root; secrets never world-readable; ingress denied unless a policy allows it
-    (clients to routers, routers to workers, the fleet to Redis); routers never all disrupted."""
+    (clients to routers, routers and the planner to workers, routers to the planner, the fleet to
+    Redis); routers never all disrupted."""
     docs = [d for path in MANIFESTS for d in yaml.safe_load_all(path.read_text()) if d]
     deployments = [d for d in docs if d["kind"] == "Deployment"]
     assert {d["metadata"]["name"] for d in deployments} >= {
         "router",
         "redis",
         "predictor",
+        "planner",
         "worker-cpu",
         "worker-t4",
     }
@@ -338,13 +348,22 @@ def test_kubernetes_pods_are_hardened_and_the_network_is_closed_but_for_the_flee
         assert secrets == {f"interfleet-{role}-identity"}, name
     policies = {d["metadata"]["name"]: d["spec"] for d in docs if d["kind"] == "NetworkPolicy"}
     assert policies["default-deny-ingress"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
-    worker = policies["worker-from-routers"]["ingress"]
-    assert worker[0]["from"] == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "router"}}}]
+    worker = policies["worker-from-routers-and-planner"]["ingress"]
+    callers = {"key": "app.kubernetes.io/name", "operator": "In", "values": ["router", "planner"]}
+    assert worker[0]["from"] == [{"podSelector": {"matchExpressions": [callers]}}]
     assert worker[0]["ports"] == [{"port": "grpc", "protocol": "TCP"}]
     assert "from" not in worker[1] and worker[1]["ports"] == [{"port": "metrics", "protocol": "TCP"}]
+    planner = policies["planner-from-routers"]["ingress"]
+    assert planner[0]["from"] == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "router"}}}]
+    assert planner[0]["ports"] == [{"port": "grpc", "protocol": "TCP"}]
+    assert "from" not in planner[1] and planner[1]["ports"] == [{"port": "metrics", "protocol": "TCP"}]
     redis_from = policies["redis-from-the-fleet"]["ingress"][0]["from"][0]["podSelector"]["matchExpressions"]
     assert redis_from == [
-        {"key": "app.kubernetes.io/name", "operator": "In", "values": ["router", "worker", "predictor"]}
+        {
+            "key": "app.kubernetes.io/name",
+            "operator": "In",
+            "values": ["router", "worker", "predictor", "planner"],
+        }
     ]
     budgets = [d for d in docs if d["kind"] == "PodDisruptionBudget"]
     assert [(b["metadata"]["name"], b["spec"]["minAvailable"]) for b in budgets] == [("router", 1)]
