@@ -67,8 +67,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PLANNER",
         help="print a live fleet's plan and moves instead (the planner's host:port)",
     )
-    parser.add_argument("--tls-ca", dest="tls_ca", help="--show: the planner serves TLS; verify it against this CA")
-    parser.add_argument("--tls-cert", dest="tls_cert", help="--show: client certificate (the planner requires mTLS)")
+    parser.add_argument(
+        "--tls-ca", dest="tls_ca", help="--show: the planner serves TLS; verify it against this CA"
+    )
+    parser.add_argument(
+        "--tls-cert", dest="tls_cert", help="--show: client certificate (the planner requires mTLS)"
+    )
     parser.add_argument("--tls-key", dest="tls_key", help="--show: the client certificate's key")
 
 

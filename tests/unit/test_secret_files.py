@@ -49,11 +49,20 @@ def test_certs_are_owner_only_under_any_umask(tmp_path, open_umask):
     files = {f: sorted(p.name for p in (out / f).iterdir() if p.is_file()) for f in folders}
     assert files["router"] == ["ca.pem", "cert.pem", "key.pem", "redis.password", "tokens.txt"]
     service = ["ca.pem", "cert.pem", "key.pem", "redis.password"]
-    assert files["predictor"] == files["planner"] == files["workers/w0"] == files["workers/gpu-_pool"] == service
+    assert (
+        files["predictor"] == files["planner"] == files["workers/w0"] == files["workers/gpu-_pool"] == service
+    )
     assert files["redis"] == [*service, "users.acl"]
     assert files["operator"] == ["ca.key", "redis.password"]
     assert files["clients"] == ["ca.pem", "client.key", "client.pem"]
-    holders = ["router", "predictor", "planner", "workers/w0", "redis", "operator"]  # and workers/gpu-_pool below
+    holders = [
+        "router",
+        "predictor",
+        "planner",
+        "workers/w0",
+        "redis",
+        "operator",
+    ]  # and workers/gpu-_pool below
     passwords = {f: (out / f / "redis.password").read_text() for f in holders}
     passwords["workers/gpu-_pool"] = (out / "workers" / "gpu-_pool" / "redis.password").read_text()
     assert len(set(passwords.values())) == 7  # a Redis user per role and worker identity: none shared
