@@ -254,7 +254,7 @@ def main() -> None:
     parser.add_argument("--gpus", type=int, default=8)
     parser.add_argument("--phases", type=int, default=8)
     parser.add_argument("--phase-s", dest="phase_s", type=float, default=45.0, help="wall seconds per phase")
-    parser.add_argument("--settle-s", dest="settle_s", type=float, default=60.0)
+    parser.add_argument("--settle-s", dest="settle_s", type=float, default=90.0)
     parser.add_argument("--time-scale", dest="time_scale", type=float, default=1000.0)
     parser.add_argument("--hop-ms", dest="hop_ms", type=float, default=1.5, help="the router's hop, wall ms")
     parser.add_argument("--routing", default="speed-aware")

@@ -8,7 +8,8 @@ re-plans, a large one waits out the cool-down). A model that starts or stops rec
 counts as a drift of 100%. With `window_s`, the window rates are counted over, a change must
 also exceed counting noise: NOISE_Z standard errors of a Poisson count over that window
 (`NOISE_Z / sqrt(rate x window_s)`, 45% at 4.5 req/s over 10 s, 9% at 100), so a light model's
-jitter does not re-place the fleet.
+jitter does not re-place the fleet. With `persist` > 1, the drift must be past the band on that
+many checks in a row (a spike in one reading is not a shift in demand).
 
 `ordered_moves(current, target, in_use)`: the moves from one placement to another, every load
 before any unload (a new replica is ready before an old one drains), and never an unload that
@@ -38,12 +39,19 @@ NOISE_Z = 3.0
 
 class ReplanGate:
     def __init__(
-        self, drift: float = 0.25, cooldown_s: float = 60.0, floor_rps: float = 1.0, window_s: float = 0.0
+        self,
+        drift: float = 0.25,
+        cooldown_s: float = 60.0,
+        floor_rps: float = 1.0,
+        window_s: float = 0.0,
+        persist: int = 1,
     ):
         self.drift = drift
         self.cooldown_s = cooldown_s
         self.floor_rps = floor_rps
         self.window_s = window_s
+        self.persist = persist
+        self._past = 0  # checks in a row past the band
         self.planned_for: dict[str, float] | None = None
         self.planned_at = float("-inf")
 
@@ -66,11 +74,14 @@ class ReplanGate:
         return worst * self.drift
 
     def due(self, demand: Mapping[str, float], now: float) -> bool:
-        return now - self.planned_at >= self.cooldown_s and self.drift_of(demand) > self.drift
+        past = now - self.planned_at >= self.cooldown_s and self.drift_of(demand) > self.drift
+        self._past = self._past + 1 if past else 0
+        return past and (self.planned_for is None or self._past >= self.persist)
 
     def planned(self, demand: Mapping[str, float], now: float) -> None:
         self.planned_for = dict(demand)
         self.planned_at = now
+        self._past = 0
 
 
 def ordered_moves(

@@ -82,8 +82,10 @@ class PlannerService:
         self._clock = clock
         self.supervisor = Supervisor()
         self.states: list[fleet_pb2.WorkerState] = []
-        # the band widens by the noise of the workers' windowed counts (light models jitter)
-        self.gate = ReplanGate(config.drift, config.cooldown_s, window_s=STATS_WINDOW_S)
+        # the band widens by the noise of the workers' windowed counts (light models jitter), and
+        # a drift must hold on two checks in a row
+        self.gate = ReplanGate(config.drift, config.cooldown_s, window_s=STATS_WINDOW_S, persist=2)
+        self._moved_at = float("-inf")  # when the last move finished
         self.budget = MoveBudget(config.max_moves_per_minute)
         self.moves: collections.deque[fleet_pb2.Move] = collections.deque(maxlen=MOVES_KEPT)
         self.plan_json = ""
@@ -203,6 +205,7 @@ class PlannerService:
             self._record(move, f"{exc.code().name}: {exc.details()}")
             raise RemoteError(domain_code(exc.code()), exc.details() or exc.code().name) from None
         self._record(move, "done")
+        self._moved_at = self._clock()
         self.states = [reply if s.worker_id == reply.worker_id else s for s in self.states]
         return reply
 
@@ -274,7 +277,10 @@ class PlannerService:
         demand = demand_of(ready)
         if not ready or self._moving:
             return
-        if not self.gate.due(demand, now):
+        # Right after a move the workers' windows hold part of the traffic it shifted: the demand
+        # is read again once a whole window has passed.
+        settled = now - self._moved_at >= STATS_WINDOW_S
+        if not settled or not self.gate.due(demand, now):
             if self._target is not None:
                 moves, _ = ordered_moves(placement_of(ready), self._target.placement, self._target.in_use)
                 await self._apply([m for m in moves if m not in self._target.given_up])

@@ -78,7 +78,10 @@ async def test_replans_once_then_holds_within_the_band_and_the_cooldown(service,
 
     offered(service, {"m": 800.0, "n": 100.0})
     planned_at = service.gate.planned_at
-    await service.replan_once()  # 4x: past the band, and the cool-down is over
+    await service.replan_once()  # 4x: past the band, and the cool-down is over; once is a spike
+    assert service.gate.planned_at == planned_at
+    clock.advance(2.0)
+    await service.replan_once()  # twice in a row: a shift
     assert service.gate.planned_at > planned_at
     assert service.planned_for == {"m": 800.0, "n": 100.0}
 
