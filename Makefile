@@ -147,11 +147,13 @@ eval-plan: install zoo
 	$(PYTHON) bench/eval_plan.py --merge results/eval-plan/realistic-a/results.json \
 		results/eval-plan/realistic-b/results.json --out results/eval-plan/realistic
 
-# Emulated GPUs, simulated (its simulated half only; a few minutes): a diurnal day whose mix
-# shifts, re-planned by the planner service's rule against a static plan sized for the peak:
-# attainment per phase and GPU-seconds; results/eval-replan/.
+# Emulated GPUs (about 15 minutes): a diurnal day whose mix shifts, re-planned against a static
+# plan sized for the peak. Live: 8 workers on emulated GPUs behind the real router, Redis,
+# predictor and planner service, the same fleet simulated beside it (results/eval-replan/live/);
+# then simulated only, 16 GPUs of the realistic set (results/eval-replan/simulated/).
 eval-replan: install zoo
-	$(PYTHON) bench/eval_replan.py --repository $(REPOSITORY) --out results/eval-replan
+	$(PYTHON) bench/eval_replan_live.py --repository $(REPOSITORY) --out results/eval-replan/live
+	$(PYTHON) bench/eval_replan.py --repository $(REPOSITORY) --out results/eval-replan/simulated
 
 # Emulated GPUs, for real (about 15 minutes): workers on emulated T4/L4/A10/A100/H100 behind the
 # real router, Redis and predictor; every policy at 50/80/95% of its own simulated max load, and

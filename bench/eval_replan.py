@@ -1,10 +1,10 @@
-"""`make eval-replan` (its simulated half): re-planning as demand drifts, against a static plan
-sized for the peak, on a simulated fleet of emulated GPUs.
+"""`make eval-replan`, its simulated part: re-planning as demand drifts, against a static plan
+sized for the peak, on a simulated fleet of emulated GPUs of the realistic set.
 
-Everything here is an emulation (emulated GPUs in the fleet simulator, `simulation`). Only the
-simulated half of the issue's evaluation is built: the live fleet beside it is not yet, and
-moves are not simulated either (each phase runs on its plan from the start; that moves lose no
-request is shown on real processes by tests/integration/test_model_moves.py).
+Everything here is an emulation (emulated GPUs in the fleet simulator, `simulation`); moves are
+not simulated (each phase runs on its plan from the start). The live fleet re-planned by the
+planner service, with the zoo on 8 emulated GPUs and the simulator beside it, is
+`eval_replan_live.py`.
 
 A day of `--phases` phases on `--gpus` GPUs (`mixed_fleet`) of the realistic set: the total rate
 follows a diurnal curve (mean x (1 + 0.6 sin), the shape of the Azure Functions traces' daily
@@ -41,7 +41,7 @@ from replan_day import gpu_seconds_ratio, peak_and_static, simulated_day
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repository", default="model_repository")
-    parser.add_argument("--out", default="results/eval-replan")
+    parser.add_argument("--out", default="results/eval-replan/simulated")
     parser.add_argument("--gpus", type=int, default=16)
     parser.add_argument("--phases", type=int, default=12)
     parser.add_argument("--cooldown", type=int, default=1, help="phases after a re-plan before the next")
@@ -63,7 +63,6 @@ def main() -> None:
     gpu_s = gpu_seconds_ratio(rows)
     report = {
         "emulated": True,
-        "simulated_only": True,
         "gpus": args.gpus,
         "routing": args.routing,
         "peak_rps": peak,
@@ -79,9 +78,9 @@ def main() -> None:
     lines = [
         "# Re-planning as demand drifts, simulated (emulated GPUs)",
         "",
-        f"**An emulation, and only its simulated half**: {args.gpus} emulated GPUs in the fleet simulator, "
+        f"**An emulation, simulated**: {args.gpus} emulated GPUs in the fleet simulator, "
         f"{args.phases} phases of a diurnal day whose mix shifts toward BERT, routed {args.routing}. Moves are "
-        "not simulated (each phase starts on its plan); the live half is not built yet.",
+        "not simulated (each phase starts on its plan); the live fleet is in ../live/.",
         "",
         "| phase | demand (req/s) | re-planned | GPUs (re-planned / static) | attainment (re-planned / static) |",
         "|---|---|---|---|---|",

@@ -153,6 +153,7 @@ def fleet_config(
             "replan_interval_s": 2.0,
             "refresh_interval_s": 0.5,
             "cooldown_s": args.cooldown_s,
+            "cooldown_up_s": args.cooldown_s / 4,
             "drift": 0.25,
             "drain_s": 2.0,
             "max_moves_per_minute": args.max_moves,
@@ -207,6 +208,7 @@ def write_report(report: dict, path: Path) -> None:
     phases, gpus = report["phases"], len(report["gpus"])
     outcomes = collections.Counter(m["outcome"].split(":")[0] for m in report["moves"])
     not_deadline = {k: v for k, v in report["statuses"].items() if k not in ("OK", "DEADLINE_EXCEEDED")}
+    failed = json.dumps(not_deadline) if not_deadline else "none"
     lines = [
         "# Re-planning a live fleet as demand drifts (emulated GPUs)",
         "",
@@ -237,7 +239,7 @@ def write_report(report: dict, path: Path) -> None:
         f"peak): **{report['gpu_seconds_live_over_static']:.2f}** (target <= 0.80); the day re-planned in the "
         f"simulator: {report['gpu_seconds_simulated_over_static']:.2f}. Worst phase's SLO attainment live: "
         f"**{worst:.2%}** (target >= 99% throughout). Requests answered or refused otherwise than by their "
-        f"deadline: {json.dumps(not_deadline) if not_deadline else 'none'} (target 0 lost or failed during moves); all statuses: "
+        f"deadline: {failed} (target 0 lost or failed during moves); all statuses: "
         f"{json.dumps(report['statuses'])}. Moves: {json.dumps(dict(outcomes))}.",
         "",
         "The cross-check runs each phase in the simulator on the placement the live fleet held at the "
