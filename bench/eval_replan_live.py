@@ -153,7 +153,6 @@ def fleet_config(
             "replan_interval_s": 2.0,
             "refresh_interval_s": 0.5,
             "cooldown_s": args.cooldown_s,
-            "cooldown_up_s": args.cooldown_s / 4,
             "drift": 0.25,
             "drain_s": 2.0,
             "max_moves_per_minute": args.max_moves,

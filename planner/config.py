@@ -27,7 +27,6 @@ class PlannerConfig:
     replan_interval_s: float = 10.0  # how often the drift is checked
     drift: float = 0.25  # re-plan once a model's rate changed by more than this share
     cooldown_s: float = 60.0  # and at least this long after the last re-plan
-    cooldown_up_s: float = 15.0  # a rise in demand re-plans this soon after the last plan
     max_moves_per_minute: int = 6
     drain_s: float = 2.0  # a model being removed keeps answering this long after its last listing
     replicas: int = 1  # replicas RepositoryModelLoad places when the caller names none
@@ -50,8 +49,8 @@ class PlannerConfig:
             raise ConfigError("the planner needs redis_url (or REDIS_URL) to read the fleet's telemetry")
         if min(self.refresh_interval_s, self.replan_interval_s, self.move_timeout_s) <= 0:
             raise ConfigError("refresh_interval_s, replan_interval_s and move_timeout_s must be > 0")
-        if self.drift <= 0 or min(self.cooldown_s, self.cooldown_up_s, self.drain_s) < 0:
-            raise ConfigError("drift must be > 0, cooldown_s, cooldown_up_s and drain_s >= 0")
+        if self.drift <= 0 or self.cooldown_s < 0 or self.drain_s < 0:
+            raise ConfigError("drift must be > 0, cooldown_s and drain_s >= 0")
         if self.max_moves_per_minute < 1 or self.replicas < 1 or self.max_group < 1:
             raise ConfigError("max_moves_per_minute, replicas and max_group must be >= 1")
         self.tls.check()

@@ -9,10 +9,7 @@ counts as a drift of 100%. With `window_s`, the window rates are counted over, a
 also exceed counting noise: NOISE_Z standard errors of a Poisson count over that window
 (`NOISE_Z / sqrt(rate x window_s)`, 45% at 4.5 req/s over 10 s, 9% at 100), so a light model's
 jitter does not re-place the fleet. With `persist` > 1, the drift must be past the band on that
-many checks in a row (a spike in one reading is not a shift in demand). Rises and falls are
-not alike, as in autoscalers: a rise past the band (any model's rate up) re-plans once
-`cooldown_up_s` has passed, on its first reading, since SLOs are missed while it waits; a fall
-waits the full `cooldown_s` and `persist` readings, since it only costs GPUs meanwhile.
+many checks in a row (a spike in one reading is not a shift in demand).
 
 `ordered_moves(current, target, in_use)`: the moves from one placement to another, every load
 before any unload (a new replica is ready before an old one drains), and never an unload that
@@ -48,11 +45,9 @@ class ReplanGate:
         floor_rps: float = 1.0,
         window_s: float = 0.0,
         persist: int = 1,
-        cooldown_up_s: float | None = None,
     ):
         self.drift = drift
         self.cooldown_s = cooldown_s
-        self.cooldown_up_s = cooldown_s if cooldown_up_s is None else cooldown_up_s
         self.floor_rps = floor_rps
         self.window_s = window_s
         self.persist = persist
@@ -60,19 +55,16 @@ class ReplanGate:
         self.planned_for: dict[str, float] | None = None
         self.planned_at = float("-inf")
 
-    def drift_of(self, demand: Mapping[str, float], rises_only: bool = False) -> float:
+    def drift_of(self, demand: Mapping[str, float]) -> float:
         """The largest relative change of a model's rate since the plan (1.0 for a model that
         started or stopped receiving traffic); inf before the first plan. With `window_s`, each
         change is scaled by drift / its band (the band widened by the model's counting noise),
-        so `drift_of(demand) > drift` says "past the band" either way. `rises_only`: only the
-        models whose rate went up."""
+        so `drift_of(demand) > drift` says "past the band" either way."""
         if self.planned_for is None:
             return float("inf")
         worst = 0.0
         for model in set(demand) | set(self.planned_for):
             before, now = self.planned_for.get(model, 0.0), demand.get(model, 0.0)
-            if rises_only and now <= before:
-                continue
             if (before >= self.floor_rps) != (now >= self.floor_rps):
                 worst = max(worst, 1.0 / self.drift)
                 continue
@@ -82,10 +74,7 @@ class ReplanGate:
         return worst * self.drift
 
     def due(self, demand: Mapping[str, float], now: float) -> bool:
-        since = now - self.planned_at
-        if since >= self.cooldown_up_s and self.drift_of(demand, rises_only=True) > self.drift:
-            return True
-        past = since >= self.cooldown_s and self.drift_of(demand) > self.drift
+        past = now - self.planned_at >= self.cooldown_s and self.drift_of(demand) > self.drift
         self._past = self._past + 1 if past else 0
         return past and (self.planned_for is None or self._past >= self.persist)
 

@@ -83,14 +83,8 @@ class PlannerService:
         self.supervisor = Supervisor()
         self.states: list[fleet_pb2.WorkerState] = []
         # the band widens by the noise of the workers' windowed counts (light models jitter), and
-        # a fall must hold on two checks in a row (a rise re-plans at once, after cooldown_up_s)
-        self.gate = ReplanGate(
-            config.drift,
-            config.cooldown_s,
-            window_s=STATS_WINDOW_S,
-            persist=2,
-            cooldown_up_s=min(config.cooldown_up_s, config.cooldown_s),
-        )
+        # a drift must hold on two checks in a row
+        self.gate = ReplanGate(config.drift, config.cooldown_s, window_s=STATS_WINDOW_S, persist=2)
         self._moved_at = float("-inf")  # when the last move finished
         self.budget = MoveBudget(config.max_moves_per_minute)
         self.moves: collections.deque[fleet_pb2.Move] = collections.deque(maxlen=MOVES_KEPT)
