@@ -56,7 +56,13 @@ def mixes(workload_set: str) -> dict[str, dict[str, float]]:
 
 
 def setup_of(
-    repository: Path, gpus: int, device_seed: int, workload_set: str, mix: dict, window_s: float
+    repository: Path,
+    gpus: int,
+    device_seed: int,
+    workload_set: str,
+    mix: dict,
+    window_s: float,
+    sharing: str = "mps",
 ) -> Setup:
     models = sorted(REALISTIC) if workload_set == "realistic" else sorted(DEFAULT_MIX)
     return Setup.make(
@@ -65,6 +71,7 @@ def setup_of(
         mix,
         seed=device_seed,
         workload_set=workload_set,
+        sharing=sharing,
         max_candidates=16,
         heartbeat_s=window_s / 10,
     )
@@ -93,6 +100,12 @@ def main() -> None:
     parser.add_argument("--window", type=float)
     parser.add_argument("--no-large", action="store_true", help="skip the 1,000- and 10,000-GPU part")
     parser.add_argument(
+        "--sharing",
+        choices=("mps", "time-slicing"),
+        default="mps",
+        help="how co-located models share each emulated GPU (the 100-GPU part)",
+    )
+    parser.add_argument(
         "--merge", nargs="+", metavar="RESULTS", help="merge results.json files of split runs into --out"
     )
     args = parser.parse_args()
@@ -106,6 +119,7 @@ def main() -> None:
     report: dict = {
         "emulated": True,
         "workload_set": args.workload_set,
+        "sharing": args.sharing,
         "window_s": window,
         "routings": routings,
         "placements": placements,
@@ -117,7 +131,7 @@ def main() -> None:
     for device_seed in [int(x) for x in args.device_seeds.split(",")]:
         for mix_name in args.mixes.split(","):
             mix = mixes(args.workload_set)[mix_name]
-            setup = setup_of(repository, 100, device_seed, args.workload_set, mix, window)
+            setup = setup_of(repository, 100, device_seed, args.workload_set, mix, window, args.sharing)
             # With a MIG placement to evaluate, the predictor learns the slice types too.
             slices = planning.mig_slices(setup) if any("MIG" in p for p in placements) else []
             score = setup.train_predictor(seed=1000 + device_seed, planning=True, extra_gpus=slices)

@@ -30,7 +30,8 @@ def write_report(report: dict, path: Path) -> None:
         "runs the router's decision core, the workers' queues and batchers and the predictor unchanged. Nothing "
         "ran on a GPU.",
         "",
-        f"100 GPUs (T4, L4, A10, A100, H100, 20 each); seeds x mixes: {', '.join(keys)}; "
+        f"100 GPUs (T4, L4, A10, A100, H100, 20 each; co-located models share each by "
+        f"{report.get('sharing', 'mps')}); seeds x mixes: {', '.join(keys)}; "
         f"{report['window_s']} simulated s per run; max load = the highest rate at which 99% of requests meet "
         f"their SLO (bisected to 2%). Wall time: {report.get('wall_s', 0):.0f} s.",
         "",

@@ -122,8 +122,11 @@ class Setup:
         mix: Mapping[str, float] | None = None,
         seed: int = 0,
         workload_set: str = "zoo",
+        sharing: str = "mps",
         **kwargs,
     ) -> Setup:
+        """`sharing`: how co-located models share each emulated GPU (`emulation.device_model`:
+        "mps", or "time-slicing", each of k busy jobs at 1/k less a context switch)."""
         realistic = workload_set == "realistic"
         weights: dict[str, float] = dict(mix or (REALISTIC_MIX if realistic else DEFAULT_MIX))
         total = sum(weights.values())
@@ -131,7 +134,7 @@ class Setup:
         workloads = (
             {m: REALISTIC[m] for m in models} if realistic else repository_workloads(Path(repository), models)
         )
-        device = DeviceModel(seed)
+        device = DeviceModel(seed, sharing)
         settings = {}
         for m in models:
             max_batch = CATALOG_MAX_BATCH if realistic else load_spec(Path(repository), m).max_batch_size

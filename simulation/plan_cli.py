@@ -55,9 +55,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--objective", choices=OBJECTIVES, default="max-scale")
     parser.add_argument(
         "--sharing",
-        choices=("mps", "mig"),
+        choices=("mps", "mig", "time-slicing"),
         default="mps",
-        help="mig: A100s and H100s may also be split into MIG slices (2x 3g or 7x 1g), MPS within each",
+        help="mig: A100s and H100s may also be split into MIG slices (2x 3g or 7x 1g), MPS within each; "
+        "time-slicing: co-located models take turns on the GPU (the device model's rule, which the "
+        "predictor then learns from its profile)",
     )
     parser.add_argument("--refine", choices=POLICIES, help="try and correct the plan under this routing")
     parser.add_argument("--device-seed", dest="device_seed", type=int, default=0)
@@ -181,6 +183,7 @@ def run(args: argparse.Namespace) -> None:
         {m: d / total for m, d in demand.items() if d > 0},
         seed=args.device_seed,
         workload_set=args.workload_set,
+        sharing="time-slicing" if args.sharing == "time-slicing" else "mps",
     )
     mig = args.sharing == "mig"
     setup.train_predictor(planning=True, extra_gpus=planning.mig_slices(setup) if mig else ())

@@ -434,10 +434,12 @@ def test_models_move_over_mtls_and_only_routers_may_ask_the_planner(secured):
     index = {m.name: m for m in triton.get_model_repository_index(headers=change).models}
     assert index[MODEL].state == "UNAVAILABLE" and index[MODEL].reason == "unloaded"
     triton.load_model(MODEL, headers=change, client_timeout=120)
-    served = {
-        infer(triton, tokens["infer"]).get_response().parameters["worker_id"].string_param for _ in range(20)
-    }
-    assert served == {"w0", "w1"}  # placed back on both (replicas: 2)
+
+    def served_by_both() -> bool:  # placed back on both (replicas: 2), once the router sees the second
+        answers = (infer(triton, tokens["infer"]) for _ in range(20))
+        return {a.get_response().parameters["worker_id"].string_param for a in answers} == {"w0", "w1"}
+
+    assert wait_until(served_by_both, 15.0)
 
     planner = fleet.info_of("planner")["address"]
     with channel_as(planner, certs, "clients/client.pem", "clients/client.key") as channel:

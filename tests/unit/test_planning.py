@@ -120,3 +120,25 @@ def test_a_mig_plan_simulates_one_worker_per_slice(zoo):
     assert mig.scale >= planning.plan(made).scale * 0.999  # the whole-GPU columns are still there
     result = planning.with_placement(made, fleet).run("speed-aware", 0.3 * mig.scale, 0.01, seed=1)
     assert result["requests"] > 0 and result["unanswered"] == 0
+
+
+def test_under_time_slicing_the_planner_prices_groups_by_taking_turns(zoo):
+    """Time-slicing (each of k busy jobs at 1/k, less a context switch) makes a group far costlier
+    than MPS does: the planner, fed the device's own rule, co-locates less, and the plan holds
+    its predicted scale when the simulator runs it on time-sliced GPUs."""
+    fleet = mixed_fleet(10, sorted(MODELS), seed=0)
+    made = {
+        sharing: Setup.make(zoo, fleet, MODELS, hop_ms=0.05, heartbeat_s=0.002, sharing=sharing)
+        for sharing in ("mps", "time-slicing")
+    }
+    plans = {sharing: planning.plan(s, estimator="true") for sharing, s in made.items()}
+
+    def models_per_gpu(plan) -> float:
+        used = [g for g in plan.gpus if g.models]
+        return sum(len(g.models) for g in used) / len(used)
+
+    assert models_per_gpu(plans["time-slicing"]) < models_per_gpu(plans["mps"])
+    sliced = made["time-slicing"]
+    placed = planning.with_placement(sliced, planning.fleet_of(plans["time-slicing"].gpus))
+    result = placed.run("speed-aware", 0.5 * plans["time-slicing"].scale, 0.02, seed=1)
+    assert result["slo_attainment"] >= 0.99 and result["unanswered"] == 0
