@@ -12,6 +12,16 @@ def _spread(values: list[float]) -> str:
     return f"{statistics.median(values):,.0f} ({min(values):,.0f}-{max(values):,.0f})"
 
 
+def _times(value: float | None) -> str:
+    return "not run" if value is None else f"{value:.2f}x"
+
+
+def _least(values) -> float | None:
+    """The smallest of the measured values (None where one was not run)."""
+    measured = [v for v in values if v is not None]
+    return min(measured) if len(measured) else None
+
+
 def _ratio(values: list[float]) -> str:
     if not values:
         return "-"
@@ -19,6 +29,7 @@ def _ratio(values: list[float]) -> str:
 
 
 def write_report(report: dict, path: Path) -> None:
+    sharing = {"mps": "MPS"}.get(report.get("sharing", "mps"), report.get("sharing"))
     cells = report["cells"]
     keys = list(report.get("seeds", {}))
     routings, placements = report["routings"], report["placements"]
@@ -31,7 +42,7 @@ def write_report(report: dict, path: Path) -> None:
         "ran on a GPU.",
         "",
         f"100 GPUs (T4, L4, A10, A100, H100, 20 each; co-located models share each by "
-        f"{report.get('sharing', 'mps')}); seeds x mixes: {', '.join(keys)}; "
+        f"{sharing}); seeds x mixes: {', '.join(keys)}; "
         f"{report['window_s']} simulated s per run; max load = the highest rate at which 99% of requests meet "
         f"their SLO (bisected to 2%). Wall time: {report.get('wall_s', 0):.0f} s.",
         "",
@@ -60,8 +71,11 @@ def write_report(report: dict, path: Path) -> None:
             {
                 "key": k,
                 "best": best_planned / best_base if best_base else 0.0,
-                "best_issue": issue_planned / issue_base if issue_base else 0.0,
-                "ll": planned.get("least-loaded", 0.0) / best_base if best_base else 0.0,
+                # None: a routing this run did not measure
+                "best_issue": issue_planned / issue_base if issue_base and issue_planned else None,
+                "ll": planned["least-loaded"] / best_base
+                if best_base and "least-loaded" in planned
+                else None,
                 "lp": best_planned / seed["lp_bound_rps"] if seed["lp_bound_rps"] else 0.0,
                 "free": best_planned / seed["interference_free_bound_rps"],
             }
@@ -72,16 +86,14 @@ def write_report(report: dict, path: Path) -> None:
         "|---|---|---|---|---|---|",
     ]
     for t in targets:
-        figures = (
-            f"{t['best']:.2f}x | {t['best_issue']:.2f}x | {t['ll']:.2f}x | {t['lp']:.0%} | {t['free']:.0%}"
-        )
+        figures = f"{t['best']:.2f}x | {_times(t['best_issue'])} | {_times(t['ll'])} | {t['lp']:.0%} | {t['free']:.0%}"
         lines.append(f"| {t['key']} | {figures} |")
     if targets:
         lines += [
             "",
             f"Worst seed: planner+best routing {min(t['best'] for t in targets):.2f}x the best baseline over all "
-            f"routings (target 2x), {min(t['best_issue'] for t in targets):.2f}x over the issue's three; "
-            f"planner+least-loaded {min(t['ll'] for t in targets):.2f}x (target 1.5x); "
+            f"routings (target 2x), {_times(_least(t['best_issue'] for t in targets))} over the issue's three; "
+            f"planner+least-loaded {_times(_least(t['ll'] for t in targets))} (target 1.5x); "
             f"{min(t['lp'] for t in targets):.0%} of the LP bound (target 90%).",
         ]
     common = report.get("common_load", [])
