@@ -170,6 +170,9 @@ def unary(channel: grpc.Channel):
     return channel.unary_unary("/inference.GRPCInferenceService/ModelInfer")
 
 
+# 10,400 requests take 100-115 s on the 2-core machine when it is busy: the suite-wide 120 s
+# guard is meant for hangs, not for this test's length.
+@pytest.mark.timeout(300)
 def test_ten_thousand_malformed_requests_are_each_answered_and_nothing_leaks(fuzzed_fleet):
     fleet = fuzzed_fleet
     router_pid, worker_pid = fleet.router()["pid"], fleet.worker("w0")["pid"]
