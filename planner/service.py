@@ -7,19 +7,20 @@ It reads the workers' heartbeats from Redis (the same trust rules as the router,
   `replicas` serve it (a worker whose repository lacks it is skipped); answers once they do;
 - `remove(model)`: unload it from every worker serving it, each drained first (it keeps
   answering what arrives while routers catch up with its heartbeat);
-- re-planning (`replan: true`): every `replan_interval_s`, the demand (each model's throughput
-  summed over workers) is compared with the demand the current placement was made for
-  (`replan.ReplanGate`: drift and cool-down); when due, the planner solves for the fewest
-  workers that carry the demand with 25% headroom (the largest scale of it, if none do), on the
+- re-planning (`replan: true`): every `replan_interval_s`, the demand (what each model was
+  offered, answered or not, summed over workers) is compared with the demand the current
+  placement was made for (`replan.ReplanGate`: a drift past the band, widened by light models'
+  counting noise, on two readings in a row, after a cool-down; the demand is read a full stats
+  window after the last move); when due, the planner solves for the fewest workers that carry
+  the demand with 25% headroom (the largest scale of it, if none do), on the
   workers' own profiles (kept once measured) and the published degradation predictor, and
   applies the moves loads first (`replan.ordered_moves`; the workers in parallel, each
   worker's in turn), then the unloads at once, at most `max_moves_per_minute`, never leaving
   a model without a serving replica (an unload waits for the load that replaces it, and stays
   if it failed). Moves the budget defers are made on the passes after, toward the same
   target, until the next re-plan. Among the plans with the fewest workers it takes the one
-  closest to what is in place, and the drift band widens by the counting noise of light
-  models: the fleet moves when the demand does, not when it jitters. Workers a plan leaves
-  empty host nothing until needed.
+  closest to what is in place: the fleet moves when the demand does, not when it jitters.
+  Workers a plan leaves empty host nothing until needed.
 
 Every move is logged and kept (`GetPlan`, `interfleet plan --show`), with the plan and the
 demand it was made for. With TLS configured it dials workers over mTLS under its own identity
