@@ -189,20 +189,6 @@ def run_loadgen(target: str, trace: Path, seconds: float, out: Path) -> None:
         raise RuntimeError(f"loadgen failed: {done.stderr.decode()[-2000:]}")
 
 
-def phase_rows(requests: Path, start: float, end: float) -> Path:
-    """The requests scheduled in [start, end) wall seconds, as a requests.csv of their own."""
-    with requests.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        kept = [r for r in reader if start <= float(r["scheduled_s"]) < end]
-        fields = reader.fieldnames or []
-    target = requests.with_name(f"phase-{start:.0f}.csv")
-    with target.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(kept)
-    return target
-
-
 def write_report(report: dict, path: Path) -> None:
     phases, gpus = report["phases"], len(report["gpus"])
     outcomes = collections.Counter(m["outcome"].split(":")[0] for m in report["moves"])
@@ -335,12 +321,13 @@ def main() -> None:
         for m in plan_state.moves
     ]
     requests = out / "requests.csv"
-    statuses = collections.Counter(r["status"] for r in csv.DictReader(requests.open(newline="")))
+    with requests.open(newline="") as handle:
+        statuses = collections.Counter(r["status"] for r in csv.DictReader(handle))
     phases = []
     workers = {w.worker_id: w.gpu for w in setup.fleet}
     for phase, demand in enumerate(demands):
         start = args.settle_s + phase * args.phase_s
-        live = loadgen_summary(phase_rows(requests, start, start + args.phase_s), best_ms, scale)
+        live = loadgen_summary(requests, best_ms, scale, warmup_s=start, until_s=start + args.phase_s)
         samples = sampler.between(began + start, began + start + args.phase_s)
         held = samples[len(samples) // 2] if samples else {}
         fleet = [

@@ -64,11 +64,16 @@ def _figures(
 
 
 def loadgen_summary(
-    rows_file: Path, best_ms: Mapping[str, float], time_scale: float = 1.0, warmup_s: float = 0.0
+    rows_file: Path,
+    best_ms: Mapping[str, float],
+    time_scale: float = 1.0,
+    warmup_s: float = 0.0,
+    until_s: float = float("inf"),
 ) -> dict:
-    """A load generator's `requests.csv` counted the same way, in device time (wall / `time_scale`)."""
+    """A load generator's `requests.csv` counted the same way, in device time (wall / `time_scale`):
+    the requests scheduled from `warmup_s` until `until_s` (wall seconds)."""
     with Path(rows_file).open(newline="") as handle:
-        rows = [r for r in csv.DictReader(handle) if float(r["scheduled_s"]) >= warmup_s]
+        rows = [r for r in csv.DictReader(handle) if warmup_s <= float(r["scheduled_s"]) < until_s]
     if not rows:
         return {"requests": 0}
     slo = np.array([float(r["slo_ms"]) for r in rows]) / time_scale

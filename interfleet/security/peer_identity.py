@@ -39,10 +39,17 @@ class PeerIdentity(grpc.aio.ServerInterceptor):
         self._also = {prefix: tuple(patterns) for prefix, patterns in (also or {}).items()}
         self._open = (*OPEN_SERVICES, *open_methods)
         self._service = service
+        self._admitted_by_method: dict[str, tuple[str, ...]] = {}
 
     def _admitted(self, method: str) -> tuple[str, ...]:
-        extra = [p for prefix, patterns in self._also.items() if method.startswith(prefix) for p in patterns]
-        return (*self._allowed, *extra)
+        """The identities admitted to `method`, worked out once per method (a service has few)."""
+        admitted = self._admitted_by_method.get(method)
+        if admitted is None:
+            extra = [
+                p for prefix, patterns in self._also.items() if method.startswith(prefix) for p in patterns
+            ]
+            admitted = self._admitted_by_method[method] = (*self._allowed, *extra)
+        return admitted
 
     def _refusal(self, context: grpc.aio.ServicerContext, admitted: tuple[str, ...]) -> str | None:
         names = common_names(context)
