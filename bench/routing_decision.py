@@ -6,7 +6,9 @@ interference-aware, the shipped degradation model behind the same estimator the 
 Each decision draws which (worker, model) pairs have requests in flight from a seeded generator
 (each with probability `--busy`), as a live router sees it, then asks the core for candidates
 and the policy for a decision: exactly the request path's routing work, without the network.
-Policies are measured in rotated rounds; reported is CPU time per decision.
+Policies are measured in rotated rounds; reported is CPU time per decision. The heap is settled
+as a service process settles it once started (`interfleet.runtime.settle_heap`), so the
+collector runs as often as it does in the router.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 
 from interfleet.config_file import load_fleet_file
 from interfleet.proto import fleet_pb2
+from interfleet.runtime import settle_heap
 from interfleet.zoo.build import build_zoo
 from predictor.model import DegradationModel
 from predictor.published_estimator import PublishedModelEstimator
@@ -74,6 +77,7 @@ async def measure(args: argparse.Namespace) -> dict:
     }
     for core in cores.values():
         core.update(view)
+    settle_heap()
     workers, models = list(view.workers), sorted(view.by_model)
 
     def draw_in_flight(core: RouterCore, draw: random.Random) -> None:

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from interfleet.graph_features import GraphFeatures, model_features
+from interfleet.memo import BoundedMemo
 from interfleet.placement import CoRunner, Placement
 from interfleet.repository import load_spec
 from predictor.stressor import KINDS
@@ -55,6 +56,10 @@ FEATURE_NAMES: tuple[str, ...] = (
 )
 
 
+_NO_CO_RUNNERS = [0.0] * (2 * len(_WEIGHTED))  # log1p of an empty sum and max
+_NO_STRESS = (0.0,) * len(KINDS)
+
+
 class FeatureBuilder:
     """Turns placements into the model's feature matrix; graph features are cached per model and batch."""
 
@@ -63,6 +68,9 @@ class FeatureBuilder:
         # Graph features of models that are not in the repository (the emulator's realistic
         # workloads, known by their statistics only); None for a model it does not know.
         self._graphs = graphs
+        # A co-runner's load times each weighable graph feature: the router hands out the same
+        # few co-runners again and again.
+        self._weighted: BoundedMemo[CoRunner, tuple[float, ...]] = BoundedMemo(self._weigh)
 
     @functools.cache
     def graph(self, model: str, batch: int) -> GraphFeatures:
@@ -77,40 +85,61 @@ class FeatureBuilder:
         graph = self.graph(model, batch)
         return tuple(getattr(graph, name) for name in _WEIGHTED)
 
-    def row(self, p: Placement) -> list[float]:
-        t = self.graph(p.target, p.batch)
-        loads = [c.load for c in p.co_runners]
-        per_runner = [(c.load, self._weighable(c.model, c.batch)) for c in p.co_runners]
-        weighted = {
-            name: [load * features[k] for load, features in per_runner] for k, name in enumerate(_WEIGHTED)
-        }
-        return [
+    def _weigh(self, c: CoRunner) -> tuple[float, ...]:
+        return tuple(c.load * f for f in self._weighable(c.model, c.batch))
+
+    @functools.cache
+    def _target_terms(self, model: str, batch: int) -> tuple[float, ...]:
+        """The row's first terms: the target's graph at its batch size, and the batch size."""
+        t = self.graph(model, batch)
+        return (
             math.log(t.flops),
             math.log1p(t.param_bytes),
             math.log1p(t.activation_bytes),
             t.conv_flop_share,
             t.matmul_flop_share,
             math.log(t.arithmetic_intensity),
-            float(p.batch),
+            float(batch),
+        )
+
+    @staticmethod
+    @functools.cache
+    def _device_terms(
+        cores: int, threads: int, l2_bytes: int, l3_bytes: int, peak_tflops: float, memory_gbps: float
+    ) -> tuple[float, ...]:
+        return (
+            float(cores),
+            float(threads),
+            math.log1p(l2_bytes),
+            math.log1p(l3_bytes),
+            math.log1p(peak_tflops),
+            math.log1p(memory_gbps),
+        )
+
+    def row(self, p: Placement) -> list[float]:
+        # Built term by term from parts cached per model and per device: the router builds one for
+        # every placement its degradation cache has not seen, on the request path.
+        loads = [c.load for c in p.co_runners]
+        # math.fsum is exactly rounded, so the sums do not depend on the co-runners' order.
+        load_sum = math.fsum(loads)
+        if loads:
+            columns = zip(*map(self._weighted.__getitem__, p.co_runners))
+            weighted = [
+                v for column in columns for v in (math.log1p(math.fsum(column)), math.log1p(max(column)))
+            ]
+        else:
+            weighted = _NO_CO_RUNNERS
+        return [
+            *self._target_terms(p.target, p.batch),
             math.log(p.solo_ms),
-            # math.fsum is exactly rounded, so the sums do not depend on the co-runners' order.
-            float(len(p.co_runners)),
-            math.fsum(loads),
+            float(len(loads)),
+            load_sum,
             max(loads, default=0.0),
-            *(
-                v
-                for name in _WEIGHTED
-                for v in (math.log1p(math.fsum(weighted[name])), math.log1p(max(weighted[name], default=0.0)))
-            ),
-            *(p.stress_intensity if p.stress == kind else 0.0 for kind in KINDS),
-            float(p.cores),
-            float(p.threads),
-            math.log1p(p.l2_bytes),
-            math.log1p(p.l3_bytes),
-            math.log1p(p.peak_tflops),
-            math.log1p(p.memory_gbps),
+            *weighted,
+            *(_NO_STRESS if not p.stress else (p.stress_intensity if p.stress == k else 0.0 for k in KINDS)),
+            *self._device_terms(p.cores, p.threads, p.l2_bytes, p.l3_bytes, p.peak_tflops, p.memory_gbps),
             # Threads wanting the cores per core: co-runners (and a stressor) time-slice a core set.
-            p.threads * (1.0 + math.fsum(loads) + p.stress_intensity) / p.cores,
+            p.threads * (1.0 + load_sum + p.stress_intensity) / p.cores,
         ]
 
     def matrix(self, placements: Sequence[Placement]) -> np.ndarray:

@@ -16,9 +16,8 @@ import collections
 import math
 from collections.abc import Callable, Sequence
 
-import numpy as np
-
-from interfleet.placement import Placement
+from interfleet.memo import BoundedMemo
+from interfleet.placement import CoRunner, Placement
 from predictor.features import FeatureBuilder
 from predictor.model import DegradationModel
 from predictor.row_predictor import RowPredictor
@@ -50,15 +49,19 @@ class CandidateScorer:
         # (`router.placements`): such a one is answered by identity, without building its key.
         # Each entry holds its placement, so the id cannot be reused while the entry exists.
         self._seen: dict[int, tuple[Placement, float]] = {}
+        # A co-runner's part of the key, its load rounded to `load_step`: the router hands out the
+        # same few co-runners again and again, so each is rounded once.
+        self._runner_keys: BoundedMemo[CoRunner, tuple[str, int, int]] = BoundedMemo(
+            lambda c: (c.model, c.batch, round(c.load / load_step))
+        )
         self.hits = self.misses = 0
 
     def _key(self, p: Placement) -> tuple:
-        runners = tuple(sorted((c.model, c.batch, round(c.load / self._load_step)) for c in p.co_runners))
         return (
             p.target,
             p.batch,
             round(p.solo_ms, 3),
-            runners,
+            tuple(sorted(map(self._runner_keys.__getitem__, p.co_runners))),
             p.cores,
             p.threads,
             p.l2_bytes,
@@ -74,9 +77,12 @@ class CandidateScorer:
             self._seen = {}
         self._seen[id(p)] = (p, score)
 
-    def degradation(self, candidates: Sequence[Placement]) -> np.ndarray | None:
-        """Predicted mean degradation of each candidate placement; None if one cannot be described."""
-        scores = np.empty(len(candidates))
+    def degradation(self, candidates: Sequence[Placement]) -> list[float] | None:
+        """Predicted mean degradation of each candidate placement; None if one cannot be described.
+
+        A list of Python floats, not an array: the policy does a few scalar operations on each, at
+        a fraction of numpy scalars' cost."""
+        scores = [0.0] * len(candidates)
         keys: list[tuple | None] = [None] * len(candidates)
         missing = []
         seen = self._seen

@@ -25,12 +25,16 @@ change only with the view, so they are computed once per view; the device's term
 a function of this router's in-flight counts on the device, which take few distinct values:
 it is built once per distinct state and handed out again (the same object, which lets the
 degradation scorer recognise it at once), so a request pays for reading the counts only.
+What a state can make of each co-runner is fixed by the view too (its `CoRunner` when it has a
+request in flight here, its `CoRunner` on the heartbeat's figure alone, or none when that is below
+`MIN_CO_RUNNER_LOAD`), so both are made once per view and a new state only picks between them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from interfleet.devices import DeviceTerms, device_terms
 from interfleet.placement import MIN_CO_RUNNER_LOAD, CoRunner, Placement
@@ -46,15 +50,28 @@ TELEMETRY_WEIGHT = 0.5
 MEMO_SIZE = 8192  # distinct placements kept per view before the memo starts over
 
 
+class _Neighbour(NamedTuple):
+    """A model on a worker sharing a device, as any in-flight state makes it appear there."""
+
+    worker_id: str
+    model: str
+    busy: CoRunner | None  # with a request of this router in flight: the share of the device it reaches
+    idle: CoRunner | None  # without: its heartbeat's load, weighted (None: too idle to count)
+    solo_ms: float  # its solo latency on its worker (0 when unmeasured: it imposes nothing known)
+    share: float  # share of this device's resources its worker reaches
+
+
 @dataclass(frozen=True)
 class _Device:
     terms: DeviceTerms
-    # Every model of every worker sharing this device: (worker id, model, share of this device's
-    # resources that worker reaches, its load when this router has none of its requests in flight,
-    # its solo latency there).
-    loads: tuple[tuple[str, str, float, float, float], ...]
+    # Every model of every worker sharing this device (sorted by worker, then in heartbeat order).
+    neighbours: tuple[_Neighbour, ...]
     # The same models' in-flight counters at this router: (that worker's counts by model, model).
     counters: tuple[tuple[Mapping[str, int], str], ...]
+
+
+def _co_runner(model: str, load: float) -> CoRunner | None:
+    return CoRunner(model, 1, min(load, 1.0)) if load >= MIN_CO_RUNNER_LOAD else None
 
 
 def _resources(state: fleet_pb2.WorkerState) -> frozenset:
@@ -85,21 +102,22 @@ class PlacementBuilder:
         for worker_id, state in view.workers.items():
             mine = resources[worker_id]
             sharing = set().union(*(by_resource[r] for r in mine)) if mine else {worker_id}
-            loads = tuple(
-                (
+            neighbours = tuple(
+                _Neighbour(
                     other,
                     load.model,
-                    share,
-                    TELEMETRY_WEIGHT * load.busy_fraction * share,
+                    _co_runner(load.model, share),
+                    _co_runner(load.model, TELEMETRY_WEIGHT * load.busy_fraction * share),
                     view.solo_ms.get((other, load.model), 0.0),
+                    share,
                 )
                 for other, share in sorted((o, len(mine & resources[o]) / len(mine)) for o in sharing)
                 for load in view.workers[other].load
             )
             devices[worker_id] = _Device(
                 device_terms(state.device),
-                loads=loads,
-                counters=tuple((self._in_flight(other), model) for other, model, *_ in loads),
+                neighbours=neighbours,
+                counters=tuple((self._in_flight(n.worker_id), n.model) for n in neighbours),
             )
         self._devices = devices
         self._memo = {}
@@ -123,12 +141,14 @@ class PlacementBuilder:
         device: _Device, worker_id: str, model: str, solo_ms: float, counts: tuple[int, ...]
     ) -> tuple[Placement, Beside]:
         co_runners, beside = [], []
-        for (other, co_model, share, background, co_solo_ms), in_flight in zip(device.loads, counts):
-            if other == worker_id and co_model == model:
+        for neighbour, in_flight in zip(device.neighbours, counts):
+            if neighbour.worker_id == worker_id and neighbour.model == model:
                 continue  # ahead of this request in the same queue: not slowed by it
-            busy = share if in_flight > 0 else background
-            if busy >= MIN_CO_RUNNER_LOAD:
-                co_runners.append(CoRunner(co_model, 1, min(busy, 1.0)))
-            if in_flight > 0 and co_solo_ms > 0:
-                beside.append((co_solo_ms, in_flight * share))
+            if in_flight > 0:
+                if neighbour.busy is not None:
+                    co_runners.append(neighbour.busy)
+                if neighbour.solo_ms > 0:
+                    beside.append((neighbour.solo_ms, in_flight * neighbour.share))
+            elif neighbour.idle is not None:
+                co_runners.append(neighbour.idle)
         return device.terms.placement(model, 1, solo_ms, co_runners), tuple(beside)

@@ -132,13 +132,15 @@ class InterferenceAware(RoutingPolicy):
         if degradations is None:
             self.fallbacks += 1
             return Decision(self.fallback.choose(request.model, candidates))
-        services = [c.solo_ms * max(1.0, d) for c, d in zip(candidates, degradations)]
-        overhead = self._overhead(request.model)
-        raw = [self._predict(overhead, c, service) for c, service in zip(candidates, services)]
-        corrected = [
-            ms * (self.correction(c.worker_id) if self.correction else 1.0) for c, ms in zip(candidates, raw)
-        ]
-        predictions = tuple((c.worker_id, ms) for c, ms in zip(candidates, corrected))
+        overhead, correction = self._overhead(request.model), self.correction
+        services, raw, corrected = [], [], []  # per candidate, in one pass (this runs per request)
+        for c, degradation in zip(candidates, degradations):
+            service = c.solo_ms * (degradation if degradation > 1.0 else 1.0)
+            ms = self._predict(overhead, c, service)
+            services.append(service)
+            raw.append(ms)
+            corrected.append(ms * correction(c.worker_id) if correction else ms)
+        predictions = tuple(zip([c.worker_id for c in candidates], corrected))
         indices: list[int] = list(range(len(candidates)))
         if request.budget_ms is not None:
             meeting = [i for i in indices if corrected[i] <= request.budget_ms]
@@ -177,7 +179,9 @@ class InterferenceAware(RoutingPolicy):
 
     @staticmethod
     def _imposed(c: Candidate, service_ms: float) -> float:
-        return sum(weight * min(service_ms, solo_ms) for solo_ms, weight in c.beside)
+        return sum(
+            [weight * (service_ms if service_ms < solo_ms else solo_ms) for solo_ms, weight in c.beside]
+        )
 
     @staticmethod
     def _others(c: Candidate) -> int:

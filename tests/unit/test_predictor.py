@@ -123,5 +123,5 @@ def test_candidate_scores_are_cached_until_the_co_location_state_changes(reposit
     assert scorer.misses == 2
     assert rescored[1] == first[1]  # the unchanged candidate came from the cache
     np.testing.assert_allclose(rescored, model.predict(builder.matrix(moved)))
-    assert scorer.degradation(list(reversed(moved))).tolist() == list(reversed(rescored.tolist()))
+    assert scorer.degradation(list(reversed(moved))) == list(reversed(rescored))
     assert scorer.misses == 2  # cached one by one, whatever the order
