@@ -95,10 +95,10 @@ bench-security: install
 bench-router: install
 	$(PYTHON) bench/router_overhead.py --out results/bench-router.json
 
-# The fleet against MLServer 1.7.1 serving the same ONNX file (installs MLServer into
-# .bench-venvs/mlserver on first use).
+# The fleet against MLServer 1.7.1 and KServe 0.21 serving the same ONNX file (installs each
+# into .bench-venvs/ on first use).
 bench-peer: install zoo
-	$(PYTHON) bench/peer_mlserver.py --repository $(REPOSITORY) --out results/bench-peer.json
+	$(PYTHON) bench/peer_servers.py --repository $(REPOSITORY) --out results/bench-peer.json
 
 bench-loadgen: install
 	$(PYTHON) bench/loadgen_capacity.py --out results/bench-loadgen.json

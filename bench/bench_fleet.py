@@ -35,7 +35,15 @@ def running_fleet(
         path = Path(scratch) / "fleet.yaml"
         path.write_text(yaml.safe_dump(config))
         run_dir = Path(scratch) / "run"
-        supervisor = FleetSupervisor(str(path), worker_ids(config), 0, None, run_dir, log_level="WARNING")
+        supervisor = FleetSupervisor(
+            str(path),
+            worker_ids(config),
+            0,
+            None,
+            run_dir,
+            log_level="WARNING",
+            routers=config["router"].get("processes", 1),
+        )
         try:
             supervisor.start()
             yield supervisor, run_dir
@@ -50,9 +58,11 @@ def start_router(
     scratch: Path,
     flags: list[str] = (),
     settings: dict | None = None,
+    code: Path | None = None,
 ) -> tuple[subprocess.Popen, str]:
     """Another router over the fleet of `config`, with extra command-line `flags` and router
-    `settings` (as INTERFLEET_ROUTER_* variables); returns the process and its address once ready."""
+    `settings` (as INTERFLEET_ROUTER_* variables), run from the checkout at `code` (an earlier
+    commit's worktree; default: this one); returns the process and its address once ready."""
     ready = scratch / f"router-{name}.ready.json"
     process = subprocess.Popen(
         [
@@ -76,8 +86,10 @@ def start_router(
             "WARNING",
             *flags,
         ],
+        cwd=code,
         env={
             **os.environ,
+            **({"PYTHONPATH": str(code)} if code else {}),
             **{
                 f"INTERFLEET_ROUTER_{k.upper()}": v if isinstance(v, str) else json.dumps(v)
                 for k, v in (settings or {}).items()

@@ -15,6 +15,7 @@ from fleet.cli import build_parser
 from interfleet.errors import ConfigError
 from planner.main import config_from as planner_config_from
 from predictor.main import predictor_config_from
+from router.config import RouterConfig
 from router.main import config_from as router_config_from
 from router.policies import make_policy
 from services.worker.main import config_from as worker_config_from
@@ -29,8 +30,9 @@ def check_services(
     router_port: int | None,
     with_predictor: bool,
     with_planner: bool = False,
-) -> None:
-    """Raise ConfigError naming the first service whose configuration cannot work."""
+) -> RouterConfig:
+    """Raise ConfigError naming the first service whose configuration cannot work; the router's
+    configuration otherwise (how many router processes to start is its)."""
     env = {**os.environ, "REDIS_URL": os.environ.get("REDIS_URL") or PLACEHOLDER_REDIS_URL}
     available = os.sched_getaffinity(0)
     for worker_id in worker_ids:
@@ -49,6 +51,7 @@ def check_services(
         predictor_config_from(_parsed(["predictor", "serve", "--config", config_path]), env)
     if with_planner:
         planner_config_from(_parsed(["planner", "serve", "--config", config_path]), env)
+    return router
 
 
 def _parsed(argv: list[str]):

@@ -3,7 +3,8 @@
 start: Redis (embedded unless a URL is given) -> every worker (each writes a ready file once it
 serves and heartbeats) -> the predictor service, when the fleet file has a `predictor` section
 (it publishes a model before it is ready) -> the planner service, when it has a `planner`
-section (the router is given its address) -> the router. stop: the router first (health
+section (the router is given its address) -> the router (with `routers` > 1, the first, then
+the others on its ports, sharing them by SO_REUSEPORT). stop: the routers first (health
 NOT_SERVING, in-flight requests finish), then the planner, the predictor, the workers, Redis.
 Children die with the supervisor even if it is killed outright, and a terminal's Ctrl-C reaches
 the supervisor alone (`fleet.process_tree`), so no orphan keeps a port or a core and the order
@@ -53,8 +54,10 @@ class FleetSupervisor:
         log_level: str = "INFO",
         with_predictor: bool = False,
         with_planner: bool = False,
+        routers: int = 1,
     ):
         self._config_path = config_path
+        self._routers = routers
         self._worker_ids = worker_ids
         self._router_port = router_port
         self._redis_url = redis_url
@@ -67,7 +70,8 @@ class FleetSupervisor:
         self._redis: EmbeddedRedis | None = None
         self.workers: list[Child] = []
         self.predictor: Child | None = None
-        self.router: Child | None = None
+        self.router: Child | None = None  # the first router; `routers` holds every one
+        self.routers: list[Child] = []
         self.router_address = ""
         self.router_http_address = ""
         self.redis_url = ""
@@ -130,11 +134,23 @@ class FleetSupervisor:
             router_env["INTERFLEET_PLANNER_ADDRESS"] = info["address"]
         port = [] if self._router_port is None else ["--port", str(self._router_port)]
         self.router = self._spawn("router", ["router", *common, *port], "router", router_env)
+        self.routers = [self.router]
         info = self._wait_ready(self.router)
         self.router_address, self.router_http_address = info["address"], info.get("http", "")
+        # The others bind the first one's ports (it may have had ephemeral ones); each keeps a
+        # metrics port of its own, ephemeral, when the first has one.
+        shared = ["--port", info["address"].rpartition(":")[2]]
+        shared += ["--http-port", info["http"].rpartition(":")[2] if info.get("http") else "-1"]
+        shared += ["--metrics-port", "0" if info.get("metrics") else "-1"]
+        for index in range(1, self._routers):
+            self.routers.append(
+                self._spawn(f"router-{index}", ["router", *common, *shared], "router", router_env)
+            )
+        for child in self.routers[1:]:
+            self._wait_ready(child)
 
     def watch(self, stopping: Callable[[], bool]) -> int:
-        """Block until `stopping()` or the router exits; report workers that exit, restart an
+        """Block until `stopping()` or a router exits; report workers that exit, restart an
         embedded Redis that exits. Returns an exit code."""
         reported: set[str] = set()
         while not stopping():
@@ -149,9 +165,12 @@ class FleetSupervisor:
                 except RuntimeError as exc:
                     log.error("%s; stopping the fleet", exc)
                     return 1
-            if self.router is not None and not self.router.alive():
-                log.error("the router exited (code %s); stopping the fleet", self.router.process.returncode)
-                return 1
+            for router in self.routers:
+                if not router.alive():
+                    log.error(
+                        "%s exited (code %s); stopping the fleet", router.name, router.process.returncode
+                    )
+                    return 1
             for child in [*self.workers, *(c for c in (self.predictor, self.planner) if c is not None)]:
                 if not child.alive() and child.name not in reported:
                     reported.add(child.name)
@@ -164,8 +183,8 @@ class FleetSupervisor:
         return 0
 
     def stop(self, grace: float) -> None:
-        if self.router is not None:
-            self._terminate([self.router], grace)
+        if self.routers:
+            self._terminate(self.routers, grace)
         if self.planner is not None:
             self._terminate([self.planner], grace)
         if self.predictor is not None:

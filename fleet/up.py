@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> None:
         )
 
     # Every service's config, before any process starts: a mistake costs one line, not a warm-up.
-    check_services(
+    router = check_services(
         config.config,
         ids,
         config.router_port,
@@ -113,6 +113,7 @@ def run(args: argparse.Namespace) -> None:
         log_level=config.log_level,
         with_predictor="predictor" in data,
         with_planner="planner" in data,
+        routers=router.processes,
     )
     code = 0
     try:

@@ -7,6 +7,7 @@ from typing import Any
 
 from interfleet.config import config_class, env_aliases
 from interfleet.errors import ConfigError
+from interfleet.multiplex.links import TRANSPORTS
 from interfleet.security.tls import TlsFiles
 
 ENV_PREFIX = "INTERFLEET_ROUTER_"
@@ -17,6 +18,9 @@ DEGRADATION_SOURCES = ("predictor", "emulator")
 class RouterConfig:
     host: str = "127.0.0.1"
     port: int = 8001  # Triton's gRPC port; 0: ephemeral
+    # Router processes `interfleet up` starts on these ports (SO_REUSEPORT: the kernel spreads
+    # client connections over them), each with its own view and requests in flight.
+    processes: int = 1
     http_port: int = 8000  # Triton's HTTP/REST port; 0: ephemeral; -1: off
     metrics_port: int = 8002  # Triton's metrics port; 0: ephemeral; -1: off
     redis_url: str | None = field(default=None, metadata=env_aliases("REDIS_URL"))
@@ -50,6 +54,9 @@ class RouterConfig:
     max_attempts: int = 3  # workers tried per request when one is unreachable, while its deadline leaves room
     worker_streams: int = 2  # multiplexed streams per worker; 0: a unary call per request
     stream_window: int = 512  # requests in flight per stream before callers wait
+    # "socket": streams on TCP to a worker's frames port where it offers one (no TLS), else gRPC;
+    # "grpc": always gRPC streams.
+    worker_transport: str = "socket"
     predictor_max_age_s: float = 3600.0  # an older published predictor model counts as stale
     model_repository: str = "model_repository"  # graph features for the degradation model
     decision_log_sample: float = 0.0  # share of predicted decisions logged with every candidate
@@ -87,6 +94,12 @@ class RouterConfig:
             raise ConfigError("refresh_interval_s must be > 0")
         if self.worker_streams < 0 or self.stream_window < 1:
             raise ConfigError("worker_streams must be >= 0 and stream_window >= 1")
+        if self.processes < 1:
+            raise ConfigError(f"processes must be at least 1, not {self.processes}")
+        if self.worker_transport not in TRANSPORTS:
+            raise ConfigError(
+                f"worker_transport must be one of {', '.join(TRANSPORTS)}, not {self.worker_transport!r}"
+            )
         if not 0.0 <= self.decision_log_sample <= 1.0:
             raise ConfigError("decision_log_sample must be between 0 and 1")
         if self.default_timeout_s < 0 or self.max_message_bytes < 0 or self.max_in_flight < 1:

@@ -61,7 +61,7 @@ class RouterService:
         self.stats = RouterStats()
         self.supervisor = Supervisor()
         self.pool = WorkerPool(
-            HopSettings(config.worker_streams, config.stream_window),
+            HopSettings(config.worker_streams, config.stream_window, config.worker_transport),
             credentials=config.worker_tls.channel_credentials(),
             tls_name=config.worker_tls_name,
         )
@@ -224,6 +224,7 @@ class RouterService:
             max_concurrent_calls=config.max_concurrent_calls,
             drain_s=config.drain_s,
             calls_started=lambda: self.dispatcher.started,
+            reuse_port=config.processes > 1,
         )
         await self._endpoint.start()
         await self._endpoint.set_component(PREDICTOR_HEALTH, self.predictor.status == "ok")
@@ -242,6 +243,7 @@ class RouterService:
             max_concurrent_calls=config.max_concurrent_calls,
             drain_s=config.drain_s,
             budget=self.request_budget,
+            reuse_port=config.processes > 1,
         )
         await self._http.start()
         registry = CollectorRegistry()

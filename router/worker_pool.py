@@ -2,7 +2,9 @@
 
 Requests and responses cross these channels as serialized bytes: the router never decodes a
 tensor. By default they travel multiplexed over a few long-lived streams per worker
-(`interfleet.multiplex`), a unary call each with `HopSettings(streams=0)`. Each connection
+(`interfleet.multiplex`): on TCP connections to the worker's frames port where it offers one
+(a fleet without TLS), else on gRPC streams (`HopSettings(transport="grpc")` always); a unary
+call each with `HopSettings(streams=0)`. Each connection
 keeps the round trip of a no-op call to its worker current, the hop a request pays on top of
 queue and compute. What routing needs to know of each worker beyond that (requests in flight,
 ejections) is the decision core's (`router.core`).
@@ -15,6 +17,7 @@ import collections
 import logging
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import grpc
@@ -25,6 +28,7 @@ from interfleet.kserve.endpoint import MAX_MESSAGE_BYTES
 from interfleet.kserve.service import method_path
 from interfleet.kserve.status import domain_code
 from interfleet.multiplex.client import WorkerStreams
+from interfleet.multiplex.links import GrpcLink, Link, SocketLink
 from router.fleet_view import FleetView
 
 log = logging.getLogger(__name__)
@@ -58,10 +62,12 @@ def predicted_suffix(predicted_ms: float) -> bytes:
 @dataclass(frozen=True)
 class HopSettings:
     """How requests travel to a worker: `streams` long-lived multiplexed streams per worker, at
-    most `window` requests in flight on each; `streams=0` makes a unary call per request."""
+    most `window` requests in flight on each, on `transport` ("socket": the worker's frames port
+    when it offers one, else gRPC; "grpc": gRPC streams); `streams=0` makes a unary call per request."""
 
     streams: int = 2
     window: int = 512
+    transport: str = "socket"
 
 
 class WorkerConnection:
@@ -73,9 +79,11 @@ class WorkerConnection:
         hop: HopSettings,
         credentials: grpc.ChannelCredentials | None = None,
         tls_name: str | None = None,
+        frames_address: str = "",
     ):
         self.worker_id = worker_id
         self.address = address
+        self.frames_address = frames_address
         self.device = device
         if credentials is None:
             self.channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
@@ -83,9 +91,15 @@ class WorkerConnection:
             # Workers in Kubernetes advertise pod IPs no certificate lists: verify a fleet name instead.
             name = [("grpc.ssl_target_name_override", tls_name)] if tls_name else []
             self.channel = grpc.aio.secure_channel(address, credentials, options=[*CHANNEL_OPTIONS, *name])
-        self._streams = (
-            WorkerStreams(self.channel, worker_id, hop.streams, hop.window) if hop.streams else None
+        # A worker with TLS offers no frames port; a router with TLS to workers never dials one.
+        on_socket = hop.transport == "socket" and bool(frames_address) and credentials is None
+        self.transport = ("socket" if on_socket else "grpc") if hop.streams else "unary"
+        links: Callable[[], Link] = (
+            (lambda: SocketLink(frames_address, MAX_MESSAGE_BYTES))
+            if on_socket
+            else (lambda: GrpcLink(self.channel))
         )
+        self._streams = WorkerStreams(links, worker_id, hop.streams, hop.window) if hop.streams else None
         self._unary = self.channel.unary_unary(method_path("ModelInfer"))  # bytes in, bytes out
         self.stub = service_pb2_grpc.GRPCInferenceServiceStub(self.channel)
         self.suffix = served_by_suffix(worker_id)
@@ -149,13 +163,28 @@ class WorkerPool:
         """Adopt a new view: open channels to new workers, close those of departed ones."""
         for worker_id, state in view.workers.items():
             current = self._connections.get(worker_id)
-            if current is None or current.address != state.address:
+            if current is None or (current.address, current.frames_address) != (
+                state.address,
+                state.frames_address,
+            ):
                 if current is not None:
                     self._close_later(current)
-                self._connections[worker_id] = WorkerConnection(
-                    worker_id, state.address, state.device.name, self._hop, self._credentials, self._tls_name
+                connection = self._connections[worker_id] = WorkerConnection(
+                    worker_id,
+                    state.address,
+                    state.device.name,
+                    self._hop,
+                    self._credentials,
+                    self._tls_name,
+                    state.frames_address,
                 )
-                log.info("worker %s joined at %s (%s)", worker_id, state.address, state.device.name)
+                log.info(
+                    "worker %s joined at %s (%s; requests over %s)",
+                    worker_id,
+                    state.address,
+                    state.device.name,
+                    connection.transport,
+                )
         for worker_id in [w for w in self._connections if w not in view.workers]:
             log.info("worker %s left the fleet", worker_id)
             self._close_later(self._connections.pop(worker_id))

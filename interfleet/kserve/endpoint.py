@@ -43,11 +43,14 @@ SETTLE_QUIET_S = 0.05
 SETTLE_MAX_S = 2.0
 
 
-def server_options(max_message_bytes: int = MAX_MESSAGE_BYTES) -> list[tuple[str, int]]:
+def server_options(
+    max_message_bytes: int = MAX_MESSAGE_BYTES, reuse_port: bool = False
+) -> list[tuple[str, int]]:
     return [
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-        ("grpc.so_reuseport", 0),
+        # Off unless several processes are meant to share the port: a port in use is an error.
+        ("grpc.so_reuseport", int(reuse_port)),
         ("grpc.server.max_pending_requests", MAX_PENDING_CALLS),
         ("grpc.server.max_pending_requests_hard_limit", MAX_PENDING_CALLS),
         # No bandwidth-delay probing: it grows each stream's flow-control window to megabytes, so
@@ -71,9 +74,11 @@ class GrpcEndpoint:
         max_concurrent_calls: int | None = None,
         drain_s: float = 0.0,
         calls_started: Callable[[], int] | None = None,
+        reuse_port: bool = False,
     ):
         self._host = host
         self._port = port
+        self._reuse_port = reuse_port  # several processes serve this port (SO_REUSEPORT)
         self._register = register
         self._credentials = credentials
         self._interceptors = tuple(interceptors)
@@ -92,7 +97,7 @@ class GrpcEndpoint:
 
     async def start(self) -> None:
         server = grpc.aio.server(
-            options=server_options(self._max_message_bytes),
+            options=server_options(self._max_message_bytes, self._reuse_port),
             interceptors=self._interceptors,
             maximum_concurrent_rpcs=self._max_concurrent_calls,
         )

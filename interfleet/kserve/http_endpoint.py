@@ -91,9 +91,11 @@ class HttpEndpoint:
         max_concurrent_calls: int = 512,
         drain_s: float = 0.0,
         budget: ByteBudget | None = None,
+        reuse_port: bool = False,
     ):
         self._host = host
         self._port = port
+        self._reuse_port = reuse_port  # several processes serve this port (SO_REUSEPORT)
         self._ssl_context = ssl_context
         self._auth = auth
         self._is_inference = is_inference
@@ -188,7 +190,13 @@ class HttpEndpoint:
         # Requests in flight get `stop`'s grace (below); whatever outlives it is cancelled at once.
         self._runner = web.AppRunner(self._app, handle_signals=False, access_log=None, shutdown_timeout=0.1)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port, ssl_context=self._ssl_context)
+        site = web.TCPSite(
+            self._runner,
+            self._host,
+            self._port,
+            ssl_context=self._ssl_context,
+            reuse_port=self._reuse_port or None,
+        )
         try:
             await site.start()
         except OSError as exc:

@@ -2,10 +2,13 @@
 
 A unary gRPC call pays for its own HTTP/2 stream, headers and trailers, and in grpc.aio for
 several completion-queue round trips through the event loop; a message on an open stream pays
-for one. So each `MultiplexedStream` is opened once and carries every request sent on it as a
+for one, and a write on a TCP socket for less (`interfleet.multiplex.links`). So each
+`MultiplexedStream` is opened once, on a link, and carries every request sent on it as a
 tagged frame; a reader task matches replies back to their callers by tag, in whatever order
 they finish. One writer task sends every frame that is ready in one message, so under load many
-requests share one gRPC message, and requests never wait behind each other's writes.
+requests share one gRPC message, and requests never wait behind each other's writes; on a socket
+with room in its buffer, the frames of one turn of the event loop are written together at its
+end instead, without waking the writer.
 
 Each request keeps the semantics of its own call:
 - deadline: the time left goes to the worker inside the frame, which enforces it; a local timer
@@ -23,22 +26,20 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-
-import grpc
+from collections.abc import Callable
 
 from interfleet.errors import Code, DeadlineExceeded, RemoteError, Unavailable
 from interfleet.multiplex import frames
+from interfleet.multiplex.links import Link, LinkLost
 
 log = logging.getLogger(__name__)
-
-INFER_METHOD = "/interfleet.v1.WorkerInference/Infer"
 
 
 class MultiplexedStream:
     """One open `WorkerInference.Infer` stream and the requests in flight on it."""
 
-    def __init__(self, channel: grpc.aio.Channel, worker_id: str, window: int):
-        self._channel = channel
+    def __init__(self, link: Link, worker_id: str, window: int):
+        self._link = link
         self._worker_id = worker_id
         self._slots = asyncio.Semaphore(window)
         self._tags = itertools.count(1)
@@ -47,7 +48,7 @@ class MultiplexedStream:
         self._idle.set()
         self._outbox: list[bytes] = []
         self._has_mail = asyncio.Event()
-        self._call: grpc.aio.StreamStreamCall | None = None
+        self._opened: asyncio.Future | None = None
         self._tasks: list[asyncio.Task] = []
         self.closed = False
 
@@ -56,7 +57,9 @@ class MultiplexedStream:
         return len(self._pending)
 
     def open(self) -> None:
-        self._call = self._channel.stream_stream(INFER_METHOD)()  # bytes in, bytes out
+        """Open the link and start writing and reading; requests may be sent at once (they wait in
+        the outbox until the link is open)."""
+        self._opened = asyncio.ensure_future(self._link.open())
         self._tasks = [asyncio.ensure_future(self._write_loop()), asyncio.ensure_future(self._read_loop())]
 
     async def infer(self, request: bytes, timeout: float | None) -> bytes:
@@ -89,6 +92,25 @@ class MultiplexedStream:
 
     def _send(self, entry: bytes) -> None:
         self._outbox.append(entry)
+        if len(self._outbox) > 1:
+            return  # a flush or the writer is already due
+        opened = self._opened
+        if self._link.writes_now and opened is not None and opened.done() and not opened.exception():
+            # A socket: what this turn of the event loop sends goes out in one write at its end,
+            # without waking the writer task (one send for many requests under load).
+            asyncio.get_running_loop().call_soon(self._flush)
+        else:
+            self._has_mail.set()
+
+    def _flush(self) -> None:
+        """Write the outbox at once if the link has room; else leave it to the writer task."""
+        if not self._outbox or self.closed:
+            return
+        entries, rest = frames.take(self._outbox)
+        if self._link.send_now(frames.join(entries)):
+            self._outbox = rest
+            if not rest:
+                return
         self._has_mail.set()
 
     def _settle(self, tag: int) -> asyncio.Future | None:
@@ -112,24 +134,26 @@ class MultiplexedStream:
 
     async def _write_loop(self) -> None:
         try:
+            await self._opened
             while True:
                 await self._has_mail.wait()
                 self._has_mail.clear()
                 while self._outbox:
                     entries, self._outbox = frames.take(self._outbox)
-                    await self._call.write(frames.join(entries))
+                    await self._link.write(frames.join(entries))
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001 - the call failed; the reader reports why
+        except Exception as exc:  # noqa: BLE001 - the link failed; the reader reports why
             log.debug("stream to worker %s: write failed (%s)", self._worker_id, exc)
-            self._call.cancel()
+            self._link.close()
 
     async def _read_loop(self) -> None:
         reason = "closed by the worker"
         try:
+            await self._opened
             while True:
-                message = await self._call.read()
-                if message is grpc.aio.EOF:
+                message = await self._link.read()
+                if message is None:
                     break
                 for reply in frames.parse_replies(message):
                     future = self._settle(reply.tag)
@@ -139,8 +163,8 @@ class MultiplexedStream:
                         future.set_result(reply.response)
                     else:
                         future.set_exception(RemoteError(Code.of_number(reply.code), reply.message))
-        except grpc.aio.AioRpcError as exc:
-            reason = f"{exc.code().name}: {exc.details()}"
+        except LinkLost as exc:
+            reason = exc.reason
         except asyncio.CancelledError:
             reason = "the router is closing it"
             raise
@@ -150,6 +174,7 @@ class MultiplexedStream:
     def _lose(self, reason: str) -> None:
         """The stream is gone: fail what is in flight on it (retryable) and stop writing."""
         self.closed = True
+        self._link.close()
         for task in self._tasks:
             if task is not asyncio.current_task():
                 task.cancel()
@@ -168,8 +193,7 @@ class MultiplexedStream:
 
     async def close(self, timeout: float = 1.0) -> None:
         """Cancel the call and its tasks; never waits on them longer than `timeout` (a stop must end)."""
-        if self._call is not None:
-            self._call.cancel()
+        self._link.close()
         for task in self._tasks:
             task.cancel()
         if self._tasks:
@@ -183,10 +207,10 @@ class WorkerStreams:
     keeps one slow write (a large tensor) from delaying every request behind it.
     """
 
-    def __init__(self, channel: grpc.aio.Channel, worker_id: str, streams: int = 2, window: int = 512):
+    def __init__(self, links: Callable[[], Link], worker_id: str, streams: int = 2, window: int = 512):
         if streams < 1 or window < 1:
             raise ValueError("a worker needs at least one stream with a window of at least one request")
-        self._channel = channel
+        self._links = links  # a new link for each stream opened
         self._worker_id = worker_id
         self._window = window
         self._streams: list[MultiplexedStream | None] = [None] * streams
@@ -199,7 +223,7 @@ class WorkerStreams:
         best = None
         for i, stream in enumerate(self._streams):
             if stream is None or stream.closed:
-                stream = self._streams[i] = MultiplexedStream(self._channel, self._worker_id, self._window)
+                stream = self._streams[i] = MultiplexedStream(self._links(), self._worker_id, self._window)
                 stream.open()
             if stream.in_flight == 0:
                 return stream

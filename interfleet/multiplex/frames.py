@@ -5,7 +5,9 @@ serialized ModelInferResponse, without parsing or re-encoding either: the encode
 the bytes protobuf would (tests check them against the generated classes), so a 49 KB tensor is
 copied once on its way into a frame instead of being decoded and encoded again. The entries of
 one message are simply concatenated (a repeated field on the wire), which is how a writer sends
-every frame that is ready in one gRPC message. Decoding uses the generated classes.
+every frame that is ready in one gRPC message. On a plain byte stream the entries follow each
+other the same way, each carrying its own length (`whole_entries`). Decoding uses the generated
+classes.
 """
 
 from __future__ import annotations
@@ -81,6 +83,34 @@ def take(entries: list[bytes], limit: int = JOIN_LIMIT_BYTES) -> tuple[list[byte
 def join(entries: list[bytes]) -> bytes:
     """One message of the stream from entries (a repeated field is its entries in a row)."""
     return entries[0] if len(entries) == 1 else b"".join(entries)
+
+
+def whole_entries(buffer: bytes | bytearray, limit: int) -> int:
+    """How many bytes at the start of `buffer` are whole entries: what a reader of a byte stream
+    (`interfleet.multiplex.sockets`) can parse now, the rest waiting for more bytes. Raises
+    ValueError for bytes that cannot start an entry, or an entry declared larger than `limit`."""
+    end, size = 0, len(buffer)
+    while end < size:
+        if buffer[end] != _ENTRY[0]:
+            raise ValueError(f"byte {buffer[end]:#04x} at offset {end} does not start an entry")
+        cursor, shift, length = end + 1, 0, 0
+        while True:
+            if cursor >= size:
+                return end
+            byte = buffer[cursor]
+            cursor += 1
+            length |= (byte & 0x7F) << shift
+            if byte < 0x80:
+                break
+            shift += 7
+            if shift > 63:
+                raise ValueError(f"the entry at offset {end} has a malformed length")
+        if length > limit:
+            raise ValueError(f"an entry of {length} bytes is larger than the {limit} this reader accepts")
+        if cursor + length > size:
+            return end
+        end = cursor + length
+    return end
 
 
 def parse_frames(message: bytes) -> list[fleet_pb2.InferFrame]:

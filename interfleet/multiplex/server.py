@@ -1,5 +1,8 @@
 """The worker's side of the hop: `WorkerInference.Infer`, many tagged requests on one stream.
 
+A stream is a gRPC call on the worker's port or a connection to its frames port
+(`interfleet.multiplex.sockets`); both are served by `serve`, the same way.
+
 Each request frame is handled as its own task by the same domain call the unary ModelInfer
 uses, with the deadline the frame carries, so a slow request never holds up the ones behind
 it. Replies go out in completion order, every reply that is ready in one message. A cancel
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import grpc
 from google.protobuf.message import DecodeError
@@ -90,6 +93,15 @@ class MultiplexedInferService:
             stream.wake.set()
 
     async def _serve(self, messages, context: grpc.aio.ServicerContext) -> None:
+        malformed = await self.serve(messages, context.write)
+        if malformed:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, malformed)
+
+    async def serve(self, messages: AsyncIterator[bytes], write: Callable[[bytes], Awaitable[None]]) -> str:
+        """Serve one stream, on a gRPC call or a socket (`interfleet.multiplex.sockets`): its
+        messages in, replies out through `write`, until the messages end and every request is
+        answered (or, draining, as soon as its requests are answered). Returns why the incoming
+        messages could not be read, or "" if they could."""
         stream = _Stream()
         self._streams.add(stream)
         reader = asyncio.ensure_future(self._read(messages, stream))
@@ -99,12 +111,11 @@ class MultiplexedInferService:
                 stream.wake.clear()
                 while stream.outbox:
                     entries, stream.outbox = frames.take(stream.outbox)
-                    await context.write(frames.join(entries))
+                    await write(frames.join(entries))
                     stream.room.set()
                 if not stream.tasks and (not stream.reading or self.draining):
                     break
-            if stream.malformed:
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, stream.malformed)
+            return stream.malformed
         finally:
             self._streams.discard(stream)
             reader.cancel()
@@ -119,7 +130,7 @@ class MultiplexedInferService:
                 while len(stream.tasks) + len(stream.outbox) >= self._window:
                     stream.room.clear()
                     await stream.room.wait()
-        except DecodeError as exc:
+        except (DecodeError, ValueError) as exc:  # ValueError: a socket's bytes that are not entries
             stream.malformed = f"not an InferFrames message: {exc}"
         finally:
             stream.reading = False

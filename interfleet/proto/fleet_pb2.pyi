@@ -123,7 +123,7 @@ class ModelLoad(_message.Message):
     def __init__(self, model: _Optional[str] = ..., queue_depth: _Optional[int] = ..., in_flight: _Optional[int] = ..., p50_latency_ms: _Optional[float] = ..., p99_latency_ms: _Optional[float] = ..., throughput_rps: _Optional[float] = ..., busy_fraction: _Optional[float] = ..., offered_rps: _Optional[float] = ...) -> None: ...
 
 class WorkerState(_message.Message):
-    __slots__ = ("worker_id", "address", "device", "models", "load", "started_at", "heartbeat_at", "ready", "metrics_address", "sequence", "unavailable", "transitions")
+    __slots__ = ("worker_id", "address", "device", "models", "load", "started_at", "heartbeat_at", "ready", "metrics_address", "sequence", "unavailable", "transitions", "frames_address")
     WORKER_ID_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
@@ -136,6 +136,7 @@ class WorkerState(_message.Message):
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     UNAVAILABLE_FIELD_NUMBER: _ClassVar[int]
     TRANSITIONS_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     worker_id: str
     address: str
     device: DeviceInfo
@@ -148,7 +149,8 @@ class WorkerState(_message.Message):
     sequence: int
     unavailable: _containers.RepeatedCompositeFieldContainer[UnavailableModel]
     transitions: _containers.RepeatedCompositeFieldContainer[ModelTransition]
-    def __init__(self, worker_id: _Optional[str] = ..., address: _Optional[str] = ..., device: _Optional[_Union[DeviceInfo, _Mapping]] = ..., models: _Optional[_Iterable[_Union[HostedModel, _Mapping]]] = ..., load: _Optional[_Iterable[_Union[ModelLoad, _Mapping]]] = ..., started_at: _Optional[float] = ..., heartbeat_at: _Optional[float] = ..., ready: bool = ..., metrics_address: _Optional[str] = ..., sequence: _Optional[int] = ..., unavailable: _Optional[_Iterable[_Union[UnavailableModel, _Mapping]]] = ..., transitions: _Optional[_Iterable[_Union[ModelTransition, _Mapping]]] = ...) -> None: ...
+    frames_address: str
+    def __init__(self, worker_id: _Optional[str] = ..., address: _Optional[str] = ..., device: _Optional[_Union[DeviceInfo, _Mapping]] = ..., models: _Optional[_Iterable[_Union[HostedModel, _Mapping]]] = ..., load: _Optional[_Iterable[_Union[ModelLoad, _Mapping]]] = ..., started_at: _Optional[float] = ..., heartbeat_at: _Optional[float] = ..., ready: bool = ..., metrics_address: _Optional[str] = ..., sequence: _Optional[int] = ..., unavailable: _Optional[_Iterable[_Union[UnavailableModel, _Mapping]]] = ..., transitions: _Optional[_Iterable[_Union[ModelTransition, _Mapping]]] = ..., frames_address: _Optional[str] = ...) -> None: ...
 
 class ModelTransition(_message.Message):
     __slots__ = ("name", "state", "reason")

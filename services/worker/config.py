@@ -23,6 +23,9 @@ class WorkerConfig:
     port: int = 0  # 0: an ephemeral port, published in Redis
     advertise_host: str | None = None  # host routers should dial (a service name, a pod IP); default: host
     metrics_port: int = 0  # Prometheus /metrics; 0: ephemeral; -1: off
+    # Routers' multiplexed frames on plain TCP (`interfleet.multiplex.sockets`), cheaper per
+    # request than a gRPC stream; 0: ephemeral; -1: off. Never opened with TLS (it has none).
+    frames_port: int = 0
     device: str = "cpu"  # "cpu", "cuda:N", or "emulated:<type>" (e.g. emulated:A100)
     # An emulated GPU (emulation): the seed of its hidden per-model factors (one per
     # fleet, so its workers agree on them), MPS or time-slicing, and how much slower than device

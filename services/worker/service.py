@@ -31,6 +31,7 @@ from interfleet.kserve.service import SERVICE_NAME, add_inference_service
 from interfleet.metrics_http import MetricsEndpoint
 from interfleet.multiplex import frames
 from interfleet.multiplex.server import MultiplexedInferService
+from interfleet.multiplex.sockets import FramesListener
 from interfleet.proto import fleet_pb2, fleet_pb2_grpc
 from interfleet.ready_file import write_ready_file
 from interfleet.repository import ModelSpec, expand_models, list_models, load_spec
@@ -64,6 +65,7 @@ class WorkerService:
         self._device_info: fleet_pb2.DeviceInfo | None = None
         self._endpoint: GrpcEndpoint | None = None
         self._multiplexed: MultiplexedInferService | None = None
+        self._frames: FramesListener | None = None
         self._metrics: MetricsEndpoint | None = None
         self._publisher: TelemetryPublisher | None = None
         self.supervisor = Supervisor()
@@ -86,6 +88,13 @@ class WorkerService:
             if self.config.advertise_host
             else self._endpoint.address
         )
+
+    @property
+    def frames_address(self) -> str:
+        """Where routers may send frames over TCP, as published in Redis ("" when not offered)."""
+        if self._frames is None:
+            return ""
+        return f"{self.config.advertise_host or self.config.host}:{self._frames.port}"
 
     async def start(self) -> None:
         config = self.config
@@ -136,6 +145,15 @@ class WorkerService:
             max_concurrent_calls=config.max_concurrent_calls,
         )
         await self._endpoint.start()
+        if config.frames_port >= 0 and config.tls_cert is None:
+            self._frames = FramesListener(
+                self._multiplexed, config.host, config.frames_port, self._message_cap
+            )
+            await self._frames.start()
+        elif config.frames_port > 0:
+            log.warning(
+                "frames_port %d not opened: it has no TLS, and this worker serves TLS", config.frames_port
+            )
         self.supervisor.on_health = self._endpoint.set_serving
         registry = CollectorRegistry()
         registry.register(WorkerCollector(config.worker_id, runners, self.supervisor))
@@ -163,7 +181,11 @@ class WorkerService:
         else:
             log.warning("no redis_url: telemetry is off, so no router will discover this worker by itself")
         write_ready_file(
-            config.ready_file, worker_id=config.worker_id, address=self.address, metrics=self._metrics.address
+            config.ready_file,
+            worker_id=config.worker_id,
+            address=self.address,
+            frames=self.frames_address,
+            metrics=self._metrics.address,
         )
         log.info(
             "worker %s serving %s on %s%s",
@@ -325,6 +347,7 @@ class WorkerService:
             sequence=self._sequence,
             unavailable=self._unavailable,
             transitions=list(self._transitions.values()),
+            frames_address=self.frames_address,
         )
 
     async def stop(self, grace: float) -> None:
@@ -339,8 +362,12 @@ class WorkerService:
             await self._publisher.deregister()
         if self._multiplexed is not None:
             self._multiplexed.drain()  # routers' streams end once their requests are answered
+        if self._frames is not None:
+            self._frames.close()
         if self._endpoint is not None:
             await self._endpoint.stop(grace)
+        if self._frames is not None:
+            await self._frames.stop(grace)
         if self.worker is not None:
             for runner in self.worker.runners.values():
                 await runner.stop(grace)

@@ -5,10 +5,12 @@ Ctrl-C stops the fleet in order; an embedded Redis that dies is restarted."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
 import time
+import urllib.request
 
 import numpy as np
 import pytest
@@ -109,3 +111,33 @@ def test_interfleet_up_serves_on_the_fleet_files_router_port(repository, tmp_pat
         assert grpcclient.InferenceServerClient(fleet.address).is_server_ready()
     finally:
         assert fleet.stop() == 0
+
+
+def test_router_processes_share_its_ports_and_each_serves_clients(repository, tmp_path):
+    """`router.processes: 2`: a second router binds the first one's (ephemeral) ports, the kernel
+    spreads client connections over both, and both answer."""
+    fleet = Fleet(tmp_path, repository, ONE_WORKER, router={"processes": 2}).start()
+    try:
+        routers = [fleet.info_of("router"), fleet.info_of("router-1")]
+        assert routers[0]["address"] == routers[1]["address"] == fleet.address
+        assert routers[0]["http"] == routers[1]["http"]
+        assert routers[0]["metrics"] != routers[1]["metrics"]  # each its own
+        tensor = grpcclient.InferInput("input", [1, 256], "FP32")
+        tensor.set_data_from_numpy(np.ones((1, 256), np.float32))
+        for _ in range(40):  # each on a connection of its own
+            client = grpcclient.InferenceServerClient(
+                fleet.address, channel_args=[("grpc.use_local_subchannel_pool", 1)]
+            )
+            client.infer("mlp", [tensor])
+            client.close()
+        answered = [successes(router["metrics"], "mlp") for router in routers]
+        assert sum(answered) == 40 and min(answered) > 0, answered
+    finally:
+        assert fleet.stop() == 0
+
+
+def successes(metrics_address: str, model: str) -> float:
+    """A router's count of successful inference requests for `model`, from its /metrics."""
+    text = urllib.request.urlopen(f"http://{metrics_address}/metrics", timeout=5).read().decode()
+    found = re.search(rf'^nv_inference_request_success{{model="{model}"}} (\S+)$', text, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0

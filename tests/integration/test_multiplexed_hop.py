@@ -1,9 +1,11 @@
-"""The router-to-worker hop over multiplexed streams, against a real worker: tags, in-band errors,
-deadlines, cancellation and malformed frames, each without disturbing the other requests."""
+"""The router-to-worker hop over multiplexed streams, against a real worker, on both links (a gRPC
+stream, a TCP connection to the frames port): tags, in-band errors, deadlines, cancellation and
+malformed frames, each without disturbing the other requests."""
 
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 
 import grpc
@@ -12,21 +14,39 @@ import pytest
 from fleet_harness import Fleet
 from tritonclient.grpc import service_pb2
 
-from interfleet.errors import Code, DeadlineExceeded, RemoteError
-from interfleet.multiplex.client import INFER_METHOD, WorkerStreams
+from interfleet.errors import Code, DeadlineExceeded, RemoteError, Unavailable
+from interfleet.multiplex.client import WorkerStreams
+from interfleet.multiplex.links import INFER_METHOD, GrpcLink, SocketLink
 
 pytestmark = pytest.mark.fleet
 
 
 @pytest.fixture(scope="module")
-def worker_address(repository, tmp_path_factory):
+def worker(repository, tmp_path_factory):
     fleet = Fleet(
         tmp_path_factory.mktemp("hop"),
         repository,
         [{"worker_id": "w", "cpus": [0], "models": ["tiny_cnn", "transformer"]}],
     ).start()
-    yield fleet.worker("w")["address"]
+    yield fleet.worker("w")
     fleet.stop()
+
+
+@pytest.fixture
+def worker_address(worker):
+    return worker["address"]
+
+
+@pytest.fixture(params=["grpc", "socket"])
+def links(request, worker):
+    """A new link to the worker per stream, of each kind."""
+
+    def make(channel: grpc.aio.Channel):
+        if request.param == "socket":
+            return lambda: SocketLink(worker["frames"], 64 * 1024 * 1024)
+        return lambda: GrpcLink(channel)
+
+    return make
 
 
 def tiny_cnn(request_id: str, batch: int = 1) -> bytes:
@@ -48,9 +68,9 @@ def response_id(raw: bytes) -> str:
     return service_pb2.ModelInferResponse.FromString(raw).id
 
 
-async def test_concurrent_requests_come_back_to_their_callers(worker_address):
+async def test_concurrent_requests_come_back_to_their_callers(worker_address, links):
     async with grpc.aio.insecure_channel(worker_address) as channel:
-        streams = WorkerStreams(channel, "w", streams=2, window=64)
+        streams = WorkerStreams(links(channel), "w", streams=2, window=64)
         # A heavy request first: the light ones behind it on the same stream are not held up.
         heavy = asyncio.ensure_future(streams.infer(transformer("heavy", 16), 30.0))
         light = await asyncio.gather(*(streams.infer(tiny_cnn(f"r{i}"), 30.0) for i in range(200)))
@@ -60,9 +80,9 @@ async def test_concurrent_requests_come_back_to_their_callers(worker_address):
         await streams.close()
 
 
-async def test_errors_come_back_in_band_with_their_status_and_the_stream_goes_on(worker_address):
+async def test_errors_come_back_in_band_with_their_status_and_the_stream_goes_on(worker_address, links):
     async with grpc.aio.insecure_channel(worker_address) as channel:
-        streams = WorkerStreams(channel, "w", streams=1)
+        streams = WorkerStreams(links(channel), "w", streams=1)
         bad = service_pb2.ModelInferRequest(model_name="tiny_cnn", id="bad")
         bad.inputs.add(name="pixels", datatype="FP32", shape=[1, 3, 64, 64])
         bad.raw_input_contents.append(bytes(4 * 3 * 64 * 64))
@@ -80,9 +100,9 @@ async def test_errors_come_back_in_band_with_their_status_and_the_stream_goes_on
         await streams.close()
 
 
-async def test_deadlines_and_cancellation_end_only_their_own_request(worker_address):
+async def test_deadlines_and_cancellation_end_only_their_own_request(worker_address, links):
     async with grpc.aio.insecure_channel(worker_address) as channel:
-        streams = WorkerStreams(channel, "w", streams=1)
+        streams = WorkerStreams(links(channel), "w", streams=1)
         with pytest.raises(DeadlineExceeded):  # spent before it is sent
             await streams.infer(tiny_cnn("late"), 0.0)
         started = time.monotonic()
@@ -111,6 +131,36 @@ async def test_a_malformed_message_ends_its_stream_with_invalid_argument_only(wo
                 pass
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "not an InferFrames message" in caught.value.details()
-        streams = WorkerStreams(channel, "w")
+        streams = WorkerStreams(lambda: GrpcLink(channel), "w")
         assert response_id(await streams.infer(tiny_cnn("still-serving"), 10.0)) == "still-serving"
         await streams.close()
+
+
+@pytest.mark.parametrize(
+    "garbage, why",
+    [
+        (b"\x0a\xff\xff\xff\xff\x0f", "larger than"),  # an entry claiming 4 GB: over the worker's cap
+        (b"\x99 not an entry", "does not start an entry"),
+        (b"\x0a\x05\x08\x01\x12\x07x", "not an InferFrames message"),  # whole, but not a valid frame
+    ],
+)
+async def test_malformed_bytes_on_the_frames_port_close_only_their_connection(worker, garbage, why, caplog):
+    host, _, port = worker["frames"].rpartition(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(garbage)
+    await writer.drain()
+    assert await asyncio.wait_for(reader.read(), 10.0) == b""  # closed by the worker, nothing sent
+    writer.close()
+    streams = WorkerStreams(lambda: SocketLink(worker["frames"], 1 << 20), "w")
+    assert response_id(await streams.infer(tiny_cnn("still-serving"), 10.0)) == "still-serving"
+    await streams.close()
+
+
+async def test_a_stream_to_a_closed_frames_port_fails_its_requests_unavailable(worker):
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        nowhere = f"127.0.0.1:{unused.getsockname()[1]}"
+    streams = WorkerStreams(lambda: SocketLink(nowhere, 1 << 20), "w", streams=1)
+    with pytest.raises(Unavailable, match="cannot connect"):
+        await streams.infer(tiny_cnn("lost"), 5.0)
+    await streams.close()

@@ -24,7 +24,7 @@ from tritonclient.grpc import service_pb2
 
 from interfleet.kserve.service import method_path
 from interfleet.multiplex import frames
-from interfleet.multiplex.client import INFER_METHOD
+from interfleet.multiplex.links import INFER_METHOD
 
 pytestmark = pytest.mark.fleet
 UNLIMITED = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)]

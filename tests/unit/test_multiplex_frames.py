@@ -1,6 +1,7 @@
 """The hop's hand-written frames equal what protobuf itself produces, and parse back."""
 
 import grpc
+import pytest
 from tritonclient.grpc import service_pb2
 
 from interfleet.multiplex import frames
@@ -52,3 +53,18 @@ def test_replies_carry_responses_untouched_and_errors_with_their_status():
     ok, failed = frames.parse_replies(message)
     assert (ok.tag, ok.code, ok.response) == (5, 0, raw)
     assert (failed.tag, failed.code, failed.message) == (6, 3, "input 'x' is bad")
+
+
+def test_whole_entries_finds_where_a_byte_stream_can_be_cut():
+    from interfleet.multiplex import frames
+
+    stream = frames.request_frame(1, b"a" * 300, 0.5) + frames.cancel_frame(2)
+    first = len(frames.request_frame(1, b"a" * 300, 0.5))
+    assert frames.whole_entries(stream, 1 << 20) == len(stream)
+    assert [frames.whole_entries(stream[:cut], 1 << 20) for cut in (0, 1, 2, first - 1)] == [0, 0, 0, 0]
+    assert frames.whole_entries(stream[: first + 1], 1 << 20) == first
+    assert [f.tag for f in frames.parse_frames(stream[:first])] == [1]
+    with pytest.raises(ValueError, match="larger than the 100"):
+        frames.whole_entries(stream, 100)
+    with pytest.raises(ValueError, match="does not start an entry"):
+        frames.whole_entries(b"\x12" + stream, 1 << 20)
