@@ -17,7 +17,6 @@ import collections
 import logging
 import statistics
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import grpc
@@ -94,12 +93,7 @@ class WorkerConnection:
         # A worker with TLS offers no frames port; a router with TLS to workers never dials one.
         on_socket = hop.transport == "socket" and bool(frames_address) and credentials is None
         self.transport = ("socket" if on_socket else "grpc") if hop.streams else "unary"
-        links: Callable[[], Link] = (
-            (lambda: SocketLink(frames_address, MAX_MESSAGE_BYTES))
-            if on_socket
-            else (lambda: GrpcLink(self.channel))
-        )
-        self._streams = WorkerStreams(links, worker_id, hop.streams, hop.window) if hop.streams else None
+        self._streams = WorkerStreams(self._link, worker_id, hop.streams, hop.window) if hop.streams else None
         self._unary = self.channel.unary_unary(method_path("ModelInfer"))  # bytes in, bytes out
         self.stub = service_pb2_grpc.GRPCInferenceServiceStub(self.channel)
         self.suffix = served_by_suffix(worker_id)
@@ -107,6 +101,24 @@ class WorkerConnection:
         # Round trip of a call that does no work (median of recent probes); 0 before the first.
         # Kept up to date by `probe`, since every request's candidates read it.
         self.hop_ms = 0.0
+
+    def _link(self) -> Link:
+        """The link a new stream to this worker runs on."""
+        if self.transport == "socket":
+            return SocketLink(self.frames_address, MAX_MESSAGE_BYTES, on_unreachable=self._frames_unreachable)
+        return GrpcLink(self.channel)
+
+    def _frames_unreachable(self, reason: str) -> None:
+        # A frames port the router cannot reach (a firewall that lets only the gRPC port through,
+        # say): the requests on that stream fail over like a lost stream's, the next streams use gRPC.
+        if self.transport == "socket":
+            self.transport = "grpc"
+            log.warning(
+                "worker %s: frames port %s unreachable (%s); its requests go on gRPC streams",
+                self.worker_id,
+                self.frames_address,
+                reason,
+            )
 
     async def infer(self, request: bytes, timeout: float | None) -> bytes:
         """Serialized ModelInferRequest in, serialized ModelInferResponse out; a worker's error

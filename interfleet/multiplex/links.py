@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Callable
 from typing import Protocol
 
 import grpc
@@ -29,6 +30,9 @@ READ_BYTES = 1 << 20  # what one read of a socket asks for
 # Bytes a socket's writer buffers before a write waits for the kernel to take them: the peer's
 # flow control, as HTTP/2's window is on a gRPC stream.
 WRITE_BUFFER_BYTES = 4 * 1024 * 1024
+# A connection to a frames port not made by then counts as unreachable (a firewall that drops
+# the packets would otherwise hold the requests queued on it for the kernel's minutes).
+CONNECT_TIMEOUT_S = 2.0
 
 
 class LinkLost(Exception):
@@ -89,19 +93,32 @@ class GrpcLink:
 class SocketLink:
     writes_now = True
 
-    def __init__(self, address: str, limit: int):
+    def __init__(
+        self,
+        address: str,
+        limit: int,
+        connect_timeout_s: float = CONNECT_TIMEOUT_S,
+        on_unreachable: Callable[[str], None] | None = None,
+    ):
         host, _, port = address.rpartition(":")
         self._host, self._port = host.strip("[]"), int(port)
         self._limit = limit  # the largest entry accepted from the worker
+        self._connect_timeout_s = connect_timeout_s
+        self._on_unreachable = on_unreachable  # told why, when the connection cannot be made
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._buffer = bytearray()
 
     async def open(self) -> None:
         try:
-            self._reader, self._writer = await asyncio.open_connection(self._host, self._port)
-        except OSError as exc:
-            raise LinkLost(f"cannot connect to {self._host}:{self._port}: {exc}") from None
+            self._reader, self._writer = await asyncio.wait_for(
+                asyncio.open_connection(self._host, self._port), self._connect_timeout_s
+            )
+        except (OSError, TimeoutError) as exc:
+            reason = f"cannot connect to {self._host}:{self._port}: {exc or 'no answer within the timeout'}"
+            if self._on_unreachable is not None:
+                self._on_unreachable(reason)
+            raise LinkLost(reason) from None
         connected = self._writer.get_extra_info("socket")
         if connected is not None:  # small frames go out at once, not after Nagle's delay
             connected.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

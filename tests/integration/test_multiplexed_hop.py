@@ -164,3 +164,18 @@ async def test_a_stream_to_a_closed_frames_port_fails_its_requests_unavailable(w
     with pytest.raises(Unavailable, match="cannot connect"):
         await streams.infer(tiny_cnn("lost"), 5.0)
     await streams.close()
+
+
+async def test_a_router_falls_back_to_grpc_streams_when_a_frames_port_is_unreachable(worker):
+    from router.worker_pool import HopSettings, WorkerConnection
+
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        nowhere = f"127.0.0.1:{unused.getsockname()[1]}"
+    connection = WorkerConnection("w", worker["address"], "cpu", HopSettings(), frames_address=nowhere)
+    assert connection.transport == "socket"
+    with pytest.raises(Unavailable, match="cannot connect"):  # failed over like a lost stream's
+        await connection.infer(tiny_cnn("lost"), 5.0)
+    assert connection.transport == "grpc"
+    assert response_id(await connection.infer(tiny_cnn("on-grpc"), 5.0)) == "on-grpc"
+    await connection.close(grace=0)
