@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import yaml
@@ -56,7 +56,7 @@ def start_router(
     redis_url: str,
     name: str,
     scratch: Path,
-    flags: list[str] = (),
+    flags: Sequence[str] = (),
     settings: dict | None = None,
     code: Path | None = None,
 ) -> tuple[subprocess.Popen, str]:

@@ -36,6 +36,7 @@ import os
 import subprocess
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
@@ -54,55 +55,48 @@ MODEL = "tiny_cnn"
 CONNECTIONS = 4  # client connections of the cells that compare one router process with two
 
 
+async def serve_model_infer(
+    handler: Callable[[bytes, object], Awaitable[bytes]], ports: multiprocessing.Queue, settle: bool = False
+) -> None:
+    """A bare grpc.aio server whose only method is ModelInfer, bytes in and out; its port goes to
+    `ports`. With `settle`, its heap is settled once it serves, as a service's is."""
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers(
+        (
+            grpc.method_handlers_generic_handler(
+                "inference.GRPCInferenceService",
+                {"ModelInfer": grpc.unary_unary_rpc_method_handler(handler)},
+            ),
+        )
+    )
+    ports.put(server.add_insecure_port("127.0.0.1:0"))
+    await server.start()
+    if settle:
+        settle_heap()
+    await server.wait_for_termination()
+
+
 def bare_forwarder(worker: str, ports: multiprocessing.Queue) -> None:
     """The floor: a Python gRPC hop that does nothing but forward bytes."""
 
     async def serve() -> None:
-        channel = grpc.aio.insecure_channel(worker)
-        call = channel.unary_unary(method_path("ModelInfer"))
+        call = grpc.aio.insecure_channel(worker).unary_unary(method_path("ModelInfer"))
 
         async def forward(raw: bytes, context) -> bytes:
             return await call(raw)
 
-        server = grpc.aio.server()
-        server.add_generic_rpc_handlers(
-            (
-                grpc.method_handlers_generic_handler(
-                    "inference.GRPCInferenceService",
-                    {"ModelInfer": grpc.unary_unary_rpc_method_handler(forward)},
-                ),
-            )
-        )
-        ports.put(server.add_insecure_port("127.0.0.1:0"))
-        await server.start()
-        await server.wait_for_termination()
+        await serve_model_infer(forward, ports)
 
     uvloop.run(serve())
 
 
 def echo_server(reply: bytes, ports: multiprocessing.Queue) -> None:
-    """The floor of a Python gRPC server: a grpc.aio server answering `reply` without forwarding,
-    its heap settled as a service's is."""
+    """The floor of a Python gRPC server: a grpc.aio server answering `reply` without forwarding."""
 
-    async def serve() -> None:
-        async def answer(raw: bytes, context) -> bytes:
-            return reply
+    async def answer(raw: bytes, context) -> bytes:
+        return reply
 
-        server = grpc.aio.server()
-        server.add_generic_rpc_handlers(
-            (
-                grpc.method_handlers_generic_handler(
-                    "inference.GRPCInferenceService",
-                    {"ModelInfer": grpc.unary_unary_rpc_method_handler(answer)},
-                ),
-            )
-        )
-        ports.put(server.add_insecure_port("127.0.0.1:0"))
-        await server.start()
-        settle_heap()
-        await server.wait_for_termination()
-
-    uvloop.run(serve())
+    uvloop.run(serve_model_infer(answer, ports, settle=True))
 
 
 def cpu_seconds(pid: int) -> float:
@@ -322,44 +316,25 @@ def main() -> None:
         ports: multiprocessing.Queue = multiprocessing.Queue()
         floor = multiprocessing.Process(target=bare_forwarder, args=(worker, ports), daemon=True)
         floor.start()
-        unary, unary_address = start_router(
-            run_dir.parent / "fleet.yaml", supervisor.redis_url, "unary", run_dir, ["--worker-streams", "0"]
-        )
+
+        def router(
+            name: str, flags: tuple[str, ...] = (), settings: dict | None = None, code: Path | None = None
+        ):
+            """Another router over this fleet (see `bench_fleet.start_router`)."""
+            return start_router(
+                run_dir.parent / "fleet.yaml", supervisor.redis_url, name, run_dir, flags, settings, code
+            )
+
+        unary, unary_address = router("unary", ("--worker-streams", "0"))
         bare_address = f"127.0.0.1:{ports.get(timeout=30)}"
         echo = multiprocessing.Process(target=echo_server, args=(b"", ports), daemon=True)
         echo.start()
         echo_address = f"127.0.0.1:{ports.get(timeout=30)}"
-        unbudgeted, unbudgeted_address = start_router(
-            run_dir.parent / "fleet.yaml",
-            supervisor.redis_url,
-            "no-budget",
-            run_dir,
-            settings={"max_request_bytes_in_flight": 0},
-        )
-        on_grpc, on_grpc_address = start_router(
-            run_dir.parent / "fleet.yaml",
-            supervisor.redis_url,
-            "grpc-streams",
-            run_dir,
-            settings={"worker_transport": "grpc"},
-        )
+        unbudgeted, unbudgeted_address = router("no-budget", settings={"max_request_bytes_in_flight": 0})
+        on_grpc, on_grpc_address = router("grpc-streams", settings={"worker_transport": "grpc"})
         # Two router processes on one port (SO_REUSEPORT), as `router.processes: 2` runs them.
-        shared, shared_address = start_router(
-            run_dir.parent / "fleet.yaml",
-            supervisor.redis_url,
-            "shared-0",
-            run_dir,
-            settings={"processes": 2},
-        )
-        shared_port = shared_address.rpartition(":")[2]
-        also_shared, _ = start_router(
-            run_dir.parent / "fleet.yaml",
-            supervisor.redis_url,
-            "shared-1",
-            run_dir,
-            ["--port", shared_port],
-            settings={"processes": 2},
-        )
+        shared, shared_address = router("shared-0", settings={"processes": 2})
+        also_shared, _ = router("shared-1", ("--port", shared_address.rpartition(":")[2]), {"processes": 2})
         routers = [unary, unbudgeted, on_grpc, shared, also_shared]
         with baseline_worktree(args.baseline) as tree:
             try:
@@ -380,9 +355,7 @@ def main() -> None:
                     "router": (supervisor.router_address, supervisor.router.process.pid),
                 }
                 if tree is not None:
-                    baseline, baseline_address = start_router(
-                        run_dir.parent / "fleet.yaml", supervisor.redis_url, "baseline", run_dir, code=tree
-                    )
+                    baseline, baseline_address = router("baseline", code=tree)
                     routers.append(baseline)
                     paths["router-baseline"] = baseline_address
                     cpu_paths["router-baseline"] = (baseline_address, baseline.pid)

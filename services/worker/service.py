@@ -362,12 +362,8 @@ class WorkerService:
             await self._publisher.deregister()
         if self._multiplexed is not None:
             self._multiplexed.drain()  # routers' streams end once their requests are answered
-        if self._frames is not None:
-            self._frames.close()
-        if self._endpoint is not None:
-            await self._endpoint.stop(grace)
-        if self._frames is not None:
-            await self._frames.stop(grace)
+        # Both transports' streams end as their requests are answered, within the same grace.
+        await asyncio.gather(*(e.stop(grace) for e in (self._endpoint, self._frames) if e is not None))
         if self.worker is not None:
             for runner in self.worker.runners.values():
                 await runner.stop(grace)
