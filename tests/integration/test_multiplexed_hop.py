@@ -16,7 +16,7 @@ from tritonclient.grpc import service_pb2
 
 from interfleet.errors import Code, DeadlineExceeded, RemoteError, Unavailable
 from interfleet.multiplex.client import WorkerStreams
-from interfleet.multiplex.links import INFER_METHOD, GrpcLink, SocketLink
+from interfleet.multiplex.links import INFER_METHOD, WRITE_BUFFER_BYTES, GrpcLink, SocketLink
 
 pytestmark = pytest.mark.fleet
 
@@ -179,3 +179,42 @@ async def test_a_router_falls_back_to_grpc_streams_when_a_frames_port_is_unreach
     assert connection.transport == "grpc"
     assert response_id(await connection.infer(tiny_cnn("on-grpc"), 5.0)) == "on-grpc"
     await connection.close(grace=0)
+
+
+async def test_a_socket_link_holds_frames_back_while_its_peer_reads_nothing_and_loses_none():
+    """Ten 1 MiB requests to a peer that reads nothing for a while: past the link's 4 MiB write
+    buffer the writer waits for the kernel instead of buffering them all, and once the peer reads,
+    every frame arrives whole and every caller gets its own reply."""
+    from interfleet.multiplex import frames
+    from interfleet.multiplex.client import MultiplexedStream
+
+    reading = asyncio.Event()
+
+    async def peer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reading.wait()
+        buffer = bytearray()
+        while True:
+            data = await reader.read(1 << 20)
+            if not data:
+                break
+            buffer += data
+            end = frames.whole_entries(buffer, 1 << 24)
+            replies = [frames.reply(f.tag, f.request[:8]) for f in frames.parse_frames(bytes(buffer[:end]))]
+            del buffer[:end]
+            writer.write(b"".join(replies))
+        writer.close()
+
+    server = await asyncio.start_server(peer, "127.0.0.1", 0)
+    address = f"127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    stream = MultiplexedStream(SocketLink(address, 1 << 24), "peer", window=64)
+    stream.open()
+    payloads = [bytes([i]) * 8 + bytes(1 << 20) for i in range(10)]
+    calls = [asyncio.ensure_future(stream.infer(p, 30.0)) for p in payloads]
+    await asyncio.sleep(0.5)
+    assert not any(call.done() for call in calls)
+    buffered = stream._link._writer.transport.get_write_buffer_size()  # type: ignore[attr-defined]
+    assert buffered <= WRITE_BUFFER_BYTES + len(payloads[0]) + 64, buffered  # the rest waits, unwritten
+    reading.set()
+    assert await asyncio.gather(*calls) == [p[:8] for p in payloads]
+    await stream.close()
+    server.close()
