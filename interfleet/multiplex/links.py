@@ -27,8 +27,9 @@ from interfleet.multiplex import frames
 INFER_METHOD = "/interfleet.v1.WorkerInference/Infer"
 TRANSPORTS = ("socket", "grpc")  # a router's choice: sockets where workers offer them, or gRPC always
 READ_BYTES = 1 << 20  # what one read of a socket asks for
-# Bytes a socket's writer buffers before a write waits for the kernel to take them: the peer's
-# flow control, as HTTP/2's window is on a gRPC stream.
+# Bytes a socket's writer buffers before a write waits for the kernel to take them (one joined
+# message may go in past it, as asyncio's high-water mark works): the peer's flow control, as
+# HTTP/2's window is on a gRPC stream.
 WRITE_BUFFER_BYTES = 4 * 1024 * 1024
 # A connection to a frames port not made by then counts as unreachable (a firewall that drops
 # the packets would otherwise hold the requests queued on it for the kernel's minutes).
