@@ -174,6 +174,8 @@ class MultiplexedStream:
     def _lose(self, reason: str) -> None:
         """The stream is gone: fail what is in flight on it (retryable) and stop writing."""
         self.closed = True
+        if self._opened is not None:
+            self._opened.cancel()  # a connection still being made is abandoned, not left open
         self._link.close()
         for task in self._tasks:
             if task is not asyncio.current_task():
@@ -193,6 +195,8 @@ class MultiplexedStream:
 
     async def close(self, timeout: float = 1.0) -> None:
         """Cancel the call and its tasks; never waits on them longer than `timeout` (a stop must end)."""
+        if self._opened is not None:
+            self._opened.cancel()
         self._link.close()
         for task in self._tasks:
             task.cancel()
