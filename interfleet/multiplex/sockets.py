@@ -21,6 +21,7 @@ import logging
 import socket
 from collections.abc import AsyncIterator
 
+from interfleet.errors import ConfigError
 from interfleet.multiplex import frames
 from interfleet.multiplex.server import MultiplexedInferService
 
@@ -63,7 +64,12 @@ class FramesListener:
         return self._server.sockets[0].getsockname()[1]
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._connection, self._host, self._port)
+        try:
+            self._server = await asyncio.start_server(self._connection, self._host, self._port)
+        except OSError as exc:
+            raise ConfigError(
+                f"frames_port: cannot listen on {self._host}:{self._port}: {exc.strerror or exc}"
+            ) from None
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()

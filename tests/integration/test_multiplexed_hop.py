@@ -220,3 +220,20 @@ async def test_a_socket_link_holds_frames_back_while_its_peer_reads_nothing_and_
     assert await asyncio.gather(*calls) == [p[:8] for p in payloads]
     await stream.close()
     server.close()
+
+
+async def test_a_frames_port_in_use_is_a_config_error_naming_it():
+    from interfleet.errors import ConfigError
+    from interfleet.multiplex.server import MultiplexedInferService
+    from interfleet.multiplex.sockets import FramesListener
+
+    async def never(request, deadline):
+        raise AssertionError("not called")
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        listener = FramesListener(MultiplexedInferService(never, "w"), "127.0.0.1", port, 1 << 20)
+        with pytest.raises(ConfigError, match=f"frames_port: cannot listen on 127.0.0.1:{port}"):
+            await listener.start()
