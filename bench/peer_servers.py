@@ -144,35 +144,29 @@ def peers(venvs: Path, onnx: Path, scratch: Path) -> Iterator[dict[str, str]]:
     """Every peer server started and serving; yields their gRPC addresses by name."""
     mlserver = peer_venv(venvs, "mlserver") / "mlserver"
     kserve = peer_venv(venvs, "kserve") / "python"
+    commands: dict[str, tuple[list[str], int]] = {}  # each peer's command line and gRPC port
+    for name, (settings, model_settings) in MLSERVER_SETTINGS.items():
+        (scratch / name).mkdir()
+        port = mlserver_repository(scratch / name, onnx, settings, model_settings)
+        commands[name] = ([str(mlserver), "start", str(scratch / name)], port)
+    for name, flags in KSERVE_SETTINGS.items():
+        (scratch / name).mkdir()
+        port = free_port()
+        command = [str(kserve), str(KSERVE_MODEL), MODEL, str(onnx), "--grpc_port", str(port)]
+        commands[name] = ([*command, "--http_port", str(free_port()), *flags], port)
     started: list[tuple[str, subprocess.Popen, str, Path]] = []
     try:
-        for name, (settings, model_settings) in MLSERVER_SETTINGS.items():
-            root = scratch / name
-            root.mkdir()
-            port = mlserver_repository(root, onnx, settings, model_settings)
-            log = root / "server.log"
-            process = subprocess.Popen(
-                [str(mlserver), "start", str(root)],
-                stdout=log.open("w"),
-                stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONPATH": ""},
-                process_group=0,
-            )
-            started.append((name, process, f"127.0.0.1:{port}", log))
-        for name, flags in KSERVE_SETTINGS.items():
-            root = scratch / name
-            root.mkdir()
-            port = free_port()
-            log = root / "server.log"
-            process = subprocess.Popen(
-                [str(kserve), str(KSERVE_MODEL), MODEL, str(onnx), "--grpc_port", str(port)]
-                + ["--http_port", str(free_port()), *flags],
-                cwd=root,
-                stdout=log.open("w"),
-                stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONPATH": ""},
-                process_group=0,
-            )
+        for name, (command, port) in commands.items():
+            log = scratch / name / "server.log"
+            with log.open("w") as output:  # the child keeps its own copy of the descriptor
+                process = subprocess.Popen(
+                    command,
+                    cwd=scratch / name,
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                    env={**os.environ, "PYTHONPATH": ""},
+                    process_group=0,
+                )
             started.append((name, process, f"127.0.0.1:{port}", log))
         for name, process, address, log in started:
             try:

@@ -49,6 +49,7 @@ class MultiplexedStream:
         self._outbox: list[bytes] = []
         self._has_mail = asyncio.Event()
         self._opened: asyncio.Future | None = None
+        self._writes_now = False  # the link is open and takes writes without waiting (a socket)
         self._tasks: list[asyncio.Task] = []
         self.closed = False
 
@@ -59,8 +60,12 @@ class MultiplexedStream:
     def open(self) -> None:
         """Open the link and start writing and reading; requests may be sent at once (they wait in
         the outbox until the link is open)."""
-        self._opened = asyncio.ensure_future(self._link.open())
+        self._opened = asyncio.ensure_future(self._open())
         self._tasks = [asyncio.ensure_future(self._write_loop()), asyncio.ensure_future(self._read_loop())]
+
+    async def _open(self) -> None:
+        await self._link.open()
+        self._writes_now = self._link.writes_now  # from now on a frame may go straight onto the link
 
     async def infer(self, request: bytes, timeout: float | None) -> bytes:
         """Send serialized ModelInferRequest `request`; return the serialized response."""
@@ -94,8 +99,7 @@ class MultiplexedStream:
         self._outbox.append(entry)
         if len(self._outbox) > 1:
             return  # a flush or the writer is already due
-        opened = self._opened
-        if self._link.writes_now and opened is not None and opened.done() and not opened.exception():
+        if self._writes_now:
             # A socket: what this turn of the event loop sends goes out in one write at its end,
             # without waking the writer task (one send for many requests under load).
             asyncio.get_running_loop().call_soon(self._flush)

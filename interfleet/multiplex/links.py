@@ -22,11 +22,10 @@ from typing import Protocol
 
 import grpc
 
-from interfleet.multiplex import frames
+from interfleet.multiplex.entry_reader import EntryReader
 
 INFER_METHOD = "/interfleet.v1.WorkerInference/Infer"
 TRANSPORTS = ("socket", "grpc")  # a router's choice: sockets where workers offer them, or gRPC always
-READ_BYTES = 1 << 20  # what one read of a socket asks for
 # Bytes a socket's writer buffers before a write waits for the kernel to take them (one joined
 # message may go in past it, as asyncio's high-water mark works): the peer's flow control, as
 # HTTP/2's window is on a gRPC stream.
@@ -106,13 +105,12 @@ class SocketLink:
         self._limit = limit  # the largest entry accepted from the worker
         self._connect_timeout_s = connect_timeout_s
         self._on_unreachable = on_unreachable  # told why, when the connection cannot be made
-        self._reader: asyncio.StreamReader | None = None
+        self._entries: EntryReader | None = None
         self._writer: asyncio.StreamWriter | None = None
-        self._buffer = bytearray()
 
     async def open(self) -> None:
         try:
-            self._reader, self._writer = await asyncio.wait_for(
+            reader, self._writer = await asyncio.wait_for(
                 asyncio.open_connection(self._host, self._port), self._connect_timeout_s
             )
         except (OSError, TimeoutError) as exc:
@@ -120,6 +118,7 @@ class SocketLink:
             if self._on_unreachable is not None:
                 self._on_unreachable(reason)
             raise LinkLost(reason) from None
+        self._entries = EntryReader(reader, self._limit)
         connected = self._writer.get_extra_info("socket")
         if connected is not None:  # small frames go out at once, not after Nagle's delay
             connected.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -131,32 +130,13 @@ class SocketLink:
         await self._writer.drain()  # returns at once unless the buffer is past its high mark
 
     async def read(self) -> bytes | None:
-        assert self._reader is not None, "open() first"
-        buffer = self._buffer  # bytes of an entry that has not fully arrived yet
-        while True:
-            if buffer:
-                end = self._whole(buffer)
-                if end:
-                    message = bytes(buffer[:end])
-                    del buffer[:end]
-                    return message
-            try:
-                data = await self._reader.read(READ_BYTES)
-            except OSError as exc:
-                raise LinkLost(f"connection lost: {exc}") from None
-            if not data:
-                if buffer:
-                    raise LinkLost("the worker closed the connection in the middle of a frame")
-                return None
-            if not buffer and self._whole(data) == len(data):
-                return data  # the usual case, whole entries in one read: no copy
-            buffer += data
-
-    def _whole(self, data: bytes | bytearray) -> int:
+        assert self._entries is not None, "open() first"
         try:
-            return frames.whole_entries(data, self._limit)
+            return await self._entries.next()
         except ValueError as exc:
             raise LinkLost(f"unreadable frames from the worker: {exc}") from None
+        except OSError as exc:
+            raise LinkLost(f"connection lost: {exc}") from None
 
     def send_now(self, message: bytes) -> bool:
         writer = self._writer

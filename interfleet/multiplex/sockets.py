@@ -22,32 +22,17 @@ import socket
 from collections.abc import AsyncIterator
 
 from interfleet.errors import ConfigError
-from interfleet.multiplex import frames
+from interfleet.multiplex.entry_reader import EntryReader
 from interfleet.multiplex.server import MultiplexedInferService
 
 log = logging.getLogger(__name__)
 
-READ_BYTES = 1 << 20
-
 
 async def entries(reader: asyncio.StreamReader, limit: int) -> AsyncIterator[bytes]:
     """Messages of whole entries, as they arrive; ValueError for bytes that are not entries."""
-    buffer = bytearray()
-    while True:
-        data = await reader.read(READ_BYTES)
-        if not data:
-            if buffer:
-                raise ValueError("the connection ended in the middle of an entry")
-            return
-        if not buffer and frames.whole_entries(data, limit) == len(data):
-            yield data  # the usual case, whole entries in one read: no copy
-            continue
-        buffer += data
-        end = frames.whole_entries(buffer, limit)
-        if end:
-            message = bytes(buffer[:end])
-            del buffer[:end]
-            yield message
+    reading = EntryReader(reader, limit)
+    while (message := await reading.next()) is not None:
+        yield message
 
 
 class FramesListener:
